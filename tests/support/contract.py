@@ -1,0 +1,1 @@
+"""Fixtures: the shared Josev API contract (filled by the message-layer work)."""
