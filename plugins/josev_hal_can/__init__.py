@@ -1,0 +1,25 @@
+"""josev-hal CAN drivers: DC power modules on a python-can bus.
+
+Registered through the ``josev_hal`` entry-point group (``can = "josev_hal_can"``) exactly like a
+third-party plugin. Drivers:
+
+* ``infypower-dc`` -- a group of InfyPower modules speaking the V1.13 protocol
+  (:class:`josev_hal_can.infypower.InfyPowerDc`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from josev_hal.devices import Driver
+from josev_hal.hookspecs import hookimpl
+
+from .infypower import InfyPowerDc
+
+__all__ = ["InfyPowerDc", "hal_register_drivers"]
+
+
+@hookimpl
+def hal_register_drivers() -> Mapping[str, type[Driver]]:
+    """Contribute the CAN power-module drivers."""
+    return {"infypower-dc": InfyPowerDc}
