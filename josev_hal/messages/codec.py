@@ -1,0 +1,391 @@
+"""Envelope, registry and the fast codec of the Josev API.
+
+Decoding happens in two steps over one buffer: the envelope decoder reads ``id``, ``name`` and
+``type`` and keeps ``data`` as a zero-copy ``msgspec.Raw`` slice, then the payload decoder chosen
+by ``(name, type)`` decodes and validates that slice. Both decoders are built once per pair and
+reused. Encoding validates too: the payload is encoded, decoded again by the strict decoder of its
+class (types, ranges, patterns, cross-field rules) and only then wrapped in the envelope, so a
+message that Josev would reject never leaves the process.
+
+Incoming-leniency policy (contract, MESSAGES.md section 1: newer Josev versions add fields):
+
+* **Outgoing** (``cs/josev``, what the CS publishes): always strict.
+* **Incoming** (``josev/cs``, what Josev sends): by default *lenient about unknown keys only*. An
+  unknown key anywhere in ``data`` is dropped with a warning and the message is accepted; wrong
+  types, missing required fields, out-of-range numbers and unknown enum values are still errors,
+  because the HAL cannot act safely on a value it does not understand.
+* The envelope itself is always strict (exactly ``id``, ``name``, ``type``, ``data``).
+* The single switch is :func:`set_incoming_lenient` (or ``decode(..., strict=True)`` per call,
+  which ``josev-hal validate`` and the contract tests use). Strict decoding agrees with the
+  contract's JSON Schemas (see ``tests/test_messages_mutations.py`` for the measured agreement).
+"""
+
+from __future__ import annotations
+
+import builtins
+import logging
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
+from typing import Annotated, Any
+
+import msgspec
+from msgspec import UNSET, Meta
+from msgspec import inspect as mi
+
+from josev_hal.errors import MessageError, UnknownMessageError
+from josev_hal.messages.base import MessageType, Payload
+from josev_hal.messages.payloads import CONTRACT
+
+__all__ = [
+    "SPECS",
+    "Message",
+    "MessageSpec",
+    "decode",
+    "encode",
+    "error_response",
+    "set_incoming_lenient",
+    "utc_timestamp",
+]
+
+log = logging.getLogger(__name__)
+
+UUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+
+
+@dataclass(frozen=True, slots=True)
+class MessageSpec:
+    """One (name, type) pair of the contract."""
+
+    name: str
+    type: MessageType
+    payload_cls: builtins.type[Payload]  # ``type`` is a field name here
+    topic: str
+    publisher: str
+    obligation: str
+
+    @property
+    def incoming(self) -> bool:
+        """Whether Josev sends this message to the CS (it may travel on ``josev/cs``)."""
+        return "josev/cs" in self.topic or self.topic.startswith("reverse")
+
+    @property
+    def outgoing(self) -> bool:
+        """Whether the CS may publish this message (on ``cs/josev``)."""
+        return "cs/josev" in self.topic or self.topic.startswith("reverse")
+
+
+SPECS: dict[tuple[str, str], MessageSpec] = {
+    (name, type_): MessageSpec(name, MessageType(type_), cls, topic, publisher, obligation)
+    for name, type_, cls, topic, publisher, obligation in CONTRACT
+}
+
+
+class Message(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """The envelope ``{id, name, type, data}`` with ``data`` decoded into its payload Struct."""
+
+    id: str
+    name: str
+    type: MessageType
+    data: Any
+
+    @classmethod
+    def _new(cls, payload: Payload, type_: MessageType, msg_id: str | None = None) -> Message:
+        if payload.TYPE is not type_:
+            raise TypeError(f"{type(payload).__name__} is a {payload.TYPE} payload, not a {type_}")
+        return cls(id=msg_id or str(uuid.uuid4()), name=payload.NAME, type=type_, data=payload)
+
+    @classmethod
+    def update(cls, payload: Payload) -> Message:
+        """An update with a fresh id."""
+        return cls._new(payload, MessageType.UPDATE)
+
+    @classmethod
+    def request(cls, payload: Payload) -> Message:
+        """A request with a fresh id."""
+        return cls._new(payload, MessageType.REQUEST)
+
+    @classmethod
+    def response_to(cls, request: Message, payload: Payload) -> Message:
+        """The response to ``request``: same id, same name."""
+        if request.name != payload.NAME:
+            raise TypeError(f"{type(payload).__name__} does not answer a {request.name!r} request")
+        return cls._new(payload, MessageType.RESPONSE, request.id)
+
+
+class _Envelope(msgspec.Struct, forbid_unknown_fields=True):
+    id: Annotated[str, Meta(pattern=UUID_PATTERN)]
+    name: str
+    type: MessageType
+    data: msgspec.Raw
+
+
+class _Header(msgspec.Struct):
+    """What is left to say about a message that failed to decode (error context)."""
+
+    id: Any = None
+    name: Any = None
+    type: Any = None
+
+
+_envelope_decoder = msgspec.json.Decoder(_Envelope)
+_header_decoder = msgspec.json.Decoder(_Header)
+_encoder = msgspec.json.Encoder()
+_lenient_incoming = True
+
+
+def set_incoming_lenient(lenient: bool) -> None:
+    """The one switch of the incoming-leniency policy (see the module docstring)."""
+    global _lenient_incoming
+    _lenient_incoming = lenient
+
+
+@cache
+def _decoder(cls: type[Payload]) -> msgspec.json.Decoder[Any]:
+    return msgspec.json.Decoder(cls)
+
+
+# --------------------------------------------------------------------------------------------
+# decode
+# --------------------------------------------------------------------------------------------
+
+
+def decode(payload: bytes | str, *, strict: bool | None = None) -> Message:
+    """Decode and validate one Josev API message.
+
+    ``strict=None`` follows the incoming-leniency switch for messages Josev sends and is strict for
+    everything else; ``True``/``False`` force the policy. Raises :class:`MessageError` (JSON path
+    and reason) or :class:`UnknownMessageError`.
+    """
+    try:
+        env = _envelope_decoder.decode(payload)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise _envelope_error(payload, exc) from None
+    spec = SPECS.get((env.name, env.type))
+    if spec is None:
+        raise UnknownMessageError(
+            f"unknown message name={env.name!r} type={env.type.value!r}",
+            path="$.name",
+            name=env.name,
+            type=env.type.value,
+            msg_id=env.id,
+        )
+    cls = spec.payload_cls
+    try:
+        data = _decoder(cls).decode(env.data)
+    except msgspec.ValidationError as exc:
+        lenient = (_lenient_incoming and spec.incoming) if strict is None else not strict
+        data = _lenient_decode(cls, env, exc) if lenient else None
+        if data is None:
+            raise _payload_error(cls, exc, env) from None
+    return Message(id=env.id, name=env.name, type=env.type, data=data)
+
+
+def _lenient_decode(cls: type[Payload], env: _Envelope, exc: msgspec.ValidationError) -> Payload | None:
+    """Accept a message whose only fault is unknown keys; None when that is not the fault."""
+    if "unknown field" not in str(exc):
+        return None
+    raw = msgspec.json.decode(env.data)
+    dropped: list[str] = []
+    pruned = _prune(raw, mi.type_info(cls), "$.data", dropped)
+    try:
+        data = msgspec.convert(pruned, cls, strict=True)
+    except msgspec.ValidationError:
+        return None
+    log.warning("message name=%s id=%s: ignored unknown keys %s", env.name, env.id, ", ".join(dropped))
+    return data
+
+
+def _prune(value: Any, info: mi.Type, path: str, dropped: list[str]) -> Any:
+    """Drop keys that ``info`` does not know from ``value`` (recursively)."""
+    if isinstance(info, mi.UnionType):
+        structs = [t for t in info.types if isinstance(t, (mi.StructType, mi.ListType))]
+        return _prune(value, structs[0], path, dropped) if len(structs) == 1 else value
+    if isinstance(info, mi.StructType) and isinstance(value, dict):
+        fields = {f.encode_name: f for f in info.fields}
+        out = {}
+        for key, item in value.items():
+            field = fields.get(key)
+            if field is None:
+                if info.forbid_unknown_fields:
+                    dropped.append(f"{path}.{key}")
+                    continue
+                out[key] = item
+            else:
+                out[key] = _prune(item, field.type, f"{path}.{key}", dropped)
+        return out
+    if isinstance(info, mi.ListType) and isinstance(value, list):
+        return [_prune(v, info.item_type, f"{path}[{i}]", dropped) for i, v in enumerate(value)]
+    return value
+
+
+_AT = re.compile(r"^(?P<reason>.*?)(?: - at `(?P<path>[^`]*)`)?$", re.S)
+_SEG = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]")
+
+
+def _split(exc: Exception) -> tuple[str, str]:
+    m = _AT.match(str(exc))
+    assert m is not None  # the pattern matches any string
+    return m["reason"], m["path"] or "$"
+
+
+def _envelope_error(payload: bytes | str, exc: Exception) -> MessageError:
+    reason, path = _split(exc)
+    # ValidationError subclasses DecodeError: test for the narrower type first.
+    if not isinstance(exc, msgspec.ValidationError):
+        return MessageError(f"malformed JSON: {reason}", path="$")
+    header = _Header()
+    try:
+        header = _header_decoder.decode(payload)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        pass
+    path, reason = _refine(None, path, reason)
+    return MessageError(
+        reason,
+        path=path,
+        name=header.name if isinstance(header.name, str) else None,
+        type=header.type if isinstance(header.type, str) else None,
+        msg_id=header.id if isinstance(header.id, str) else None,
+    )
+
+
+def _payload_error(cls: type[Payload], exc: Exception, env: _Envelope) -> MessageError:
+    reason, path = _split(exc)
+    path, reason = _refine(cls, path, reason)
+    return MessageError(reason, path="$.data" + path[1:], name=env.name, type=env.type.value, msg_id=env.id)
+
+
+def _refine(cls: type | None, path: str, reason: str) -> tuple[str, str]:
+    """Turn msgspec's wording into the project's: missing/unknown keys get their own path
+    segment, and an invalid enum value lists the allowed values."""
+    if m := re.match(r"Object missing required field `(.+)`", reason):
+        return f"{path}.{m[1]}", "required field is missing"
+    if m := re.match(r"Object contains unknown field `(.+)`", reason):
+        return f"{path}.{m[1]}", "unknown field (the contract forbids extra keys here)"
+    if m := re.match(r"Invalid enum value (.+)", reason):
+        allowed = _allowed_values(cls, path) if cls is not None else None
+        got = m[1].strip("'")
+        if allowed:
+            return path, f"expected one of {', '.join(allowed)}, got {msgspec.json.encode(got).decode()}"
+        return path, f"unknown value {msgspec.json.encode(got).decode()}"
+    if reason.startswith("Expected `"):
+        return path, reason[0].lower() + reason[1:]
+    return path, reason
+
+
+def _allowed_values(cls: type, path: str) -> list[str] | None:
+    info: mi.Type = mi.type_info(cls)
+    for m in _SEG.finditer(path):
+        info = _unwrap(info)
+        if m[1] is not None and isinstance(info, mi.StructType):
+            found = [f.type for f in info.fields if f.encode_name == m[1]]
+            if not found:
+                return None
+            info = found[0]
+        elif m[2] is not None and isinstance(info, mi.ListType):
+            info = info.item_type
+        else:
+            return None
+    info = _unwrap(info)
+    if isinstance(info, mi.EnumType):
+        return [str(member.value) for member in info.cls]
+    if isinstance(info, mi.LiteralType):
+        return [str(v) for v in info.values]
+    return None
+
+
+def _unwrap(info: mi.Type) -> mi.Type:
+    # msgspec.inspect already drops UnsetType from ``T | UnsetType``; only metadata wraps remain.
+    if isinstance(info, mi.Metadata):
+        return _unwrap(info.type)
+    return info
+
+
+# --------------------------------------------------------------------------------------------
+# encode
+# --------------------------------------------------------------------------------------------
+
+
+def encode(message: Message) -> bytes:
+    """Compact JSON for ``message``, validated against the contract first (always strict).
+
+    Raises :class:`MessageError` naming the JSON path when the payload violates the contract
+    (a bug in the caller: the message is not sent).
+    """
+    data = message.data
+    cls = type(data)
+    spec = SPECS.get((message.name, str(message.type)))
+    if spec is None or spec.payload_cls is not cls:
+        raise MessageError(
+            f"payload {cls.__name__} does not match name={message.name!r} type={message.type!r}",
+            path="$.data",
+            name=message.name,
+            msg_id=message.id,
+        )
+    body = _encoder.encode(data)
+    try:
+        _decoder(cls).decode(body)
+    except msgspec.ValidationError as exc:
+        envelope = _Envelope(message.id, message.name, message.type, msgspec.Raw(body))
+        raise _payload_error(cls, exc, envelope) from None
+    head = _encoder.encode((message.id, message.name, message.type.value))
+    # head is '["<id>","<name>","<type>"]'; splice the already-encoded parts into the envelope.
+    ident, name, type_ = head[2:-2].split(b'","')
+    return b'{"id":"%s","name":"%s","type":"%s","data":%s}' % (ident, name, type_, body)
+
+
+# --------------------------------------------------------------------------------------------
+# helpers for handlers
+# --------------------------------------------------------------------------------------------
+
+
+def utc_timestamp(when: datetime | None = None) -> str:
+    """RFC 3339 UTC with millisecond precision, as the contract's date-time pattern wants."""
+    when = datetime.now(UTC) if when is None else when.astimezone(UTC)
+    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+
+
+_ERROR_STATUSES = ("error", "rejected", "invalid", "failed", "unknown")
+
+
+def error_response(request: Message, reason: str) -> Payload | None:
+    """The error-shaped response to ``request`` when its handler failed, or None when the
+    response schema cannot express an error.
+
+    Picks the first of ``error``, ``rejected``, ``invalid``, ``failed``, ``unknown`` that the
+    response's ``status`` enum offers, copies ``evse_id``/``connector_id`` from the request when the
+    response needs them, and fills ``status_info``/``info`` text fields with ``reason`` where present.
+    """
+    spec = SPECS.get((request.name, MessageType.RESPONSE.value))
+    if spec is None:
+        return None
+    return _error_payload(spec.payload_cls, request.data, reason)
+
+
+def _error_payload(cls: type[Payload], request_data: Any, reason: str) -> Payload | None:
+    info = mi.type_info(cls)
+    assert isinstance(info, mi.StructType)
+    kwargs: dict[str, Any] = {}
+    for field in info.fields:
+        ftype = _unwrap(field.type)
+        if field.name == "status" and isinstance(ftype, mi.EnumType):
+            values = [m.value for m in ftype.cls]
+            status = next((s for s in _ERROR_STATUSES if s in values), None)
+            if status is None:
+                return None
+            kwargs["status"] = ftype.cls(status)
+        elif (
+            field.name in ("evse_id", "connector_id")
+            and getattr(request_data, field.name, UNSET) is not UNSET
+        ):
+            kwargs[field.name] = getattr(request_data, field.name)
+        elif field.name in ("status_info", "info", "rejected_reason") and isinstance(ftype, mi.StrType):
+            kwargs[field.name] = reason[: ftype.max_length or None]
+    if "status" not in kwargs:
+        return None
+    try:
+        return msgspec.convert(kwargs, cls, from_attributes=False, strict=False)
+    except msgspec.ValidationError:
+        return None
