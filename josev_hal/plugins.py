@@ -48,7 +48,12 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 #: Modules registered as default plugins by every plugin manager (in this order).
-BUILTIN_PLUGINS: tuple[str, ...] = ("josev_hal.builtin.policies", "josev_hal.buses.can", "josev_hal.buses.serial")
+BUILTIN_PLUGINS: tuple[str, ...] = (
+    "josev_hal.builtin.policies",
+    "josev_hal.buses.can",
+    "josev_hal.buses.serial",
+    "josev_hal.buses.i2c",
+)
 
 #: The entry-point group third-party (and first-party) plugins register under.
 ENTRY_POINT_GROUP = "josev_hal"
