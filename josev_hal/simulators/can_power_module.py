@@ -1,0 +1,328 @@
+"""A simulated group of InfyPower DC modules (V1.13 CAN protocol) on any python-can bus.
+
+It is a *peer*, not a mock: it only sees CAN frames and answers them as a module group would,
+so the same object serves the tests, ``josev-hal probe`` bring-up on a ``virtual`` bus and the DC
+demo. It encodes the wire format on its own (from the hardware notes, §7.1) instead of reusing the
+driver's codec, so a codec mistake in the driver shows up as a failing test.
+
+What it models:
+
+* per module: set-point (cmd 0x1C, u32 mV + u32 mA), on/off (cmd 0x1A, byte 0: 0 = on),
+  present output (cmd 0x03, float32 V + float32 A), status (cmd 0x04, bits in bytes 5-7),
+  capabilities (cmd 0x0A); the group answers cmd 0x02 with its module count;
+* a set-point outside the module's limits is refused with error code 3 in the reply ID;
+* the module watchdog: an enabled module switches itself off after ``watchdog_s`` without a
+  frame from the controller (10 s on real modules);
+* a resistive load (``load_ohm``): the paralleled modules regulate voltage until the load wants
+  more current than their limits allow, then they limit current (CC/CV);
+* test controls: :meth:`set_alarm` raises status bits by name, :meth:`set_silent` makes a module
+  stop answering (a dead module or a broken CAN transceiver).
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import struct
+import threading
+import time
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+import can
+
+__all__ = ["ALARM_NAMES", "InfyPowerGroupSim", "ReceivedFrame", "SimModule"]
+
+log = logging.getLogger(__name__)
+
+_MODULE = 0x0A
+_GROUP = 0x0B
+_BROADCAST = 0x3F
+_ERR_DATA_INVALID = 3
+
+#: Status bit names -> (byte, bit) in the cmd 0x04 reply, as the module sets them.
+ALARM_NAMES: dict[str, tuple[int, int]] = {
+    "output_short_circuit": (7, 0),
+    "discharge_abnormal": (7, 5),
+    "module_fault": (6, 1),
+    "module_protection": (6, 2),
+    "fan_fault": (6, 3),
+    "over_temperature": (6, 4),
+    "output_overvoltage": (6, 5),
+    "communication_interrupted": (6, 7),
+    "address_conflict": (5, 1),
+    "load_sharing_alarm": (5, 2),
+    "input_phase_lost": (5, 3),
+    "input_unbalanced": (5, 4),
+    "input_undervoltage": (5, 5),
+    "input_overvoltage": (5, 6),
+}
+_DC_OFF = (6, 0)
+_POWER_LIMITING = (5, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedFrame:
+    """A frame the simulator received from the controller, decoded."""
+
+    at: float
+    device: int
+    command: int
+    destination: int
+    source: int
+    data: bytes
+
+
+@dataclass
+class SimModule:
+    """State of one simulated module (read it in tests; change it via the group's methods)."""
+
+    address: int
+    setpoint_v: float = 0.0
+    setpoint_a: float = 0.0
+    on: bool = False
+    alarms: set[str] = field(default_factory=set)
+    silent: bool = False
+    last_heard: float | None = None
+    watchdog_trips: int = 0
+    output_v: float = 0.0
+    output_a: float = 0.0
+    power_limiting: bool = False
+
+
+class InfyPowerGroupSim:
+    """Simulated InfyPower module group answering on a python-can bus.
+
+    Pass an open ``bus`` to share one (the caller owns it), or ``interface``/``channel`` to let
+    the simulator open and close its own. Use as a context manager or call :meth:`start` /
+    :meth:`stop`.
+    """
+
+    def __init__(
+        self,
+        bus: can.BusABC | None = None,
+        *,
+        interface: str = "virtual",
+        channel: str = "infy-sim",
+        modules: tuple[int, ...] | list[int] = (0,),
+        group: int = 1,
+        module_max_voltage_v: float = 1000.0,
+        module_min_voltage_v: float = 150.0,
+        module_max_current_a: float = 100.0,
+        module_rated_power_w: float = 30000.0,
+        load_ohm: float | None = None,
+        watchdog_s: float = 10.0,
+    ) -> None:
+        self._own_bus = bus is None
+        self._bus_args: dict[str, Any] = {"interface": interface, "channel": channel}
+        self._bus: can.BusABC | None = bus
+        self.group = group
+        self.module_max_voltage_v = module_max_voltage_v
+        self.module_min_voltage_v = module_min_voltage_v
+        self.module_max_current_a = module_max_current_a
+        self.module_rated_power_w = module_rated_power_w
+        self.load_ohm = load_ohm
+        self.watchdog_s = watchdog_s
+        self.modules: dict[int, SimModule] = {a: SimModule(a) for a in modules}
+        self.received: collections.deque[ReceivedFrame] = collections.deque(maxlen=5000)
+        self.lock = threading.RLock()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> InfyPowerGroupSim:
+        if self._bus is None:
+            self._bus = can.Bus(**self._bus_args, receive_own_messages=False)
+        self._stop.clear()
+        for target, name in ((self._rx_loop, "rx"), (self._watchdog_loop, "watchdog")):
+            t = threading.Thread(target=target, name=f"infy-sim-{name}", daemon=True)
+            t.start()
+            self._threads.append(t)
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=2.0)
+        self._threads.clear()
+        if self._own_bus and self._bus is not None:
+            self._bus.shutdown()
+            self._bus = None
+
+    def __enter__(self) -> InfyPowerGroupSim:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # -- test controls -----------------------------------------------------------------------
+    def set_alarm(self, address: int, name: str, active: bool = True) -> None:
+        """Raise (or clear) a status bit by name (see :data:`ALARM_NAMES`)."""
+        if name not in ALARM_NAMES:
+            raise ValueError(f"unknown alarm {name!r}; known: {sorted(ALARM_NAMES)}")
+        with self.lock:
+            alarms = self.modules[address].alarms
+            if active:
+                alarms.add(name)
+            else:
+                alarms.discard(name)
+
+    def set_silent(self, address: int | None = None, silent: bool = True) -> None:
+        """Make one module (or all, with ``address=None``) stop answering, or answer again."""
+        with self.lock:
+            for m in self.modules.values():
+                if address is None or m.address == address:
+                    m.silent = silent
+
+    def frames(self, *, command: int | None = None, destination: int | None = None) -> list[ReceivedFrame]:
+        """Frames received from the controller, optionally filtered."""
+        with self.lock:
+            return [
+                f
+                for f in self.received
+                if (command is None or f.command == command)
+                and (destination is None or f.destination == destination)
+            ]
+
+    # -- wire --------------------------------------------------------------------------------
+    def _rx_loop(self) -> None:
+        while not self._stop.is_set():
+            bus = self._bus
+            if bus is None:
+                return
+            try:
+                msg = bus.recv(timeout=0.05)
+            except can.CanError as exc:
+                log.warning("infy sim receive error: %s", exc)
+                continue
+            if msg is None or not msg.is_extended_id or msg.is_error_frame:
+                continue
+            self._handle(msg)
+
+    def _handle(self, msg: can.Message) -> None:
+        aid = msg.arbitration_id
+        device, command = (aid >> 22) & 0xF, (aid >> 16) & 0x3F
+        destination, source = (aid >> 8) & 0xFF, aid & 0xFF
+        data = bytes(msg.data).ljust(8, b"\x00")
+        now = time.monotonic()
+        with self.lock:
+            self.received.append(ReceivedFrame(now, device, command, destination, source, data))
+            if device == _MODULE:
+                targets = [m for a, m in self.modules.items() if destination in (a, _BROADCAST)]
+            elif device == _GROUP and destination in (self.group, _BROADCAST):
+                targets = list(self.modules.values())
+            else:
+                return
+            targets = [m for m in targets if not m.silent]
+            for m in targets:
+                m.last_heard = now
+            if device == _GROUP and command == 0x02:
+                if targets:
+                    count = bytes([0, 0, len(self.modules), 0, 0, 0, 0, 0])
+                    self._reply(min(m.address for m in targets), source, 0x02, count, device=_GROUP)
+                return
+            replies = [(m, self._apply(m, command, data)) for m in targets]
+            self._update_outputs()
+            for m, (error, payload) in replies:
+                if payload is not None:
+                    self._reply(m.address, source, command, payload, error=error)
+
+    def _apply(self, m: SimModule, command: int, data: bytes) -> tuple[int, bytes | None]:
+        """Apply one command to one module; returns (error code, reply payload or None)."""
+        if command == 0x1C:
+            mv, ma = struct.unpack(">II", data)
+            v, a = mv / 1000.0, ma / 1000.0
+            in_range = (v == 0 or self.module_min_voltage_v <= v <= self.module_max_voltage_v) and (
+                a <= self.module_max_current_a
+            )
+            if not in_range:
+                return _ERR_DATA_INVALID, data
+            m.setpoint_v, m.setpoint_a = v, a
+            return 0, data
+        if command == 0x1A:
+            m.on = data[0] == 0x00
+            return 0, data
+        if command == 0x03:
+            return 0, struct.pack(">ff", m.output_v, m.output_a)
+        if command == 0x04:
+            status = bytearray(8)
+            for name in m.alarms:
+                byte, bit = ALARM_NAMES[name]
+                status[byte] |= 1 << bit
+            if not m.on:
+                status[_DC_OFF[0]] |= 1 << _DC_OFF[1]
+            if m.power_limiting:
+                status[_POWER_LIMITING[0]] |= 1 << _POWER_LIMITING[1]
+            return 0, bytes(status)
+        if command == 0x0A:
+            return 0, struct.pack(
+                ">HHHH",
+                round(self.module_max_voltage_v),
+                round(self.module_min_voltage_v),
+                round(self.module_max_current_a * 10),
+                round(self.module_rated_power_w / 10),
+            )
+        return 0, None  # commands we do not model get no reply, as on a module that ignores them
+
+    def _reply(
+        self,
+        address: int,
+        controller: int,
+        command: int,
+        payload: bytes,
+        *,
+        error: int = 0,
+        device: int = _MODULE,
+    ) -> None:
+        aid = (error << 26) | (device << 22) | (command << 16) | (controller << 8) | address
+        bus = self._bus
+        if bus is None:
+            return
+        try:
+            bus.send(can.Message(arbitration_id=aid, is_extended_id=True, data=payload))
+        except can.CanError as exc:
+            log.warning("infy sim send error: %s", exc)
+
+    # -- physics -----------------------------------------------------------------------------
+    def _update_outputs(self) -> None:
+        """Paralleled modules into a resistive load: CV until the current limits bind, then CC."""
+        active = [m for m in self.modules.values() if m.on and m.setpoint_v > 0]
+        for m in self.modules.values():
+            if m not in active:
+                m.output_v = m.output_a = 0.0
+                m.power_limiting = False
+        if not active:
+            return
+        voltage = max(m.setpoint_v for m in active)
+        limits = {
+            m.address: min(m.setpoint_a, self.module_rated_power_w / max(voltage, 1e-9)) for m in active
+        }
+        capacity = sum(limits.values())
+        # No load (or none configured): open circuit, the modules hold voltage at zero current.
+        demand = voltage / self.load_ohm if self.load_ohm and self.load_ohm > 0 else 0.0
+        if demand > capacity:
+            voltage = capacity * (self.load_ohm or 0.0)
+            demand = capacity
+        for m in active:
+            share = limits[m.address] / capacity if capacity > 0 else 0.0
+            m.output_v = voltage
+            m.output_a = demand * share
+            m.power_limiting = limits[m.address] < m.setpoint_a
+
+    def _watchdog_loop(self) -> None:
+        while not self._stop.wait(0.05):
+            now = time.monotonic()
+            with self.lock:
+                tripped = False
+                for m in self.modules.values():
+                    quiet = m.last_heard is None or now - m.last_heard > self.watchdog_s
+                    if m.on and quiet:
+                        m.on = False
+                        m.watchdog_trips += 1
+                        tripped = True
+                        log.info("infy sim module 0x%02X off: controller silent", m.address)
+                if tripped:
+                    self._update_outputs()
