@@ -270,6 +270,8 @@ def _refine(cls: type | None, path: str, reason: str) -> tuple[str, str]:
         if allowed:
             return path, f"expected one of {', '.join(allowed)}, got {msgspec.json.encode(got).decode()}"
         return path, f"unknown value {msgspec.json.encode(got).decode()}"
+    if UUID_PATTERN in reason:
+        return path, "expected a UUID string (8-4-4-4-12 hex digits)"
     if reason.startswith("Expected `"):
         return path, reason[0].lower() + reason[1:]
     return path, reason
@@ -383,6 +385,9 @@ def _error_payload(cls: type[Payload], request_data: Any, reason: str) -> Payloa
             kwargs[field.name] = getattr(request_data, field.name)
         elif field.name in ("status_info", "info", "rejected_reason") and isinstance(ftype, mi.StrType):
             kwargs[field.name] = reason[: ftype.max_length or None]
+        elif field.required and isinstance(ftype, mi.StrType) and not ftype.pattern:
+            # e.g. generate_csr's mandatory ``csr``: empty alongside a "rejected" status.
+            kwargs[field.name] = ""
     if "status" not in kwargs:
         return None
     try:
