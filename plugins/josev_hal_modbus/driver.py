@@ -1,0 +1,406 @@
+"""The ``modbus-meter`` driver: any Modbus RTU meter described by a register map.
+
+Profile::
+
+    [evse.devices.meter]
+    driver = "modbus-meter"
+    bus = "rs485"                 # a [buses.<name>] of kind "serial"
+    address = 1                   # Modbus unit id
+    options = { model = "sdm630" }
+
+    # or a map of your own (or a shipped model with some registers replaced):
+    options = { defaults = { function = 4, type = "float32" }, registers = {
+        voltage_l1 = { address = 0 }, energy_import = { address = 0x48, unit = "kWh" } } }
+
+Failure handling: each read transaction is retried ``retries`` times with exponential backoff
+(``backoff_s``, doubled per attempt) on timeouts, CRC errors and busy answers, releasing the bus
+between attempts so other devices on the line keep being served. A read that still fails raises
+the typed error (:class:`~josev_hal.errors.DeviceTimeout`, :class:`~josev_hal.errors.CrcError`,
+:class:`~josev_hal_modbus.rtu.ModbusExceptionError`); after ``offline_after`` consecutive failed
+reads the meter raises :class:`~josev_hal.errors.DeviceOffline` instead (the core reports a
+hardware fault). While offline every read makes a single attempt, so a dead meter costs one
+timeout per poll; the first successful read clears the offline state. A reading is built only
+from registers read in that call: nothing is ever cached.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import Any, ClassVar, TypeVar
+
+import msgspec
+
+from josev_hal.buses.serial import SerialBus
+from josev_hal.devices import (
+    DeviceConfig,
+    Meter,
+    MeterReading,
+    PhaseValues,
+    SignedMeterValue,
+    TransactionInfo,
+    now_reading_times,
+)
+from josev_hal.errors import BusError, ConfigError, CrcError, DeviceError, DeviceOffline, DeviceTimeout
+
+from . import iskra
+from .model import MODBUS_MAX_READ, MeterModel, RegisterDefaults, RegisterOptions, builtin_models
+from .model import resolve_registers as _resolve
+from .rtu import ModbusExceptionError, RtuMaster
+
+__all__ = ["ModbusMeter", "ModbusMeterOptions", "resolve_model"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class ModbusMeterOptions(msgspec.Struct, forbid_unknown_fields=True):
+    """``options`` of a ``modbus-meter`` device."""
+
+    #: A shipped model (``josev-hal probe serial`` lists them): sdm630, sdm72dm, sdm72dm2,
+    #: abb_b23, em340, wm3m4c.
+    model: str | None = None
+    #: Registers of a user-defined map, or replacements/additions to ``model``'s registers.
+    registers: dict[str, RegisterOptions] = {}
+    #: Defaults for the inline ``registers`` (function code, data type, word order).
+    defaults: RegisterDefaults = RegisterDefaults()
+    #: Override the model's read limits (registers per read, unused registers a read may span).
+    max_registers_per_read: int | None = None
+    max_gap: int | None = None
+    #: Retries per transaction (timeouts, CRC errors, busy answers) before a read fails.
+    retries: int = 2
+    #: First backoff between retries in seconds; doubled on every further attempt.
+    backoff_s: float = 0.05
+    #: Consecutive failed reads after which the meter raises DeviceOffline.
+    offline_after: int = 3
+    #: Response timeout of one transaction (default: the bus's ``timeout_s``).
+    response_timeout_s: float | None = None
+    #: Signed meters (WM3M4C): how long begin/end may wait for the meter, and the OCMF gateway id.
+    signed_timeout_s: float = 15.0
+    signed_poll_s: float = 0.2
+    gateway_id: str = "josev-hal"
+
+    def __post_init__(self) -> None:
+        # Checked here so `josev-hal check` reports it at options.<key> without any hardware.
+        resolve_model(self)
+        if self.retries < 0:
+            raise ValueError("retries: must be >= 0")
+        if self.offline_after < 1:
+            raise ValueError("offline_after: must be >= 1")
+        if self.backoff_s < 0:
+            raise ValueError("backoff_s: must be >= 0")
+        if self.response_timeout_s is not None and self.response_timeout_s <= 0:
+            raise ValueError("response_timeout_s: must be > 0")
+
+
+def resolve_model(opts: ModbusMeterOptions) -> MeterModel:
+    """The register map a device uses: the named model, with inline registers on top.
+    Raises :class:`ValueError` naming the option key."""
+    models = builtin_models()
+    if opts.model is None and not opts.registers:
+        raise ValueError(f"model: give a model ({', '.join(sorted(models))}) or inline registers")
+    inline = _resolve(opts.registers, opts.defaults, "registers") if opts.registers else {}
+    if opts.model is not None:
+        if opts.model not in models:
+            raise ValueError(
+                f"model: unknown meter model {opts.model!r} (shipped: {', '.join(sorted(models))})"
+            )
+        model = models[opts.model]
+        if inline:
+            model = model.with_overrides(f"{model.name}+custom", inline)
+    else:
+        model = MeterModel(name="custom", title="user-defined register map", registers=inline)
+    if opts.max_registers_per_read is not None or opts.max_gap is not None:
+        count = (
+            model.max_registers_per_read
+            if opts.max_registers_per_read is None
+            else opts.max_registers_per_read
+        )
+        gap = model.max_gap if opts.max_gap is None else opts.max_gap
+        if not 1 <= count <= MODBUS_MAX_READ:
+            raise ValueError(f"max_registers_per_read: must be 1..{MODBUS_MAX_READ}")
+        if gap < 0:
+            raise ValueError("max_gap: must be >= 0")
+        model = MeterModel(
+            name=model.name,
+            title=model.title,
+            registers=model.registers,
+            vendor=model.vendor,
+            notes=model.notes,
+            max_registers_per_read=count,
+            max_gap=gap,
+            not_available_sentinels=model.not_available_sentinels,
+            signed=model.signed,
+            identify=model.identify,
+        )
+    return model
+
+
+def _phases(values: dict[str, float | None], prefix: str) -> PhaseValues | None:
+    l1, l2, l3 = (values.get(f"{prefix}_l{i}") for i in (1, 2, 3))
+    if l1 is None and l2 is None and l3 is None:
+        return None
+    return PhaseValues(l1 or 0.0, l2 or 0.0, l3 or 0.0)
+
+
+def reading_from_values(values: dict[str, float | None], taken_at: float, utc: Any) -> MeterReading:
+    """Map decoded quantities onto a :class:`MeterReading`."""
+    pf = values.get("power_factor")
+    return MeterReading(
+        taken_at=taken_at,
+        utc=utc,
+        voltage_v=_phases(values, "voltage"),
+        current_a=_phases(values, "current"),
+        power_w=values.get("power_total"),
+        energy_import_wh=values.get("energy_import"),
+        energy_export_wh=values.get("energy_export"),
+        reactive_import_varh=values.get("reactive_import"),
+        reactive_export_varh=values.get("reactive_export"),
+        frequency_hz=values.get("frequency"),
+        power_factor=None if pf is None else min(abs(pf), 1.0),
+        dc_voltage_v=values.get("dc_voltage"),
+        dc_current_a=values.get("dc_current"),
+    )
+
+
+class ModbusMeter(Meter):
+    """A Modbus RTU energy meter whose registers come from a model file or the profile."""
+
+    Options: ClassVar[type[msgspec.Struct]] = ModbusMeterOptions
+    bus_kind: ClassVar[str | None] = "serial"
+    requires_address: ClassVar[bool] = True
+
+    def __init__(self, config: DeviceConfig[Any]) -> None:
+        super().__init__(config)
+        opts = config.options
+        if not isinstance(opts, ModbusMeterOptions):
+            raise ConfigError(f"{self.device_id}: options must be ModbusMeterOptions")
+        if not isinstance(config.bus, SerialBus):
+            raise ConfigError(f"{self.device_id}: bus: modbus-meter needs a bus of kind 'serial'")
+        if config.address is None or not 1 <= config.address <= 247:
+            raise ConfigError(
+                f"{self.device_id}: address: Modbus unit id must be 1..247, got {config.address}"
+            )
+        self.opts: ModbusMeterOptions = opts
+        self.bus: SerialBus = config.bus
+        self.unit: int = config.address
+        try:
+            self.model = resolve_model(opts)
+        except ValueError as exc:
+            raise ConfigError(f"{self.device_id}: options.{exc}") from exc
+        self._plan = self.model.plan()
+        self.master = RtuMaster.for_bus(self.bus)
+        # Only the WM3M4C map brings the signed-value interface.
+        self.supports_signed = self.model.signed == "iskra"  # type: ignore[misc]
+        self.stats: Counter[str] = Counter()
+        self._consecutive_failures = 0
+        self._offline = False
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def setup(self) -> None:
+        """Open the shared port. The meter itself is not contacted: a meter that is missing at
+        start-up must surface as read errors (and a fault), not keep the station from starting."""
+        self.bus.setup()
+
+    def release(self) -> None:
+        """Nothing to release: the bus owns the port."""
+
+    @property
+    def offline(self) -> bool:
+        return self._offline
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "model": self.model.name,
+            "title": self.model.title,
+            "unit": self.unit,
+            "bus": self.bus.describe(),
+            "offline": self._offline,
+            "reads_per_poll": len(self._plan),
+            **dict(self.stats),
+        }
+
+    # -- reading -----------------------------------------------------------------------------
+    def read(self) -> MeterReading:
+        """Read every register of the map now and return a fresh reading, or raise."""
+        self.stats["reads"] += 1
+        attempts = 1 if self._offline else 1 + self.opts.retries
+        taken_at, utc = now_reading_times()
+        words: dict[tuple[int, int], int] = {}
+        try:
+            for batch in self._plan:
+                regs = self._attempt(
+                    lambda b=batch: self.master.read_registers(  # type: ignore[misc]
+                        self.unit, b.function, b.address, b.count, timeout_s=self.opts.response_timeout_s
+                    ),
+                    attempts,
+                )
+                for i, word in enumerate(regs):
+                    words[(batch.function, batch.address + i)] = word
+        except DeviceError as exc:
+            raise self._failed(exc) from exc
+        if self._offline:
+            log.info("meter back online device=%s unit=%d", self.device_id, self.unit)
+        self._offline = False
+        self._consecutive_failures = 0
+        return reading_from_values(self.model.decode(words), taken_at, utc)
+
+    def _failed(self, exc: DeviceError) -> DeviceError:
+        self.stats["read_failures"] += 1
+        self._consecutive_failures += 1
+        if self._consecutive_failures >= self.opts.offline_after:
+            if not self._offline:
+                self.stats["offline_events"] += 1
+                log.warning(
+                    "meter offline device=%s unit=%d failures=%d last_error=%s",
+                    self.device_id,
+                    self.unit,
+                    self._consecutive_failures,
+                    exc.detail,
+                )
+            self._offline = True
+            return self.error(
+                f"offline after {self._consecutive_failures} consecutive failed reads; "
+                f"last error: {exc.detail}",
+                DeviceOffline,
+            )
+        return exc
+
+    def _attempt(self, op: Callable[[], T], attempts: int) -> T:
+        """Run one transaction with retries; errors come back carrying this device's id."""
+        delay = self.opts.backoff_s
+        for attempt in range(attempts):
+            self.stats["transactions"] += 1
+            try:
+                return op()
+            except ModbusExceptionError as exc:
+                self.stats["exceptions"] += 1
+                error: DeviceError = ModbusExceptionError(
+                    exc.detail,
+                    exception_code=exc.exception_code,
+                    function=exc.function,
+                    device=self.device_id,
+                    plugin=self.config.plugin,
+                )
+                if not exc.transient:
+                    raise error from exc
+            except CrcError as exc:
+                self.stats["crc_errors"] += 1
+                error = self.error(exc.detail, CrcError)
+            except DeviceTimeout as exc:
+                self.stats["timeouts"] += 1
+                error = self.error(exc.detail, DeviceTimeout)
+            except BusError as exc:
+                self.stats["bus_errors"] += 1
+                error = self.error(exc.detail, BusError)
+            if attempt + 1 < attempts:
+                self.stats["retries"] += 1
+                log.debug(
+                    "meter retry device=%s attempt=%d error=%s", self.device_id, attempt + 1, error.detail
+                )
+                time.sleep(delay)  # the bus lock is free meanwhile: other devices go on
+                delay *= 2
+        raise error
+
+    # -- signed values (WM3M4C) --------------------------------------------------------------
+    def _read_holding(self, address: int, count: int) -> list[int]:
+        out: list[int] = []
+        attempts = 1 + self.opts.retries
+        while count > 0:
+            n = min(count, MODBUS_MAX_READ)
+            out += self._attempt(
+                lambda a=address, c=n: self.master.read_registers(self.unit, 3, a, c),  # type: ignore[misc]
+                attempts,
+            )
+            address += n
+            count -= n
+        return out
+
+    def _write_holding(self, address: int, values: list[int]) -> None:
+        attempts = 1 + self.opts.retries
+        # FC16 writes at most 123 registers per request.
+        for i in range(0, len(values), 123):
+            chunk = values[i : i + 123]
+            self._attempt(
+                lambda a=address + i, v=chunk: self.master.write_registers(self.unit, a, v),  # type: ignore[misc]
+                attempts,
+            )
+
+    def _wait_for(self, what: str, accept: Callable[[int, int], bool]) -> None:
+        """Poll state (7000) and signature status (7052) until ``accept(state, status)``."""
+        deadline = time.monotonic() + self.opts.signed_timeout_s
+        while True:
+            state = self._read_holding(iskra.REG.STATE, 1)[0]
+            status = self._read_holding(iskra.REG.SIGNATURE_STATUS, 1)[0]
+            if status >= 128:
+                raise self.error(f"{what}: meter reports signature error {status}")
+            if accept(state, status):
+                return
+            if time.monotonic() >= deadline:
+                raise self.error(
+                    f"{what}: meter not ready after {self.opts.signed_timeout_s} s "
+                    f"(state={state} status={status})",
+                    DeviceTimeout,
+                )
+            time.sleep(self.opts.signed_poll_s)
+
+    def begin_transaction(self, tx: TransactionInfo) -> None:
+        """Open a signed transaction on the meter (set clock, write OCMF metadata, command 'B')."""
+        if not self.supports_signed:
+            return
+        try:
+            meta = iskra.metadata_json(
+                gateway_id=self.opts.gateway_id,
+                evse_id=tx.evse_id,
+                id_token=tx.id_token,
+                id_token_type=tx.id_token_type,
+                transaction_id=tx.transaction_id,
+            )
+        except ValueError as exc:
+            raise self.error(f"begin_transaction: {exc}") from exc
+        now = int(time.time())
+        self._write_holding(iskra.REG.TZ_OFFSET_MIN, [0, (now >> 16) & 0xFFFF, now & 0xFFFF])
+        self._write_holding(iskra.REG.TIME_SYNC, [iskra.TIME_SYNCED])
+        data = meta.encode("ascii")
+        self._write_holding(iskra.REG.METADATA_LEN, [len(data)])
+        self._write_holding(iskra.REG.METADATA, iskra.bytes_to_registers(data))
+        self._write_holding(iskra.REG.COMMAND, [iskra.CMD_BEGIN])
+        self._wait_for("begin_transaction", lambda s, st: s in iskra.STATE_ACTIVE and st == iskra.STATUS_OK)
+        log.info("signed transaction started device=%s tx=%s", self.device_id, tx.transaction_id)
+
+    def end_transaction(self) -> tuple[SignedMeterValue, ...]:
+        """Close the signed transaction and return the meter's OCMF dataset (start and stop
+        readings in one signed value)."""
+        if not self.supports_signed:
+            return ()
+        self._write_holding(iskra.REG.COMMAND, [iskra.CMD_END])
+        self._wait_for("end_transaction", lambda s, st: s == iskra.STATE_IDLE and st == iskra.STATUS_OK)
+        data_len, sig_len = self._read_holding(iskra.REG.SIGNED_DATA_LEN, 2)
+        payload = iskra.registers_to_bytes(
+            self._read_holding(iskra.REG.SIGNED_DATA, (data_len + 1) // 2), data_len
+        ).decode("ascii", errors="replace")
+        raw_sig = iskra.registers_to_bytes(
+            self._read_holding(iskra.REG.SIGNATURE, (sig_len + 1) // 2), sig_len
+        )
+        pubkey = iskra.registers_to_bytes(
+            self._read_holding(iskra.REG.PUBLIC_KEY, iskra.REG.PUBLIC_KEY_WORDS)
+        )
+        try:
+            signature = iskra.normalize_der_signature(raw_sig)
+        except ValueError as exc:
+            raise self.error(f"end_transaction: unusable signature from meter: {exc}") from exc
+        ocmf = iskra.assemble_ocmf(payload, signature)
+        log.info("signed transaction ended device=%s bytes=%d", self.device_id, len(ocmf))
+        return (
+            SignedMeterValue(
+                measurand="Energy.Active.Import.Register",
+                signed_meter_data=base64.b64encode(ocmf.encode("ascii")).decode("ascii"),
+                signing_method="ECDSA-secp256r1-SHA256",
+                encoding_method="OCMF",
+                public_key=base64.b64encode(iskra.DER_P256_PREFIX + pubkey).decode("ascii"),
+            ),
+        )

@@ -1,0 +1,471 @@
+"""Meter models as data: register maps loaded from TOML and the codec between registers and values.
+
+A model file (``models/<name>.toml``) describes one meter family::
+
+    name = "sdm630"
+    title = "Eastron SDM630 (v1 / v2 / MCT)"
+    max_registers_per_read = 80   # the meter's limit for one read
+    max_gap = 40                  # unused registers a single read may span (0 = never span gaps)
+
+    [defaults]                    # applied to every register that does not say otherwise
+    function = 4                  # 3 = holding registers, 4 = input registers
+    type = "float32"
+    word_order = "big"            # "big": high word at the lower address; "little": low word first
+
+    [registers]                   # quantity = register
+    voltage_l1 = { address = 0x0000, unit = "V" }
+    energy_import = { address = 0x0048, unit = "kWh" }   # converted to Wh
+
+    [[identify]]                  # how the probe recognises the model (all checks must pass)
+    quantity = "frequency"
+    min = 45.0
+    max = 65.0
+
+The same register table can be given inline in a board profile (driver option ``registers``);
+see :class:`RegisterOptions`. Values are decoded as ``raw * scale * unit_factor`` (times
+``10 ** exponent`` when the register has an ``exponent_register``) into the base unit of the
+quantity (V, A, W, Wh, varh, Hz).
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Literal
+
+import msgspec
+
+from josev_hal.errors import ConfigError
+
+__all__ = [
+    "DATA_TYPES",
+    "QUANTITIES",
+    "Batch",
+    "IdentifyCheck",
+    "MeterModel",
+    "ModelFile",
+    "Register",
+    "RegisterDefaults",
+    "RegisterOptions",
+    "builtin_models",
+    "decode_register",
+    "encode_register",
+    "load_model_file",
+    "plan_reads",
+]
+
+DataType = Literal["int16", "uint16", "int32", "uint32", "int64", "uint64", "float32", "float64", "t5", "t6"]
+WordOrder = Literal["big", "little"]
+
+#: Data type -> (registers, struct format for the big-endian byte string).
+#: ``t5``/``t6`` are Iskra's decade-exponent formats: the high byte of the first register is a
+#: signed decimal exponent, the other 24 bits the mantissa (unsigned for t5, signed for t6).
+DATA_TYPES: dict[str, tuple[int, str]] = {
+    "int16": (1, ">h"),
+    "uint16": (1, ">H"),
+    "int32": (2, ">i"),
+    "uint32": (2, ">I"),
+    "int64": (4, ">q"),
+    "uint64": (4, ">Q"),
+    "float32": (2, ">f"),
+    "float64": (4, ">d"),
+    "t5": (2, ""),
+    "t6": (2, ""),
+}
+
+#: Quantity key -> base unit. Which MeterReading field each key feeds is in the driver.
+QUANTITIES: dict[str, str] = {
+    "voltage_l1": "V",
+    "voltage_l2": "V",
+    "voltage_l3": "V",
+    "current_l1": "A",
+    "current_l2": "A",
+    "current_l3": "A",
+    "power_l1": "W",
+    "power_l2": "W",
+    "power_l3": "W",
+    "power_total": "W",
+    "energy_import": "Wh",
+    "energy_export": "Wh",
+    "reactive_import": "varh",
+    "reactive_export": "varh",
+    "frequency": "Hz",
+    "power_factor": "",
+    "dc_voltage": "V",
+    "dc_current": "A",
+}
+
+#: Accepted units per base unit and their factor to the base unit.
+_UNITS: dict[str, dict[str, float]] = {
+    "V": {"V": 1.0, "mV": 1e-3, "kV": 1e3},
+    "A": {"A": 1.0, "mA": 1e-3},
+    "W": {"W": 1.0, "kW": 1e3},
+    "Wh": {"Wh": 1.0, "kWh": 1e3, "MWh": 1e6},
+    "varh": {"varh": 1.0, "kvarh": 1e3},
+    "Hz": {"Hz": 1.0},
+    "": {"": 1.0},
+}
+
+#: Modbus limit for one read (FC3/FC4): 125 registers.
+MODBUS_MAX_READ = 125
+
+
+class RegisterDefaults(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """Defaults applied to every register of a map that does not set the field."""
+
+    function: Literal[3, 4] = 4
+    type: DataType = "float32"
+    word_order: WordOrder = "big"
+
+
+class RegisterOptions(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """One register of a map, as written in a model file or inline in a board profile.
+
+    ``address`` is the 0-based PDU address sent on the wire (input register 30001 = address 0).
+    ``unit`` is the unit of ``raw * scale`` (``"kWh"`` for an energy register in kWh); the driver
+    converts to the quantity's base unit. ``exponent_register``: address (same function code) of
+    a signed 16-bit decade exponent applied to this value (Iskra energy counters).
+    ``sign_from``: another quantity whose sign this value takes (Eastron currents are magnitudes;
+    the phase power carries the direction).
+    """
+
+    address: int
+    function: Literal[3, 4] | None = None
+    type: DataType | None = None
+    word_order: WordOrder | None = None
+    scale: float = 1.0
+    unit: str | None = None
+    exponent_register: int | None = None
+    sign_from: str | None = None
+
+
+class IdentifyCheck(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """One identification check. Either a quantity of the map whose decoded value must lie in
+    ``[min, max]``, or an ASCII string read from ``function``/``address``/``count`` that must
+    contain ``ascii_contains``."""
+
+    quantity: str | None = None
+    min: float | None = None
+    max: float | None = None
+    function: Literal[3, 4] | None = None
+    address: int | None = None
+    count: int | None = None
+    ascii_contains: str | None = None
+
+
+class ModelFile(msgspec.Struct, forbid_unknown_fields=True):
+    """The TOML layout of a model file."""
+
+    name: str
+    title: str
+    registers: dict[str, RegisterOptions]
+    vendor: str = ""
+    notes: str = ""
+    max_registers_per_read: int = MODBUS_MAX_READ
+    max_gap: int = 0
+    not_available_sentinels: bool = False
+    signed: Literal["none", "iskra"] = "none"
+    defaults: RegisterDefaults = RegisterDefaults()
+    identify: list[IdentifyCheck] = []
+
+
+@dataclass(frozen=True, slots=True)
+class Register:
+    """A fully resolved register (defaults applied, unit factor computed)."""
+
+    quantity: str
+    address: int
+    function: int
+    type: str
+    word_order: str
+    scale: float
+    unit: str
+    factor: float  # raw -> base unit: scale * unit factor
+    exponent_register: int | None = None
+    sign_from: str | None = None
+
+    @property
+    def count(self) -> int:
+        return DATA_TYPES[self.type][0]
+
+    def addresses(self) -> Iterable[tuple[int, int]]:
+        """``(function, address)`` of every register word this value (and its exponent) uses."""
+        for i in range(self.count):
+            yield self.function, self.address + i
+        if self.exponent_register is not None:
+            yield self.function, self.exponent_register
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """One read transaction: ``count`` registers from ``address`` with function ``function``."""
+
+    function: int
+    address: int
+    count: int
+
+
+@dataclass(frozen=True)
+class MeterModel:
+    """A register map ready to use."""
+
+    name: str
+    title: str
+    registers: Mapping[str, Register]
+    vendor: str = ""
+    notes: str = ""
+    max_registers_per_read: int = MODBUS_MAX_READ
+    max_gap: int = 0
+    not_available_sentinels: bool = False
+    signed: str = "none"
+    identify: tuple[IdentifyCheck, ...] = ()
+
+    def plan(self) -> list[Batch]:
+        """The read transactions that fetch every register of the map."""
+        return plan_reads(
+            (a for r in self.registers.values() for a in r.addresses()),
+            max_count=self.max_registers_per_read,
+            max_gap=self.max_gap,
+        )
+
+    def decode(self, words: Mapping[tuple[int, int], int]) -> dict[str, float | None]:
+        """Decode every quantity from ``{(function, address): word}``. ``None`` = the meter
+        reported "not available" for it."""
+        values: dict[str, float | None] = {}
+        for q, reg in self.registers.items():
+            values[q] = decode_register(reg, words, sentinels=self.not_available_sentinels)
+        for q, reg in self.registers.items():
+            v = values[q]
+            if reg.sign_from is not None and v is not None:
+                ref = values.get(reg.sign_from)
+                if ref is not None and ref < 0:
+                    values[q] = -abs(v)
+        return values
+
+    def with_overrides(self, name: str, registers: Mapping[str, Register]) -> MeterModel:
+        """This model with some registers replaced or added (inline options over a model)."""
+        merged = dict(self.registers)
+        merged.update(registers)
+        return MeterModel(
+            name=name,
+            title=self.title,
+            registers=merged,
+            vendor=self.vendor,
+            notes=self.notes,
+            max_registers_per_read=self.max_registers_per_read,
+            max_gap=self.max_gap,
+            not_available_sentinels=self.not_available_sentinels,
+            signed=self.signed,
+            identify=self.identify,
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Resolution and validation
+# --------------------------------------------------------------------------------------------
+
+
+def resolve_registers(
+    registers: Mapping[str, RegisterOptions], defaults: RegisterDefaults, where: str
+) -> dict[str, Register]:
+    """Apply defaults and check every register. Raises :class:`ValueError` whose message starts
+    with ``<where>.<quantity>.<field>:`` so the caller can point at the exact key."""
+    out: dict[str, Register] = {}
+    for quantity, opt in registers.items():
+        path = f"{where}.{quantity}"
+        if quantity not in QUANTITIES:
+            raise ValueError(f"{path}: unknown quantity (expected one of: {', '.join(QUANTITIES)})")
+        if not 0 <= opt.address <= 0xFFFF:
+            raise ValueError(f"{path}.address: {opt.address} is not a register address (0..65535)")
+        base = QUANTITIES[quantity]
+        unit = base if opt.unit is None else opt.unit
+        if unit not in _UNITS[base]:
+            raise ValueError(
+                f"{path}.unit: {unit!r} does not fit {quantity} (expected one of: "
+                f"{', '.join(repr(u) for u in _UNITS[base])})"
+            )
+        if not math.isfinite(opt.scale) or opt.scale == 0:
+            raise ValueError(f"{path}.scale: must be a finite, non-zero number")
+        dtype = opt.type or defaults.type
+        n = DATA_TYPES[dtype][0]
+        if opt.address + n - 1 > 0xFFFF:
+            raise ValueError(f"{path}.address: {n} registers from {opt.address} run past 65535")
+        if opt.sign_from is not None and opt.sign_from not in registers:
+            raise ValueError(f"{path}.sign_from: {opt.sign_from!r} is not a register of this map")
+        if opt.exponent_register is not None and not 0 <= opt.exponent_register <= 0xFFFF:
+            raise ValueError(f"{path}.exponent_register: not a register address")
+        out[quantity] = Register(
+            quantity=quantity,
+            address=opt.address,
+            function=opt.function or defaults.function,
+            type=dtype,
+            word_order=opt.word_order or defaults.word_order,
+            scale=opt.scale,
+            unit=unit,
+            factor=opt.scale * _UNITS[base][unit],
+            exponent_register=opt.exponent_register,
+            sign_from=opt.sign_from,
+        )
+    return out
+
+
+def _check_limits(max_registers_per_read: int, max_gap: int, where: str) -> None:
+    if not 1 <= max_registers_per_read <= MODBUS_MAX_READ:
+        raise ValueError(f"{where}max_registers_per_read: must be 1..{MODBUS_MAX_READ}")
+    if max_gap < 0:
+        raise ValueError(f"{where}max_gap: must be >= 0")
+
+
+def model_from_file(data: ModelFile) -> MeterModel:
+    """Build a model from a decoded file; raises :class:`ValueError` with the key path."""
+    _check_limits(data.max_registers_per_read, data.max_gap, "")
+    regs = resolve_registers(data.registers, data.defaults, "registers")
+    for i, check in enumerate(data.identify):
+        if check.quantity is not None and check.quantity not in regs:
+            raise ValueError(f"identify[{i}].quantity: {check.quantity!r} is not a register of this map")
+        if check.quantity is None and (check.address is None or not check.ascii_contains):
+            raise ValueError(f"identify[{i}]: needs either quantity or address + ascii_contains")
+    return MeterModel(
+        name=data.name,
+        title=data.title,
+        registers=regs,
+        vendor=data.vendor,
+        notes=data.notes,
+        max_registers_per_read=data.max_registers_per_read,
+        max_gap=data.max_gap,
+        not_available_sentinels=data.not_available_sentinels,
+        signed=data.signed,
+        identify=tuple(data.identify),
+    )
+
+
+def load_model_file(text: str, source: str) -> MeterModel:
+    """Parse and check one model file. Raises :class:`ConfigError` as ``<source>: <key>: <why>``."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: invalid TOML: {exc}") from exc
+    try:
+        data = msgspec.convert(raw, ModelFile)
+        return model_from_file(data)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"{source}: {exc}") from exc
+    except ValueError as exc:
+        raise ConfigError(f"{source}: {exc}") from exc
+
+
+@cache
+def builtin_models() -> dict[str, MeterModel]:
+    """Every model file shipped in ``josev_hal_modbus/models/``, by name."""
+    models: dict[str, MeterModel] = {}
+    folder = resources.files("josev_hal_modbus") / "models"
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if not entry.name.endswith(".toml"):
+            continue
+        model = load_model_file(entry.read_text(encoding="utf-8"), f"josev_hal_modbus/models/{entry.name}")
+        if f"{model.name}.toml" != entry.name:
+            raise ConfigError(f"josev_hal_modbus/models/{entry.name}: name: must match the file name")
+        models[model.name] = model
+    return models
+
+
+# --------------------------------------------------------------------------------------------
+# Codec
+# --------------------------------------------------------------------------------------------
+
+
+def _words_for(reg: Register, words: Mapping[tuple[int, int], int]) -> list[int]:
+    ws = [words[(reg.function, reg.address + i)] for i in range(reg.count)]
+    if reg.word_order == "little" and reg.type not in ("t5", "t6"):
+        ws.reverse()
+    return ws
+
+
+def _sentinel(dtype: str, raw: int | float) -> bool:
+    """ABB style "not available": all bits set (unsigned) or the maximum positive (signed)."""
+    n, fmt = DATA_TYPES[dtype]
+    bits = 16 * n
+    if fmt and fmt[-1].isupper():
+        return raw == (1 << bits) - 1
+    if fmt and fmt[-1] in "hiq":
+        return raw == (1 << (bits - 1)) - 1
+    return False
+
+
+def decode_register(
+    reg: Register, words: Mapping[tuple[int, int], int], *, sentinels: bool = False
+) -> float | None:
+    """The value of ``reg`` in its quantity's base unit from ``{(function, address): word}``."""
+    ws = _words_for(reg, words)
+    raw: float
+    if reg.type in ("t5", "t6"):
+        combined = (ws[0] << 16) | ws[1]
+        exponent = struct.unpack(">b", bytes([combined >> 24]))[0]
+        mantissa = combined & 0xFFFFFF
+        if reg.type == "t6" and mantissa & 0x800000:
+            mantissa -= 1 << 24
+        raw = mantissa * 10.0**exponent
+    else:
+        raw = struct.unpack(DATA_TYPES[reg.type][1], b"".join(w.to_bytes(2, "big") for w in ws))[0]
+        if sentinels and _sentinel(reg.type, raw):
+            return None
+        if isinstance(raw, float) and not math.isfinite(raw):
+            return None
+    value = raw * reg.factor
+    if reg.exponent_register is not None:
+        exp_word = words[(reg.function, reg.exponent_register)]
+        value *= 10.0 ** struct.unpack(">h", exp_word.to_bytes(2, "big"))[0]
+    return value
+
+
+def encode_register(reg: Register, value: float, *, exponent: int = 0) -> dict[int, int]:
+    """Words (``{address: word}``, function ``reg.function``) that make ``reg`` decode to
+    ``value`` -- the inverse of :func:`decode_register`, used by the simulated meter. For
+    registers with an ``exponent_register`` the exponent word is included (``exponent``)."""
+    raw_value = value / reg.factor / (10.0**exponent if reg.exponent_register is not None else 1.0)
+    if reg.type in ("t5", "t6"):
+        exp = -6
+        mantissa = round(raw_value * 10**-exp)
+        limit = 0xFFFFFF if reg.type == "t5" else 0x7FFFFF
+        while abs(mantissa) > limit:
+            exp += 1
+            mantissa = round(raw_value * 10.0**-exp)
+        if reg.type == "t5" and mantissa < 0:
+            raise ValueError(f"{reg.quantity}: t5 is unsigned, cannot hold {value}")
+        combined = ((exp & 0xFF) << 24) | (mantissa & 0xFFFFFF)
+        ws = [combined >> 16, combined & 0xFFFF]
+    else:
+        fmt = DATA_TYPES[reg.type][1]
+        packed = struct.pack(fmt, raw_value if fmt[-1] in "fd" else round(raw_value))
+        ws = [int.from_bytes(packed[i : i + 2], "big") for i in range(0, len(packed), 2)]
+        if reg.word_order == "little":
+            ws.reverse()
+    out = {reg.address + i: w for i, w in enumerate(ws)}
+    if reg.exponent_register is not None:
+        out[reg.exponent_register] = exponent & 0xFFFF
+    return out
+
+
+def plan_reads(addresses: Iterable[tuple[int, int]], *, max_count: int, max_gap: int) -> list[Batch]:
+    """Group register addresses into as few reads as the meter allows: per function code,
+    contiguous runs, bridging gaps of at most ``max_gap`` unused registers, at most
+    ``max_count`` registers per read."""
+    by_fc: dict[int, list[int]] = {}
+    for fc, addr in addresses:
+        by_fc.setdefault(fc, []).append(addr)
+    batches: list[Batch] = []
+    for fc in sorted(by_fc):
+        addrs = sorted(set(by_fc[fc]))
+        start = prev = addrs[0]
+        for a in addrs[1:]:
+            if a - prev - 1 > max_gap or a - start + 1 > max_count:
+                batches.append(Batch(fc, start, prev - start + 1))
+                start = a
+            prev = a
+        batches.append(Batch(fc, start, prev - start + 1))
+    return batches
