@@ -1,0 +1,61 @@
+"""josev-hal simulated board: a simulated EV and board per connector, with drivers for every
+device role (``sim-cp``, ``sim-pp``, ``sim-contactor``, ``sim-rcd``, ``sim-meter``, ``sim-lock``,
+``sim-id-reader``, ``sim-power-module``, ``sim-imd``) and external control (:class:`SimControl`,
+MQTT topic ``sim/cs``).
+
+Registered through the ``josev_hal`` entry-point group like any third-party plugin. The built-in
+sim board profile ships with the package (:func:`sim_board_text`); ``boards/sim.toml`` in the
+source tree is a copy kept identical by a test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from importlib import resources
+
+from josev_hal.devices import Driver
+from josev_hal.hookspecs import hookimpl
+from josev_hal_sim.clock import ManualClock, RealClock
+from josev_hal_sim.control import ACTIONS, SimCommand, SimCommandError, SimControl
+from josev_hal_sim.drivers import DRIVERS
+from josev_hal_sim.physics import EvRequest
+from josev_hal_sim.registry import WorldRegistry, default_registry, set_default_registry, world_key
+from josev_hal_sim.script import ScriptStep, SimEvScript
+from josev_hal_sim.world import SimEv, SimWorld
+
+__all__ = [
+    "ACTIONS",
+    "CONTROL_TOPIC",
+    "DRIVERS",
+    "SIM_BOARD_RESOURCE",
+    "EvRequest",
+    "ManualClock",
+    "RealClock",
+    "ScriptStep",
+    "SimCommand",
+    "SimCommandError",
+    "SimControl",
+    "SimEv",
+    "SimEvScript",
+    "SimWorld",
+    "WorldRegistry",
+    "default_registry",
+    "hal_register_drivers",
+    "set_default_registry",
+    "sim_board_text",
+    "world_key",
+]
+
+# MQTT topic on which the station subscribes SimControl (see README "Simulated board").
+CONTROL_TOPIC = "sim/cs"
+SIM_BOARD_RESOURCE = "sim_board.toml"
+
+
+def sim_board_text() -> str:
+    """The built-in sim board profile (what ``josev-hal run`` uses without ``--board``)."""
+    return resources.files(__name__).joinpath(SIM_BOARD_RESOURCE).read_text(encoding="utf-8")
+
+
+@hookimpl
+def hal_register_drivers() -> Mapping[str, type[Driver]]:
+    return dict(DRIVERS)
