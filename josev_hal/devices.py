@@ -335,7 +335,10 @@ class Driver(ABC):
     * ``Options``: a ``msgspec.Struct`` (``forbid_unknown_fields=True``) describing its
       ``options`` table in the board profile; documented fields, units in the names;
     * ``bus_kind``: ``"serial"``, ``"i2c"``, ``"can"`` or ``None`` -- the kind of bus it needs;
-    * ``requires_address``: whether the profile must give ``address``.
+    * ``requires_address``: whether the profile must give ``address``;
+    * ``address_shareable``: several devices may use this driver at the same bus address (one
+      GPIO expander driving relay and lock, one safety MCU acting as CP, contactor and RCD).
+      The profile check reports an address clash unless both drivers at an address set it.
 
     Lifecycle: constructed from a :class:`DeviceConfig`, then :meth:`setup` (may talk to the
     hardware and raise :class:`DeviceError`), used, then :meth:`release` (idempotent, never
@@ -346,6 +349,7 @@ class Driver(ABC):
     Options: ClassVar[type[msgspec.Struct]] = NoOptions
     bus_kind: ClassVar[str | None] = None
     requires_address: ClassVar[bool] = False
+    address_shareable: ClassVar[bool] = False
 
     def __init__(self, config: DeviceConfig[Any]) -> None:
         self.config = config

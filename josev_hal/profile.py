@@ -1,0 +1,988 @@
+"""Board profiles: one validated TOML file describes a whole station.
+
+The Structs below *are* the profile format (``schemas/board.schema.json`` is generated from them by
+:func:`board_json_schema`). :func:`load_profile` decodes a file, converts each ``[buses.<name>]``
+table into its bus kind's ``Options`` and each device's ``options`` into its driver's ``Options``,
+runs the semantic checks (drivers exist, buses match, roles complete, ids unique, addresses
+free ...) and lets plugins check their own ``[plugins.<name>]`` tables through
+``hal_board_loaded``. Every problem of a file is collected and raised together as one
+:class:`~josev_hal.errors.ProfileError`, one line each::
+
+    boards/x.toml:42: evse[0].devices.meter.options.baudrate: expected int, got "fast"
+
+Line numbers are found by scanning the TOML text for the key path (best effort: a problem about a
+missing key points at its table's header).
+"""
+
+from __future__ import annotations
+
+import difflib
+import enum
+import itertools
+import json
+import re
+import types
+import typing
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+import msgspec
+
+from josev_hal.devices import Role
+from josev_hal.errors import ProfileError
+from josev_hal.mqtt_settings import MqttSettings
+
+if TYPE_CHECKING:
+    from josev_hal.plugins import HalPluginManager
+
+__all__ = [
+    "BusSpec",
+    "CableKind",
+    "ConnectorSpec",
+    "ContactorSettings",
+    "ControlMode",
+    "CpSettings",
+    "DcLimits",
+    "DeviceModelSettings",
+    "DeviceSpec",
+    "EvseKind",
+    "EvseSpec",
+    "Iso15118ConnectorType",
+    "MeterSettings",
+    "OcppConnectorType",
+    "PpSettings",
+    "PpWindow",
+    "Profile",
+    "Protection",
+    "RcdResetPolicy",
+    "ResetSettings",
+    "SafetyDeclaration",
+    "Service",
+    "StateSettings",
+    "StationInfo",
+    "board_json_schema",
+    "load_profile",
+    "load_profile_text",
+    "required_roles",
+]
+
+# --------------------------------------------------------------------------------------------
+# Enumerations
+# --------------------------------------------------------------------------------------------
+
+
+class Protection(enum.StrEnum):
+    """Who implements a protection: the board (hardware / safety MCU), the HAL, or nobody."""
+
+    HARDWARE = "hardware"
+    HAL = "hal"
+    NONE = "none"
+
+
+class RcdResetPolicy(enum.StrEnum):
+    """After an RCD trip: wait for a person (``manual``) or let the HAL reset once CP is A."""
+
+    MANUAL = "manual"
+    AUTO = "auto"
+
+
+class EvseKind(enum.StrEnum):
+    AC = "ac"
+    DC = "dc"
+
+
+class Service(enum.StrEnum):
+    """Energy services of a connector, as ``cs_parameters`` names them."""
+
+    AC = "ac"
+    AC_BPT = "ac_bpt"
+    DC = "dc"
+    DC_BPT = "dc_bpt"
+
+
+class ControlMode(enum.StrEnum):
+    SCHEDULED = "scheduled"
+    DYNAMIC = "dynamic"
+
+
+class CableKind(enum.StrEnum):
+    """``socket``: the EV driver brings the cable, PP is measured. ``fixed``: tethered cable."""
+
+    SOCKET = "socket"
+    FIXED = "fixed"
+
+
+class Iso15118ConnectorType(enum.StrEnum):
+    """ISO 15118 connector type (``cs_parameters`` ``connector_type``)."""
+
+    AC_SINGLE_PHASE_CORE = "AC_single_phase_core"
+    AC_THREE_PHASE_CORE = "AC_three_phase_core"
+    DC_CORE = "DC_core"
+    DC_EXTENDED = "DC_extended"
+    DC_COMBO_CORE = "DC_combo_core"
+    DC_UNIQUE = "DC_unique"
+
+
+class OcppConnectorType(enum.StrEnum):
+    """OCPP 2.0.1 ConnectorEnumType (``device_model`` ``connector_type``)."""
+
+    C_CCS1 = "cCCS1"
+    C_CCS2 = "cCCS2"
+    C_G105 = "cG105"
+    C_TESLA = "cTesla"
+    C_TYPE1 = "cType1"
+    C_TYPE2 = "cType2"
+    S309_1P_16A = "s309-1P-16A"
+    S309_1P_32A = "s309-1P-32A"
+    S309_3P_16A = "s309-3P-16A"
+    S309_3P_32A = "s309-3P-32A"
+    S_BS1361 = "sBS1361"
+    S_CEE_7_7 = "sCEE-7-7"
+    S_TYPE2 = "sType2"
+    S_TYPE3 = "sType3"
+    OTHER_1PH_MAX_16A = "Other1PhMax16A"
+    OTHER_1PH_OVER_16A = "Other1PhOver16A"
+    OTHER_3PH = "Other3Ph"
+    PAN = "Pan"
+    W_INDUCTIVE = "wInductive"
+    W_RESONANT = "wResonant"
+    UNDETERMINED = "Undetermined"
+    UNKNOWN = "Unknown"
+
+
+# --------------------------------------------------------------------------------------------
+# Tables
+# --------------------------------------------------------------------------------------------
+
+
+class _Table(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Base of every profile table: unknown keys are errors (a typo must never be ignored)."""
+
+
+Volts = Annotated[float, msgspec.Meta(ge=-15.0, le=15.0)]
+Band = tuple[Volts, Volts]
+Positive = Annotated[float, msgspec.Meta(gt=0)]
+NonNegative = Annotated[float, msgspec.Meta(ge=0)]
+
+
+class StationInfo(_Table, kw_only=True):
+    """``[station]``: identity reported in ``cs_parameters`` and ``device_model``."""
+
+    vendor: Annotated[str, msgspec.Meta(min_length=1)]
+    model: Annotated[str, msgspec.Meta(min_length=1)]
+    serial_number: str = ""
+    sw_version: Annotated[str, msgspec.Meta(min_length=1)]
+    hw_version: Annotated[str, msgspec.Meta(min_length=1)]
+
+
+class SafetyDeclaration(_Table, kw_only=True):
+    """``[safety]``: which protections the board implements itself and which the HAL must provide.
+
+    ``rcd_trip``: who opens the contactor on a residual-current trip (``hal`` requires an ``rcd``
+    device on every AC EVSE). ``cp_loss_shutdown``: who opens on CP A/E/F. ``welding_detection``:
+    who compares the mirror contact with the command. The HAL acts as a second channel even where
+    the hardware is declared responsible.
+    """
+
+    rcd_trip: Protection
+    cp_loss_shutdown: Protection
+    welding_detection: Protection
+    open_on_meter_loss: bool = False
+    open_on_board_link_loss: bool = True
+    rcd_reset: RcdResetPolicy = RcdResetPolicy.MANUAL
+
+
+class CpSettings(_Table, kw_only=True):
+    """``[cp]`` (and per-EVSE ``[evse.cp]``): control-pilot sampling and state detection.
+
+    Bands are ``[low, high]`` volts of the positive plateau (IEC 61851-1 Table A.4 as chargebyte
+    implements it); readings in the gaps between bands keep the previous state. A state change is
+    accepted after ``debounce_samples`` consecutive agreeing samples.
+    """
+
+    pwm_frequency_hz: Annotated[float, msgspec.Meta(ge=980.0, le=1020.0)] = 1000.0
+    sample_interval_ms: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 50
+    debounce_samples: Annotated[int, msgspec.Meta(ge=1, le=50)] = 2
+    state_a_v: Band = (11.0, 13.0)
+    state_b_v: Band = (8.0, 10.0)
+    state_c_v: Band = (5.0, 7.0)
+    state_d_v: Band = (2.0, 4.0)
+    state_e_v: Band = (-1.0, 2.0)
+    state_f_v: Band = (-13.0, -11.0)
+    # A healthy EV diode leaves about -12 V on the negative plateau; a shorted one mirrors the
+    # positive level (-8.8 V in B), so -10 V catches it where -6 V would not (hardware-facts §1.5).
+    diode_check: bool = True
+    diode_fault_above_v: Volts = -10.0
+
+
+class PpWindow(_Table, kw_only=True):
+    """One cable coding: resistances ``[min_ohm, max_ohm]`` mean ``ampacity_a``."""
+
+    ampacity_a: Positive
+    min_ohm: NonNegative
+    max_ohm: Positive
+
+
+def _default_pp_windows() -> list[PpWindow]:
+    # Contiguous windows of IEC 61851-1 Annex B as Phoenix Contact interprets them (hardware-facts §2.1).
+    return [
+        PpWindow(ampacity_a=13.0, min_ohm=1000.0, max_ohm=2200.0),
+        PpWindow(ampacity_a=20.0, min_ohm=330.0, max_ohm=1000.0),
+        PpWindow(ampacity_a=32.0, min_ohm=150.0, max_ohm=330.0),
+        PpWindow(ampacity_a=63.0, min_ohm=75.0, max_ohm=150.0),
+    ]
+
+
+class PpSettings(_Table, kw_only=True):
+    """``[pp]``: proximity-pilot resistance windows (Type 2). Below ``fault_below_ohm`` is a PP
+    fault; above ``no_cable_above_ohm`` means no cable."""
+
+    windows: list[PpWindow] = msgspec.field(default_factory=_default_pp_windows)
+    fault_below_ohm: NonNegative = 75.0
+    no_cable_above_ohm: Positive = 2200.0
+
+
+class ContactorSettings(_Table, kw_only=True):
+    """``[contactor]``: the mirror contact must follow a command within ``feedback_timeout_ms``
+    (chargebyte uses 250 ms); a later mismatch is a fault (welded / failed to close)."""
+
+    feedback_timeout_ms: Annotated[int, msgspec.Meta(ge=10, le=10_000)] = 250
+
+
+class MeterSettings(_Table, kw_only=True):
+    """``[meter]``: ``meter_values`` update period, and the age after which a reading is stale
+    (never sent as current)."""
+
+    interval_s: Positive = 1.0
+    stale_after_s: Positive = 3.0
+
+
+class DeviceModelSettings(_Table, kw_only=True):
+    """``[device_model]``: the OCPP settings answered to Josev's ``device_model`` request."""
+
+    ocpp_version: Literal["ocpp1.6", "ocpp2.0.1", "ocpp2.1"] = "ocpp2.0.1"
+    ocpp_csms_url: Annotated[str, msgspec.Meta(pattern="^wss?://")] | None = None
+    security_profile: Annotated[int, msgspec.Meta(ge=1, le=3)] = 1
+    identity: str | None = None
+    # A file, so that profiles can be committed without secrets.
+    basic_auth_password_file: str | None = None
+    default_message_timeout_s: Annotated[int, msgspec.Meta(ge=0)] | None = None
+
+
+class StateSettings(_Table, kw_only=True):
+    """``[state]``: where the HAL keeps persistent state (availability, firmware, keys, logs)."""
+
+    dir: Annotated[str, msgspec.Meta(min_length=1)] = "/var/lib/josev-hal"
+
+
+class ResetSettings(_Table, kw_only=True):
+    """``[reset]``: ``command`` (argv list) run for a station reset by the default reset policy;
+    without it the HAL restarts itself."""
+
+    command: Annotated[list[str], msgspec.Meta(min_length=1)] | None = None
+
+
+class BusSpec(msgspec.Struct, kw_only=True):
+    """A ``[buses.<name>]`` table after loading: ``kind`` and that kind's ``Options`` Struct.
+
+    In the file the options sit next to ``kind`` in the same table.
+    """
+
+    kind: str
+    options: Any
+
+
+class DeviceSpec(_Table, kw_only=True):
+    """``[evse.devices.<role>]``: which driver plays the role, on which bus and address.
+
+    ``options`` is the driver's own table; after loading it is the driver's ``Options`` Struct.
+    ``connector`` names the connector the device serves (default: the whole EVSE).
+    """
+
+    driver: Annotated[str, msgspec.Meta(min_length=1)]
+    bus: str | None = None
+    address: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    connector: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    options: Any = msgspec.field(default_factory=dict)
+
+
+class ConnectorSpec(_Table, kw_only=True):
+    """``[[evse.connectors]]``: one connector (``id`` starts at 1 per EVSE)."""
+
+    id: Annotated[int, msgspec.Meta(ge=1)]
+    ocpp_type: OcppConnectorType
+    iso15118_type: Iso15118ConnectorType
+    services: Annotated[list[Service], msgspec.Meta(min_length=1)]
+    control_mode: ControlMode = ControlMode.SCHEDULED
+    cable: CableKind = CableKind.SOCKET
+    max_cable_current_a: Positive | None = None
+
+
+class DcLimits(_Table, kw_only=True):
+    """``[evse.dc]``: output limits of a DC EVSE (V, A, W)."""
+
+    max_voltage_v: Positive
+    min_voltage_v: NonNegative
+    max_current_a: Positive
+    min_current_a: NonNegative
+    max_power_w: Positive
+    peak_current_ripple_a: NonNegative = 0.0
+    current_reg_tolerance_a: NonNegative | None = None
+
+
+class EvseSpec(_Table, kw_only=True):
+    """``[[evse]]``: one EVSE (one power path) with its connectors and devices."""
+
+    id: Annotated[str, msgspec.Meta(min_length=1)]
+    ocpp_id: Annotated[int, msgspec.Meta(ge=1)]
+    kind: EvseKind
+    network_interface: Annotated[str, msgspec.Meta(min_length=1)]
+    supports_eim: bool = False
+    phases: Literal[1, 3] = 3
+    nominal_voltage_v: Positive = 230.0
+    max_current_a: Positive | None = None
+    min_current_a: NonNegative = 6.0
+    max_power_w: Positive | None = None
+    dc: DcLimits | None = None
+    cp: CpSettings | None = None
+    connectors: list[ConnectorSpec] = msgspec.field(default_factory=list)
+    devices: dict[Role, DeviceSpec] = msgspec.field(default_factory=dict)
+
+
+class Profile(_Table, kw_only=True):
+    """A whole board profile (the TOML file's top level)."""
+
+    station: StationInfo
+    mqtt: MqttSettings = msgspec.field(default_factory=MqttSettings)
+    safety: SafetyDeclaration
+    cp: CpSettings = msgspec.field(default_factory=CpSettings)
+    pp: PpSettings = msgspec.field(default_factory=PpSettings)
+    contactor: ContactorSettings = msgspec.field(default_factory=ContactorSettings)
+    meter: MeterSettings = msgspec.field(default_factory=MeterSettings)
+    device_model: DeviceModelSettings = msgspec.field(default_factory=DeviceModelSettings)
+    state: StateSettings = msgspec.field(default_factory=StateSettings)
+    reset: ResetSettings = msgspec.field(default_factory=ResetSettings)
+    buses: dict[str, BusSpec] = msgspec.field(default_factory=dict)
+    evse: list[EvseSpec] = msgspec.field(default_factory=list)
+    # Free-form tables read by plugins in ``hal_board_loaded`` (``[plugins.<plugin name>]``).
+    plugins: dict[str, dict[str, Any]] = msgspec.field(default_factory=dict)
+
+    def evse_by_id(self, evse_id: str) -> EvseSpec:
+        """The EVSE with this ISO 15118 id (KeyError when there is none)."""
+        for evse in self.evse:
+            if evse.id == evse_id:
+                return evse
+        raise KeyError(evse_id)
+
+    def cp_settings(self, evse: EvseSpec) -> CpSettings:
+        """The CP settings in force for ``evse`` (its own ``[evse.cp]`` or the station's ``[cp]``)."""
+        return evse.cp if evse.cp is not None else self.cp
+
+
+def required_roles(evse: EvseSpec, safety: SafetyDeclaration) -> tuple[Role, ...]:
+    """The device roles ``evse`` cannot work without."""
+    roles = [Role.CONTROL_PILOT, Role.CONTACTOR, Role.METER]
+    if evse.kind is EvseKind.DC:
+        roles += [Role.DC_POWER_MODULE, Role.ISOLATION_MONITOR]
+    else:
+        if any(c.cable is CableKind.SOCKET for c in evse.connectors):
+            roles.append(Role.PROXIMITY_PILOT)  # the cable's rating caps the current
+        if safety.rcd_trip is Protection.HAL:
+            roles.append(Role.RCD)
+    return tuple(roles)
+
+
+# --------------------------------------------------------------------------------------------
+# Problems and line numbers
+# --------------------------------------------------------------------------------------------
+
+KeyPath = tuple[str | int, ...]
+
+
+def format_path(path: KeyPath) -> str:
+    """``("evse", 0, "devices", "meter")`` -> ``evse[0].devices.meter``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + part
+    return out or "(top level)"
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, bool | int | float | str):
+        return json.dumps(value)
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "an array"
+    return type(value).__name__
+
+
+class _Problems:
+    def __init__(self) -> None:
+        self.items: list[tuple[KeyPath, str]] = []
+
+    def add(self, path: KeyPath, reason: str) -> None:
+        self.items.append((path, reason))
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+
+_AT = re.compile(r"^(?P<reason>.*) - at `\$(?P<at>.*)`$")
+_SEGMENT = re.compile(r"\.([^.\[]+)|\[(\d+)\]|\[\.\.\.\]")
+
+
+def _parse_at(at: str) -> KeyPath:
+    parts: list[str | int] = []
+    for m in _SEGMENT.finditer(at):
+        if m.group(1) is not None:
+            parts.append(m.group(1))
+        elif m.group(2) is not None:
+            parts.append(int(m.group(2)))
+    return tuple(parts)
+
+
+def _value_at(value: Any, path: KeyPath) -> Any:
+    for part in path:
+        try:
+            value = value[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return value
+
+
+def _msgspec_problem(exc: msgspec.ValidationError, raw: Any, path: KeyPath, problems: _Problems) -> None:
+    text = str(exc)
+    m = _AT.match(text)
+    reason, sub = (m.group("reason"), _parse_at(m.group("at"))) if m else (text, ())
+    unknown = re.match(r"Object contains unknown field `(.+)`", reason)
+    missing = re.match(r"Object missing required field `(.+)`", reason)
+    if unknown:
+        problems.add(path + sub + (unknown.group(1),), "unknown key")
+        return
+    if missing:
+        problems.add(path + sub + (missing.group(1),), "missing required key")
+        return
+    got = re.search(r", got `[^`]+`$", reason)
+    if got:
+        reason = reason[: got.start()] + f", got {_show(_value_at(raw, sub))}"
+    reason = reason.replace("`", "")
+    reason = reason[:1].lower() + reason[1:]
+    problems.add(path + sub, reason)
+
+
+def _key_lines(text: str) -> dict[KeyPath, int]:
+    """Map key paths to the line that defines them, by scanning the TOML text (best effort)."""
+    lines: dict[KeyPath, int] = {}
+    counters: dict[KeyPath, int] = {}
+    current: KeyPath = ()
+    in_multiline: str | None = None
+
+    def split_keys(dotted: str) -> list[str]:
+        return [k.strip().strip("\"'") for k in re.findall(r'"[^"]*"|\'[^\']*\'|[^.]+', dotted)]
+
+    def resolve(keys: list[str]) -> KeyPath:
+        out: KeyPath = ()
+        for key in keys:
+            out = (*out, key)
+            if out in counters:
+                out = (*out, counters[out])
+        return out
+
+    for lineno, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if in_multiline:
+            if in_multiline in stripped:
+                in_multiline = None
+            continue
+        if not stripped or stripped.startswith("#"):
+            continue
+        if stripped.startswith("[["):
+            keys = split_keys(stripped[2 : stripped.find("]]")])
+            base = (*resolve(keys[:-1]), keys[-1])
+            counters[base] = counters.get(base, -1) + 1
+            current = (*base, counters[base])
+            lines.setdefault(base, lineno)
+            lines[current] = lineno
+            continue
+        if stripped.startswith("["):
+            current = resolve(split_keys(stripped[1 : stripped.find("]")]))
+            lines.setdefault(current, lineno)
+            continue
+        m = re.match(r'\s*((?:"[^"]*"|\'[^\']*\'|[A-Za-z0-9_\-.\s])+?)\s*=(.*)$', line)
+        if not m:
+            continue
+        keypath = (*current, *split_keys(m.group(1)))
+        lines.setdefault(keypath, lineno)
+        value = m.group(2).strip()
+        if value.startswith("{"):
+            for inner in re.finditer(r"([A-Za-z0-9_\-]+)\s*=", value):
+                lines.setdefault((*keypath, inner.group(1)), lineno)
+        for quote in ('"""', "'''"):
+            if value.startswith(quote) and value.count(quote) == 1:
+                in_multiline = quote
+    return lines
+
+
+def _line_of(lines: dict[KeyPath, int], path: KeyPath) -> int | None:
+    for cut in range(len(path), 0, -1):
+        line = lines.get(path[:cut])
+        if line is not None:
+            return line
+    return None
+
+
+def _format_problems(source: str, text: str, problems: _Problems) -> list[str]:
+    lines = _key_lines(text)
+    rendered: list[tuple[int, int, str]] = []
+    for order, (path, reason) in enumerate(problems.items):
+        line = _line_of(lines, path)
+        where = f"{source}:{line}" if line is not None else source
+        rendered.append((line or 0, order, f"{where}: {format_path(path)}: {reason}"))
+    return [text for _, _, text in sorted(rendered)]
+
+
+# --------------------------------------------------------------------------------------------
+# Decoding: table by table, so that every problem of a file is found in one run
+# --------------------------------------------------------------------------------------------
+
+_FAILED: Any = object()
+
+
+def _suggest(key: str, choices: Iterator[str] | list[str]) -> str:
+    close = difflib.get_close_matches(key, list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _struct_of(tp: Any) -> type[msgspec.Struct] | None:
+    """The Struct class of ``T``, ``T | None`` or ``Annotated[T, ...]``; None for other types."""
+    if typing.get_origin(tp) is Annotated:
+        tp = typing.get_args(tp)[0]
+    if isinstance(tp, type) and issubclass(tp, msgspec.Struct):
+        return tp
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) == 1:
+            return _struct_of(args[0])
+    return None
+
+
+def _list_struct_of(tp: Any) -> type[msgspec.Struct] | None:
+    if typing.get_origin(tp) is Annotated:
+        tp = typing.get_args(tp)[0]
+    if typing.get_origin(tp) is list:
+        (item,) = typing.get_args(tp)
+        return _struct_of(item)
+    return None
+
+
+Special = Callable[[Any, KeyPath], Any]
+
+
+def _convert_struct(
+    raw: Any,
+    cls: type[msgspec.Struct],
+    path: KeyPath,
+    problems: _Problems,
+    special: dict[str, Special] | None = None,
+) -> Any:
+    """Convert ``raw`` into ``cls`` field by field, recording every problem; ``_FAILED`` on error."""
+    if not isinstance(raw, dict):
+        problems.add(path, f"expected a table, got {_show(raw)}")
+        return _FAILED
+    special = special or {}
+    fields = {f.encode_name: f for f in msgspec.structs.fields(cls)}
+    forbid = getattr(cls.__struct_config__, "forbid_unknown_fields", False)
+    ok = True
+    if forbid:
+        for key in raw:
+            if key not in fields:
+                problems.add((*path, key), "unknown key" + _suggest(key, list(fields)))
+                ok = False
+    values: dict[str, Any] = {}
+    for key, info in fields.items():
+        if key not in raw:
+            if info.required:
+                problems.add((*path, key), "missing required key")
+                ok = False
+            continue
+        value = raw[key]
+        sub = (*path, key)
+        if info.name in special:
+            result = special[info.name](value, sub)
+        elif (inner := _struct_of(info.type)) is not None and value is not None:
+            result = _convert_struct(value, inner, sub, problems)
+        elif (item_cls := _list_struct_of(info.type)) is not None and isinstance(value, list):
+            items = [_convert_struct(v, item_cls, (*sub, i), problems) for i, v in enumerate(value)]
+            result = _FAILED if any(i is _FAILED for i in items) else items
+        else:
+            result = _convert_leaf(value, info.type, sub, problems)
+        if result is _FAILED:
+            ok = False
+        else:
+            values[info.name] = result
+    if not ok:
+        return _FAILED
+    return cls(**values)
+
+
+def _convert_leaf(value: Any, tp: Any, path: KeyPath, problems: _Problems) -> Any:
+    try:
+        return msgspec.convert(value, tp)
+    except msgspec.ValidationError as exc:
+        _msgspec_problem(exc, value, path, problems)
+        return _FAILED
+
+
+class _Loader:
+    """One load: the raw document, the plugin manager and the problems found so far."""
+
+    def __init__(self, raw: dict[str, Any], pm: HalPluginManager) -> None:
+        self.raw = raw
+        self.pm = pm
+        self.problems = _Problems()
+
+    def load(self) -> Profile | None:
+        profile = _convert_struct(
+            self.raw,
+            Profile,
+            (),
+            self.problems,
+            special={"buses": self._buses, "evse": self._evses, "plugins": self._plugins},
+        )
+        if profile is _FAILED:
+            return None
+        assert isinstance(profile, Profile)
+        self._check(profile)
+        return profile
+
+    # -- special tables ----------------------------------------------------------------------
+
+    def _buses(self, raw: Any, path: KeyPath) -> Any:
+        if not isinstance(raw, dict):
+            self.problems.add(path, f"expected a table, got {_show(raw)}")
+            return _FAILED
+        buses: dict[str, BusSpec] = {}
+        ok = True
+        for name, table in raw.items():
+            bus_path = (*path, name)
+            if not isinstance(table, dict):
+                self.problems.add(bus_path, f"expected a table, got {_show(table)}")
+                ok = False
+                continue
+            kind = table.get("kind")
+            if not isinstance(kind, str):
+                reason = "missing required key" if kind is None else f"expected str, got {_show(kind)}"
+                self.problems.add((*bus_path, "kind"), reason)
+                ok = False
+                continue
+            bus_cls = self.pm.bus_kinds.get(kind)
+            if bus_cls is None:
+                known = sorted(self.pm.bus_kinds)
+                self.problems.add(
+                    (*bus_path, "kind"),
+                    f"unknown bus kind {kind!r}{_suggest(kind, known)}; known: {', '.join(known) or 'none'}",
+                )
+                ok = False
+                continue
+            options = {k: v for k, v in table.items() if k != "kind"}
+            converted = _convert_struct(options, bus_cls.Options, bus_path, self.problems)
+            if converted is _FAILED:
+                ok = False
+                continue
+            buses[name] = BusSpec(kind=kind, options=converted)
+        return buses if ok else _FAILED
+
+    def _plugins(self, raw: Any, path: KeyPath) -> Any:
+        if not isinstance(raw, dict) or not all(isinstance(v, dict) for v in raw.values()):
+            self.problems.add(path, "expected tables [plugins.<plugin name>]")
+            return _FAILED
+        return raw
+
+    def _evses(self, raw: Any, path: KeyPath) -> Any:
+        if not isinstance(raw, list):
+            self.problems.add(path, f"expected an array of tables [[evse]], got {_show(raw)}")
+            return _FAILED
+        evses = [self._evse(table, (*path, i)) for i, table in enumerate(raw)]
+        return _FAILED if any(e is _FAILED for e in evses) else evses
+
+    def _evse(self, raw: Any, path: KeyPath) -> Any:
+        return _convert_struct(raw, EvseSpec, path, self.problems, special={"devices": self._devices})
+
+    def _devices(self, raw: Any, path: KeyPath) -> Any:
+        if not isinstance(raw, dict):
+            self.problems.add(path, f"expected a table, got {_show(raw)}")
+            return _FAILED
+        devices: dict[Role, DeviceSpec] = {}
+        ok = True
+        roles = [r.value for r in Role]
+        for key, table in raw.items():
+            dev_path = (*path, key)
+            if key not in roles:
+                self.problems.add(dev_path, f"unknown role{_suggest(key, roles)}; roles: {', '.join(roles)}")
+                ok = False
+                continue
+            role = Role(key)
+            spec = _convert_struct(
+                table, DeviceSpec, dev_path, self.problems, special={"options": lambda v, p: v}
+            )
+            if spec is _FAILED:
+                ok = False
+                continue
+            if not self._device_driver(role, spec, dev_path):
+                ok = False
+                continue
+            devices[role] = spec
+        return devices if ok else _FAILED
+
+    def _device_driver(self, role: Role, spec: DeviceSpec, path: KeyPath) -> bool:
+        """Resolve the driver, check its role, convert ``options``; False on problems."""
+        driver = self.pm.drivers.get(spec.driver)
+        if driver is None:
+            known = sorted(n for n, d in self.pm.drivers.items() if d.role is role)
+            self.problems.add(
+                (*path, "driver"),
+                f"unknown driver {spec.driver!r}{_suggest(spec.driver, list(self.pm.drivers))}; "
+                f"drivers for role {role.value}: {', '.join(known) or 'none installed'}",
+            )
+            return False
+        if driver.role is not role:
+            self.problems.add(
+                (*path, "driver"),
+                f"driver {spec.driver!r} implements role {driver.role.value!r}, not {role.value!r}",
+            )
+            return False
+        options = _convert_struct(spec.options, driver.Options, (*path, "options"), self.problems)
+        if options is _FAILED:
+            return False
+        spec.options = options
+        return True
+
+    # -- semantic checks ---------------------------------------------------------------------
+
+    def _check(self, profile: Profile) -> None:
+        add = self.problems.add
+        self._check_cp(profile.cp, ("cp",))
+        self._check_pp(profile.pp)
+        if profile.meter.stale_after_s <= profile.meter.interval_s:
+            add(("meter", "stale_after_s"), "must be greater than interval_s")
+        if not profile.evse:
+            add(("evse",), "a profile needs at least one [[evse]]")
+        seen_ids: dict[str, int] = {}
+        seen_ocpp: dict[int, int] = {}
+        used_addresses: dict[tuple[str, int], tuple[str, str]] = {}
+        for index, evse in enumerate(profile.evse):
+            path: KeyPath = ("evse", index)
+            if evse.id in seen_ids:
+                add((*path, "id"), f"duplicate EVSE id {evse.id!r} (also evse[{seen_ids[evse.id]}])")
+            seen_ids.setdefault(evse.id, index)
+            if evse.ocpp_id in seen_ocpp:
+                add(
+                    (*path, "ocpp_id"),
+                    f"duplicate ocpp_id {evse.ocpp_id} (also evse[{seen_ocpp[evse.ocpp_id]}])",
+                )
+            seen_ocpp.setdefault(evse.ocpp_id, index)
+            if evse.cp is not None:
+                self._check_cp(evse.cp, (*path, "cp"))
+            self._check_evse(profile, evse, path)
+            self._check_devices(profile, evse, path, used_addresses)
+
+    def _check_cp(self, cp: CpSettings, path: KeyPath) -> None:
+        bands = [("state_f_v", cp.state_f_v), ("state_e_v", cp.state_e_v), ("state_d_v", cp.state_d_v)]
+        bands += [("state_c_v", cp.state_c_v), ("state_b_v", cp.state_b_v), ("state_a_v", cp.state_a_v)]
+        for name, (low, high) in bands:
+            if low >= high:
+                self.problems.add((*path, name), f"low ({low}) must be below high ({high})")
+        for (name_lo, (_, hi_lo)), (name_hi, (lo_hi, _)) in itertools.pairwise(bands):
+            if lo_hi < hi_lo:
+                self.problems.add(
+                    (*path, name_hi), f"overlaps {name_lo} (bands must be ordered F < E < D < C < B < A)"
+                )
+
+    def _check_pp(self, pp: PpSettings) -> None:
+        windows = sorted(pp.windows, key=lambda w: w.min_ohm)
+        for i, window in enumerate(pp.windows):
+            if window.min_ohm >= window.max_ohm:
+                self.problems.add(("pp", "windows", i), "min_ohm must be below max_ohm")
+        for lower, upper in itertools.pairwise(windows):
+            if upper.min_ohm < lower.max_ohm:
+                self.problems.add(
+                    ("pp", "windows"), f"windows for {lower.ampacity_a} A and {upper.ampacity_a} A overlap"
+                )
+        if windows and pp.fault_below_ohm > windows[0].min_ohm:
+            self.problems.add(("pp", "fault_below_ohm"), "must not exceed the lowest window's min_ohm")
+        if windows and pp.no_cable_above_ohm < windows[-1].max_ohm:
+            self.problems.add(("pp", "no_cable_above_ohm"), "must not be below the highest window's max_ohm")
+
+    def _check_evse(self, profile: Profile, evse: EvseSpec, path: KeyPath) -> None:
+        add = self.problems.add
+        if not evse.connectors:
+            add((*path, "connectors"), "an EVSE needs at least one [[evse.connectors]]")
+        allowed = {Service.AC, Service.AC_BPT} if evse.kind is EvseKind.AC else {Service.DC, Service.DC_BPT}
+        seen: dict[int, int] = {}
+        for ci, connector in enumerate(evse.connectors):
+            cpath = (*path, "connectors", ci)
+            if connector.id in seen:
+                add(
+                    (*cpath, "id"),
+                    f"duplicate connector id {connector.id} (also connectors[{seen[connector.id]}])",
+                )
+            seen.setdefault(connector.id, ci)
+            wrong = [s.value for s in connector.services if s not in allowed]
+            if wrong:
+                add((*cpath, "services"), f"{', '.join(wrong)} not possible on a {evse.kind.value} EVSE")
+            if connector.iso15118_type.value.startswith("AC") != (evse.kind is EvseKind.AC):
+                add((*cpath, "iso15118_type"), f"{connector.iso15118_type.value} on a {evse.kind.value} EVSE")
+            if connector.cable is CableKind.FIXED and connector.max_cable_current_a is None:
+                add((*cpath, "max_cable_current_a"), "required for a fixed cable (there is no PP to read it)")
+        if evse.kind is EvseKind.AC:
+            if evse.max_current_a is None:
+                add((*path, "max_current_a"), "required for an AC EVSE")
+            elif evse.max_current_a < evse.min_current_a:
+                add((*path, "max_current_a"), "must not be below min_current_a")
+            if evse.dc is not None:
+                add((*path, "dc"), "only for DC EVSEs")
+        else:
+            if evse.dc is None:
+                add((*path, "dc"), "missing required table for a DC EVSE")
+            else:
+                if evse.dc.min_voltage_v >= evse.dc.max_voltage_v:
+                    add((*path, "dc", "min_voltage_v"), "must be below max_voltage_v")
+                if evse.dc.min_current_a >= evse.dc.max_current_a:
+                    add((*path, "dc", "min_current_a"), "must be below max_current_a")
+        for role in required_roles(evse, profile.safety):
+            if role not in evse.devices:
+                why = ""
+                if role is Role.RCD:
+                    why = ' (safety.rcd_trip = "hal")'
+                elif role is Role.PROXIMITY_PILOT:
+                    why = " (a socket connector needs the cable rating)"
+                add((*path, "devices", role.value), f"missing device for required role {role.value!r}{why}")
+
+    def _check_devices(
+        self,
+        profile: Profile,
+        evse: EvseSpec,
+        path: KeyPath,
+        used: dict[tuple[str, int], tuple[str, str]],
+    ) -> None:
+        add = self.problems.add
+        connector_ids = {c.id for c in evse.connectors}
+        for role, device in evse.devices.items():
+            dpath = (*path, "devices", role.value)
+            driver = self.pm.drivers[device.driver]
+            if device.connector is not None and device.connector not in connector_ids:
+                add((*dpath, "connector"), f"no connector with id {device.connector} on this EVSE")
+            if driver.bus_kind is None:
+                if device.bus is not None:
+                    add((*dpath, "bus"), f"driver {device.driver!r} does not use a bus")
+            elif device.bus is None:
+                add(
+                    (*dpath, "bus"),
+                    f"missing required key (driver {device.driver!r} needs a {driver.bus_kind} bus)",
+                )
+            elif device.bus not in profile.buses:
+                known = list(profile.buses)
+                add((*dpath, "bus"), f"no bus named {device.bus!r}{_suggest(device.bus, known)} in [buses]")
+            elif profile.buses[device.bus].kind != driver.bus_kind:
+                add(
+                    (*dpath, "bus"),
+                    f"bus {device.bus!r} is a {profile.buses[device.bus].kind} bus, "
+                    f"driver {device.driver!r} needs {driver.bus_kind}",
+                )
+            if driver.requires_address and device.address is None:
+                add((*dpath, "address"), f"missing required key (driver {device.driver!r} needs an address)")
+            if device.bus is not None and device.address is not None:
+                key = (device.bus, device.address)
+                other = used.get(key)
+                if other is None:
+                    used[key] = (format_path(dpath), device.driver)
+                elif not (
+                    driver.address_shareable
+                    and getattr(self.pm.drivers.get(other[1]), "address_shareable", False)
+                ):
+                    add(
+                        (*dpath, "address"),
+                        f"address {device.address} on bus {device.bus!r} is already used by {other[0]}",
+                    )
+
+    def plugin_problems(self, profile: Profile, source: str) -> None:
+        for result in self.pm.hook.hal_board_loaded(profile=profile, source=source):
+            for problem in result or ():
+                key, sep, reason = str(problem).partition(": ")
+                if sep:
+                    self.problems.add(tuple(_split_plain(key)), reason)
+                else:
+                    self.problems.add(("plugins",), str(problem))
+
+
+def _split_plain(dotted: str) -> list[str | int]:
+    parts: list[str | int] = []
+    for m in re.finditer(r"([^.\[\]]+)|\[(\d+)\]", dotted):
+        parts.append(int(m.group(2)) if m.group(2) is not None else m.group(1))
+    return parts
+
+
+# --------------------------------------------------------------------------------------------
+# Public API
+# --------------------------------------------------------------------------------------------
+
+
+def load_profile_text(text: str, source_name: str, pm: HalPluginManager) -> Profile:
+    """Decode and check a profile given as text (``source_name`` is used in messages)."""
+    try:
+        raw = msgspec.toml.decode(text.encode())
+    except msgspec.DecodeError as exc:
+        m = re.search(r"at line (\d+)", str(exc))
+        where = f"{source_name}:{m.group(1)}" if m else source_name
+        raise ProfileError([f"{where}: TOML syntax error: {exc}"], path=source_name) from exc
+    loader = _Loader(raw, pm)
+    profile = loader.load()
+    if profile is not None and not loader.problems:
+        loader.plugin_problems(profile, source_name)
+    if loader.problems or profile is None:
+        raise ProfileError(_format_problems(source_name, text, loader.problems), path=source_name)
+    return profile
+
+
+def load_profile(path: str | Path, pm: HalPluginManager) -> Profile:
+    """Load and check the board profile at ``path``; raise :class:`ProfileError` listing every problem."""
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProfileError([f"{source}: cannot read: {exc}"], path=source) from exc
+    return load_profile_text(text, source, pm)
+
+
+def board_json_schema() -> dict[str, Any]:
+    """JSON Schema (2020-12) of the board profile, for editor completion.
+
+    Bus and device ``options`` depend on the installed plugins, so here they are open objects;
+    ``load_profile`` validates them against each bus kind's and driver's ``Options``.
+    """
+    schema = msgspec.json.schema(Profile)
+    defs = schema.get("$defs", {})
+    defs["BusSpec"] = {
+        "title": "BusSpec",
+        "description": "A [buses.<name>] table: kind (serial, i2c, can, or a plugin's kind) plus that kind's "
+        "options in the same table.",
+        "type": "object",
+        "properties": {"kind": {"type": "string"}},
+        "required": ["kind"],
+        "additionalProperties": True,
+    }
+    device = defs.get("DeviceSpec", {})
+    device.get("properties", {})["options"] = {
+        "type": "object",
+        "description": "The driver's own options (its Options Struct).",
+    }
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "josev-hal board profile",
+        **schema,
+    }
