@@ -1,0 +1,98 @@
+"""Settings of the station core, decoupled from the TOML profile layout.
+
+:class:`EvseSettings` holds everything one :class:`~josev_hal.station.evse.EvseController` needs;
+:func:`josev_hal.station.station.settings_from_profile` fills it from a board profile. Keeping the
+core on these plain dataclasses lets tests and benchmarks build controllers without a profile file,
+and keeps profile-format changes in one adapter.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from josev_hal.station.cp import CpThresholds
+from josev_hal.station.pp import PpWindows
+
+__all__ = [
+    "ConnectorSettings",
+    "EvseKind",
+    "EvseSettings",
+    "RcdResetPolicy",
+    "SafetySettings",
+    "WeldingDetection",
+]
+
+
+class EvseKind(enum.StrEnum):
+    AC = "ac"
+    DC = "dc"
+
+
+class RcdResetPolicy(enum.StrEnum):
+    """``manual``: a tripped RCD stays latched until :meth:`EvseController.reset_rcd`;
+    ``auto``: the core resets it once the EV is unplugged (CP A) and the module reads clear."""
+
+    MANUAL = "manual"
+    AUTO = "auto"
+
+
+class WeldingDetection(enum.StrEnum):
+    """Who checks the contactor for welding: the board ("hardware"), the core ("hal"), nobody."""
+
+    HARDWARE = "hardware"
+    HAL = "hal"
+    NONE = "none"
+
+
+@dataclass(frozen=True, slots=True)
+class SafetySettings:
+    """The profile's ``[safety]`` table (the board's safety declaration)."""
+
+    rcd_trip: str = "hardware"  # who opens on an RCD trip first: "hardware" or "hal"
+    cp_loss_shutdown: str = "hal"
+    welding_detection: WeldingDetection = WeldingDetection.HAL
+    open_on_meter_loss: bool = False
+    open_on_board_link_loss: bool = True
+    rcd_reset: RcdResetPolicy = RcdResetPolicy.MANUAL
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectorSettings:
+    id: int
+    cable: str = "socket"  # "socket": PP measured; "fixed": max_cable_current_a applies
+    max_cable_current_a: float | None = None
+    iso15118_type: str = "AC_three_phase_core"
+
+
+@dataclass(frozen=True, slots=True)
+class EvseSettings:
+    """Everything one EVSE controller needs (units in the names)."""
+
+    evse_id: str
+    kind: EvseKind = EvseKind.AC
+    phases: int = 3
+    nominal_voltage_v: float = 230.0
+    max_current_a: float = 32.0
+    connectors: tuple[ConnectorSettings, ...] = (ConnectorSettings(1),)
+    safety: SafetySettings = field(default_factory=SafetySettings)
+    cp_thresholds: CpThresholds = field(default_factory=CpThresholds)
+    cp_sample_interval_s: float = 0.05
+    cp_debounce_samples: int = 2
+    pp_windows: PpWindows = field(default_factory=PpWindows)
+    contactor_feedback_timeout_s: float = 0.25
+    meter_interval_s: float = 1.0
+    meter_stale_after_s: float = 3.0
+    #: AC basic charging without an authorization (the profile's free-charging switch).
+    free_charging: bool = False
+    #: AC: start the basic-charging PWM by itself once the session is authorized and no cp_pwm
+    #: from Josev arrived in this session (MESSAGES.md §2.4 leaves the sender of cp_pwm open).
+    auto_basic_pwm: bool = True
+    #: DC pre-charge current limit [A] (ISO 15118 limits pre-charge to 2 A).
+    precharge_current_a: float = 2.0
+    #: DC present values: publish cs_status_and_limits when V or I moved more than this.
+    dc_report_deadband_v: float = 1.0
+    dc_report_deadband_a: float = 0.5
+    #: DC: voltage ripple and regulation tolerance advertised in cs_status_and_limits [A].
+    dc_peak_current_ripple_a: float = 1.0
+    dc_current_reg_tolerance_a: float | None = None

@@ -1,0 +1,1315 @@
+"""One EVSE: CP state machine, interlocks, contactor supervision, meter, DC power path.
+
+:class:`EvseController` owns the devices of one EVSE and every decision about them. Its core is
+:meth:`EvseController.evaluate`: read the inputs (RCD, CP per connector, PP, contactor feedback,
+DC module), update the state, run the interlock (:mod:`josev_hal.station.interlocks`), actuate
+(open first, then CP output, then close) and publish what changed. The sampling thread is a thin
+loop around it; a driver's ``notify()`` calls it at once on the driver's own thread, so a safety
+reaction never waits for the next sample and never waits on MQTT (``publish`` must not block -- the
+bridge's ``publish_update`` queues).
+
+Concurrency: one non-reentrant lock guards the state. A notification that finds the lock taken
+sets a flag instead of waiting, and whoever holds the lock evaluates again before releasing it.
+That keeps drivers that notify from inside their own locks deadlock-free, and the reaction is
+still immediate (the holder is already running). Slow I/O -- the meter's Modbus round trip --
+happens outside the lock.
+
+Time: every method takes ``now`` from the injected ``clock`` (``time.monotonic`` by default), so
+tests drive the feedback timeout and meter staleness without sleeping.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+from msgspec import UNSET
+
+from josev_hal.devices import (
+    Contactor,
+    ControlPilot,
+    CpMode,
+    CpOutput,
+    DcPowerModule,
+    DcSample,
+    Driver,
+    IsolationMonitor,
+    IsolationStatus,
+    Meter,
+    MeterReading,
+    ProximityPilot,
+    Rcd,
+    TransactionInfo,
+)
+from josev_hal.errors import DeviceError, DeviceOffline, HalError
+from josev_hal.messages import Payload, utc_timestamp
+from josev_hal.messages import payloads as p
+from josev_hal.station.config import EvseKind, EvseSettings, RcdResetPolicy, WeldingDetection
+from josev_hal.station.cp import CpClassifier, CpLetter, state_name
+from josev_hal.station.interlocks import Decision, InterlockInputs, decide
+from josev_hal.station.pp import CableReading, cable_from_sample
+from josev_hal.station.pwm import (
+    HLC_DUTY_PERCENT,
+    MAX_BASIC_CURRENT_A,
+    MIN_BASIC_CURRENT_A,
+    duty_from_current,
+)
+
+__all__ = ["EvseController", "EvseDevices", "Fault", "Publisher"]
+
+log = logging.getLogger(__name__)
+
+#: Where outgoing updates go (the bridge's ``publish_update``). Must not block.
+Publisher = Callable[[Payload], None]
+
+
+@dataclass
+class EvseDevices:
+    """The drivers of one EVSE. ``cp``/``pp`` are keyed by connector id."""
+
+    cp: Mapping[int, ControlPilot]
+    contactor: Contactor | None = None
+    pp: Mapping[int, ProximityPilot] = field(default_factory=dict)
+    rcd: Rcd | None = None
+    meter: Meter | None = None
+    power_module: DcPowerModule | None = None
+    isolation_monitor: IsolationMonitor | None = None
+
+    def all(self) -> list[Driver]:
+        """Every driver, each once."""
+        out: list[Driver] = [*self.cp.values(), *self.pp.values()]
+        out += [
+            d
+            for d in (self.contactor, self.rcd, self.meter, self.power_module, self.isolation_monitor)
+            if d is not None
+        ]
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    """An active hardware fault. ``latched`` faults stay until :meth:`EvseController.clear_faults`;
+    the others go away when the condition does. ``blocks``: forbids closing the contactor."""
+
+    key: str
+    component: str
+    fault_name: p.HardwareFaultName
+    detail: str
+    latched: bool
+    blocks: bool
+
+
+# What Josev (or the auto basic-charging logic) asked the CP generator to do.
+_PWM_X1 = ("x1", None)
+
+
+class EvseController:
+    """The station core for one EVSE (see the module docstring)."""
+
+    def __init__(
+        self,
+        settings: EvseSettings,
+        devices: EvseDevices,
+        publish: Publisher,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not devices.cp:
+            raise HalError(f"evse {settings.evse_id}: a control pilot device is required")
+        self.settings = settings
+        self.evse_id = settings.evse_id
+        self.devices = devices
+        self._publish = publish
+        self._clock = clock
+        self._dc = settings.kind is EvseKind.DC
+
+        self._lock = threading.Lock()
+        self._dirty = False  # a notification arrived while the lock was held
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._subscribed = False
+
+        # CP / PP per connector
+        self._cp = {
+            cid: CpClassifier(settings.cp_thresholds, settings.cp_debounce_samples) for cid in devices.cp
+        }
+        self._cp_state: dict[int, str | None] = {cid: None for cid in devices.cp}
+        self._cp_sent: dict[int, str | None] = {cid: None for cid in devices.cp}
+        self._cable: dict[int, CableReading] = {}
+        self._cable_sent: dict[int, tuple[str, int | None] | None] = {}
+        self._connectors = {c.id: c for c in settings.connectors}
+
+        # requests and session state
+        self._available = True
+        self._authorized = settings.free_charging
+        self._stop_requested = False
+        self._hlc_active = False
+        self._slac_busy = False  # SLAC matching or matched: HLC is coming, do not start basic PWM
+        self._pwm_request: tuple[str, float | None] = _PWM_X1
+        self._pwm_from_josev = False
+        self._forced: str | None = None  # "e" / "f" forced by cp_pwm
+        self._session = False
+        self._transactions: dict[str, str] = {}
+        self._tx_listeners: list[Callable[[str, str, str], None]] = []
+        self._derating_a: float | None = None
+        self._applied: CpOutput | None = None
+
+        # DC
+        self._cable_check_running = False
+        self._cable_check_passed = False
+        self._isolation: IsolationStatus | None = None
+        self._precharge_started = False
+        self._dc_sample: DcSample | None = None
+        self._dc_reported: tuple[float, float] | None = None
+
+        # contactor supervision
+        self._cmd_closed = False
+        self._cmd_at = clock()
+        self._feedback: bool | None = None
+        self._mismatch_since: float | None = None
+        self._contactor_sent: str | None = None
+        self._last_decision: Decision | None = None
+
+        # faults
+        self._faults: dict[str, Fault] = {}
+        self._rcd_latched = False
+        self._rcd_now = False
+
+        # meter
+        self._meter_reading: MeterReading | None = None
+        self._meter_ok_at: float | None = None
+        self._meter_failures = 0
+        self._meter_offline = False
+
+        self._limits_sent: Any = None
+        self._created_at = clock()
+
+    # ==========================================================================================
+    # lifecycle
+    # ==========================================================================================
+    def start(self) -> None:
+        """Subscribe to driver notifications and start the sampling (and meter) threads."""
+        self.subscribe_notifications()
+        self._stop.clear()
+        self._threads = [
+            threading.Thread(target=self._sample_loop, name=f"cp-{self.evse_id}", daemon=True),
+        ]
+        if self.devices.meter is not None:
+            self._threads.append(
+                threading.Thread(target=self._meter_loop, name=f"meter-{self.evse_id}", daemon=True)
+            )
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Stop the threads and leave the hardware safe (contactor open, CP at X1)."""
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout)
+        self._threads = []
+        with self._lock:
+            self._open_contactor("station stopping")
+            self._apply_output(CpOutput(CpMode.X1))
+
+    def subscribe_notifications(self) -> None:
+        """Have every driver's ``notify()`` trigger an immediate evaluation (idempotent)."""
+        if self._subscribed:
+            return
+        self._subscribed = True
+        for driver in self.devices.all():
+            if driver is self.devices.meter:
+                continue  # meter changes come through the meter thread
+            driver.subscribe(self._on_notify)
+
+    def _sample_loop(self) -> None:
+        interval = self.settings.cp_sample_interval_s
+        while not self._stop.wait(interval):
+            try:
+                self.evaluate()
+            except Exception:  # the sampling thread must survive any driver bug
+                log.exception("evse=%s evaluate failed", self.evse_id)
+
+    def _meter_loop(self) -> None:
+        interval = self.settings.meter_interval_s
+        next_at = time.monotonic()
+        while not self._stop.is_set():
+            try:
+                self.poll_meter()
+            except Exception:
+                log.exception("evse=%s meter poll failed", self.evse_id)
+            next_at += interval
+            delay = next_at - time.monotonic()
+            if delay < 0:  # fell behind (slow meter): do not burst to catch up
+                next_at, delay = time.monotonic(), 0.0
+            if self._stop.wait(delay):
+                break
+
+    # ==========================================================================================
+    # evaluation
+    # ==========================================================================================
+    def _on_notify(self) -> None:
+        """Driver push: evaluate now on this thread, or hand over to the current lock holder."""
+        self._dirty = True
+        self._drain(confirmed=True)
+
+    def _drain(self, *, confirmed: bool = False) -> None:
+        while self._dirty:
+            if not self._lock.acquire(blocking=False):
+                return  # the holder re-checks _dirty before it lets go
+            try:
+                self._dirty = False
+                self._evaluate_locked(self._clock(), confirmed=confirmed)
+            finally:
+                self._lock.release()
+
+    def evaluate(self, now: float | None = None, *, confirmed: bool = False) -> None:
+        """One control step: read inputs, decide, actuate, publish. ``confirmed=True`` accepts the
+        CP reading without debounce (used for driver notifications)."""
+        with self._lock:
+            self._dirty = False
+            self._evaluate_locked(self._clock() if now is None else now, confirmed=confirmed)
+        self._drain(confirmed=True)
+
+    def _run(self, fn: Callable[[float], Any], now: float | None = None) -> Any:
+        """Run ``fn(now)`` under the lock followed by an evaluation (for request handlers)."""
+        with self._lock:
+            t = self._clock() if now is None else now
+            result = fn(t)
+            self._evaluate_locked(t)
+        self._drain(confirmed=True)
+        return result
+
+    def _evaluate_locked(self, now: float, *, confirmed: bool = False) -> None:
+        self._read_rcd(now)
+        self._read_cp(now, confirmed)
+        self._read_pp()
+        self._track_session()
+        self._read_contactor(now)
+        if self._dc:
+            self._read_dc(now)
+        self._check_meter_age(now)
+        # Safety first: open before anything else is touched.
+        decision = self._decide()
+        if self._cmd_closed and not decision.may_close:
+            self._open_contactor(decision.why(), now)
+        self._update_output()
+        decision = self._decide()
+        if not self._cmd_closed and decision.may_close:
+            self._close_contactor(now)
+        self._last_decision = decision
+        self._publish_changes()
+
+    # -- inputs --------------------------------------------------------------------------------
+    def _read_rcd(self, now: float) -> None:
+        rcd = self.devices.rcd
+        if rcd is None:
+            return
+        try:
+            sample = rcd.read()
+        except DeviceError as exc:
+            self._link_fault("rcd", exc)
+            return
+        self._clear_fault("link:rcd")
+        self._rcd_now = sample.tripped
+        if sample.tripped and not self._rcd_latched:
+            self._rcd_latched = True
+            log.warning("evse=%s rcd tripped residual_ma=%s", self.evse_id, sample.residual_ma)
+            # Open right here: the hardware path should already have opened (safety declaration),
+            # this is the second channel.
+            self._open_contactor("rcd tripped", now)
+            self._set_fault(
+                "rcd", "rcd", p.HardwareFaultName.GROUND_FAULT, "residual current trip", latched=True
+            )
+        if (
+            self._rcd_latched
+            and not sample.tripped
+            and self.settings.safety.rcd_reset is RcdResetPolicy.AUTO
+            and self._all_unplugged()
+        ):
+            self._do_rcd_reset()
+
+    def _read_cp(self, now: float, confirmed: bool) -> None:
+        for cid, cp in self.devices.cp.items():
+            try:
+                sample = cp.read()
+                output = cp.output
+            except DeviceError as exc:
+                self._link_fault(f"cp{cid}", exc)
+                if self.settings.safety.open_on_board_link_loss and self._cmd_closed:
+                    self._open_contactor(f"control pilot {cid} unreadable", now)
+                continue
+            self._clear_fault(f"link:cp{cid}")
+            reading = self._cp[cid].update(sample, output, confirmed=confirmed)
+            previous = self._cp_state[cid]
+            self._cp_state[cid] = reading.state
+            if reading.changed and self._cmd_closed and reading.state not in ("C2", "D2"):
+                # React on the very sample that shows the change (the 100 ms budget).
+                self._open_contactor(f"cp {previous}->{reading.state}", now)
+            key = f"diode{cid}"
+            if reading.diode_fault:
+                self._set_fault(key, "control_pilot", p.HardwareFaultName.OTHER, "EV diode check failed")
+            else:
+                self._clear_fault(key)
+
+    def _read_pp(self) -> None:
+        for cid, pp in self.devices.pp.items():
+            try:
+                sample = pp.read()
+            except DeviceError as exc:
+                self._link_fault(f"pp{cid}", exc)
+                continue
+            self._clear_fault(f"link:pp{cid}")
+            cable = cable_from_sample(sample, self.settings.phases, self.settings.pp_windows)
+            self._cable[cid] = cable
+            if cable.fault:
+                self._set_fault(f"pp{cid}", "proximity_pilot", p.HardwareFaultName.OTHER, "PP out of range")
+            else:
+                self._clear_fault(f"pp{cid}")
+
+    def _track_session(self) -> None:
+        # E/F say nothing about the plug (the EVSE may be driving them itself): only B/C/D start a
+        # session and only A everywhere ends it.
+        letters = [c.letter for c in self._cp.values()]
+        plugged = any(x in (CpLetter.B, CpLetter.C, CpLetter.D) for x in letters)
+        if plugged and not self._session:
+            self._session = True
+            log.info("evse=%s session begins (ev connected)", self.evse_id)
+        elif self._session and self._all_unplugged():
+            self._session = False
+            self._end_session()
+
+    def _end_session(self) -> None:
+        log.info("evse=%s session ends (ev unplugged)", self.evse_id)
+        self._authorized = self.settings.free_charging
+        self._stop_requested = False
+        self._hlc_active = False
+        self._slac_busy = False
+        self._pwm_from_josev = False
+        self._pwm_request = _PWM_X1
+        self._cable_check_running = False
+        self._cable_check_passed = False
+        self._precharge_started = False
+        self._clear_fault("isolation")
+        if self.devices.isolation_monitor is not None:
+            try:
+                self.devices.isolation_monitor.stop()
+            except DeviceError as exc:
+                log.warning("evse=%s isolation monitor stop failed: %s", self.evse_id, exc)
+
+    def _read_contactor(self, now: float) -> None:
+        contactor = self.devices.contactor
+        if contactor is None:
+            return
+        try:
+            sample = contactor.read()
+        except DeviceError as exc:
+            self._link_fault("contactor", exc)
+            return
+        self._clear_fault("link:contactor")
+        self._feedback = sample.feedback_closed
+        if (
+            not contactor.has_feedback
+            or sample.feedback_closed is None
+            or self.settings.safety.welding_detection is WeldingDetection.NONE
+        ):
+            self._mismatch_since = None
+            return
+        if sample.feedback_closed == self._cmd_closed:
+            self._mismatch_since = None
+            return
+        if self._mismatch_since is None:
+            self._mismatch_since = now
+        if now - self._mismatch_since < self.settings.contactor_feedback_timeout_s:
+            return
+        if self._cmd_closed:
+            self._open_contactor("contactor did not close (feedback stayed open)", now)
+            self._set_fault(
+                "contactor_feedback",
+                "contactor",
+                p.HardwareFaultName.OTHER,
+                "feedback did not follow the close command",
+                latched=True,
+            )
+        else:
+            self._set_fault(
+                "contactor_welded",
+                "contactor",
+                p.HardwareFaultName.OTHER,
+                "contacts welded: feedback closed after the open command",
+                latched=True,
+            )
+
+    def _read_dc(self, now: float) -> None:
+        module = self.devices.power_module
+        if module is not None:
+            try:
+                sample = module.read()
+            except DeviceOffline as exc:
+                self._set_fault("power_module", "power_module", p.HardwareFaultName.OTHER, str(exc))
+                self._dc_sample = None
+            except DeviceError as exc:
+                self._link_fault("power_module", exc)
+            else:
+                self._clear_fault("link:power_module")
+                self._dc_sample = sample
+                if sample.faults:
+                    name = (
+                        p.HardwareFaultName.OVERCURRENT_FAULT
+                        if any("current" in f for f in sample.faults)
+                        else p.HardwareFaultName.OTHER
+                    )
+                    self._set_fault("power_module", "power_module", name, ",".join(sorted(sample.faults)))
+                else:
+                    self._clear_fault("power_module")
+        imd = self.devices.isolation_monitor
+        if imd is not None and (self._cable_check_running or self._cable_check_passed):
+            try:
+                iso = imd.read()
+            except DeviceError as exc:
+                self._link_fault("isolation_monitor", exc)
+                return
+            self._clear_fault("link:isolation_monitor")
+            if iso.measuring and self._cable_check_running:
+                return
+            self._isolation = iso.status
+            if self._cable_check_running and not iso.measuring:
+                self._cable_check_running = False
+                self._cable_check_passed = iso.status in (IsolationStatus.VALID, IsolationStatus.WARNING)
+                log.info("evse=%s cable check finished isolation=%s", self.evse_id, iso.status.value)
+            if iso.status is IsolationStatus.FAULT:
+                self._cable_check_passed = False
+                self._set_fault(
+                    "isolation", "isolation_monitor", p.HardwareFaultName.GROUND_FAULT, "isolation fault"
+                )
+
+    def _check_meter_age(self, now: float) -> None:
+        if self.devices.meter is None:
+            return
+        # A meter that never answered yet gets one stale period from start-up before it is offline.
+        last_ok = self._created_at if self._meter_ok_at is None else self._meter_ok_at
+        stale = now - last_ok > self.settings.meter_stale_after_s
+        if stale or self._meter_offline:
+            self._set_fault(
+                "meter",
+                "meter",
+                p.HardwareFaultName.OTHER,
+                "meter not answering (readings stale)",
+                blocks=self.settings.safety.open_on_meter_loss,
+            )
+
+    # -- decision and actuation ----------------------------------------------------------------
+    def _inputs(self) -> InterlockInputs:
+        return InterlockInputs(
+            cp_states=tuple(s or "E" for s in self._cp_state.values()),
+            dc=self._dc,
+            available=self._available,
+            rcd_tripped=self._rcd_latched or self._rcd_now,
+            blocking_faults=frozenset(k for k, f in self._faults.items() if f.blocks),
+            stop_requested=self._stop_requested,
+            authorized=self._authorized,
+            hlc_active=self._hlc_active,
+            cable_check_passed=self._cable_check_passed,
+            precharge_started=self._precharge_started,
+        )
+
+    def _decide(self) -> Decision:
+        return decide(self._inputs())
+
+    def _open_contactor(self, why: str, now: float | None = None) -> None:
+        """Open now. Never raises: a failing driver is logged and reported, not propagated."""
+        if self.devices.power_module is not None and self._cmd_closed:
+            try:
+                self.devices.power_module.enable(False)
+            except DeviceError as exc:
+                log.error("evse=%s power module disable failed: %s", self.evse_id, exc)
+        contactor = self.devices.contactor
+        if contactor is not None:
+            try:
+                contactor.open()
+            except Exception as exc:  # opening is sacred: report, never propagate
+                log.error("evse=%s contactor open FAILED: %s", self.evse_id, exc)
+        if self._cmd_closed:
+            log.info("evse=%s contactor open reason=%s", self.evse_id, why)
+            self._cmd_closed = False
+            self._cmd_at = self._clock() if now is None else now
+            self._mismatch_since = None
+
+    def _close_contactor(self, now: float) -> None:
+        contactor = self.devices.contactor
+        if contactor is None:
+            return
+        try:
+            contactor.close()
+        except DeviceError as exc:
+            log.error("evse=%s contactor close failed: %s", self.evse_id, exc)
+            self._link_fault("contactor", exc)
+            return
+        log.info("evse=%s contactor close", self.evse_id)
+        self._cmd_closed = True
+        self._cmd_at = now
+        self._mismatch_since = None
+
+    def _desired_output(self) -> CpOutput:
+        if not self._available or self._forced == "f":
+            return CpOutput(CpMode.STATE_F)
+        if self._forced == "e":
+            return CpOutput(CpMode.STATE_E)
+        if self._blocking_fault_active() or self._stop_requested or not self._session:
+            return CpOutput(CpMode.X1)
+        kind, value = self._pwm_request
+        if self._pwm_from_josev:
+            if kind == "hlc":
+                return CpOutput(CpMode.PWM, HLC_DUTY_PERCENT)
+            if kind == "basic" and value is not None:
+                return self._basic_output(value)
+            return CpOutput(CpMode.X1)
+        if (
+            not self._dc
+            and self.settings.auto_basic_pwm
+            and self._authorized
+            and not self._hlc_active
+            and not self._slac_busy
+        ):
+            return self._basic_output(self.settings.max_current_a)
+        return CpOutput(CpMode.X1)
+
+    def _basic_output(self, current_a: float) -> CpOutput:
+        limit = min(current_a, self.ac_limit_a(), MAX_BASIC_CURRENT_A)
+        if limit < MIN_BASIC_CURRENT_A:
+            return CpOutput(CpMode.X1)
+        return CpOutput(CpMode.PWM, round(duty_from_current(limit), 2))
+
+    def _update_output(self) -> None:
+        desired = self._desired_output()
+        if desired != self._applied:
+            self._apply_output(desired)
+            # The suffix follows the applied output at once (x1 <-> x2); no new sample needed.
+            for cid, classifier in self._cp.items():
+                if classifier.letter is not None:
+                    self._cp_state[cid] = state_name(classifier.letter, self._output_of(cid))
+                    classifier.state = self._cp_state[cid]
+
+    def _output_of(self, cid: int) -> CpOutput:
+        try:
+            return self.devices.cp[cid].output
+        except DeviceError:
+            return self._applied or CpOutput(CpMode.X1)
+
+    def _apply_output(self, out: CpOutput) -> None:
+        for cid, cp in self.devices.cp.items():
+            try:
+                if out.mode is CpMode.STATE_F:
+                    cp.set_state_f()
+                elif out.mode is CpMode.STATE_E:
+                    cp.set_state_e()
+                elif out.mode is CpMode.PWM and out.duty_percent is not None:
+                    cp.set_pwm(out.duty_percent)
+                else:
+                    cp.set_x1()
+            except DeviceError as exc:
+                self._link_fault(f"cp{cid}", exc)
+                return
+        log.info("evse=%s cp output %s duty=%s", self.evse_id, out.mode.value, out.duty_percent)
+        self._applied = out
+
+    # -- faults --------------------------------------------------------------------------------
+    def _set_fault(
+        self,
+        key: str,
+        component: str,
+        name: p.HardwareFaultName,
+        detail: str,
+        *,
+        latched: bool = False,
+        blocks: bool = True,
+    ) -> None:
+        if key in self._faults:
+            return
+        fault = Fault(key, component, name, detail, latched, blocks)
+        self._faults[key] = fault
+        log.warning(
+            "evse=%s hardware_fault component=%s fault=%s latched=%s detail=%s",
+            self.evse_id,
+            component,
+            name.value,
+            latched,
+            detail,
+        )
+        self._send(p.HardwareFaultUpdate(evse_id=self.evse_id, component_name=component, fault_name=name))
+
+    def _clear_fault(self, key: str) -> None:
+        fault = self._faults.get(key)
+        if fault is not None and not fault.latched:
+            del self._faults[key]
+            log.info("evse=%s fault cleared component=%s key=%s", self.evse_id, fault.component, key)
+
+    def _link_fault(self, what: str, exc: DeviceError) -> None:
+        """A device stopped answering: the board (or bus) link is lost for it."""
+        self._set_fault(
+            f"link:{what}",
+            what.rstrip("0123456789"),
+            p.HardwareFaultName.OTHER,
+            f"device link lost: {exc}",
+            blocks=self.settings.safety.open_on_board_link_loss,
+        )
+
+    def _blocking_fault_active(self) -> bool:
+        return self._rcd_latched or self._rcd_now or any(f.blocks for f in self._faults.values())
+
+    # -- publishing ----------------------------------------------------------------------------
+    def _send(self, payload: Payload) -> None:
+        try:
+            self._publish(payload)
+        except Exception:  # publishing must never break a safety path
+            log.exception("evse=%s publish %s failed", self.evse_id, type(payload).__name__)
+
+    def _publish_changes(self) -> None:
+        for cid in self._cp:
+            state = self._cp_state[cid]
+            if state is not None and state != self._cp_sent[cid]:
+                self._cp_sent[cid] = state
+                self._send(self._cp_status_payload(cid))
+        status = self.contactor_status()
+        if status != self._contactor_sent:
+            self._contactor_sent = status
+            self._send(p.CsContactorStatusUpdate(evse_id=self.evse_id, status=p.ContactorStatus(status)))
+        for cid, cable in self._cable.items():
+            conn = self._connectors.get(cid)
+            if conn is not None and conn.cable == "fixed":
+                continue
+            key = (
+                "connected" if cable.present else "disconnected",
+                None if cable.ampacity_a is None else int(cable.ampacity_a),
+            )
+            if key != self._cable_sent.get(cid):
+                self._cable_sent[cid] = key
+                self._send(self._cable_payload(cable))
+        entry = self.status_and_limits_entry()
+        if entry != self._limits_sent and (not self._dc or self._limits_changed(entry)):
+            self._limits_sent = entry
+            if self._dc_sample is not None:
+                self._dc_reported = (self._dc_sample.voltage_v, self._dc_sample.current_a)
+            self._send(p.CsStatusAndLimitsUpdate(evses=[p.CsStatusAndLimitsUpdateEvse(**entry)]))
+
+    def _limits_changed(self, entry: dict[str, Any]) -> bool:
+        """DC: anything but the present values changed, or those moved past the deadband (a
+        module reports every few ms; each millivolt is not a change worth a message)."""
+        if self._limits_sent is None or _without_present(entry) != _without_present(self._limits_sent):
+            return True
+        if self._dc_sample is None or self._dc_reported is None:
+            return False
+        v, a = self._dc_sample.voltage_v, self._dc_sample.current_a
+        return (
+            abs(v - self._dc_reported[0]) > self.settings.dc_report_deadband_v
+            or abs(a - self._dc_reported[1]) > self.settings.dc_report_deadband_a
+        )
+
+    def _cp_status_payload(self, cid: int) -> p.CpStatusUpdate:
+        state = self._cp_state[cid] or "E"
+        sample = self._cp[cid].last_sample
+        kwargs: dict[str, Any] = {}
+        if sample is not None:
+            kwargs["max_voltage"] = round(sample.positive_v, 2)
+            if sample.negative_v is not None:
+                kwargs["min_voltage"] = round(sample.negative_v, 2)
+        applied = self._applied
+        if applied is not None and applied.mode is CpMode.PWM and applied.duty_percent is not None:
+            kwargs["duty_cycle"] = applied.duty_percent
+        return p.CpStatusUpdate(evse_id=self.evse_id, connector_id=cid, state=p.CpState(state), **kwargs)
+
+    def _cable_payload(self, cable: CableReading) -> p.CableInfoUpdate:
+        kwargs: dict[str, Any] = {
+            "connection_status": p.CableConnectionStatus.CONNECTED
+            if cable.present
+            else p.CableConnectionStatus.DISCONNECTED
+        }
+        if cable.ampacity_a is not None:
+            kwargs["rated_cable_current"] = int(cable.ampacity_a)
+        return p.CableInfoUpdate(evse_id=self.evse_id, **kwargs)
+
+    # ==========================================================================================
+    # read-only views (used by Station, tests, other station functions)
+    # ==========================================================================================
+    @property
+    def contactor_closed(self) -> bool:
+        """What the core has *commanded* (the interlock's output)."""
+        return self._cmd_closed
+
+    @property
+    def cp_states(self) -> dict[int, str | None]:
+        return dict(self._cp_state)
+
+    @property
+    def faults(self) -> dict[str, Fault]:
+        return dict(self._faults)
+
+    @property
+    def available(self) -> bool:
+        return self._available
+
+    @property
+    def rcd_tripped(self) -> bool:
+        return self._rcd_latched or self._rcd_now
+
+    @property
+    def last_decision(self) -> Decision | None:
+        return self._last_decision
+
+    def contactor_status(self) -> str:
+        """``closed`` / ``opened`` from the feedback (or the command without feedback), ``error``
+        while a contactor fault is active or the feedback disagrees past the timeout."""
+        if any(k in self._faults for k in ("contactor_welded", "contactor_feedback", "link:contactor")):
+            return "error"
+        closed = self._feedback if self._feedback is not None else self._cmd_closed
+        return "closed" if closed else "opened"
+
+    def ac_limit_a(self) -> float:
+        """Per-phase current limit: EVSE rating, reduced by the cable and the derating."""
+        limit = self.settings.max_current_a
+        for cid, conn in self._connectors.items():
+            if conn.cable == "fixed" and conn.max_cable_current_a is not None:
+                limit = min(limit, conn.max_cable_current_a)
+            cable = self._cable.get(cid)
+            if cable is not None and cable.present and cable.ampacity_a is not None:
+                limit = min(limit, cable.ampacity_a)
+        if self._derating_a is not None:
+            limit = min(limit, self._derating_a)
+        return max(0.0, limit)
+
+    def status_code(self) -> p.EvseStatusCode:
+        if self._rcd_latched or self._rcd_now:
+            return p.EvseStatusCode.EVSE_EMERGENCY_SHUTDOWN
+        if any(f.blocks for f in self._faults.values()):
+            return p.EvseStatusCode.EVSE_MALFUNCTION
+        if not self._available:
+            return p.EvseStatusCode.EVSE_NOT_READY
+        if self._cable_check_running:
+            return p.EvseStatusCode.EVSE_ISOLATION_MONITORING_ACTIVE
+        if self._stop_requested:
+            return p.EvseStatusCode.EVSE_SHUTDOWN
+        return p.EvseStatusCode.EVSE_READY
+
+    def status_and_limits_entry(self) -> dict[str, Any]:
+        """Keyword arguments for one ``evses[]`` item of cs_status_and_limits."""
+        entry: dict[str, Any] = {"evse_id": self.evse_id, "status_code": self.status_code()}
+        if self._dc:
+            entry["dc"] = self._dc_limits()
+        else:
+            limit = round(self.ac_limit_a(), 1)
+            phases = self.settings.phases
+            entry["ac"] = p.CsStatusAndLimitsAc(
+                max_current=p.CsStatusAndLimitsMaxCurrent(
+                    l1=limit, l2=limit if phases >= 2 else 0.0, l3=limit if phases >= 3 else 0.0
+                ),
+                nominal_voltage=float(self.settings.nominal_voltage_v),
+                rcd_error=self._rcd_latched or self._rcd_now,
+            )
+        return entry
+
+    def _dc_limits(self) -> p.CsStatusAndLimitsDc:
+        module = self.devices.power_module
+        caps = module.capabilities if module is not None else None
+        sample = self._dc_sample
+        max_current = caps.max_current_a if caps else 0.0
+        if self._derating_a is not None:
+            max_current = min(max_current, self._derating_a)
+        kwargs: dict[str, Any] = {}
+        if self._isolation is not None:
+            kwargs["isolation_status"] = p.IsolationStatus(self._isolation.value)
+        if self.settings.dc_current_reg_tolerance_a is not None:
+            kwargs["current_reg_tolerance"] = self.settings.dc_current_reg_tolerance_a
+        return p.CsStatusAndLimitsDc(
+            present_voltage=round(sample.voltage_v, 1) if sample else 0.0,
+            present_current=round(sample.current_a, 1) if sample else 0.0,
+            max_current=max_current,
+            min_current=caps.min_current_a if caps else 0.0,
+            max_voltage=caps.max_voltage_v if caps else 0.0,
+            min_voltage=caps.min_voltage_v if caps else 0.0,
+            max_power=caps.max_power_w if caps else 0.0,
+            peak_current_ripple=self.settings.dc_peak_current_ripple_a,
+            **kwargs,
+        )
+
+    def snapshot(self) -> list[Payload]:
+        """The current state as updates, for after a (re)connect."""
+        with self._lock:
+            out: list[Payload] = [self._cp_status_payload(cid) for cid in self._cp if self._cp_state[cid]]
+            out.append(
+                p.CsContactorStatusUpdate(
+                    evse_id=self.evse_id, status=p.ContactorStatus(self.contactor_status())
+                )
+            )
+            out.append(
+                p.CsStatusAndLimitsUpdate(
+                    evses=[p.CsStatusAndLimitsUpdateEvse(**self.status_and_limits_entry())]
+                )
+            )
+            for cid, cable in self._cable.items():
+                conn = self._connectors.get(cid)
+                if conn is None or conn.cable != "fixed":
+                    out.append(self._cable_payload(cable))
+            return out
+
+    # ==========================================================================================
+    # requests from Josev (called by Station handlers on bridge worker threads)
+    # ==========================================================================================
+    def handle_cp_pwm(self, req: p.CpPwmRequest) -> p.CpPwmResponse:
+        """Apply a ``cp_pwm`` request (see MESSAGES.md: fault_state > error_state > hlc/basic)."""
+
+        def invalid(info: str) -> p.CpPwmResponse:
+            log.warning("evse=%s cp_pwm invalid: %s", self.evse_id, info)
+            return p.CpPwmResponse(evse_id=self.evse_id, status=p.CpPwmStatus.INVALID, info=info)
+
+        current = None if req.current is UNSET else float(req.current)
+        if req.fault_state:
+            return self._run(lambda now: self._set_forced("f"))
+        if req.error_state:
+            return self._run(lambda now: self._set_forced("e"))
+        if req.hlc and current is not None:
+            return invalid("current must be absent when hlc is true")
+        if not req.hlc:
+            if current is None:
+                return invalid("current is required when hlc is false")
+            if (
+                not math.isfinite(current)
+                or (0 < current < MIN_BASIC_CURRENT_A)
+                or current > MAX_BASIC_CURRENT_A
+            ):
+                return invalid(
+                    f"current {current} A outside 0 or {MIN_BASIC_CURRENT_A:g}..{MAX_BASIC_CURRENT_A:g} A"
+                )
+
+        def apply(now: float) -> p.CpPwmResponse:
+            wants_pwm = req.hlc or (current is not None and current > 0)
+            if wants_pwm:
+                reason = self._pwm_refusal()
+                if reason is not None:
+                    return p.CpPwmResponse(evse_id=self.evse_id, status=p.CpPwmStatus.ERROR, info=reason)
+            self._forced = None
+            self._pwm_from_josev = True
+            if req.hlc:
+                self._pwm_request = ("hlc", None)
+            elif current is not None and current > 0:
+                self._pwm_request = ("basic", current)
+            else:
+                self._pwm_request = _PWM_X1
+            return p.CpPwmResponse(evse_id=self.evse_id, status=p.CpPwmStatus.VALID)
+
+        return self._run(apply)
+
+    def _set_forced(self, which: str) -> p.CpPwmResponse:
+        self._forced = which
+        return p.CpPwmResponse(evse_id=self.evse_id, status=p.CpPwmStatus.VALID)
+
+    def _pwm_refusal(self) -> str | None:
+        if not self._available:
+            return "evse unavailable"
+        if self._rcd_latched or self._rcd_now:
+            return "rcd tripped"
+        blocking = [f.key for f in self._faults.values() if f.blocks]
+        if blocking:
+            return "hardware fault active: " + ",".join(sorted(blocking))
+        return None
+
+    def handle_stop_charging(self) -> p.StopChargingResponse:
+        """Stop the energy transfer: contactor open now, PWM off; latched until the EV unplugs or
+        a new authorization arrives."""
+
+        def apply(now: float) -> p.StopChargingResponse:
+            self._stop_requested = True
+            self._open_contactor("stop_charging", now)
+            return p.StopChargingResponse(evse_id=self.evse_id, status=p.AcceptedRejected.ACCEPTED)
+
+        return self._run(apply)
+
+    def handle_contactor_status(self) -> p.CsContactorStatusResponse:
+        def apply(now: float) -> p.CsContactorStatusResponse:
+            status = self.contactor_status()
+            kwargs: dict[str, Any] = {}
+            if status == "error":
+                kwargs["info"] = (
+                    "; ".join(f.detail for f in self._faults.values() if f.component == "contactor")[:200]
+                    or "contactor fault"
+                )
+            return p.CsContactorStatusResponse(
+                evse_id=self.evse_id, status=p.ContactorStatus(status), **kwargs
+            )
+
+        with self._lock:
+            t = self._clock()
+            self._evaluate_locked(t)
+            result = apply(t)
+        self._drain(confirmed=True)
+        return result
+
+    def handle_cable_check(self, action: p.CableCheckAction) -> p.CableCheckResponse:
+        """DC cable check: start the isolation monitor; report ongoing / finished + level."""
+
+        def apply(now: float) -> p.CableCheckResponse:
+            imd = self.devices.isolation_monitor
+            if not self._dc:
+                log.warning("evse=%s cable_check on an AC EVSE", self.evse_id)
+                return p.CableCheckResponse(
+                    evse_id=self.evse_id,
+                    cable_check_status=p.CableCheckStatus.FINISHED,
+                    isolation_level=p.IsolationLevel.INVALID,
+                )
+            if imd is None:
+                return p.CableCheckResponse(
+                    evse_id=self.evse_id,
+                    cable_check_status=p.CableCheckStatus.FINISHED,
+                    isolation_level=p.IsolationLevel.NO_IMD,
+                )
+            start = action is p.CableCheckAction.START or not (
+                self._cable_check_running or self._cable_check_passed or self._isolation is not None
+            )
+            if start:
+                reason = self._pwm_refusal()
+                try:
+                    if reason is None:
+                        imd.start()
+                except DeviceError as exc:
+                    self._link_fault("isolation_monitor", exc)
+                    reason = str(exc)
+                if reason is not None:
+                    # "finished/invalid" makes Josev end the session; silence would only time out.
+                    log.warning("evse=%s cable check refused: %s", self.evse_id, reason)
+                    return p.CableCheckResponse(
+                        evse_id=self.evse_id,
+                        cable_check_status=p.CableCheckStatus.FINISHED,
+                        isolation_level=p.IsolationLevel.INVALID,
+                    )
+                self._cable_check_running = True
+                self._cable_check_passed = False
+                self._isolation = None
+                log.info("evse=%s cable check started", self.evse_id)
+                return p.CableCheckResponse(
+                    evse_id=self.evse_id, cable_check_status=p.CableCheckStatus.ONGOING
+                )
+            self._read_dc(now)
+            if self._cable_check_running or self._isolation is None:
+                return p.CableCheckResponse(
+                    evse_id=self.evse_id, cable_check_status=p.CableCheckStatus.ONGOING
+                )
+            return p.CableCheckResponse(
+                evse_id=self.evse_id,
+                cable_check_status=p.CableCheckStatus.FINISHED,
+                isolation_level=p.IsolationLevel(self._isolation.value),
+            )
+
+        return self._run(apply)
+
+    def handle_power_electronics_setpoint(
+        self, req: p.PowerElectronicsSetpointRequest
+    ) -> p.PowerElectronicsSetpointResponse:
+        """Drive the DC power module (pre-charge included); record AC set-points."""
+
+        def reply(ok: bool, why: str = "") -> p.PowerElectronicsSetpointResponse:
+            if not ok:
+                log.warning("evse=%s power_electronics_setpoint rejected: %s", self.evse_id, why)
+            status = p.AcceptedRejected.ACCEPTED if ok else p.AcceptedRejected.REJECTED
+            return p.PowerElectronicsSetpointResponse(evse_id=self.evse_id, status=status)
+
+        def apply(now: float) -> p.PowerElectronicsSetpointResponse:
+            refusal = self._pwm_refusal()
+            if refusal is not None:
+                return reply(False, refusal)
+            if req.ac is not UNSET:
+                if self._dc:
+                    return reply(False, "AC set-point for a DC EVSE")
+                return reply(True)
+            dc = req.dc
+            if dc is UNSET or not self._dc:
+                return reply(False, "DC set-point for an AC EVSE")
+            assert isinstance(dc, p.PowerElectronicsSetpointDc)
+            module = self.devices.power_module
+            if module is None:
+                return reply(False, "no power module")
+            if dc.discharge_current is not UNSET or dc.discharge_power is not UNSET:
+                return reply(False, "bidirectional power transfer not supported")
+            voltage = float(dc.voltage) if dc.voltage is not UNSET else None
+            if voltage is None:
+                return reply(False, "no target voltage")
+            caps = module.capabilities
+            if voltage > min(caps.max_voltage_v, float(req.ev_limits.maximum_voltage)):
+                return reply(False, f"target {voltage} V above the EVSE or EV maximum")
+            if dc.charge_current is not UNSET:
+                current = float(dc.charge_current)
+            else:
+                current = float(dc.charge_power) / max(voltage, 1.0)  # type: ignore[arg-type]
+            precharge = req.is_precharge is True
+            if precharge:
+                current = min(current, self.settings.precharge_current_a)
+                self._precharge_started = True
+                # closing happens in the evaluation (interlock), then the module follows
+                self._evaluate_locked(now)
+            if not self._cmd_closed:
+                why = self._last_decision.why() if self._last_decision else "contactor open"
+                return reply(False, f"contactor may not close: {why}")
+            current = max(0.0, min(current, caps.max_current_a, caps.max_power_w / max(voltage, 1.0)))
+            if self._derating_a is not None:
+                current = min(current, self._derating_a)
+            try:
+                module.set_target(voltage, current)
+                module.enable(True)
+            except DeviceError as exc:
+                self._link_fault("power_module", exc)
+                return reply(False, str(exc))
+            return reply(True)
+
+        return self._run(apply)
+
+    def meter_values(self, now: float | None = None) -> MeterReading:
+        """The latest reading if it is fresh; raises DeviceError when it is not (never a stale
+        value with a fresh timestamp)."""
+        with self._lock:
+            t = self._clock() if now is None else now
+            reading, ok_at = self._meter_reading, self._meter_ok_at
+        if self.devices.meter is None:
+            raise DeviceError(f"evse {self.evse_id} has no meter", device=f"{self.evse_id}.meter")
+        if reading is None or ok_at is None or t - ok_at > self.settings.meter_stale_after_s:
+            raise DeviceError(
+                "no fresh meter reading (meter not answering)", device=self.devices.meter.device_id
+            )
+        return reading
+
+    def meter_payload(self, reading: MeterReading, cls: type[Any]) -> Any:
+        """A MeterValuesResponse/Update built from ``reading`` with the reading's own timestamp."""
+        zero = (0.0, 0.0, 0.0)
+        v = reading.voltage_v
+        c = reading.current_a
+        vv = (v.l1, v.l2, v.l3) if v is not None else zero
+        cc = (c.l1, c.l2, c.l3) if c is not None else zero
+        kwargs: dict[str, Any] = {
+            "evse_id": self.evse_id,
+            "timestamp": utc_timestamp(reading.utc),
+            "voltage": p.MeterValuesVoltage(l1=vv[0], l2=vv[1], l3=vv[2]),
+            "current": p.MeterValuesCurrent(l1=cc[0], l2=cc[1], l3=cc[2]),
+            "power_factor": min(
+                1.0, max(0.0, reading.power_factor if reading.power_factor is not None else 1.0)
+            ),
+            "frequency": reading.frequency_hz if reading.frequency_hz is not None else 0.0,
+            "total_active_energy_imported": reading.energy_import_wh or 0.0,
+            "total_reactive_energy_imported": reading.reactive_import_varh or 0.0,
+        }
+        if reading.energy_export_wh is not None:
+            kwargs["total_active_energy_exported"] = reading.energy_export_wh
+        if reading.reactive_export_varh is not None:
+            kwargs["total_reactive_energy_exported"] = reading.reactive_export_varh
+        if reading.power_w is not None:
+            kwargs["power_active_import"] = max(0.0, reading.power_w)
+        if reading.dc_voltage_v is not None:
+            kwargs["dc_voltage"] = reading.dc_voltage_v
+        if reading.dc_current_a is not None:
+            kwargs["dc_current"] = reading.dc_current_a
+        if not self._dc:
+            kwargs["max_current_offered"] = round(self.ac_limit_a(), 1)
+        if reading.signed:
+            kwargs["signed_meter_values"] = [
+                p.MeterValuesSignedMeterValue(
+                    measurand=p.MeterValuesMeasurand(s.measurand),
+                    signed_meter_data=s.signed_meter_data,
+                    signing_method=s.signing_method,
+                    encoding_method=s.encoding_method,
+                    public_key=s.public_key,
+                )
+                for s in reading.signed
+            ]
+        return cls(**kwargs)
+
+    def poll_meter(self, now: float | None = None) -> None:
+        """Read the meter once (outside the lock), then record and publish the reading or the
+        failure. Called by the meter thread at the profile interval."""
+        meter = self.devices.meter
+        if meter is None:
+            return
+        try:
+            reading = meter.read()
+            error: DeviceError | None = None
+        except DeviceError as exc:
+            reading, error = None, exc
+        with self._lock:
+            t = self._clock() if now is None else now
+            if reading is None:
+                self._meter_failures += 1
+                if isinstance(error, DeviceOffline) or self._meter_failures >= 2:
+                    if not self._meter_offline:
+                        log.warning("evse=%s meter offline: %s", self.evse_id, error)
+                    self._meter_offline = True
+                self._evaluate_locked(t)
+            else:
+                self._meter_failures = 0
+                self._meter_offline = False
+                self._meter_reading = reading
+                self._meter_ok_at = t
+                self._clear_fault("meter")
+                self._evaluate_locked(t)
+                self._send(self.meter_payload(reading, p.MeterValuesUpdate))
+        self._drain(confirmed=True)
+
+    # ==========================================================================================
+    # listen-only updates and station functions
+    # ==========================================================================================
+    def on_hlc_charging(self, status: bool) -> None:
+        """``hlc_charging``: an ISO 15118 session does (not) control this EVSE."""
+
+        def apply(now: float) -> None:
+            self._hlc_active = status
+            if status:
+                self._slac_busy = True
+
+        self._run(apply)
+
+    def on_slac_status(self, status: p.SlacStatus) -> None:
+        """``slac_status``: while SLAC matches, the auto basic PWM waits; when SLAC gives up, basic
+        charging may go on (AC) and an HLC session is over."""
+
+        def apply(now: float) -> None:
+            if status in (p.SlacStatus.MATCHING, p.SlacStatus.MATCHED):
+                self._slac_busy = True
+            else:
+                self._slac_busy = False
+                if status in (p.SlacStatus.FAILED, p.SlacStatus.BASIC_CHARGING, p.SlacStatus.UNMATCHED):
+                    self._hlc_active = False
+
+        self._run(apply)
+
+    def set_authorized(self, authorized: bool) -> None:
+        """AC basic charging may (not) deliver energy. A new authorization also lifts a previous
+        ``stop_charging`` of the same plug-in session."""
+
+        def apply(now: float) -> None:
+            self._authorized = authorized or self.settings.free_charging
+            if authorized:
+                self._stop_requested = False
+
+        self._run(apply)
+
+    def on_authorization(self, status: p.AuthorizationStatus) -> None:
+        self.set_authorized(status is p.AuthorizationStatus.ACCEPTED)
+
+    def on_transaction_status(self, transaction_id: str, status: p.TransactionState) -> None:
+        """Track Josev's OCPP transactions on this EVSE; ``ended`` ends the authorization."""
+        listeners: list[Callable[[str, str, str], None]] = []
+
+        def apply(now: float) -> None:
+            if status is p.TransactionState.ENDED:
+                self._transactions.pop(transaction_id, None)
+                if not self._transactions:
+                    self._authorized = self.settings.free_charging
+                listeners.extend(self._tx_listeners)
+            else:
+                self._transactions[transaction_id] = status.value
+
+        self._run(apply)
+        for listener in listeners:
+            try:
+                listener(self.evse_id, transaction_id, status.value)
+            except Exception:
+                log.exception("evse=%s transaction listener failed", self.evse_id)
+
+    def is_transaction_active(self) -> bool:
+        """True while Josev reported a started / in-progress transaction on this EVSE."""
+        return bool(self._transactions)
+
+    def add_transaction_listener(self, fn: Callable[[str, str, str], None]) -> None:
+        """``fn(evse_id, transaction_id, "ended")`` after a transaction on this EVSE ended."""
+        self._tx_listeners.append(fn)
+
+    def set_available(self, available: bool) -> None:
+        """Operative / inoperative (change_availability). Inoperative opens at once and drives F."""
+
+        def apply(now: float) -> None:
+            self._available = available
+            if not available:
+                self._open_contactor("evse made unavailable", now)
+
+        self._run(apply)
+
+    def set_derating_limit(self, amps: float | None) -> None:
+        """Reduce the current limit (thermal or grid derating); ``None`` lifts it."""
+        self._run(lambda now: setattr(self, "_derating_a", amps))
+
+    def reset_rcd(self) -> bool:
+        """Manual RCD reset (operator action). True when the RCD reads clear afterwards."""
+        return bool(self._run(lambda now: self._do_rcd_reset()))
+
+    def _do_rcd_reset(self) -> bool:
+        rcd = self.devices.rcd
+        if rcd is None:
+            self._rcd_latched = False
+            return True
+        try:
+            rcd.reset()
+            tripped = rcd.read().tripped
+        except DeviceError as exc:
+            log.error("evse=%s rcd reset failed: %s", self.evse_id, exc)
+            return False
+        if tripped:
+            return False
+        self._rcd_latched = False
+        self._rcd_now = False
+        self._faults.pop("rcd", None)
+        log.info("evse=%s rcd reset", self.evse_id)
+        return True
+
+    def clear_faults(self) -> list[str]:
+        """Clear latched faults whose cause is gone (operator action). Returns the cleared keys.
+
+        A contactor that still reads closed while commanded open stays "welded"."""
+
+        def apply(now: float) -> list[str]:
+            still_welded = False
+            contactor = self.devices.contactor
+            if contactor is not None and contactor.has_feedback and not self._cmd_closed:
+                try:
+                    still_welded = bool(contactor.read().feedback_closed)
+                except DeviceError:
+                    still_welded = True
+            cleared = []
+            for key, fault in list(self._faults.items()):
+                if not fault.latched or key == "rcd":
+                    continue
+                if key == "contactor_welded" and still_welded:
+                    continue
+                del self._faults[key]
+                cleared.append(key)
+            self._mismatch_since = None
+            return cleared
+
+        result: list[str] = self._run(apply)
+        return result
+
+    def begin_transaction(self, tx: TransactionInfo) -> None:
+        """Forward to the meter (signed values) -- used by the station functions."""
+        if self.devices.meter is not None:
+            self.devices.meter.begin_transaction(tx)
+
+    def _all_unplugged(self) -> bool:
+        letters = [c.letter for c in self._cp.values()]
+        return all(letter is CpLetter.A for letter in letters)
+
+
+def _without_present(entry: Any) -> Any:
+    if not isinstance(entry, dict) or "dc" not in entry:
+        return entry
+    dc = entry["dc"]
+    return {**entry, "dc": msgspec.structs.replace(dc, present_voltage=0.0, present_current=0.0)}
+
+
+def iter_payload_types() -> Iterable[type[Payload]]:
+    """The update payload types the controller publishes (for docs and tests)."""
+    return (
+        p.CpStatusUpdate,
+        p.CsContactorStatusUpdate,
+        p.CsStatusAndLimitsUpdate,
+        p.CableInfoUpdate,
+        p.HardwareFaultUpdate,
+        p.MeterValuesUpdate,
+    )

@@ -1,0 +1,119 @@
+"""The contactor interlock: one pure function that says whether the contactor may be closed.
+
+Everything the decision needs is in :class:`InterlockInputs`; :func:`decide` returns every reason
+that forbids closing (an empty tuple means "close"). The controller calls it after every change it
+observes and opens the contactor at once when a reason appears while it is closed. Keeping the
+decision pure makes it exhaustively testable (``tests/test_interlocks.py``) and keeps it
+independent of Josev and of the broker: no input here comes from MQTT *timing*; MQTT only
+contributes requests (authorization, stop, set-points) that can *add* a reason or remove one.
+
+When the contactor closes (documented in the README, "Station behaviour"):
+
+* CP is C2 or D2 (EV requests power, PWM on). With ISO 15118 the PWM is 5 %, which is still
+  "PWM on": the EV only switches to C after PowerDeliveryReq, so C2/D2 at 5 % is the HLC
+  equivalent of basic charging's C2/D2.
+* the EVSE is available and no latched stop is pending (``stop_charging``);
+* no RCD trip and no blocking hardware fault;
+* AC basic charging: the session is authorized (``authorization`` accepted, a running
+  transaction, or free charging from the profile); HLC: an ISO 15118 session is active
+  (Josev authorizes inside the protocol before it sends PowerDelivery);
+* DC: an ISO 15118 session is active, the cable check passed (isolation valid or warning) and
+  Josev has started pre-charge with a ``power_electronics_setpoint``.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+__all__ = ["Blocker", "Decision", "InterlockInputs", "decide"]
+
+
+class Blocker(enum.StrEnum):
+    """A reason that forbids closing (and forces opening)."""
+
+    CP_NOT_CHARGING = "cp_not_c2_d2"
+    CP_AMBIGUOUS = "more_than_one_connector_requests_power"
+    UNAVAILABLE = "evse_unavailable"
+    RCD_TRIPPED = "rcd_tripped"
+    HARDWARE_FAULT = "hardware_fault"
+    STOP_REQUESTED = "stop_requested"
+    NOT_AUTHORIZED = "not_authorized"
+    NO_HLC_SESSION = "no_hlc_session"
+    CABLE_CHECK_PENDING = "cable_check_not_passed"
+    NO_PRECHARGE = "precharge_not_started"
+
+
+#: States in which the EV requests power with the PWM running.
+_CHARGING_STATES = frozenset({"C2", "D2"})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InterlockInputs:
+    """A snapshot of everything the interlock looks at."""
+
+    cp_states: tuple[str, ...]  #: accepted CP state per connector (``"C2"`` ...)
+    dc: bool  #: the EVSE is a DC EVSE
+    available: bool
+    rcd_tripped: bool  #: tripped now or latched (reset policy)
+    blocking_faults: frozenset[str]  #: active hardware faults that forbid closing
+    stop_requested: bool
+    authorized: bool  #: AC basic: authorization accepted / transaction / free charging
+    hlc_active: bool  #: an ISO 15118 / DIN session controls the EVSE
+    cable_check_passed: bool
+    precharge_started: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """``may_close`` is True exactly when ``blockers`` is empty."""
+
+    blockers: tuple[Blocker, ...]
+
+    @property
+    def may_close(self) -> bool:
+        return not self.blockers
+
+    def why(self) -> str:
+        """The reasons as one log-friendly string."""
+        return ",".join(b.value for b in self.blockers) or "ok"
+
+
+def decide(i: InterlockInputs) -> Decision:
+    """Every reason the contactor must be (or stay) open; empty = it may close."""
+    blockers: list[Blocker] = []
+    charging = [s for s in i.cp_states if s in _CHARGING_STATES]
+    if not charging:
+        blockers.append(Blocker.CP_NOT_CHARGING)
+    elif len(charging) > 1:
+        blockers.append(Blocker.CP_AMBIGUOUS)
+    if any(s in ("E", "F") for s in i.cp_states) and Blocker.CP_NOT_CHARGING not in blockers:
+        # another connector of the same EVSE shows a CP error: the EVSE is not in a safe state
+        blockers.append(Blocker.CP_NOT_CHARGING)
+    if not i.available:
+        blockers.append(Blocker.UNAVAILABLE)
+    if i.rcd_tripped:
+        blockers.append(Blocker.RCD_TRIPPED)
+    if i.blocking_faults:
+        blockers.append(Blocker.HARDWARE_FAULT)
+    if i.stop_requested:
+        blockers.append(Blocker.STOP_REQUESTED)
+    if i.dc:
+        if not i.hlc_active:
+            blockers.append(Blocker.NO_HLC_SESSION)
+        if not i.cable_check_passed:
+            blockers.append(Blocker.CABLE_CHECK_PENDING)
+        if not i.precharge_started:
+            blockers.append(Blocker.NO_PRECHARGE)
+    elif not (i.authorized or i.hlc_active):
+        blockers.append(Blocker.NOT_AUTHORIZED)
+    return Decision(tuple(_unique(blockers)))
+
+
+def _unique(items: Iterable[Blocker]) -> list[Blocker]:
+    seen: list[Blocker] = []
+    for item in items:
+        if item not in seen:
+            seen.append(item)
+    return seen
