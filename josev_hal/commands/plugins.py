@@ -1,0 +1,60 @@
+"""``josev-hal plugins``: list loaded plugins with their distribution, version, hooks and drivers."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from josev_hal.cli import EXIT_OK, EXIT_RUNTIME
+
+
+def add_parser(sub: Any) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = sub.add_parser(
+        "plugins",
+        help="list plugins, their versions, hooks and drivers",
+        description=(
+            "List every plugin the HAL loads (built-ins and entry points of group 'josev_hal'), "
+            "with distribution, version, implemented hooks, drivers and bus kinds. Exit 3 when a "
+            "plugin fails to load (the message names its entry point and distribution)."
+        ),
+    )
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    return parser
+
+
+def _table(rows: list[list[str]]) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from josev_hal.errors import PluginError
+    from josev_hal.plugins import get_plugin_manager
+
+    try:
+        pm = get_plugin_manager()
+    except PluginError as exc:
+        print(f"josev-hal plugins: {exc}", file=sys.stderr)
+        return EXIT_RUNTIME
+    infos = pm.plugin_info()
+    if args.json:
+        print(json.dumps([info.to_dict() for info in infos], indent=2))
+        return EXIT_OK
+    rows = [["PLUGIN", "DISTRIBUTION", "VERSION", "HOOKS", "DRIVERS / BUS KINDS"]]
+    for info in infos:
+        provides = info.drivers + [f"bus:{kind}" for kind in info.bus_kinds]
+        rows.append(
+            [
+                info.name,
+                info.distribution or "-",
+                info.version or "-",
+                ",".join(h.removeprefix("hal_") for h in info.hooks) or "-",
+                ", ".join(provides) or "-",
+            ]
+        )
+    print(_table(rows))
+    return EXIT_OK
