@@ -267,7 +267,8 @@ class MqttConnection:
         self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any, properties: Any
     ) -> None:
         if self._connected:
-            log.warning("mqtt disconnected broker=%s reason=%s", self.address.url, reason_code)
+            level = logging.INFO if self._stopping.is_set() else logging.WARNING
+            log.log(level, "mqtt disconnected broker=%s reason=%s", self.address.url, reason_code)
         self._mark_disconnected(str(reason_code))
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:

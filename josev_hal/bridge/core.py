@@ -54,6 +54,11 @@ _REJECT_LOG_BURST = 10
 _REJECT_LOG_WINDOW_S = 60.0
 
 
+def _excerpt(text: str, limit: int) -> str:
+    text = text if len(text) <= limit else f"{text[:limit]}...({len(text)} chars)"
+    return text.encode("unicode_escape").decode("ascii") if not text.isprintable() else text
+
+
 def status_topic(client_id: str) -> str:
     """The HAL's presence topic: retained ``{"state":"online"}`` while connected, and the last
     will ``{"state":"offline"}`` when the HAL goes away. A separate topic because the Josev API
@@ -376,7 +381,10 @@ class Bridge:
             self._online = False
         self._stats.connected = False
         self._connected_event.clear()
-        log.warning("mqtt offline (%s); updates are queued (capacity %d)", reason, self.settings.queue_size)
+        if self._running:
+            log.warning(
+                "mqtt offline (%s); updates are queued (capacity %d)", reason, self.settings.queue_size
+            )
 
     def _on_connect_failed(self, error: BridgeError) -> None:
         self._last_error = error
@@ -399,6 +407,14 @@ class Bridge:
             message = decode(payload)
         except MessageError as exc:
             self._reject(self._classify(exc), f"{exc.path}: {exc.reason}", exc)
+            return
+        except RecursionError:
+            # msgspec gives up on absurd nesting before the codec can turn it into a MessageError.
+            self._reject("malformed_json", "$: nesting too deep")
+            return
+        except Exception as exc:  # a decoder bug must not take the network thread's message down
+            log.exception("decoder failed on a %d-byte message", len(payload))
+            self._reject("malformed_json", f"$: undecodable ({type(exc).__name__})")
             return
         key = f"{message.name}.{message.type.value}"
         spec = SPECS[(message.name, message.type.value)]
@@ -447,6 +463,8 @@ class Bridge:
             return "unknown_message"
         if exc.reason.startswith("malformed JSON"):
             return "malformed_json"
+        if exc.path == "$.data" and "missing" in exc.reason:
+            return "invalid_envelope"  # no data key at all: the envelope is broken
         if exc.path.startswith("$.data"):
             return "schema_violation"
         return "invalid_envelope"
@@ -457,7 +475,12 @@ class Bridge:
         self._stats.count_reject(reason)
         name = (message.name if message else exc.name if exc else None) or "?"
         msg_id = (message.id if message else exc.msg_id if exc else None) or "?"
-        self._rejects.log(reason, f"rejected message reason={reason} name={name} id={msg_id}: {detail}")
+        # Hostile input can carry megabyte names or ids: log a bounded, printable excerpt.
+        self._rejects.log(
+            reason,
+            f"rejected message reason={reason} name={_excerpt(name, 64)} id={_excerpt(msg_id, 40)}: "
+            f"{_excerpt(detail, 300)}",
+        )
 
     # -- handlers (worker threads) -------------------------------------------------------------
 

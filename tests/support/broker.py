@@ -14,10 +14,15 @@ bridge against the broker stations actually run.
 
 from __future__ import annotations
 
+import json
 import os
+import threading
+import time
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import paho.mqtt.client as mqtt
 import pytest
 
 from josev_hal.embedded_broker import EmbeddedBroker, find_mosquitto
@@ -72,3 +77,129 @@ def session_broker() -> Iterator[EmbeddedBroker]:
     instance = _make()
     yield instance
     instance.close()
+
+
+class JosevPeer:
+    """The Josev side of the conversation, for tests: a plain paho client on the broker.
+
+    It subscribes to ``cs/josev`` (and ``extra_topics``) with a persistent session by default
+    (``clean_session=False``, fixed client id, QoS 1), records every message it receives in
+    arrival order (``received``: list of ``(topic, raw_bytes)``) and can send requests and wait
+    for the response with the same id.
+    """
+
+    def __init__(
+        self,
+        broker: EmbeddedBroker,
+        *,
+        client_id: str | None = None,
+        clean_session: bool = False,
+        extra_topics: tuple[str, ...] = (),
+    ) -> None:
+        self.received: list[tuple[str, bytes]] = []
+        self._cond = threading.Condition()
+        self._topics = ("cs/josev", *extra_topics)
+        self._subscribed = threading.Event()
+        self.client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=client_id or f"josev-{uuid.uuid4().hex[:8]}",
+            clean_session=clean_session,
+            protocol=mqtt.MQTTv311,
+        )
+        self.client.reconnect_delay_set(min_delay=0.05, max_delay=0.2)  # type: ignore[arg-type]
+        self.client.on_connect = self._on_connect
+        self.client.on_message = self._on_message
+        self.client.on_subscribe = lambda *a: self._subscribed.set()
+        self.client.connect("127.0.0.1", broker.port, keepalive=10)
+        self.client.loop_start()
+        if not self._subscribed.wait(5):
+            raise TimeoutError("Josev peer could not subscribe")
+
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any) -> None:
+        for topic in self._topics:
+            client.subscribe(topic, qos=1)
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        with self._cond:
+            self.received.append((message.topic, bytes(message.payload)))
+            self._cond.notify_all()
+
+    def send(self, payload: bytes | str | dict[str, Any], topic: str = "josev/cs") -> None:
+        raw = json.dumps(payload).encode() if isinstance(payload, dict) else payload
+        self.client.publish(topic, raw, qos=1).wait_for_publish(5)
+
+    def messages(self, topic: str = "cs/josev") -> list[dict[str, Any]]:
+        """Received JSON messages on ``topic`` (parsed), in arrival order."""
+        with self._cond:
+            return [json.loads(raw) for t, raw in self.received if t == topic]
+
+    def wait_for(
+        self, predicate: Callable[[list[dict[str, Any]]], bool], timeout: float = 5.0
+    ) -> list[dict[str, Any]]:
+        """Wait until ``predicate(messages on cs/josev)`` holds; return those messages."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                msgs = [json.loads(raw) for t, raw in self.received if t == "cs/josev"]
+                if predicate(msgs):
+                    return msgs
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"condition not met within {timeout}s; got {len(msgs)} messages")
+                self._cond.wait(left)
+
+    def request(self, message: dict[str, Any], timeout: float = 5.0) -> dict[str, Any]:
+        """Send a request (a dict with id/name/type/data) and return the response with its id."""
+        self.send(message)
+        msgs = self.wait_for(
+            lambda ms: any(m.get("id") == message["id"] and m.get("type") == "response" for m in ms), timeout
+        )
+        return next(m for m in msgs if m.get("id") == message["id"] and m.get("type") == "response")
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+@pytest.fixture
+def josev_peer(broker: EmbeddedBroker) -> Iterator[JosevPeer]:
+    """A Josev stand-in on ``broker`` (persistent session, subscribed to ``cs/josev``)."""
+    peer = JosevPeer(broker)
+    yield peer
+    peer.close()
+
+
+@pytest.fixture
+def bridge_factory(broker: EmbeddedBroker) -> Iterator[Callable[..., Any]]:
+    """``bridge_factory(register=..., **mqtt_settings)`` -> a started, connected Bridge on ``broker``.
+
+    ``register`` maps ``(name, type)`` to handlers and is applied before the bridge connects.
+    Every bridge gets its own client id unless one is given. All are stopped after the test.
+    """
+    from josev_hal.bridge import Bridge
+    from josev_hal.mqtt_settings import MqttSettings
+
+    bridges: list[Bridge] = []
+
+    def factory(
+        register: dict[tuple[str, str], Callable[..., Any]] | None = None,
+        *,
+        start: bool = True,
+        broker_url: str | None = None,
+        **settings: Any,
+    ) -> Bridge:
+        settings.setdefault("client_id", f"josev-hal-test-{uuid.uuid4().hex[:8]}")
+        settings.setdefault("broker", broker_url or broker.url)
+        settings.setdefault("reconnect_min_s", 0.05)
+        settings.setdefault("reconnect_max_s", 0.5)
+        bridge = Bridge(MqttSettings(**settings))
+        for (name, type_), handler in (register or {}).items():
+            bridge.register(name, type_, handler)
+        bridges.append(bridge)
+        if start:
+            bridge.start(wait_s=10)
+        return bridge
+
+    yield factory
+    for bridge in bridges:
+        bridge.stop()
