@@ -1,0 +1,148 @@
+"""HTTP(S) transfer helpers shared by firmware download and log upload.
+
+Everything goes through :mod:`urllib.request` in-process: URLs are never handed to a shell or
+an external program, so a hostile URL cannot inject commands. Only ``http`` and ``https`` are
+accepted (the API also allows ``ftp``/``ftps``/``sftp``; those are refused up front so the request
+is answered ``rejected`` instead of failing later).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from josev_hal import __version__
+from josev_hal.errors import HalError
+
+__all__ = [
+    "SUPPORTED_SCHEMES",
+    "TransferCancelled",
+    "TransferError",
+    "check_url",
+    "parse_time",
+    "redact",
+    "retrying",
+    "user_agent",
+    "utc_now",
+]
+
+log = logging.getLogger(__name__)
+
+SUPPORTED_SCHEMES = ("http", "https")
+
+T = TypeVar("T")
+
+
+class TransferError(HalError):
+    """One transfer attempt failed (HTTP status, timeout, size limit, connection refused)."""
+
+
+class TransferCancelled(HalError):
+    """The job was cancelled (a newer request replaced it, or the HAL shuts down)."""
+
+
+def user_agent() -> str:
+    return f"josev-hal/{__version__}"
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def parse_time(value: str) -> datetime:
+    """RFC 3339 string (``Z`` or offset; no offset means UTC) to an aware datetime."""
+    parsed = datetime.fromisoformat(value.replace("z", "Z").replace("t", "T"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def check_url(url: str) -> urllib.parse.SplitResult:
+    """Parse ``url`` and refuse schemes we cannot transfer with; raises :class:`TransferError`."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme.lower() not in SUPPORTED_SCHEMES:
+        raise TransferError(
+            f"unsupported URL scheme {parts.scheme!r} (supported: {', '.join(SUPPORTED_SCHEMES)})"
+        )
+    if not parts.hostname:
+        raise TransferError("URL has no host")
+    return parts
+
+
+def redact(url: str) -> str:
+    """The URL without user info, query or fragment, for log lines (credentials stay out of logs)."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        return "<unparseable url>"
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def describe_error(exc: BaseException) -> str:
+    """A short, specific reason for a failed attempt."""
+    if isinstance(exc, urllib.error.HTTPError):
+        return f"HTTP {exc.code} {exc.reason}"
+    if isinstance(exc, urllib.error.URLError):
+        return f"connection failed: {exc.reason}"
+    if isinstance(exc, TimeoutError):
+        return "timed out (server stalled)"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def retrying(
+    attempt: Callable[[int], T],
+    *,
+    retries: int,
+    interval_s: float,
+    cancel: threading.Event,
+    what: str,
+) -> T:
+    """Call ``attempt(n)`` up to ``1 + retries`` times, waiting ``interval_s`` between tries.
+
+    Failures of type :class:`TransferError`, :class:`OSError` and :class:`urllib.error.URLError`
+    are retried; the last one is re-raised as :class:`TransferError`. ``cancel`` aborts the wait.
+    """
+    last: BaseException | None = None
+    for number in range(1 + max(0, retries)):
+        if cancel.is_set():
+            raise TransferCancelled(f"{what} cancelled")
+        try:
+            return attempt(number + 1)
+        except TransferCancelled:
+            raise
+        except (TransferError, OSError, urllib.error.URLError, ValueError) as exc:
+            last = exc
+            log.warning(
+                "%s attempt %d/%d failed: %s", what, number + 1, 1 + max(0, retries), describe_error(exc)
+            )
+        if number < retries and cancel.wait(interval_s):
+            raise TransferCancelled(f"{what} cancelled")
+    assert last is not None
+    raise TransferError(
+        f"{what} failed after {1 + max(0, retries)} attempt(s): {describe_error(last)}"
+    ) from last
+
+
+def open_request(request: urllib.request.Request, timeout_s: float) -> Any:
+    """Open ``request`` with ``timeout_s`` for connect and every read.
+
+    Proxies from the environment are honoured (stations behind a proxy need them); redirects are
+    followed only to http/https.
+    """
+    opener = urllib.request.build_opener(_SafeRedirects)
+    return opener.open(request, timeout=timeout_s)
+
+
+class _SafeRedirects(urllib.request.HTTPRedirectHandler):
+    """Follow redirects only to http/https (urllib would otherwise allow e.g. ftp)."""
+
+    def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str) -> Any:
+        check_url(newurl)
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
