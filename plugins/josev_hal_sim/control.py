@@ -170,17 +170,24 @@ _decoder = msgspec.json.Decoder(SimCommand)
 _AT_PATH = re.compile(r"^(?P<reason>.*) - at `(?P<path>\$[^`]*)`$", re.DOTALL)
 
 
+_FIELD = re.compile(r"^Object (?P<what>missing required|contains unknown) field `(?P<field>[^`]+)`$")
+
+
 def _from_msgspec(exc: msgspec.MsgspecError) -> SimCommandError:
+    """Turn msgspec's "<reason> - at `<path>`" into a path and a reason; a missing or unknown
+    key is reported at the key's own path (``$.uid: missing required field``)."""
     text = str(exc)
-    if isinstance(exc, msgspec.ValidationError):
-        match = _AT_PATH.match(text)
-        if match:
-            reason, path = match["reason"], match["path"]
-            if path == "$.action" and reason.startswith("Invalid value"):
-                reason += f" (known actions: {', '.join(ACTIONS)})"
-            return SimCommandError(reason, path=path)
-        return SimCommandError(text)
-    return SimCommandError(f"invalid JSON: {text}")
+    if not isinstance(exc, msgspec.ValidationError):
+        return SimCommandError(f"invalid JSON: {text}")
+    match = _AT_PATH.match(text)
+    reason, path = (match["reason"], match["path"]) if match else (text, "$")
+    field = _FIELD.match(reason)
+    if field:
+        path = f"{path}.{field['field']}"
+        reason = "missing required field" if field["what"] == "missing required" else "unknown field"
+    elif path == "$.action" and reason.startswith("Invalid value"):
+        reason += f" (known actions: {', '.join(ACTIONS)})"
+    return SimCommandError(reason, path=path)
 
 
 class SimControl:
