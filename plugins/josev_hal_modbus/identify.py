@@ -57,12 +57,12 @@ def _passes(master: RtuMaster, unit: int, model: MeterModel, timeout_s: float | 
         assert check.quantity is not None
         reg = model.registers[check.quantity]
         words_list = master.read_registers(unit, reg.function, reg.address, reg.count, timeout_s=timeout_s)
-        words = {(reg.function, reg.address + i): w for i, w in enumerate(words_list)}
+        by_addr = {(reg.function, reg.address + i): w for i, w in enumerate(words_list)}
         if reg.exponent_register is not None:
-            words[(reg.function, reg.exponent_register)] = master.read_registers(
+            by_addr[(reg.function, reg.exponent_register)] = master.read_registers(
                 unit, reg.function, reg.exponent_register, 1, timeout_s=timeout_s
             )[0]
-        value = decode_register(reg, words, sentinels=model.not_available_sentinels)
+        value = decode_register(reg, by_addr, sentinels=model.not_available_sentinels)
         if value is None:
             return False
         if check.min is not None and value < check.min:

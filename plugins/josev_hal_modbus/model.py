@@ -441,7 +441,12 @@ def encode_register(reg: Register, value: float, *, exponent: int = 0) -> dict[i
         ws = [combined >> 16, combined & 0xFFFF]
     else:
         fmt = DATA_TYPES[reg.type][1]
-        packed = struct.pack(fmt, raw_value if fmt[-1] in "fd" else round(raw_value))
+        try:
+            packed = struct.pack(fmt, raw_value if fmt[-1] in "fd" else round(raw_value))
+        except (struct.error, OverflowError) as exc:
+            raise ValueError(
+                f"{reg.quantity}: {value} does not fit {reg.type} (scale {reg.factor:g})"
+            ) from exc
         ws = [int.from_bytes(packed[i : i + 2], "big") for i in range(0, len(packed), 2)]
         if reg.word_order == "little":
             ws.reverse()

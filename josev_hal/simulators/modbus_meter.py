@@ -1,0 +1,556 @@
+"""A simulated Modbus RTU meter line: pymodbus server, register images of meter models, pty wire.
+
+Used by the tests, ``josev-hal probe`` demos and ``benchmarks/drivers.py``; nothing here is
+test-only, and the driver cannot tell it from a real line (it talks to a serial device path).
+
+* :class:`SimulatedMeter` -- the register image of one meter (a model from
+  :mod:`josev_hal_modbus.model`, a unit id, values set by the caller in base units). The WM3M4C
+  image also runs the signed-value flow: begin/end commands, an OCMF payload signed with its own
+  P-256 key, the firmware's zero-padded DER signature.
+* :class:`ModbusPeer` -- a pymodbus RTU server on a serial device serving one or more simulated
+  meters (an RS485 line). Unit ids nobody serves stay silent, like on a real line.
+* :class:`PtyLine` -- two pseudo-terminals joined by forwarding threads: the driver opens
+  :attr:`PtyLine.client_port`, the peer :attr:`PtyLine.peer_port`. It can emulate the wire speed
+  (each frame arrives after its transmission time at the baud rate), flip bits in answers (CRC
+  errors) and cut the cable.
+
+Example::
+
+    with PtyLine(baudrate=9600) as line, ModbusPeer(line.peer_port, [meter]) as peer:
+        ...  # SerialBus(port=line.client_port) talks to `meter`
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import logging
+import os
+import select
+import termios
+import threading
+import time
+import tty
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from josev_hal.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+__all__ = ["ModbusPeer", "PtyLine", "SimulatedMeter", "wire_time_s"]
+
+
+def wire_time_s(
+    n_bytes: int, baudrate: int, *, parity: str = "N", stopbits: int = 1, bytesize: int = 8
+) -> float:
+    """Transmission time of ``n_bytes`` characters: start + data + parity + stop bits each."""
+    bits = 1 + bytesize + (0 if parity == "N" else 1) + stopbits
+    return n_bytes * bits / baudrate
+
+
+# --------------------------------------------------------------------------------------------
+# Register image of one meter
+# --------------------------------------------------------------------------------------------
+
+
+class SimulatedMeter:
+    """The registers of one meter of a given model, answering as unit ``unit``.
+
+    ``set_values(voltage_l1=230.0, energy_import=1234.5, ...)`` stores values in the quantities'
+    base units (V, A, W, Wh, varh, Hz) encoded exactly as the model's map says (type, word
+    order, scale, unit, exponent register). Registers outside the map answer with Modbus
+    exception 2 (illegal data address), like a real meter.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        unit: int = 1,
+        *,
+        values: Mapping[str, float] | None = None,
+        serial_number: str = "SIM00001",
+        sign_delay_s: float = 0.2,
+    ) -> None:
+        from josev_hal_modbus.model import MeterModel, builtin_models, plan_reads
+
+        if isinstance(model, str):
+            models = builtin_models()
+            if model not in models:
+                raise ConfigError(f"unknown meter model {model!r} (shipped: {', '.join(sorted(models))})")
+            model = models[model]
+        assert isinstance(model, MeterModel)
+        self.model = model
+        self.unit = unit
+        self.serial_number = serial_number
+        self.sign_delay_s = sign_delay_s
+        #: False: the meter stays silent (unpowered, disconnected) while the line keeps working.
+        self.online = True
+        self.requests = 0
+        self._lock = threading.RLock()
+        self._words: dict[tuple[int, int], int] = {}
+        # Served address ranges per table (3 = holding, 4 = input): the map, bridged like the
+        # model reads it, so every read the driver plans is valid and nothing else is.
+        addrs = [a for r in model.registers.values() for a in r.addresses()]
+        self.spans: dict[int, list[tuple[int, int]]] = {3: [], 4: []}
+        for b in plan_reads(addrs, max_count=1 << 16, max_gap=model.max_gap):
+            self.spans[b.function].append((b.address, b.count))
+        for check in model.identify:
+            if check.ascii_contains and check.address is not None:
+                count = check.count or 8
+                self.spans[check.function or 4].append((check.address, count))
+                text = (
+                    model.name.upper() if check.ascii_contains in model.name.upper() else check.ascii_contains
+                )
+                raw = text.encode("ascii")[: 2 * count].ljust(2 * count, b"\0")
+                for i in range(count):
+                    self._words[(check.function or 4, check.address + i)] = int.from_bytes(
+                        raw[2 * i : 2 * i + 2], "big"
+                    )
+        self.signed: _IskraSigner | None = None
+        if model.signed == "iskra":
+            self.signed = _IskraSigner(self)
+            self.spans[3].append((7000, 8400 - 7000))
+        self.set_values(**{q: 0.0 for q in model.registers})
+        if values:
+            self.set_values(**values)
+
+    # -- values ------------------------------------------------------------------------------
+    def set_values(self, **values: float) -> None:
+        """Serve these quantities (base units) from now on."""
+        from josev_hal_modbus.model import encode_register
+
+        unknown = sorted(set(values) - set(self.model.registers))
+        if unknown:
+            raise ValueError(f"model {self.model.name} has no register for {', '.join(unknown)}")
+        with self._lock:
+            for q, v in values.items():
+                reg = self.model.registers[q]
+                for addr, word in encode_register(reg, float(v)).items():
+                    self._words[(reg.function, addr)] = word
+
+    def set_words(self, function: int, address: int, words: Iterable[int]) -> None:
+        """Store raw register words (e.g. "not available" sentinels)."""
+        with self._lock:
+            for i, w in enumerate(words):
+                self._words[(function, address + i)] = w & 0xFFFF
+
+    def words(self, function: int, address: int, count: int) -> list[int]:
+        """Current raw words."""
+        with self._lock:
+            return [self._words.get((function, address + i), 0) for i in range(count)]
+
+    def value_of(self, quantity: str) -> float | None:
+        """What the driver should decode for ``quantity`` right now."""
+        from josev_hal_modbus.model import decode_register
+
+        reg = self.model.registers[quantity]
+        with self._lock:
+            return decode_register(reg, self._words, sentinels=self.model.not_available_sentinels)
+
+    # -- pymodbus glue -----------------------------------------------------------------------
+    def sim_device(self) -> Any:
+        """A pymodbus :class:`SimDevice` whose reads and writes go through this image."""
+        from pymodbus.simulator import DataType, SimData, SimDevice
+
+        def block(fc: int) -> list[Any]:
+            spans = sorted(self.spans[fc])
+            merged: list[list[int]] = []
+            for start, count in spans:
+                if merged and start <= merged[-1][0] + merged[-1][1]:
+                    merged[-1][1] = max(merged[-1][1], start + count - merged[-1][0])
+                else:
+                    merged.append([start, count])
+            if not merged:
+                # pymodbus needs one entry per table; a single invalid register at the top.
+                return [SimData(0xFFFE, datatype=DataType.INVALID)]
+            return [SimData(s, values=[0] * c, datatype=DataType.REGISTERS) for s, c in merged]
+
+        async def action(
+            function_code: int,
+            start_address: int,
+            address: int,
+            count: int,
+            registers: list[int],
+            set_values: list[int] | list[bool] | None,
+        ) -> Any:
+            table = 4 if function_code == 4 else 3
+            self.requests += 1
+            if set_values:
+                self.set_words(table, address, [int(v) for v in set_values])
+                if self.signed is not None:
+                    self.signed.on_write(address, [int(v) for v in set_values])
+                return None
+            offset = address - start_address
+            registers[offset : offset + count] = self.words(table, address, count)
+            return None
+
+        coils = [SimData(0, values=False, datatype=DataType.BITS)]
+        return SimDevice(id=self.unit, simdata=(coils, list(coils), block(3), block(4)), action=action)
+
+
+class _IskraSigner:
+    """The WM3M4C signed-value interface of a simulated meter (hardware-facts §5.5 registers)."""
+
+    def __init__(self, meter: SimulatedMeter) -> None:
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        self.meter = meter
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        nums = self.key.public_key().public_numbers()
+        self.public_xy = nums.x.to_bytes(32, "big") + nums.y.to_bytes(32, "big")
+        self.transactions = 0
+        self._start: tuple[str, float] | None = None
+        self._meta: dict[str, Any] = {}
+        from josev_hal_modbus import iskra
+
+        self._reg = iskra
+        meter.set_words(3, iskra.REG.PUBLIC_KEY, iskra.bytes_to_registers(self.public_xy))
+        meter.set_words(3, iskra.REG.STATE, [iskra.STATE_IDLE])
+        meter.set_words(3, iskra.REG.SIGNATURE_STATUS, [1])
+
+    def _later(self, fn: Any) -> None:
+        timer = threading.Timer(self.meter.sign_delay_s, fn)
+        timer.daemon = True
+        timer.start()
+
+    @staticmethod
+    def _tm() -> str:
+        now = datetime.now(UTC)
+        return now.strftime("%Y-%m-%dT%H:%M:%S,") + f"{now.microsecond // 1000:03d}+0000 S"
+
+    def _energy_kwh(self) -> float:
+        value = self.meter.value_of("energy_import") or 0.0
+        return round(value / 1000.0, 3)
+
+    def on_write(self, address: int, values: list[int]) -> None:
+        r = self._reg
+        if not (address <= r.REG.COMMAND < address + len(values)):
+            return
+        command = values[r.REG.COMMAND - address]
+        m = self.meter
+        if command == r.CMD_BEGIN:
+            length = m.words(3, r.REG.METADATA_LEN, 1)[0]
+            text = r.registers_to_bytes(m.words(3, r.REG.METADATA, (length + 1) // 2), length)
+            try:
+                self._meta = json.loads(text.decode("ascii"))
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                m.set_words(3, r.REG.SIGNATURE_STATUS, [130])  # an error code >= 128
+                return
+            self._start = (self._tm(), self._energy_kwh())
+            m.set_words(3, r.REG.SIGNATURE_STATUS, [2])  # in progress
+
+            def begun() -> None:
+                m.set_words(3, r.REG.STATE, [1])
+                m.set_words(3, r.REG.SIGNATURE_STATUS, [r.STATUS_OK])
+
+            self._later(begun)
+        elif command == r.CMD_END and self._start is not None:
+            start_tm, start_kwh = self._start
+            self._start = None
+            m.set_words(3, r.REG.SIGNATURE_STATUS, [2])
+            payload = dict(self._meta)
+            payload.update(
+                {
+                    "MV": "Iskra",
+                    "MM": "WM3M4C",
+                    "MS": m.serial_number,
+                    "RD": [
+                        {
+                            "TM": start_tm,
+                            "TX": "B",
+                            "RV": start_kwh,
+                            "RI": "1-b:1.8.0",
+                            "RU": "kWh",
+                            "ST": "G",
+                        },
+                        {
+                            "TM": self._tm(),
+                            "TX": "E",
+                            "RV": self._energy_kwh(),
+                            "RI": "1-b:1.8.0",
+                            "RU": "kWh",
+                            "ST": "G",
+                        },
+                    ],
+                }
+            )
+            data = json.dumps(payload, separators=(",", ":")).encode("ascii")
+            signature = self._padded_signature(data)
+
+            def ended() -> None:
+                m.set_words(3, r.REG.SIGNED_DATA_LEN, [len(data), len(signature)])
+                m.set_words(3, r.REG.SIGNATURE_ALGO, [0])
+                m.set_words(3, r.REG.SIGNED_DATA, r.bytes_to_registers(data))
+                m.set_words(3, r.REG.SIGNATURE, r.bytes_to_registers(signature))
+                m.set_words(3, r.REG.STATE, [r.STATE_IDLE])
+                m.set_words(3, r.REG.SIGNATURE_STATUS, [r.STATUS_OK])
+                self.transactions += 1
+
+            self._later(ended)
+
+    def _padded_signature(self, data: bytes) -> bytes:
+        """DER signature with r and s zero-padded to 33 bytes, as the firmware sends it."""
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+        r_int, s_int = decode_dss_signature(self.key.sign(data, ec.ECDSA(hashes.SHA256())))
+        body = b""
+        for v in (r_int, s_int):
+            raw = v.to_bytes(33, "big")
+            body += b"\x02" + bytes([len(raw)]) + raw
+        return b"\x30" + bytes([len(body)]) + body
+
+    @property
+    def public_key_der_b64(self) -> str:
+        return base64.b64encode(self._reg.DER_P256_PREFIX + self.public_xy).decode("ascii")
+
+
+# --------------------------------------------------------------------------------------------
+# The pymodbus server
+# --------------------------------------------------------------------------------------------
+
+
+class ModbusPeer:
+    """A pymodbus RTU server on ``port`` serving ``meters`` (distinct unit ids), in a thread.
+
+    :meth:`stop` and :meth:`start` may be called repeatedly (a meter line losing power and
+    coming back). Answers for units that are not served, or whose meter is ``online = False``,
+    are dropped: the line stays silent as it would with no such device.
+    """
+
+    def __init__(
+        self,
+        port: str,
+        meters: Sequence[SimulatedMeter],
+        *,
+        baudrate: int = 9600,
+        parity: str = "N",
+        stopbits: int = 1,
+        bytesize: int = 8,
+        on_restart: Any = None,
+    ) -> None:
+        units = [m.unit for m in meters]
+        if 0 in units:
+            raise ValueError("unit id 0 is the broadcast address")
+        if len(set(units)) != len(units):
+            raise ValueError(f"duplicate unit ids on one line: {units}")
+        self.port = port
+        self.meters = {m.unit: m for m in meters}
+        self.baudrate, self.parity, self.stopbits, self.bytesize = baudrate, parity, stopbits, bytesize
+        self.on_restart = on_restart
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._server: Any = None
+        self._started = threading.Event()
+        self._error: BaseException | None = None
+
+    def _trace_packet(self, sending: bool, data: bytes) -> bytes:
+        if sending and data:
+            meter = self.meters.get(data[0])
+            if meter is None or not meter.online:
+                return b""
+        return data
+
+    def _run(self) -> None:
+        from pymodbus.server import ModbusSerialServer
+
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        asyncio.set_event_loop(loop)
+
+        async def main() -> None:
+            from pymodbus.simulator import DataType, SimData, SimDevice
+
+            # pymodbus sends requests for unknown unit ids to device 0; this catch-all answers
+            # them and _trace_packet drops the answer, so the line stays silent for them.
+            catch_all = SimDevice(id=0, simdata=[SimData(0, values=[0], datatype=DataType.REGISTERS)])
+            self._server = ModbusSerialServer(
+                [catch_all, *(m.sim_device() for m in self.meters.values())],
+                port=self.port,
+                ignore_missing_devices=True,
+                trace_packet=self._trace_packet,
+                baudrate=self.baudrate,
+                parity=self.parity,
+                stopbits=self.stopbits,
+                bytesize=self.bytesize,
+            )
+            await self._server.serve_forever(background=True)
+
+        try:
+            loop.run_until_complete(main())
+        except BaseException as exc:
+            self._error = exc
+            self._started.set()
+            loop.close()
+            return
+        self._started.set()
+        try:
+            loop.run_forever()
+        finally:
+            loop.close()
+
+    def start(self) -> ModbusPeer:
+        """Start serving (returns once the port is open)."""
+        if self._thread is not None:
+            return self
+        if self.on_restart is not None:
+            self.on_restart()
+        self._started.clear()
+        self._error = None
+        self._thread = threading.Thread(target=self._run, name="modbus-peer", daemon=True)
+        self._thread.start()
+        self._started.wait(5.0)
+        if self._error is not None:
+            self._thread = None
+            raise RuntimeError(f"modbus peer failed to start on {self.port}: {self._error}")
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close the port (the line goes silent)."""
+        thread, self._thread = self._thread, None
+        loop, server = self._loop, self._server
+        if thread is None or loop is None:
+            return
+        if server is not None:
+            with contextlib.suppress(Exception):
+                asyncio.run_coroutine_threadsafe(server.shutdown(), loop).result(timeout=5.0)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=5.0)
+        self._server = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None
+
+    def __enter__(self) -> ModbusPeer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+# --------------------------------------------------------------------------------------------
+# The wire
+# --------------------------------------------------------------------------------------------
+
+
+class PtyLine:
+    """Two pseudo-terminals joined like the two ends of an RS485 line.
+
+    ``baudrate``: when ``emulate_wire`` is true each chunk is delivered only after its wire time
+    at this rate (1 start + data + parity + stop bits per character), back to back, so
+    timing measured through the line is realistic. :meth:`corrupt_answers` flips one bit in each
+    of the next *n* chunks going to the client; :meth:`cut` drops everything (cable cut).
+    """
+
+    def __init__(
+        self,
+        *,
+        baudrate: int = 9600,
+        parity: str = "N",
+        stopbits: int = 1,
+        bytesize: int = 8,
+        emulate_wire: bool = False,
+    ) -> None:
+        self.char_time_s = wire_time_s(1, baudrate, parity=parity, stopbits=stopbits, bytesize=bytesize)
+        self.emulate_wire = emulate_wire
+        self._client_master, self._client_slave = os.openpty()
+        self._peer_master, self._peer_slave = os.openpty()
+        for fd in (self._client_slave, self._peer_slave):
+            # Raw until the real user opens it: no echo, no line editing of binary frames.
+            tty.setraw(fd)
+        self.client_port = os.ttyname(self._client_slave)
+        self.peer_port = os.ttyname(self._peer_slave)
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._corrupt_pending = 0
+        self.corrupted = 0
+        self.cut_off = False
+        self.bytes_to_peer = 0
+        self.bytes_to_client = 0
+        self._threads = [
+            threading.Thread(
+                target=self._pump, args=(self._client_master, self._peer_master, False), daemon=True
+            ),
+            threading.Thread(
+                target=self._pump, args=(self._peer_master, self._client_master, True), daemon=True
+            ),
+        ]
+        for t in self._threads:
+            t.start()
+
+    def corrupt_answers(self, n: int = 1) -> None:
+        """Flip a bit in each of the next ``n`` chunks the peer sends."""
+        with self._lock:
+            self._corrupt_pending += n
+
+    def cut(self, cut: bool = True) -> None:
+        """Drop all traffic in both directions while ``cut``."""
+        self.cut_off = cut
+
+    def flush_peer_input(self) -> None:
+        """Drop requests queued for a peer that was not listening (so a restarted server does
+        not answer stale requests)."""
+        with contextlib.suppress(OSError):
+            termios.tcflush(self._peer_slave, termios.TCIFLUSH)
+
+    def _pump(self, src: int, dst: int, to_client: bool) -> None:
+        busy_until = 0.0
+        while not self._stop.is_set():
+            try:
+                ready, _, _ = select.select([src], [], [], 0.05)
+                if not ready:
+                    continue
+                data = os.read(src, 4096)
+            except OSError:
+                if self._stop.is_set():
+                    return
+                time.sleep(0.01)  # nobody holds the other end open yet
+                continue
+            if not data or self.cut_off:
+                continue
+            if to_client:
+                with self._lock:
+                    flip = self._corrupt_pending > 0
+                    if flip:
+                        self._corrupt_pending -= 1
+                        self.corrupted += 1
+                if flip:
+                    i = len(data) // 2
+                    data = data[:i] + bytes([data[i] ^ 0x10]) + data[i + 1 :]
+            if self.emulate_wire:
+                # The chunk is on the wire from when it was written (or when the previous one
+                # finished) and fully received its wire time later.
+                start = max(time.monotonic(), busy_until)
+                busy_until = start + len(data) * self.char_time_s
+                delay = busy_until - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+            try:
+                os.write(dst, data)
+            except OSError:
+                continue
+            if to_client:
+                self.bytes_to_client += len(data)
+            else:
+                self.bytes_to_peer += len(data)
+
+    def close(self) -> None:
+        """Stop forwarding and close every descriptor."""
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=1.0)
+        for fd in (self._client_master, self._client_slave, self._peer_master, self._peer_slave):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def __enter__(self) -> PtyLine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
