@@ -976,6 +976,8 @@ def board_json_schema() -> dict[str, Any]:
         "required": ["kind"],
         "additionalProperties": True,
     }
+    devices = defs["EvseSpec"]["properties"]["devices"]
+    devices["propertyNames"] = {"enum": [role.value for role in Role]}
     device = defs.get("DeviceSpec", {})
     device.get("properties", {})["options"] = {
         "type": "object",

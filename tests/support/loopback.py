@@ -315,3 +315,132 @@ def hal_register_drivers() -> dict[str, type[Any]]:
 @hookimpl
 def hal_register_bus_kinds() -> dict[str, type[Bus]]:
     return {"loopback": LoopbackBus}
+
+
+#: A complete AC board on one loopback bus (every test mutates a copy of it).
+AC_PROFILE = """\
+[station]
+vendor = "Acme"
+model = "Wallbox 22"
+serial_number = "ACME-0001"
+sw_version = "1.4.0"
+hw_version = "rev-C"
+
+[mqtt]
+broker = "mqtt://127.0.0.1:1883"
+
+[safety]
+rcd_trip = "hal"
+cp_loss_shutdown = "hal"
+welding_detection = "hal"
+rcd_reset = "manual"
+
+[cp]
+debounce_samples = 3
+
+[meter]
+interval_s = 1.0
+stale_after_s = 3.0
+
+[state]
+dir = "/tmp/josev-hal-test-state"
+
+[reset]
+command = ["systemctl", "reboot"]
+
+[buses.board]
+kind = "loopback"
+
+[[evse]]
+id = "DE*ACM*E0001"
+ocpp_id = 1
+network_interface = "eth1"
+supports_eim = true
+kind = "ac"
+phases = 3
+nominal_voltage_v = 230
+max_current_a = 32
+
+  [[evse.connectors]]
+  id = 1
+  ocpp_type = "cType2"
+  iso15118_type = "AC_three_phase_core"
+  services = ["ac"]
+  cable = "socket"
+
+  [evse.devices.cp]
+  driver = "loop-cp"
+  bus = "board"
+  address = 0x10
+  options = { channel = 0, gain = 1 }
+
+  [evse.devices.pp]
+  driver = "loop-pp"
+  bus = "board"
+  address = 0x11
+
+  [evse.devices.contactor]
+  driver = "loop-contactor"
+  bus = "board"
+  address = 0x12
+
+  [evse.devices.rcd]
+  driver = "loop-rcd"
+  bus = "board"
+  address = 0x13
+
+  [evse.devices.meter]
+  driver = "loop-meter"
+  bus = "board"
+  address = 0x14
+  options = { baudrate = 9600, model = "sdm630" }
+"""
+
+#: A DC EVSE appended to :data:`AC_PROFILE` gives a two-EVSE station.
+DC_EVSE = """
+[[evse]]
+id = "DE*ACM*E0002"
+ocpp_id = 2
+network_interface = "eth2"
+kind = "dc"
+
+  [evse.dc]
+  max_voltage_v = 920
+  min_voltage_v = 150
+  max_current_a = 200
+  min_current_a = 0
+  max_power_w = 150000
+
+  [[evse.connectors]]
+  id = 1
+  ocpp_type = "cCCS2"
+  iso15118_type = "DC_extended"
+  services = ["dc"]
+  cable = "fixed"
+  max_cable_current_a = 200
+
+  [evse.devices.cp]
+  driver = "loop-cp"
+  bus = "board"
+  address = 0x20
+
+  [evse.devices.contactor]
+  driver = "loop-contactor"
+  bus = "board"
+  address = 0x21
+
+  [evse.devices.meter]
+  driver = "loop-meter"
+  bus = "board"
+  address = 0x22
+
+  [evse.devices.power_module]
+  driver = "loop-power"
+  bus = "board"
+  address = 0x23
+
+  [evse.devices.isolation_monitor]
+  driver = "loop-imd"
+  bus = "board"
+  address = 0x24
+"""
