@@ -1,0 +1,212 @@
+"""Codec benchmark: decode+validate and encode of the hot messages, four ways, in one run.
+
+    python benchmarks/codec.py [--seconds 1.0]
+
+Inputs (same bytes for every contender): ``cp_status.update`` and ``meter_values.update`` with
+signed meter values. Contenders:
+
+(a) josev-hal: ``josev_hal.messages.decode(strict=True)`` / ``encode`` (validates before sending);
+(b) ``json`` + ``jsonschema`` with the shared contract schema (Draft 2020-12 validator);
+(c) ``json`` + ``fastjsonschema`` (compiled validator of the same schema);
+(d) pydantic v2 models equivalent to the Structs (built from the same type information: strict
+    types, ranges, patterns, enums, ``extra="forbid"``), ``model_validate_json`` / ``model_dump_json``.
+
+Prints microseconds per message and the ratio of each contender to josev-hal. Needs the ``bench``
+extra and ``../shared/josev-api`` (or ``$JOSEV_API_DIR``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import inspect as mi
+
+from josev_hal.messages import SPECS, decode, encode
+
+REPO = Path(__file__).resolve().parents[1]
+API = Path(os.environ.get("JOSEV_API_DIR", REPO.parent / "shared" / "josev-api"))
+
+
+def bench(fn: Callable[[], object], seconds: float) -> float:
+    """Microseconds per call (best of 5 rounds of about ``seconds / 5`` each)."""
+    n = 1
+    while True:  # calibrate
+        t0 = time.perf_counter()
+        for _ in range(n):
+            fn()
+        dt = time.perf_counter() - t0
+        if dt > 0.02:
+            break
+        n *= 2
+    per_round = max(1, int(n * (seconds / 5) / dt))
+    best = float("inf")
+    for _ in range(5):
+        t0 = time.perf_counter()
+        for _ in range(per_round):
+            fn()
+        best = min(best, (time.perf_counter() - t0) / per_round)
+    return best * 1e6
+
+
+# -- pydantic models built from the msgspec type information ------------------------------------
+
+
+def pydantic_model(cls: type, cache: dict[type, Any] | None = None) -> Any:
+    import pydantic
+
+    cache = {} if cache is None else cache
+    if cls in cache:
+        return cache[cls]
+
+    def conv(info: mi.Type) -> Any:
+        if isinstance(info, mi.Metadata):
+            return conv(info.type)
+        if isinstance(info, (mi.IntType, mi.FloatType)):
+            base = int if isinstance(info, mi.IntType) else float
+            field = pydantic.Field(ge=info.ge, le=info.le, gt=info.gt, lt=info.lt)
+            return Annotated[base, pydantic.Strict(), field]
+        if isinstance(info, mi.StrType):
+            field = pydantic.Field(
+                pattern=info.pattern, max_length=info.max_length, min_length=info.min_length
+            )
+            return Annotated[str, pydantic.Strict(), field]
+        if isinstance(info, mi.BoolType):
+            return Annotated[bool, pydantic.Strict()]
+        if isinstance(info, mi.EnumType):
+            return info.cls
+        if isinstance(info, mi.LiteralType):
+            return Literal[info.values]  # type: ignore[valid-type]
+        if isinstance(info, mi.ListType):
+            return Annotated[
+                list[conv(info.item_type)],  # type: ignore[misc]
+                pydantic.Field(min_length=info.min_length, max_length=info.max_length),
+            ]
+        if isinstance(info, mi.StructType):
+            return pydantic_model(info.cls, cache)
+        if isinstance(info, mi.DictType):
+            return dict[str, Any]
+        return Any
+
+    info = mi.type_info(cls)
+    assert isinstance(info, mi.StructType)
+    fields: dict[str, Any] = {}
+    for f in info.fields:
+        t = conv(f.type)
+        fields[f.name] = (t, ...) if f.required else (t | None, None)
+    extra = "forbid" if info.forbid_unknown_fields else "ignore"
+    model = pydantic.create_model(cls.__name__, __config__=pydantic.ConfigDict(extra=extra), **fields)
+    cache[cls] = model
+    return model
+
+
+def pydantic_envelope(name: str, type_: str) -> Any:
+    import pydantic
+
+    payload = pydantic_model(SPECS[(name, type_)].payload_cls)
+    uuid = Annotated[
+        str,
+        pydantic.Field(
+            pattern=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
+            r"[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+        ),
+    ]
+    return pydantic.create_model(
+        "Envelope",
+        __config__=pydantic.ConfigDict(extra="forbid"),
+        id=(uuid, ...),
+        name=(Literal[name], ...),  # type: ignore[valid-type]
+        type=(Literal[type_], ...),  # type: ignore[valid-type]
+        data=(payload, ...),
+    )
+
+
+# -- inputs -------------------------------------------------------------------------------------
+
+
+def inputs() -> dict[str, bytes]:
+    cp = json.loads((API / "examples" / "cp_status.update.json").read_text())
+    mv = json.loads((API / "examples" / "meter_values.update.json").read_text())
+    assert mv["data"].get("signed_meter_values"), "the meter_values example must carry signed values"
+    return {
+        "cp_status.update": json.dumps(cp, separators=(",", ":")).encode(),
+        "meter_values.update": json.dumps(mv, separators=(",", ":")).encode(),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seconds", type=float, default=1.0, help="time per measurement (default 1 s)")
+    args = parser.parse_args(argv)
+    if not (API / "schemas").is_dir():
+        print(f"contract not found at {API}", file=sys.stderr)
+        return 2
+
+    import fastjsonschema
+    import jsonschema
+
+    rows = []
+    for key, raw in inputs().items():
+        name, type_ = key.split(".")
+        schema = json.loads((API / "schemas" / f"{key}.json").read_text())
+        js = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
+        fjs = fastjsonschema.compile(schema)
+        model = pydantic_envelope(name, type_)
+        msg = decode(raw, strict=True)
+        doc = json.loads(raw)
+        obj = model.model_validate_json(raw)
+
+        def js_decode(raw: bytes = raw, js: Any = js) -> None:
+            js.validate(json.loads(raw))
+
+        def fjs_decode(raw: bytes = raw, fjs: Any = fjs) -> None:
+            fjs(json.loads(raw))
+
+        def js_encode(doc: Any = doc, js: Any = js) -> None:
+            js.validate(doc)
+            json.dumps(doc, separators=(",", ":")).encode()
+
+        def fjs_encode(doc: Any = doc, fjs: Any = fjs) -> None:
+            fjs(doc)
+            json.dumps(doc, separators=(",", ":")).encode()
+
+        s = args.seconds
+        dec = {
+            "josev-hal (msgspec)": bench(lambda raw=raw: decode(raw, strict=True), s),
+            "json + jsonschema": bench(js_decode, s),
+            "json + fastjsonschema": bench(fjs_decode, s),
+            "pydantic v2": bench(lambda raw=raw, model=model: model.model_validate_json(raw), s),
+        }
+        enc = {
+            "josev-hal (msgspec)": bench(lambda msg=msg: encode(msg), s),
+            "json + jsonschema": bench(js_encode, s),
+            "json + fastjsonschema": bench(fjs_encode, s),
+            "pydantic v2": bench(lambda obj=obj: obj.model_dump_json(exclude_none=True), s),
+        }
+        rows.append((key, dec, enc))
+
+    print(f"python {sys.version.split()[0]}, msgspec {msgspec.__version__}; µs per message (lower is better)")
+    print(
+        f"{'message':22} {'contender':24} {'decode+validate':>16} {'ratio':>8} {'validate+encode':>16} {'ratio':>8}"
+    )
+    for key, dec, enc in rows:
+        base_d, base_e = dec["josev-hal (msgspec)"], enc["josev-hal (msgspec)"]
+        for name in dec:
+            print(
+                f"{key:22} {name:24} {dec[name]:16.2f} {dec[name] / base_d:7.1f}x {enc[name]:16.2f} "
+                f"{enc[name] / base_e:7.1f}x"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
