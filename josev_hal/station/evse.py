@@ -157,6 +157,8 @@ class EvseController:
         self._session = False
         self._transactions: dict[str, str] = {}
         self._tx_listeners: list[Callable[[str, str, str], None]] = []
+        self._last_tx_id = ""
+        self._tx_was_active = False
         self._derating_a: float | None = None
         self._applied: CpOutput | None = None
 
@@ -257,6 +259,8 @@ class EvseController:
         """Driver push: evaluate now on this thread, or hand over to the current lock holder."""
         self._dirty = True
         self._drain(confirmed=True)
+        if self._tx_listeners:
+            self._fire_tx_listeners()
 
     def _drain(self, *, confirmed: bool = False) -> None:
         while self._dirty:
@@ -275,6 +279,7 @@ class EvseController:
             self._dirty = False
             self._evaluate_locked(self._clock() if now is None else now, confirmed=confirmed)
         self._drain(confirmed=True)
+        self._fire_tx_listeners()
 
     def _run(self, fn: Callable[[float], Any], now: float | None = None) -> Any:
         """Run ``fn(now)`` under the lock followed by an evaluation (for request handlers)."""
@@ -283,6 +288,7 @@ class EvseController:
             result = fn(t)
             self._evaluate_locked(t)
         self._drain(confirmed=True)
+        self._fire_tx_listeners()
         return result
 
     def _evaluate_locked(self, now: float, *, confirmed: bool = False) -> None:
@@ -475,10 +481,12 @@ class EvseController:
                 self._link_fault("isolation_monitor", exc)
                 return
             self._clear_fault("link:isolation_monitor")
-            if iso.measuring and self._cable_check_running:
+            # An IMD reports "measuring" without a resistance until its first result is in; after
+            # that it keeps monitoring (measuring, with a resistance) until stopped.
+            if iso.measuring and iso.resistance_ohm is None:
                 return
             self._isolation = iso.status
-            if self._cable_check_running and not iso.measuring:
+            if self._cable_check_running:
                 self._cable_check_running = False
                 self._cable_check_passed = iso.status in (IsolationStatus.VALID, IsolationStatus.WARNING)
                 log.info("evse=%s cable check finished isolation=%s", self.evse_id, iso.status.value)
@@ -588,6 +596,9 @@ class EvseController:
     def _update_output(self) -> None:
         desired = self._desired_output()
         if desired != self._applied:
+            # Announce the state seen under the old output first (A1 -> B1 -> B2, never A1 -> B2:
+            # some consumers mishandle the jump, and every observed state gets its cp_status).
+            self._publish_cp()
             self._apply_output(desired)
             # The suffix follows the applied output at once (x1 <-> x2); no new sample needed.
             for cid, classifier in self._cp.items():
@@ -669,12 +680,15 @@ class EvseController:
         except Exception:  # publishing must never break a safety path
             log.exception("evse=%s publish %s failed", self.evse_id, type(payload).__name__)
 
-    def _publish_changes(self) -> None:
+    def _publish_cp(self) -> None:
         for cid in self._cp:
             state = self._cp_state[cid]
             if state is not None and state != self._cp_sent[cid]:
                 self._cp_sent[cid] = state
                 self._send(self._cp_status_payload(cid))
+
+    def _publish_changes(self) -> None:
+        self._publish_cp()
         status = self.contactor_status()
         if status != self._contactor_sent:
             self._contactor_sent = status
@@ -736,6 +750,10 @@ class EvseController:
     # ==========================================================================================
     # read-only views (used by Station, tests, other station functions)
     # ==========================================================================================
+    @property
+    def connector_ids(self) -> tuple[int, ...]:
+        return tuple(self._connectors) or tuple(self.devices.cp)
+
     @property
     def contactor_closed(self) -> bool:
         """What the core has *commanded* (the interlock's output)."""
@@ -1084,8 +1102,8 @@ class EvseController:
         zero = (0.0, 0.0, 0.0)
         v = reading.voltage_v
         c = reading.current_a
-        vv = (v.l1, v.l2, v.l3) if v is not None else zero
-        cc = (c.l1, c.l2, c.l3) if c is not None else zero
+        vv = tuple(round(x, 2) for x in (v.l1, v.l2, v.l3)) if v is not None else zero
+        cc = tuple(round(x, 3) for x in (c.l1, c.l2, c.l3)) if c is not None else zero
         kwargs: dict[str, Any] = {
             "evse_id": self.evse_id,
             "timestamp": utc_timestamp(reading.utc),
@@ -1095,7 +1113,7 @@ class EvseController:
                 1.0, max(0.0, reading.power_factor if reading.power_factor is not None else 1.0)
             ),
             "frequency": reading.frequency_hz if reading.frequency_hz is not None else 0.0,
-            "total_active_energy_imported": reading.energy_import_wh or 0.0,
+            "total_active_energy_imported": round(reading.energy_import_wh or 0.0, 3),
             "total_reactive_energy_imported": reading.reactive_import_varh or 0.0,
         }
         if reading.energy_export_wh is not None:
@@ -1103,7 +1121,7 @@ class EvseController:
         if reading.reactive_export_varh is not None:
             kwargs["total_reactive_energy_exported"] = reading.reactive_export_varh
         if reading.power_w is not None:
-            kwargs["power_active_import"] = max(0.0, reading.power_w)
+            kwargs["power_active_import"] = round(max(0.0, reading.power_w), 1)
         if reading.dc_voltage_v is not None:
             kwargs["dc_voltage"] = reading.dc_voltage_v
         if reading.dc_current_a is not None:
@@ -1152,6 +1170,7 @@ class EvseController:
                 self._evaluate_locked(t)
                 self._send(self.meter_payload(reading, p.MeterValuesUpdate))
         self._drain(confirmed=True)
+        self._fire_tx_listeners()
 
     # ==========================================================================================
     # listen-only updates and station functions
@@ -1180,7 +1199,7 @@ class EvseController:
 
         self._run(apply)
 
-    def set_authorized(self, authorized: bool) -> None:
+    def set_authorized(self, authorized: bool, *, id_token: str | None = None) -> None:
         """AC basic charging may (not) deliver energy. A new authorization also lifts a previous
         ``stop_charging`` of the same plug-in session."""
 
@@ -1188,6 +1207,7 @@ class EvseController:
             self._authorized = authorized or self.settings.free_charging
             if authorized:
                 self._stop_requested = False
+            log.info("evse=%s authorized=%s token=%s", self.evse_id, authorized, id_token or "-")
 
         self._run(apply)
 
@@ -1196,31 +1216,44 @@ class EvseController:
 
     def on_transaction_status(self, transaction_id: str, status: p.TransactionState) -> None:
         """Track Josev's OCPP transactions on this EVSE; ``ended`` ends the authorization."""
-        listeners: list[Callable[[str, str, str], None]] = []
 
         def apply(now: float) -> None:
             if status is p.TransactionState.ENDED:
                 self._transactions.pop(transaction_id, None)
                 if not self._transactions:
                     self._authorized = self.settings.free_charging
-                listeners.extend(self._tx_listeners)
             else:
                 self._transactions[transaction_id] = status.value
+            self._last_tx_id = transaction_id
 
         self._run(apply)
-        for listener in listeners:
-            try:
-                listener(self.evse_id, transaction_id, status.value)
-            except Exception:
-                log.exception("evse=%s transaction listener failed", self.evse_id)
+
+    def has_transaction(self, transaction_id: str) -> bool:
+        return transaction_id in self._transactions
 
     def is_transaction_active(self) -> bool:
-        """True while Josev reported a started / in-progress transaction on this EVSE."""
-        return bool(self._transactions)
+        """True while a session runs: Josev reported an open OCPP transaction on this EVSE, or
+        the contactor is commanded closed (basic charging without OCPP serves an EV too)."""
+        return bool(self._transactions) or self._cmd_closed
 
     def add_transaction_listener(self, fn: Callable[[str, str, str], None]) -> None:
-        """``fn(evse_id, transaction_id, "ended")`` after a transaction on this EVSE ended."""
+        """``fn(evse_id, transaction_id, "started" | "ended")`` whenever
+        :meth:`is_transaction_active` changed. ``transaction_id`` is Josev's OCPP id when one is
+        known, else ``""`` (basic charging without OCPP). Called outside the core's lock, so it
+        may call back into the controller (e.g. ``set_available``)."""
         self._tx_listeners.append(fn)
+
+    def _fire_tx_listeners(self) -> None:
+        active = self.is_transaction_active()
+        if active == self._tx_was_active:
+            return
+        self._tx_was_active = active
+        status = "started" if active else "ended"
+        for listener in list(self._tx_listeners):
+            try:
+                listener(self.evse_id, self._last_tx_id, status)
+            except Exception:
+                log.exception("evse=%s transaction listener failed", self.evse_id)
 
     def set_available(self, available: bool) -> None:
         """Operative / inoperative (change_availability). Inoperative opens at once and drives F."""
