@@ -196,7 +196,8 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"python {sys.version.split()[0]}, msgspec {msgspec.__version__}; µs per message (lower is better)")
     print(
-        f"{'message':22} {'contender':24} {'decode+validate':>16} {'ratio':>8} {'validate+encode':>16} {'ratio':>8}"
+        f"{'message':22} {'contender':24} {'decode+validate':>16} {'ratio':>8} "
+        f"{'validate+encode':>16} {'ratio':>8}"
     )
     for key, dec, enc in rows:
         base_d, base_e = dec["josev-hal (msgspec)"], enc["josev-hal (msgspec)"]
