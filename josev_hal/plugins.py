@@ -173,8 +173,9 @@ class HalPluginManager(pluggy.PluginManager):
         owners: dict[str, str] = {}
         hook = getattr(self.hook, hook_name)
         # Call each implementation on its own (instead of ``hook()``) so every entry can be
-        # attributed to the plugin that contributed it; reverse() gives registration order.
-        for impl in reversed(hook.get_hookimpls()):
+        # attributed to the plugin that contributed it; get_hookimpls() is in registration order
+        # (pluggy calls them in reverse).
+        for impl in hook.get_hookimpls():
             plugin_name = impl.plugin_name
             origin = self._origins.get(plugin_name, _Origin(None, None, None))
             try:
