@@ -5,6 +5,7 @@ notifications and the setup/release lifecycle."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -400,7 +401,7 @@ def test_dc_current_flows_once_contactor_is_closed_and_the_ev_requests_power(
     reading = meter.read()
     assert reading.dc_current_a == pytest.approx(50.0) and reading.dc_voltage_v == pytest.approx(400.0)
     # Ramp 0->50 A over 0.5 s at 400 V, then 50 A for 0.75 s: 400*(0.5*50*0.5 + 50*0.75) Ws.
-    assert reading.energy_import_wh == pytest.approx(400 * (12.5 + 37.5) / 3600, rel=1e-3)
+    assert reading.energy_import_wh == pytest.approx(400 * (12.5 + 37.5) / 3600, rel=1e-9)
 
 
 def test_isolation_monitor_measures_then_reports_status(board: Board, clock: ManualClock) -> None:
@@ -471,3 +472,24 @@ def test_world_option_lets_devices_of_different_evses_share_one_world(board: Boa
     board.send("plug", evse_id="A")
     assert pp.read().resistance_ohm is not None
     assert 8.0 < cp.read().positive_v < 10.0
+
+
+def test_real_clock_pushes_the_feedback_change_from_a_timer_thread() -> None:
+    registry = WorldRegistry()  # RealClock
+    previous = set_default_registry(registry)
+    try:
+        cls = DRIVERS["sim-contactor"]
+        options = msgspec.convert({"close_delay_ms": 5}, cls.Options)
+        contactor = cls(DeviceConfig(device_id="c", options=options, evse_id=EVSE))
+        contactor.setup()
+        notified = threading.Event()
+        threads: list[str] = []
+        contactor.subscribe(lambda: (threads.append(threading.current_thread().name), notified.set()))
+        contactor.close()
+        assert notified.wait(5.0)
+        assert contactor.read().feedback_closed is True
+        assert threads[0] != threading.current_thread().name
+        contactor.release()
+        assert registry.worlds() == []
+    finally:
+        set_default_registry(previous)

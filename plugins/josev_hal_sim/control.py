@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import re
+import typing
 from typing import Annotated, Literal
 
 import msgspec
@@ -161,10 +162,7 @@ SimCommand = (
     | PowerModuleClear
 )
 
-ACTIONS: tuple[str, ...] = tuple(
-    str(cls.__struct_config__.tag)
-    for cls in SimCommand.__args__  # type: ignore[attr-defined]
-)
+ACTIONS: tuple[str, ...] = tuple(str(cls.__struct_config__.tag) for cls in typing.get_args(SimCommand))
 
 _decoder = msgspec.json.Decoder(SimCommand)
 _AT_PATH = re.compile(r"^(?P<reason>.*) - at `(?P<path>\$[^`]*)`$", re.DOTALL)

@@ -402,24 +402,26 @@ class SimWorld:
         if dt <= 0:
             return
         if m.kind == "dc":
-            # V and I ramp linearly, so P is quadratic in t: Simpson's rule is exact for it as long
-            # as no ramp ends inside the interval; split into short steps to keep that error tiny.
-            steps = max(1, int(dt / 0.05) + 1)
-            h = dt / steps
+            # V and I are linear between the ends of their ramps, so P = V·I is quadratic on each
+            # piece and Simpson's rule integrates it exactly.
+            cuts = sorted({m.last_t, t, *(e for e in self._pm_ramp_ends() if m.last_t < e < t)})
             energy_ws = 0.0
-            for k in range(steps):
-                a = m.last_t + k * h
-                pa, pm_, pb = (
-                    self._dc_power(a),
-                    self._dc_power(a + h / 2),
-                    self._dc_power(a + h),
-                )
-                energy_ws += h * (pa + 4 * pm_ + pb) / 6
+            for a, b in itertools.pairwise(cuts):
+                mid = (a + b) / 2
+                energy_ws += (b - a) * (self._dc_power(a) + 4 * self._dc_power(mid) + self._dc_power(b)) / 6
             m.energy_wh += energy_ws / 3600.0
         else:
             power = self._ac_current_a() * m.nominal_voltage_v * self._ac_phases()
             m.energy_wh += power * dt / 3600.0
         m.last_t = t
+
+    def _pm_ramp_ends(self) -> tuple[float, float]:
+        """When the voltage and the current ramps reach their goals."""
+        pm = self.pm
+        (v0, tv), (i0, ti) = pm.v_anchor, pm.i_anchor
+        v_end = tv + abs(pm.v_goal - v0) / pm.voltage_ramp_v_per_s if pm.voltage_ramp_v_per_s > 0 else tv
+        i_end = ti + abs(pm.i_goal - i0) / pm.current_ramp_a_per_s if pm.current_ramp_a_per_s > 0 else ti
+        return v_end, i_end
 
     def _dc_power(self, t: float) -> float:
         if not self.relay.feedback:
