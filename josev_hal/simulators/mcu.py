@@ -1,0 +1,374 @@
+"""A simulated safety MCU speaking the josev-hal MCU link (``docs/mcu-link.md``) on a pty.
+
+It plays the firmware side of the protocol from the spec, with its own COBS/CRC code (not the
+driver's), so tests over a pseudo-terminal prove the wire format rather than a shared codec.
+
+Modelled behaviour (what real firmware must do too):
+
+* sends ``HELLO`` at start and ``STATUS`` every ``status_interval_s`` and on every change;
+* boots safe: relays open, CP state F, ``FAILSAFE`` set until the first ``KEEPALIVE``;
+* fails safe again when no valid frame arrives within the timeout the HAL announced
+  (relays open, CP F, ``FAILSAFE``); the HAL must command CP and relays again afterwards;
+* its own interlock: closes the relays only with CP in C or D, PWM on, no RCD trip, not in
+  failsafe, and opens them by itself when any of that stops being true;
+* CP plateaus from the simulated EV state (A-E) and the generator mode, a mirror contact that
+  follows the relay after ``feedback_delay_s`` (or sticks, to simulate welding), RCD trip and
+  self-test.
+
+Test controls: :attr:`ev_state`, :meth:`trip_rcd`, :attr:`rcd_test_passes`, :attr:`weld`,
+:meth:`mute` (the MCU stops talking), :meth:`reboot`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import select
+import struct
+import threading
+import time
+import tty
+from collections import deque
+from types import TracebackType
+
+__all__ = ["McuSim"]
+
+log = logging.getLogger(__name__)
+
+# Message types and codes, from the spec.
+_KEEPALIVE, _SET_CP, _SET_CONTACTOR, _RCD_TEST, _RCD_RESET, _GET_STATUS = 0x01, 0x10, 0x11, 0x12, 0x13, 0x20
+_STATUS, _ACK, _HELLO = 0x81, 0x82, 0x83
+_OK, _REFUSED, _BAD_PAYLOAD, _UNKNOWN = 0, 1, 2, 3
+_X1, _PWM, _E, _F = 0, 1, 2, 3
+_F_COMMANDED, _F_FEEDBACK, _F_RCD, _F_FAILSAFE, _F_TESTING, _F_CP_FAULT, _F_WELDED = (
+    0x01,
+    0x02,
+    0x04,
+    0x08,
+    0x10,
+    0x20,
+    0x40,
+)
+_NOT_MEASURED = -0x8000
+_EV_LEVEL_V = {"A": 12.0, "B": 9.0, "C": 6.0, "D": 3.0, "E": 0.0}
+
+
+def _crc(data: bytes) -> int:
+    crc = 0xFFFF
+    for b in data:
+        crc ^= b << 8
+        for _ in range(8):
+            crc = (crc << 1) ^ 0x1021 if crc & 0x8000 else crc << 1
+            crc &= 0xFFFF
+    return crc
+
+
+def _stuff(data: bytes) -> bytes:
+    """COBS, written as firmware usually does it: a back-patched code byte per block."""
+    out = bytearray([0])
+    code_at, code = 0, 1
+    for b in data:
+        if b:
+            out.append(b)
+            code += 1
+        if not b or code == 255:
+            out[code_at] = code
+            code_at, code = len(out), 1
+            out.append(0)
+    out[code_at] = code
+    return bytes(out)
+
+
+def _unstuff(data: bytes) -> bytes | None:
+    out, i = bytearray(), 0
+    while i < len(data):
+        code = data[i]
+        if code == 0 or i + code > len(data):
+            return None
+        out += data[i + 1 : i + code]
+        i += code
+        if code < 255 and i < len(data):
+            out.append(0)
+    return bytes(out)
+
+
+class McuSim:
+    """The simulated MCU on the master side of a pseudo-terminal; the HAL opens :attr:`port`."""
+
+    def __init__(
+        self,
+        *,
+        status_interval_s: float = 0.1,
+        feedback_delay_s: float = 0.02,
+        rcd_test_duration_s: float = 0.05,
+        firmware: str = "sim-mcu 1.0",
+    ) -> None:
+        self.status_interval_s = status_interval_s
+        self.feedback_delay_s = feedback_delay_s
+        self.rcd_test_duration_s = rcd_test_duration_s
+        self.firmware = firmware
+        self.lock = threading.RLock()
+        # EV side and faults (test controls)
+        self.ev_state = "A"
+        self.ev_diode_ok = True
+        self.rcd_test_passes = True
+        self.weld = False
+        self.residual_ma: float | None = 0.0
+        # MCU state
+        self.cp_mode = _F
+        self.cp_duty_centi = 0
+        self.relay_commanded = False
+        self.feedback_closed = False
+        self.rcd_tripped = False
+        self.failsafe = True
+        self.failsafe_entries = 0
+        self.timeout_ms: int | None = None
+        self.last_valid_rx: float | None = None
+        self.rcd_test_until: float | None = None
+        self.rcd_test_result = 0
+        self.rcd_test_count = 0
+        self.refused_closes = 0
+        self.received: deque[tuple[int, int, bytes]] = deque(maxlen=2000)  # (type, seq, payload)
+        self.bad_frames = 0
+        self._muted = False
+        self._relay_changed_at = 0.0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._master, self._slave = os.openpty()
+        tty.setraw(self._slave)
+        # Never block on a full pty buffer while no HAL reads the other end.
+        os.set_blocking(self._master, False)
+        #: Path the HAL opens as its serial port.
+        self.port = os.ttyname(self._slave)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> McuSim:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="mcu-sim", daemon=True)
+        self._thread.start()
+        self._send(_HELLO, 0, bytes([1]) + self.firmware.encode("ascii"))
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2.0)
+            self._thread = None
+        for fd in (self._master, self._slave):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    def __enter__(self) -> McuSim:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # -- test controls -----------------------------------------------------------------------
+    def set_ev_state(self, state: str) -> None:
+        if state not in _EV_LEVEL_V:
+            raise ValueError(f"EV state must be one of {sorted(_EV_LEVEL_V)}, got {state!r}")
+        with self.lock:
+            self.ev_state = state
+            self._interlock()
+        self._send_status()
+
+    def trip_rcd(self) -> None:
+        with self.lock:
+            self.rcd_tripped = True
+            self._interlock()
+        self._send_status()
+
+    def mute(self, muted: bool = True) -> None:
+        """Stop (or resume) sending anything: a hung MCU or a broken TX line."""
+        self._muted = muted
+
+    def reboot(self) -> None:
+        """Reset to the boot state and announce it with HELLO."""
+        with self.lock:
+            self.cp_mode, self.cp_duty_centi = _F, 0
+            self.relay_commanded = self.feedback_closed = self.rcd_tripped = False
+            self.failsafe, self.timeout_ms, self.last_valid_rx = True, None, None
+        self._send(_HELLO, 0, bytes([1]) + self.firmware.encode("ascii"))
+
+    @property
+    def contactor_closed(self) -> bool:
+        return self.feedback_closed
+
+    def commands(self, msg_type: int) -> list[bytes]:
+        """Payloads of the frames of one type received from the HAL (in order)."""
+        with self.lock:
+            return [p for t, _s, p in self.received if t == msg_type]
+
+    # -- protocol ----------------------------------------------------------------------------
+    def _send(self, msg_type: int, seq: int, payload: bytes) -> None:
+        if self._muted:
+            return
+        body = bytes([1, msg_type, seq]) + payload
+        frame = _stuff(body + struct.pack(">H", _crc(body))) + b"\x00"
+        try:
+            os.write(self._master, frame)
+        except OSError:
+            pass
+
+    def _cp_levels(self) -> tuple[int, int]:
+        """(positive, negative) plateau in mV at the CP pin for the current mode and EV."""
+        if self.cp_mode == _F:
+            return -12000, -12000
+        if self.cp_mode == _E:
+            return 0, 0
+        positive = round(_EV_LEVEL_V[self.ev_state] * 1000)
+        if self.cp_mode == _X1:
+            return positive, _NOT_MEASURED
+        negative = -12000 if self.ev_diode_ok or self.ev_state in ("A", "E") else -positive
+        return positive, negative
+
+    def _status_payload(self) -> bytes:
+        flags = 0
+        flags |= _F_COMMANDED if self.relay_commanded else 0
+        flags |= _F_FEEDBACK if self.feedback_closed else 0
+        flags |= _F_RCD if self.rcd_tripped else 0
+        flags |= _F_FAILSAFE if self.failsafe else 0
+        flags |= _F_TESTING if self.rcd_test_until is not None else 0
+        flags |= _F_WELDED if self.feedback_closed and not self.relay_commanded else 0
+        pos, neg = self._cp_levels()
+        residual = 0xFFFF if self.residual_ma is None else round(self.residual_ma * 10)
+        duty = self.cp_duty_centi if self.cp_mode == _PWM else 0
+        test = (self.rcd_test_result, self.rcd_test_count)
+        return struct.pack(">BBHhhHBB", flags, self.cp_mode, duty, pos, neg, residual, *test)
+
+    def _send_status(self) -> None:
+        with self.lock:
+            payload = self._status_payload()
+        self._send(_STATUS, 0, payload)
+
+    def _close_allowed(self) -> bool:
+        """CP C or D with PWM on, no RCD trip, HAL present."""
+        ev_requests = self.ev_state in ("C", "D") and self.cp_mode == _PWM
+        return ev_requests and not self.rcd_tripped and not self.failsafe
+
+    def _interlock(self) -> None:
+        """The MCU's own rules, evaluated on every change (called with the lock held)."""
+        if self.relay_commanded and not self._close_allowed():
+            self.relay_commanded = False
+            self._relay_changed_at = time.monotonic()
+
+    def _enter_failsafe(self) -> None:
+        with self.lock:
+            self.failsafe = True
+            self.failsafe_entries += 1
+            self.cp_mode, self.cp_duty_centi = _F, 0
+            self._interlock()
+        log.info("mcu sim: HAL keep-alive lost, failsafe")
+        self._send_status()
+
+    def _handle(self, msg_type: int, seq: int, payload: bytes) -> None:
+        ack: int | None = _OK
+        with self.lock:
+            self.received.append((msg_type, seq, payload))
+            self.last_valid_rx = time.monotonic()
+            if msg_type == _KEEPALIVE:
+                ack = None
+                if len(payload) == 2:
+                    self.timeout_ms = int.from_bytes(payload, "big")
+                    self.failsafe = False
+            elif msg_type == _GET_STATUS:
+                ack = None
+            elif msg_type == _SET_CP:
+                if len(payload) != 3 or payload[0] > _F:
+                    ack = _BAD_PAYLOAD
+                else:
+                    mode, duty = payload[0], int.from_bytes(payload[1:3], "big")
+                    if mode == _PWM and not 0 < duty < 10000:
+                        ack = _BAD_PAYLOAD
+                    elif self.failsafe and mode != _F:
+                        ack = _REFUSED
+                    else:
+                        self.cp_mode, self.cp_duty_centi = mode, duty if mode == _PWM else 0
+                        self._interlock()
+            elif msg_type == _SET_CONTACTOR:
+                if len(payload) != 1 or payload[0] > 1:
+                    ack = _BAD_PAYLOAD
+                elif payload[0] == 0:
+                    if self.relay_commanded:
+                        self.relay_commanded = False
+                        self._relay_changed_at = time.monotonic()
+                else:
+                    if not self._close_allowed():
+                        ack = _REFUSED
+                        self.refused_closes += 1
+                    elif not self.relay_commanded:
+                        self.relay_commanded = True
+                        self._relay_changed_at = time.monotonic()
+            elif msg_type == _RCD_TEST:
+                if self.relay_commanded:
+                    ack = _REFUSED  # only with the contactor open
+                else:
+                    self.rcd_test_until = time.monotonic() + self.rcd_test_duration_s
+            elif msg_type == _RCD_RESET:
+                self.rcd_tripped = False
+            else:
+                ack = _UNKNOWN
+        if ack is not None:
+            self._send(_ACK, 0, bytes([seq, ack]))
+        self._send_status()
+
+    def _on_frame(self, frame: bytes) -> None:
+        raw = _unstuff(frame)
+        if raw is None or len(raw) < 5 or raw[0] != 1:
+            self.bad_frames += 1
+            return
+        body, crc = raw[:-2], int.from_bytes(raw[-2:], "big")
+        if _crc(body) != crc:
+            self.bad_frames += 1
+            return
+        self._handle(body[1], body[2], bytes(body[3:]))
+
+    def _tick(self) -> None:
+        now = time.monotonic()
+        changed = False
+        with self.lock:
+            hal_lost = (
+                not self.failsafe
+                and self.timeout_ms is not None
+                and self.last_valid_rx is not None
+                and now - self.last_valid_rx > self.timeout_ms / 1000.0
+            )
+            want = self.relay_commanded or (self.weld and self.feedback_closed)
+            if want != self.feedback_closed and now - self._relay_changed_at >= self.feedback_delay_s:
+                self.feedback_closed = want
+                changed = True
+            if self.rcd_test_until is not None and now >= self.rcd_test_until:
+                self.rcd_test_until = None
+                self.rcd_test_result = 1 if self.rcd_test_passes else 2
+                self.rcd_test_count = (self.rcd_test_count + 1) & 0xFF
+                changed = True
+        if hal_lost:
+            self._enter_failsafe()
+        elif changed:
+            self._send_status()
+
+    def _run(self) -> None:
+        buffer = bytearray()
+        next_status = time.monotonic()
+        while not self._stop.is_set():
+            try:
+                ready, _, _ = select.select([self._master], [], [], 0.005)
+                if ready:
+                    buffer += os.read(self._master, 4096)
+            except OSError:
+                # No HAL has the pty open (EIO): keep ticking, the failsafe timer still runs.
+                self._stop.wait(0.01)
+            while (end := buffer.find(0)) >= 0:
+                frame = bytes(buffer[:end])
+                del buffer[: end + 1]
+                if frame:
+                    self._on_frame(frame)
+            self._tick()
+            if time.monotonic() >= next_status:
+                next_status += self.status_interval_s
+                self._send_status()

@@ -1,0 +1,278 @@
+"""MCU link drivers against the simulated MCU over a real pseudo-terminal (pyserial on the HAL
+side, ``josev_hal.simulators.mcu`` on the other). The simulator has its own COBS/CRC code."""
+
+from __future__ import annotations
+
+import os
+import struct
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from josev_hal_mculink import protocol as proto
+from josev_hal_mculink.drivers import McuContactor, McuContactorOptions, McuCp, McuRcd
+from josev_hal_mculink.link import LinkOptions, McuLink
+
+from josev_hal.buses.serial import SerialBus, SerialBusOptions
+from josev_hal.devices import CpMode, DeviceConfig
+from josev_hal.errors import DeviceError, DeviceOffline
+from josev_hal.simulators.mcu import McuSim
+
+LINK = {"keepalive_interval_s": 0.05, "mcu_failsafe_timeout_ms": 300, "link_timeout_s": 0.4}
+
+
+def eventually(predicate: Callable[[], bool], timeout_s: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def ok(fn: Callable[[], Any]) -> Any:
+    try:
+        return fn()
+    except DeviceError:
+        return None
+
+
+# -- protocol -------------------------------------------------------------------------------
+
+
+def test_crc16_is_ccitt_false() -> None:
+    assert proto.crc16(b"123456789") == 0x29B1
+
+
+@pytest.mark.parametrize("size", [0, 1, 253, 254, 255, 600])
+def test_cobs_round_trip_never_contains_the_delimiter(size: int) -> None:
+    data = bytes((i * 7) % 5 for i in range(size))  # plenty of zeros
+    encoded = proto.cobs_encode(data)
+    assert 0 not in encoded
+    assert proto.cobs_decode(encoded) == data
+
+
+def test_frame_layout_matches_the_spec() -> None:
+    frame = proto.encode_frame(proto.Packet(proto.MsgType.SET_CONTACTOR, 0x2A, b"\x01"))
+    assert frame.endswith(b"\x00")
+    raw = proto.cobs_decode(frame[:-1])
+    assert raw[:4] == bytes([1, 0x11, 0x2A, 0x01])
+    assert struct.unpack(">H", raw[4:])[0] == proto.crc16(raw[:4])
+
+
+def test_corrupted_frame_is_rejected_by_crc() -> None:
+    frame = bytearray(proto.encode_frame(proto.Packet(proto.MsgType.KEEPALIVE, 1, b"\x03\xe8"))[:-1])
+    frame[3] ^= 0x04
+    with pytest.raises(proto.FrameError, match="CRC"):
+        proto.decode_frame(bytes(frame))
+
+
+def test_status_payload_round_trips() -> None:
+    status = proto.Status(
+        flags=proto.StatusFlags.CONTACTOR_COMMANDED | proto.StatusFlags.CONTACTOR_FEEDBACK_CLOSED,
+        cp_mode=proto.CpModeCode.PWM,
+        cp_duty_centi=5333,
+        cp_positive_mv=6010,
+        cp_negative_mv=-11950,
+        residual_deci_ma=None,
+        rcd_test_result=proto.RcdTestResult.PASSED,
+        rcd_test_count=3,
+    )
+    assert proto.Status.unpack(status.pack()) == status
+
+
+# -- drivers over a pty ---------------------------------------------------------------------
+
+
+@dataclass
+class Rig:
+    sim: McuSim
+    bus: SerialBus
+    cp: McuCp
+    contactor: McuContactor
+    rcd: McuRcd
+
+
+@pytest.fixture
+def rig() -> Iterator[Rig]:
+    sim = McuSim(status_interval_s=0.05).start()
+    bus = SerialBus("mcu", SerialBusOptions(port=sim.port, baudrate=115200))
+
+    def config(options: Any, device: str) -> DeviceConfig[Any]:
+        return DeviceConfig(device_id=f"evse[0].{device}", options=options, bus=bus, plugin="mculink")
+
+    cp = McuCp(config(LinkOptions(**LINK), "cp"))
+    contactor = McuContactor(config(McuContactorOptions(**LINK), "contactor"))
+    rcd = McuRcd(config(LinkOptions(**LINK), "rcd"))
+    for d in (cp, contactor, rcd):
+        d.setup()
+    yield Rig(sim, bus, cp, contactor, rcd)
+    for d in (cp, contactor, rcd):
+        d.release()
+    bus.release()
+    sim.stop()
+
+
+def charge_ready(rig: Rig) -> None:
+    """EV plugged and requesting, PWM on: the state in which the MCU lets the relays close."""
+    assert eventually(lambda: ok(rig.cp.read) is not None)
+    rig.cp.set_pwm(53.33)
+    rig.sim.set_ev_state("C")
+    assert eventually(lambda: (s := ok(rig.cp.read)) is not None and abs(s.positive_v - 6.0) < 0.1)
+
+
+def test_three_drivers_share_one_link_per_bus(rig: Rig) -> None:
+    assert rig.cp.link is rig.contactor.link is rig.rcd.link
+    assert McuLink._registry[id(rig.bus)] is rig.cp.link
+
+
+def test_keepalive_takes_the_mcu_out_of_its_boot_failsafe(rig: Rig) -> None:
+    assert eventually(lambda: not rig.sim.failsafe)
+    assert rig.sim.timeout_ms == 300
+
+
+def test_cp_pwm_reaches_the_mcu_and_plateaus_come_back(rig: Rig) -> None:
+    assert eventually(lambda: ok(rig.cp.read) is not None)
+    rig.sim.set_ev_state("B")
+    rig.cp.set_pwm(16.67)
+    assert (rig.sim.cp_mode, rig.sim.cp_duty_centi) == (1, 1667)
+    assert eventually(lambda: (s := ok(rig.cp.read)) is not None and s.duty_percent == pytest.approx(16.67))
+    sample = rig.cp.read()
+    assert sample.positive_v == pytest.approx(9.0)
+    assert sample.negative_v == pytest.approx(-12.0)
+    assert rig.cp.output.mode is CpMode.PWM
+
+
+@pytest.mark.parametrize(
+    ("setter", "mode", "code"),
+    [("set_x1", CpMode.X1, 0), ("set_state_e", CpMode.STATE_E, 2), ("set_state_f", CpMode.STATE_F, 3)],
+)
+def test_cp_static_states_reach_the_mcu(rig: Rig, setter: str, mode: CpMode, code: int) -> None:
+    assert eventually(lambda: not rig.sim.failsafe)
+    getattr(rig.cp, setter)()
+    assert rig.sim.cp_mode == code
+    assert eventually(lambda: rig.cp.output.mode is mode)
+
+
+@pytest.mark.parametrize("duty", [0.0, -5.0, 101.0, float("nan")])
+def test_invalid_duty_is_refused_without_sending(rig: Rig, duty: float) -> None:
+    assert eventually(lambda: not rig.sim.failsafe)
+    before = len(rig.sim.commands(0x10))
+    with pytest.raises(DeviceError, match="duty"):
+        rig.cp.set_pwm(duty)
+    assert len(rig.sim.commands(0x10)) == before
+
+
+def test_contactor_closes_in_state_c_and_feedback_follows(rig: Rig) -> None:
+    charge_ready(rig)
+    rig.contactor.close()
+    assert eventually(lambda: (s := ok(rig.contactor.read)) is not None and s.feedback_closed is True)
+    assert rig.contactor.read().commanded_closed
+    rig.contactor.open()
+    assert eventually(lambda: (s := ok(rig.contactor.read)) is not None and s.feedback_closed is False)
+
+
+def test_mcu_interlock_refuses_close_without_ev_request(rig: Rig) -> None:
+    assert eventually(lambda: ok(rig.cp.read) is not None)
+    rig.sim.set_ev_state("B")
+    rig.cp.set_pwm(16.67)
+    with pytest.raises(DeviceError, match="interlock refused"):
+        rig.contactor.close()
+    assert rig.sim.refused_closes == 1
+    assert not rig.sim.relay_commanded
+
+
+def test_mcu_opens_by_itself_when_the_ev_stops_requesting_and_the_driver_is_told(rig: Rig) -> None:
+    charge_ready(rig)
+    rig.contactor.close()
+    assert eventually(lambda: (s := ok(rig.contactor.read)) is not None and s.feedback_closed is True)
+    notified: list[int] = []
+    rig.contactor.subscribe(lambda: notified.append(1))
+    rig.sim.set_ev_state("B")
+    assert eventually(lambda: (s := ok(rig.contactor.read)) is not None and s.feedback_closed is False)
+    assert notified
+
+
+def test_mcu_fails_safe_when_the_hal_stops_sending(rig: Rig) -> None:
+    charge_ready(rig)
+    rig.contactor.close()
+    assert eventually(lambda: rig.sim.contactor_closed)
+    rig.cp.link._stop.set()  # the HAL hangs: no keep-alive, no frames at all
+    assert eventually(lambda: rig.sim.failsafe)
+    assert rig.sim.cp_mode == 3  # state F
+    assert eventually(lambda: not rig.sim.contactor_closed)
+    assert rig.sim.failsafe_entries == 1
+
+
+def test_silent_mcu_makes_every_driver_report_offline_and_recovery(rig: Rig) -> None:
+    assert eventually(lambda: ok(rig.rcd.read) is not None)
+    rig.sim.mute()
+
+    def all_offline() -> bool:
+        for fn in (rig.cp.read, rig.contactor.read, rig.rcd.read):
+            try:
+                fn()
+                return False
+            except DeviceOffline:
+                pass
+        return True
+
+    assert eventually(all_offline)
+    rig.sim.mute(False)
+    assert eventually(lambda: ok(rig.rcd.read) is not None and ok(rig.cp.read) is not None)
+
+
+def test_rcd_trip_is_read_and_opens_the_contactor(rig: Rig) -> None:
+    charge_ready(rig)
+    rig.contactor.close()
+    assert eventually(lambda: rig.sim.contactor_closed)
+    rig.sim.trip_rcd()
+    assert eventually(lambda: (s := ok(rig.rcd.read)) is not None and s.tripped)
+    assert eventually(lambda: (s := ok(rig.contactor.read)) is not None and s.feedback_closed is False)
+    rig.rcd.reset()
+    assert eventually(lambda: (s := ok(rig.rcd.read)) is not None and not s.tripped)
+
+
+@pytest.mark.parametrize("passes", [True, False])
+def test_rcd_self_test_reports_the_mcu_result(rig: Rig, passes: bool) -> None:
+    assert eventually(lambda: ok(rig.rcd.read) is not None)
+    rig.sim.rcd_test_passes = passes
+    assert rig.rcd.self_test(timeout_s=3.0) is passes
+
+
+def test_reading_keeps_its_receive_time_while_the_mcu_is_silent(rig: Rig) -> None:
+    assert eventually(lambda: ok(rig.cp.read) is not None)
+    rig.sim.mute()
+    time.sleep(0.1)
+    first = rig.cp.read()
+    time.sleep(0.05)
+    try:
+        second = rig.cp.read()
+    except DeviceOffline:
+        return  # slow machine: already past link_timeout_s, which is the other correct outcome
+    assert second.taken_at == first.taken_at
+
+
+def test_garbage_on_the_line_is_counted_and_does_not_break_the_link(rig: Rig) -> None:
+    assert eventually(lambda: ok(rig.cp.read) is not None)
+    os.write(rig.sim._master, b"\x05\x01\x02\x03\x04\x00\x00\x00")  # bad CRC, empty frames
+    assert eventually(lambda: rig.cp.link.bad_frames >= 1)
+    rig.cp.set_x1()
+    assert eventually(lambda: rig.cp.output.mode is CpMode.X1)
+
+
+def test_mcu_reboot_is_noticed(rig: Rig) -> None:
+    assert eventually(lambda: ok(rig.cp.read) is not None)
+    hellos = rig.cp.link.hello_count
+    rig.sim.reboot()
+    assert eventually(lambda: rig.cp.link.hello_count == hellos + 1)
+    assert rig.cp.describe()["firmware"] == "sim-mcu 1.0"
+
+
+def test_drivers_are_registered_through_the_entry_point() -> None:
+    from josev_hal.plugins import get_plugin_manager
+
+    drivers = get_plugin_manager().drivers
+    assert (drivers["mcu-cp"], drivers["mcu-contactor"], drivers["mcu-rcd"]) == (McuCp, McuContactor, McuRcd)
