@@ -523,22 +523,32 @@ class PtyLine:
                 if flip:
                     i = len(data) // 2
                     data = data[:i] + bytes([data[i] ^ 0x10]) + data[i + 1 :]
-            if self.emulate_wire:
-                # The chunk is on the wire from when it was written (or when the previous one
-                # finished) and fully received its wire time later.
-                start = max(time.monotonic(), busy_until)
-                busy_until = start + len(data) * self.char_time_s
-                delay = busy_until - time.monotonic()
-                if delay > 0:
-                    time.sleep(delay)
             try:
-                os.write(dst, data)
+                if self.emulate_wire:
+                    busy_until = self._paced_write(dst, data, busy_until)
+                else:
+                    os.write(dst, data)
             except OSError:
                 continue
             if to_client:
                 self.bytes_to_client += len(data)
             else:
                 self.bytes_to_peer += len(data)
+
+    def _paced_write(self, dst: int, data: bytes, busy_until: float) -> float:
+        """Deliver ``data`` as a UART would: character by character (in pieces of about 2 ms),
+        each piece once its last bit is on the wire. Returns when the line is free again."""
+        piece = max(1, int(0.002 / self.char_time_s))
+        # The first bit leaves when the data was handed over, or when the previous chunk is done.
+        t = max(time.monotonic(), busy_until)
+        for i in range(0, len(data), piece):
+            part = data[i : i + piece]
+            t += len(part) * self.char_time_s
+            delay = t - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            os.write(dst, part)
+        return t
 
     def close(self) -> None:
         """Stop forwarding and close every descriptor."""
