@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, TypeVar
@@ -104,6 +105,7 @@ class I2cBus(Bus):
         self.opts: I2cBusOptions = options
         self._factory: SmbusFactory = smbus_factory or _open_smbus
         self._smbus: Any = None
+        self._chip_locks: dict[int, threading.RLock] = {}
         self.transfers = 0
         self.errors = 0
 
@@ -139,6 +141,16 @@ class I2cBus(Bus):
         return f"i2c {self.name} {adapter}"
 
     # -- access ------------------------------------------------------------------------------
+    def chip_lock(self, address: int) -> threading.RLock:
+        """A lock shared by every driver using the chip at ``address``.
+
+        Hold it for a multi-transfer sequence on one chip (start a conversion, wait, read it;
+        read-modify-write an output latch) instead of :attr:`lock`: other chips stay reachable
+        while one ADC converts, so a contactor can open during a CP measurement.
+        """
+        with self.lock:
+            return self._chip_locks.setdefault(address, threading.RLock())
+
     def device(self, address: int, device_id: str | None = None, plugin: str | None = None) -> I2cDevice:
         """A handle for the chip at ``address`` whose errors carry ``device_id``."""
         return I2cDevice(self, address, device_id=device_id or f"{self.name}@0x{address:02x}", plugin=plugin)
@@ -187,7 +199,8 @@ class I2cDevice:
 
     16-bit registers of the chips we drive (ADS1x15, PCA9685 values aside) are MSB first, while
     SMBus "word" transfers are LSB first, hence :meth:`read_u16_be` / :meth:`write_u16_be`.
-    Use ``with dev.bus.lock:`` around several calls that must not interleave with another driver.
+    Use ``with dev.lock:`` (the per-chip lock) around several calls that must not interleave with
+    another driver of the same chip.
     """
 
     def __init__(self, bus: I2cBus, address: int, *, device_id: str, plugin: str | None = None) -> None:
@@ -197,6 +210,7 @@ class I2cDevice:
         self.address = address
         self.device_id = device_id
         self.plugin = plugin
+        self.lock = bus.chip_lock(address)
 
     def _call(self, op: str, fn: Callable[[Any], T]) -> T:
         return self.bus.call(self.address, op, fn, device=self.device_id, plugin=self.plugin)

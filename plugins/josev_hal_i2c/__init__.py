@@ -1,0 +1,60 @@
+"""josev-hal I2C drivers: CP/PP ADCs, GPIO expanders, the PCA9685 CP generator, a PN532 reader.
+
+Registered through the ``josev_hal`` entry-point group (``i2c = "josev_hal_i2c"``) exactly like a
+third-party plugin; they talk through the ``i2c`` bus kind (:mod:`josev_hal.buses.i2c`).
+
+=====================  =====================  ==================================================
+driver                 role                   hardware
+=====================  =====================  ==================================================
+``ads1x15-cp``         ControlPilot           ADS1115/ADS1015 behind CP peak detectors + PCA9685
+``ads1x15-pp``         ProximityPilot         ADS1115/ADS1015 on a PP pull-up divider
+``mcp23017-contactor`` Contactor              coil output + mirror-contact input
+``pca9555-contactor``  Contactor              (PCA9555 / TCA9555)
+``mcp23017-rcd``       Rcd                    trip input, TEST and RESET outputs
+``pca9555-rcd``        Rcd
+``mcp23017-lock``      ConnectorLock          actuator output(s) + position switch
+``pca9555-lock``       ConnectorLock
+``pn532-reader``       IdTokenReader          PN532 NFC on I2C (ISO 14443A UID)
+=====================  =====================  ==================================================
+
+:func:`josev_hal_i2c.identify.identify` names the chip at an address for ``josev-hal probe``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from josev_hal.devices import Driver
+from josev_hal.hookspecs import hookimpl
+
+from .ads1x15 import Ads1x15Cp, Ads1x15Pp
+from .gpio_drivers import (
+    Mcp23017Contactor,
+    Mcp23017Lock,
+    Mcp23017Rcd,
+    Pca9555Contactor,
+    Pca9555Lock,
+    Pca9555Rcd,
+)
+from .pn532 import Pn532Reader
+
+__all__ = ["DRIVERS", "hal_register_drivers"]
+
+#: Driver name -> class, as registered.
+DRIVERS: dict[str, type[Driver]] = {
+    "ads1x15-cp": Ads1x15Cp,
+    "ads1x15-pp": Ads1x15Pp,
+    "mcp23017-contactor": Mcp23017Contactor,
+    "pca9555-contactor": Pca9555Contactor,
+    "mcp23017-rcd": Mcp23017Rcd,
+    "pca9555-rcd": Pca9555Rcd,
+    "mcp23017-lock": Mcp23017Lock,
+    "pca9555-lock": Pca9555Lock,
+    "pn532-reader": Pn532Reader,
+}
+
+
+@hookimpl
+def hal_register_drivers() -> Mapping[str, type[Driver]]:
+    """Contribute the I2C drivers."""
+    return dict(DRIVERS)

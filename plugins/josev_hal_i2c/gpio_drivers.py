@@ -1,0 +1,460 @@
+"""Contactor, RCD and connector-lock drivers on an MCP23017 or PCA9555/TCA9555 expander.
+
+Each role has one generic implementation over :class:`~josev_hal_i2c.gpio.GpioExpander`; the
+chip-specific classes only pick the register map and the options (the MCP23017 has
+programmable 100 kΩ pull-ups, so its options add ``*_pull_up``; the PCA9555 has fixed ones).
+
+Polarity options name the electrical level that *means* something: ``active = "low"`` for a
+relay driver with an active-low input, ``feedback_closed_level = "low"`` when the input reads
+low while the main contacts are closed. Example: a mirror (NC) contact between the pin and GND
+with a pull-up reads **high** when the main contacts are closed (the mirror is then open).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any, ClassVar
+
+import msgspec
+
+from josev_hal.devices import (
+    ConnectorLock,
+    Contactor,
+    ContactorSample,
+    DeviceConfig,
+    Driver,
+    LockSample,
+    Rcd,
+    RcdSample,
+    now_reading_times,
+)
+from josev_hal.errors import DeviceError
+
+from ._common import Active, check_distinct, check_pin, chip_handle, level_for
+from .gpio import MCP23017, PCA9555, ExpanderMap, GpioExpander
+
+__all__ = [
+    "ExpanderContactor",
+    "ExpanderLock",
+    "ExpanderRcd",
+    "Mcp23017Contactor",
+    "Mcp23017Lock",
+    "Mcp23017Rcd",
+    "Pca9555Contactor",
+    "Pca9555Lock",
+    "Pca9555Rcd",
+]
+
+log = logging.getLogger(__name__)
+
+
+class _ExpanderDriver(Driver):
+    """Shared plumbing: the expander handle built in :meth:`setup`."""
+
+    chip_map: ClassVar[ExpanderMap]
+    bus_kind: ClassVar[str | None] = "i2c"
+    requires_address: ClassVar[bool] = True
+
+    def __init__(self, config: DeviceConfig[Any]) -> None:
+        super().__init__(config)
+        self._gpio: GpioExpander | None = None
+
+    @property
+    def gpio(self) -> GpioExpander:
+        if self._gpio is None:
+            raise self.error("not set up")
+        return self._gpio
+
+    def _attach(self) -> GpioExpander:
+        self._gpio = GpioExpander(chip_handle(self), self.chip_map)
+        return self._gpio
+
+    def _pull_up(self, name: str) -> bool:
+        return bool(getattr(self.options, name, False))
+
+
+# =============================================================================================
+# Contactor
+# =============================================================================================
+
+
+class ContactorOptions(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """``options`` of ``pca9555-contactor`` (and base of ``mcp23017-contactor``)."""
+
+    #: Output pin driving the contactor coil (0-7 port A/0, 8-15 port B/1).
+    pin: int
+    #: Level that energises the coil.
+    active: Active = "high"
+    #: Input pin of the mirror/auxiliary contact; ``None``: no feedback.
+    feedback_pin: int | None = None
+    #: Input level that means "main contacts closed".
+    feedback_closed_level: Active = "high"
+
+    def __post_init__(self) -> None:
+        check_pin("pin", self.pin)
+        check_pin("feedback_pin", self.feedback_pin)
+        check_distinct(pin=self.pin, feedback_pin=self.feedback_pin)
+
+
+class Mcp23017ContactorOptions(ContactorOptions, kw_only=True):
+    """``options`` of ``mcp23017-contactor``."""
+
+    #: Enable the MCP23017's 100 kΩ pull-up on the feedback pin.
+    feedback_pull_up: bool = False
+
+
+class ExpanderContactor(_ExpanderDriver, Contactor):
+    """Coil output + mirror-contact input on an expander. :meth:`open` retries once on a bus
+    error before raising: opening is the one command that must get through."""
+
+    def __init__(self, config: DeviceConfig[Any]) -> None:
+        super().__init__(config)
+        assert isinstance(self.options, ContactorOptions)
+        self.opts: ContactorOptions = self.options
+        self._commanded = False
+
+    @property
+    def has_feedback(self) -> bool:
+        return self.opts.feedback_pin is not None
+
+    def setup(self) -> None:
+        gpio = self._attach()
+        # Open first: whatever the latch held before (a crashed HAL), the coil is released.
+        gpio.setup_output(self.opts.pin, level_for(self.opts.active, False))
+        self._commanded = False
+        if self.opts.feedback_pin is not None:
+            gpio.setup_input(self.opts.feedback_pin, pull_up=self._pull_up("feedback_pull_up"))
+
+    def release(self) -> None:
+        if self._gpio is None:
+            return
+        try:
+            self.open()
+        except DeviceError as exc:
+            log.warning("contactor release could not open device=%s error=%s", self.device_id, exc)
+        self._gpio = None
+
+    def close(self) -> None:
+        self.gpio.write(self.opts.pin, level_for(self.opts.active, True))
+        self._commanded = True
+
+    def open(self) -> None:
+        level = level_for(self.opts.active, False)
+        self._commanded = False  # from now on the intent is "open", even if the write fails
+        try:
+            self.gpio.write(self.opts.pin, level)
+        except DeviceError as exc:
+            log.warning("contactor open failed, retrying device=%s error=%s", self.device_id, exc)
+            self.gpio.write(self.opts.pin, level)
+
+    def read(self) -> ContactorSample:
+        taken_at, utc = now_reading_times()
+        feedback: bool | None = None
+        if self.opts.feedback_pin is not None:
+            level = self.gpio.read(self.opts.feedback_pin)
+            feedback = level == (self.opts.feedback_closed_level == "high")
+        return ContactorSample(
+            taken_at=taken_at, utc=utc, commanded_closed=self._commanded, feedback_closed=feedback
+        )
+
+
+class Mcp23017Contactor(ExpanderContactor):
+    chip_map = MCP23017
+    Options: ClassVar[type[msgspec.Struct]] = Mcp23017ContactorOptions
+
+
+class Pca9555Contactor(ExpanderContactor):
+    chip_map = PCA9555
+    Options: ClassVar[type[msgspec.Struct]] = ContactorOptions
+
+
+# =============================================================================================
+# RCD
+# =============================================================================================
+
+
+class RcdOptions(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """``options`` of ``pca9555-rcd`` (and base of ``mcp23017-rcd``)."""
+
+    #: Input pin of the module's fault output.
+    trip_pin: int
+    #: Input level that means "tripped".
+    trip_level: Active = "high"
+    #: Output pin of the module's TEST input; ``None``: no self-test possible.
+    test_pin: int | None = None
+    test_active: Active = "high"
+    #: How long TEST is asserted (VAC 5014: 30 ms-1.2 s, 250 ms typical).
+    test_pulse_ms: float = 250.0
+    #: Output pin of the module's RESET input; ``None``: the module resets by itself.
+    reset_pin: int | None = None
+    reset_active: Active = "high"
+    reset_pulse_ms: float = 100.0
+
+    def __post_init__(self) -> None:
+        for name in ("trip_pin", "test_pin", "reset_pin"):
+            check_pin(name, getattr(self, name))
+        check_distinct(trip_pin=self.trip_pin, test_pin=self.test_pin, reset_pin=self.reset_pin)
+        if not 0 < self.test_pulse_ms <= 5000:
+            raise ValueError("test_pulse_ms: must be in (0, 5000]")
+        if not 0 < self.reset_pulse_ms <= 5000:
+            raise ValueError("reset_pulse_ms: must be in (0, 5000]")
+
+
+class Mcp23017RcdOptions(RcdOptions, kw_only=True):
+    """``options`` of ``mcp23017-rcd``."""
+
+    #: Enable the pull-up on the trip input (open-collector fault outputs).
+    trip_pull_up: bool = False
+
+
+class ExpanderRcd(_ExpanderDriver, Rcd):
+    """RCD module wired to expander pins: trip input, TEST and RESET outputs."""
+
+    def __init__(self, config: DeviceConfig[Any]) -> None:
+        super().__init__(config)
+        assert isinstance(self.options, RcdOptions)
+        self.opts: RcdOptions = self.options
+        self._test_lock = threading.Lock()
+
+    def setup(self) -> None:
+        gpio = self._attach()
+        gpio.setup_input(self.opts.trip_pin, pull_up=self._pull_up("trip_pull_up"))
+        if self.opts.test_pin is not None:
+            gpio.setup_output(self.opts.test_pin, level_for(self.opts.test_active, False))
+        if self.opts.reset_pin is not None:
+            gpio.setup_output(self.opts.reset_pin, level_for(self.opts.reset_active, False))
+
+    def release(self) -> None:
+        if self._gpio is None:
+            return
+        for pin, active in (
+            (self.opts.test_pin, self.opts.test_active),
+            (self.opts.reset_pin, self.opts.reset_active),
+        ):
+            if pin is None:
+                continue
+            try:
+                self.gpio.write(pin, level_for(active, False))
+            except DeviceError as exc:
+                log.warning("rcd release could not clear pin=%d device=%s error=%s", pin, self.device_id, exc)
+        self._gpio = None
+
+    def _tripped(self) -> bool:
+        return self.gpio.read(self.opts.trip_pin) == (self.opts.trip_level == "high")
+
+    def read(self) -> RcdSample:
+        taken_at, utc = now_reading_times()
+        return RcdSample(taken_at=taken_at, utc=utc, tripped=self._tripped())
+
+    def _pulse(self, pin: int, active: Active, duration_s: float) -> None:
+        self.gpio.write(pin, level_for(active, True))
+        try:
+            time.sleep(duration_s)
+        finally:
+            self.gpio.write(pin, level_for(active, False))
+
+    def _wait(self, tripped: bool, deadline: float) -> bool:
+        while time.monotonic() < deadline:
+            if self._tripped() == tripped:
+                return True
+            time.sleep(0.005)
+        return self._tripped() == tripped
+
+    def self_test(self, timeout_s: float = 2.0) -> bool:
+        """Assert TEST for ``test_pulse_ms``, expect a trip, then expect the release (pulsing
+        RESET if the module latches and a reset pin exists), all within ``timeout_s``.
+
+        Returns False (with a log line saying why) on any deviation; raises only on bus errors.
+        TEST is always released, even when the bus fails mid-test.
+        """
+        if self.opts.test_pin is None:
+            log.warning("rcd self-test impossible: no test_pin device=%s", self.device_id)
+            return False
+        with self._test_lock:
+            deadline = time.monotonic() + timeout_s
+            if self._tripped():
+                log.warning("rcd self-test refused: already tripped device=%s", self.device_id)
+                return False
+            pin, active = self.opts.test_pin, self.opts.test_active
+            seen_trip = False
+            self.gpio.write(pin, level_for(active, True))
+            try:
+                pulse_end = time.monotonic() + self.opts.test_pulse_ms / 1000.0
+                while time.monotonic() < min(pulse_end, deadline):
+                    if not seen_trip and self._tripped():
+                        seen_trip = True
+                    time.sleep(0.005)
+            finally:
+                self.gpio.write(pin, level_for(active, False))
+            if not seen_trip:
+                seen_trip = self._wait(True, deadline)
+            if not seen_trip:
+                log.warning(
+                    "rcd self-test failed: no trip within %.2f s device=%s", timeout_s, self.device_id
+                )
+                return False
+            released = self._wait(False, min(deadline, time.monotonic() + 0.3))
+            if not released and self.opts.reset_pin is not None:
+                self._pulse(self.opts.reset_pin, self.opts.reset_active, self.opts.reset_pulse_ms / 1000.0)
+            if not released:
+                released = self._wait(False, deadline)
+            if not released:
+                log.warning("rcd self-test failed: trip did not release device=%s", self.device_id)
+                return False
+            log.info("rcd self-test passed device=%s", self.device_id)
+            return True
+
+    def reset(self) -> None:
+        if self.opts.reset_pin is None:
+            log.info("rcd reset: module has no reset input device=%s", self.device_id)
+            return
+        self._pulse(self.opts.reset_pin, self.opts.reset_active, self.opts.reset_pulse_ms / 1000.0)
+
+
+class Mcp23017Rcd(ExpanderRcd):
+    chip_map = MCP23017
+    Options: ClassVar[type[msgspec.Struct]] = Mcp23017RcdOptions
+
+
+class Pca9555Rcd(ExpanderRcd):
+    chip_map = PCA9555
+    Options: ClassVar[type[msgspec.Struct]] = RcdOptions
+
+
+# =============================================================================================
+# Connector lock
+# =============================================================================================
+
+
+class LockOptions(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """``options`` of ``pca9555-lock`` (and base of ``mcp23017-lock``).
+
+    Two actuator kinds: a **held** actuator (solenoid, or a lock that follows a level) uses only
+    ``lock_pin``, active while locked; a **motor** (H-bridge) uses ``lock_pin`` and
+    ``unlock_pin`` and is driven for ``motor_pulse_ms`` in the wanted direction.
+    """
+
+    lock_pin: int
+    unlock_pin: int | None = None
+    active: Active = "high"
+    #: Drive time of a motor move (two-pin actuators only).
+    motor_pulse_ms: float = 600.0
+    #: Input pin of the lock's position switch; ``None``: no feedback.
+    feedback_pin: int | None = None
+    #: Input level that means "locked".
+    feedback_locked_level: Active = "high"
+
+    def __post_init__(self) -> None:
+        for name in ("lock_pin", "unlock_pin", "feedback_pin"):
+            check_pin(name, getattr(self, name))
+        check_distinct(lock_pin=self.lock_pin, unlock_pin=self.unlock_pin, feedback_pin=self.feedback_pin)
+        if not 0 < self.motor_pulse_ms <= 5000:
+            raise ValueError("motor_pulse_ms: must be in (0, 5000]")
+
+
+class Mcp23017LockOptions(LockOptions, kw_only=True):
+    """``options`` of ``mcp23017-lock``."""
+
+    feedback_pull_up: bool = False
+
+
+class ExpanderLock(_ExpanderDriver, ConnectorLock):
+    """Connector lock on expander pins. Motor moves end on a timer thread, so :meth:`lock` and
+    :meth:`unlock` return after one bus write and never block the caller for the move."""
+
+    def __init__(self, config: DeviceConfig[Any]) -> None:
+        super().__init__(config)
+        assert isinstance(self.options, LockOptions)
+        self.opts: LockOptions = self.options
+        self._commanded = False
+        self._timer: threading.Timer | None = None
+        self._cmd_lock = threading.Lock()
+
+    def setup(self) -> None:
+        gpio = self._attach()
+        off = level_for(self.opts.active, False)
+        gpio.setup_output(self.opts.lock_pin, off)
+        if self.opts.unlock_pin is not None:
+            gpio.setup_output(self.opts.unlock_pin, off)
+        if self.opts.feedback_pin is not None:
+            gpio.setup_input(self.opts.feedback_pin, pull_up=self._pull_up("feedback_pull_up"))
+
+    def release(self) -> None:
+        if self._gpio is None:
+            return
+        with self._cmd_lock:
+            self._cancel_timer()
+            try:
+                self._stop_motor()
+            except DeviceError as exc:
+                log.warning(
+                    "lock release could not stop the actuator device=%s error=%s", self.device_id, exc
+                )
+        self._gpio = None
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _stop_motor(self) -> None:
+        if self.opts.unlock_pin is None:
+            return  # a held actuator keeps its level
+        off = level_for(self.opts.active, False)
+        self.gpio.write(self.opts.lock_pin, off)
+        self.gpio.write(self.opts.unlock_pin, off)
+
+    def _end_move(self, timer: threading.Timer) -> None:
+        with self._cmd_lock:
+            if self._timer is not timer or self._gpio is None:
+                return  # superseded by a newer command
+            self._timer = None
+            try:
+                self._stop_motor()
+            except DeviceError as exc:
+                log.error("lock motor could not be stopped device=%s error=%s", self.device_id, exc)
+
+    def _move(self, locked: bool) -> None:
+        on, off = level_for(self.opts.active, True), level_for(self.opts.active, False)
+        with self._cmd_lock:
+            self._cancel_timer()
+            self._commanded = locked
+            if self.opts.unlock_pin is None:
+                self.gpio.write(self.opts.lock_pin, on if locked else off)
+                return
+            drive, other = (
+                (self.opts.lock_pin, self.opts.unlock_pin)
+                if locked
+                else (self.opts.unlock_pin, self.opts.lock_pin)
+            )
+            self.gpio.write(other, off)  # never both directions at once (H-bridge shoot-through)
+            self.gpio.write(drive, on)
+            timer = threading.Timer(self.opts.motor_pulse_ms / 1000.0, lambda: self._end_move(timer))
+            timer.daemon = True
+            self._timer = timer
+            timer.start()
+
+    def lock(self) -> None:
+        self._move(True)
+
+    def unlock(self) -> None:
+        self._move(False)
+
+    def read(self) -> LockSample:
+        taken_at, utc = now_reading_times()
+        locked: bool | None = None
+        if self.opts.feedback_pin is not None:
+            locked = self.gpio.read(self.opts.feedback_pin) == (self.opts.feedback_locked_level == "high")
+        return LockSample(taken_at=taken_at, utc=utc, commanded_locked=self._commanded, locked=locked)
+
+
+class Mcp23017Lock(ExpanderLock):
+    chip_map = MCP23017
+    Options: ClassVar[type[msgspec.Struct]] = Mcp23017LockOptions
+
+
+class Pca9555Lock(ExpanderLock):
+    chip_map = PCA9555
+    Options: ClassVar[type[msgspec.Struct]] = LockOptions
