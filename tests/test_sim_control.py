@@ -199,3 +199,13 @@ def test_scripted_session_reports_rejected_steps(control: SimControl) -> None:
     script = SimEvScript.basic_session("DE*NOPE*E1", step_s=0, charge_s=0)
     errors = script.run(control)
     assert len(errors) == 5 and all(e.startswith("$.evse_id: unknown EVSE") for e in errors)
+
+
+def test_raw_mqtt_callback_applies_good_commands_and_swallows_bad_ones(
+    control: SimControl, world: SimWorld, caplog: pytest.LogCaptureFixture
+) -> None:
+    control.on_message("sim/cs", cmd("plug"))
+    assert world.ev.plugged
+    with caplog.at_level(logging.WARNING, logger="josev_hal_sim.control"):
+        control.on_message("sim/cs", b"{oops")
+    assert "sim command rejected: $: invalid JSON" in caplog.text

@@ -287,3 +287,7 @@ class SimControl:
             log.warning("sim command rejected: %s", exc)
             return str(exc)
         return None
+
+    def on_message(self, topic: str, payload: bytes) -> None:
+        """``RawCallback`` for ``Bridge.subscribe_raw(CONTROL_TOPIC, control.on_message)``."""
+        self.handle_payload(payload)
