@@ -208,7 +208,8 @@ class HalSpec:
         the :class:`josev_hal.station.Station`. Start HMI threads, watchdogs and the like here;
         return quickly (do long work on your own thread). An exception is logged and the
         station keeps running without that plugin.
-        Calling: all results (return values are ignored).
+        Calling: all results (return values are ignored), through
+        :func:`josev_hal.plugins.call_each` so one failing plugin does not stop the others.
         """
         raise NotImplementedError
 
@@ -218,7 +219,8 @@ class HalSpec:
 
         When: once, by the station core before :meth:`josev_hal.board.Board.release`. Stop what
         ``hal_startup`` started. Must not raise; exceptions are logged and ignored.
-        Calling: all results (return values are ignored).
+        Calling: all results (return values are ignored), through
+        :func:`josev_hal.plugins.call_each`.
         """
         raise NotImplementedError
 
@@ -230,7 +232,8 @@ class HalSpec:
         When: for every update message the bridge decodes, on a bridge worker thread, after the
         core's own handler. ``message`` is a :class:`josev_hal.messages.Message`. Must return
         quickly and never raise (exceptions are logged).
-        Calling: all results (return values are ignored).
+        Calling: all results (return values are ignored), through
+        :func:`josev_hal.plugins.call_each`.
         """
         raise NotImplementedError
 
@@ -241,7 +244,8 @@ class HalSpec:
 
         When: once per probe run, after the board was set up and the standard device lines were
         printed. Lines are printed in plugin order, each plugin's under its name.
-        Calling: all results.
+        Calling: all results, through :func:`josev_hal.plugins.call_each` (a plugin that raises
+        is reported, not fatal).
         """
         raise NotImplementedError
 

@@ -42,6 +42,7 @@ __all__ = [
     "HalPluginManager",
     "PluginInfo",
     "autoload_enabled",
+    "call_each",
     "get_plugin_manager",
 ]
 
@@ -338,6 +339,27 @@ def _plugin_name(plugin: object) -> str:
     if isinstance(name, str) and name:
         return name
     return f"{type(plugin).__module__}.{type(plugin).__qualname__}@{id(plugin):x}"
+
+
+def call_each(pm: pluggy.PluginManager, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:
+    """Call every implementation of a listen/lifecycle hook on its own, isolating failures.
+
+    Used for ``hal_startup``, ``hal_shutdown``, ``hal_josev_update`` and ``hal_probe_lines``: one
+    plugin raising is logged with its name and does not keep the others from running (a broken
+    HMI plugin must never stop the station). Returns ``(plugin name, result)`` in call order.
+    """
+    hook = getattr(pm.hook, hook_name)
+    results: list[tuple[str, Any]] = []
+    # pluggy's own call order: last registered first, tryfirst/trylast respected.
+    for impl in reversed(hook.get_hookimpls()):
+        argnames = impl.argnames
+        try:
+            result = impl.function(*[kwargs[name] for name in argnames])
+        except Exception:
+            log.exception("plugin hook failed plugin=%s hook=%s", impl.plugin_name, hook_name)
+            continue
+        results.append((impl.plugin_name, result))
+    return results
 
 
 def get_plugin_manager(
