@@ -123,7 +123,8 @@ class _SimDevice(Driver):
         """Leave the simulated hardware safe on release."""
 
     def describe(self) -> dict[str, Any]:
-        return {"model": f"josev-hal simulator ({self.role.value})", "world": self.world.key}
+        key = world_key(self.options.world, self.config.evse_id, self.config.connector_id)
+        return {"model": f"josev-hal simulator ({self.role.value})", "world": key}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -199,8 +200,10 @@ class SimControlPilot(_SimDevice, ControlPilot):
 
     @property
     def output(self) -> CpOutput:
-        gen = self.world.cp
-        return CpOutput(gen.mode, gen.duty_percent if gen.mode is CpMode.PWM else None)
+        world = self.world
+        with world.lock:  # mode and duty change together
+            mode, duty = world.cp.mode, world.cp.duty_percent
+        return CpOutput(mode, duty if mode is CpMode.PWM else None)
 
 
 # ----------------------------------------------------------------------------------------------
