@@ -350,6 +350,14 @@ def load_model_file(text: str, source: str) -> MeterModel:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: invalid TOML: {exc}") from exc
+    registers = raw.get("registers")
+    if isinstance(registers, dict):
+        # Checked one by one: msgspec's path would hide which register is wrong.
+        for key, value in registers.items():
+            try:
+                msgspec.convert(value, RegisterOptions)
+            except msgspec.ValidationError as exc:
+                raise ConfigError(f"{source}: registers.{key}: {exc}") from exc
     try:
         data = msgspec.convert(raw, ModelFile)
         return model_from_file(data)
