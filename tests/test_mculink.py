@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 import pytest
 from josev_hal_mculink import protocol as proto
 from josev_hal_mculink.drivers import McuContactor, McuContactorOptions, McuCp, McuRcd
@@ -276,3 +277,16 @@ def test_drivers_are_registered_through_the_entry_point() -> None:
 
     drivers = get_plugin_manager().drivers
     assert (drivers["mcu-cp"], drivers["mcu-contactor"], drivers["mcu-rcd"]) == (McuCp, McuContactor, McuRcd)
+
+
+@pytest.mark.parametrize(
+    ("options", "match"),
+    [
+        ({"keepalive_interval_s": 0}, "keepalive_interval_s"),
+        ({"keepalive_interval_s": 0.5, "mcu_failsafe_timeout_ms": 600}, "mcu_failsafe_timeout_ms"),
+        ({"retries": 9}, "retries"),
+    ],
+)
+def test_invalid_link_options_are_rejected(options: dict[str, Any], match: str) -> None:
+    with pytest.raises(msgspec.ValidationError, match=match):
+        msgspec.convert(options, LinkOptions)

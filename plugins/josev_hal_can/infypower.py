@@ -73,6 +73,31 @@ class InfyPowerOptions(msgspec.Struct, forbid_unknown_fields=True):
     module_min_current_a: float = 0.0
     module_max_power_w: float = 30000.0
 
+    def __post_init__(self) -> None:
+        # Raised as ValueError so that `josev-hal check` reports it at the option's key path.
+        problems: list[str] = []
+        if not self.modules:
+            problems.append("modules: at least one module address is needed")
+        if len(set(self.modules)) != len(self.modules):
+            problems.append(f"modules: duplicate addresses in {self.modules}")
+        problems += [f"modules: address {a} outside 0..62" for a in self.modules if not 0 <= a <= 0x3E]
+        if not 0 <= self.group <= 0xFF:
+            problems.append(f"group: {self.group} outside 0..255")
+        if not 0 <= self.controller_address <= 0xFF:
+            problems.append(f"controller_address: {self.controller_address} outside 0..255")
+        if self.poll_interval_s <= 0:
+            problems.append("poll_interval_s: must be > 0")
+        if self.offline_after_s <= self.poll_interval_s:
+            problems.append("offline_after_s: must be longer than poll_interval_s")
+        if not 0 <= self.module_min_voltage_v < self.module_max_voltage_v:
+            problems.append("module_min_voltage_v/module_max_voltage_v: need 0 <= min < max")
+        if not 0 <= self.module_min_current_a < self.module_max_current_a:
+            problems.append("module_min_current_a/module_max_current_a: need 0 <= min < max")
+        if self.module_max_power_w <= 0:
+            problems.append("module_max_power_w: must be > 0")
+        if problems:
+            raise ValueError("; ".join(problems))
+
 
 @dataclass(slots=True)
 class _ModuleState:
@@ -102,7 +127,6 @@ class InfyPowerDc(DcPowerModule):
         opts = config.options
         assert isinstance(opts, InfyPowerOptions)
         self.opts: InfyPowerOptions = opts
-        self._validate_options()
         self._modules = {addr: _ModuleState(addr) for addr in opts.modules}
         self._state_lock = threading.Lock()
         self._target: tuple[float, float] | None = None
@@ -115,31 +139,6 @@ class InfyPowerDc(DcPowerModule):
         self._last_summary: tuple[frozenset[str], bool] | None = None
 
     # -- configuration -----------------------------------------------------------------------
-    def _validate_options(self) -> None:
-        o = self.opts
-        problems: list[str] = []
-        if not o.modules:
-            problems.append("options.modules: at least one module address is needed")
-        if len(set(o.modules)) != len(o.modules):
-            problems.append(f"options.modules: duplicate addresses in {o.modules}")
-        problems += [f"options.modules: address {a} outside 0..62" for a in o.modules if not 0 <= a <= 0x3E]
-        if not 0 <= o.group <= 0xFF:
-            problems.append(f"options.group: {o.group} outside 0..255")
-        if not 0 <= o.controller_address <= 0xFF:
-            problems.append(f"options.controller_address: {o.controller_address} outside 0..255")
-        if o.poll_interval_s <= 0:
-            problems.append("options.poll_interval_s: must be > 0")
-        if o.offline_after_s <= o.poll_interval_s:
-            problems.append("options.offline_after_s: must be longer than poll_interval_s")
-        if not 0 <= o.module_min_voltage_v < o.module_max_voltage_v:
-            problems.append("options.module_min_voltage_v/module_max_voltage_v: need 0 <= min < max")
-        if not 0 <= o.module_min_current_a < o.module_max_current_a:
-            problems.append("options.module_min_current_a/module_max_current_a: need 0 <= min < max")
-        if o.module_max_power_w <= 0:
-            problems.append("options.module_max_power_w: must be > 0")
-        if problems:
-            raise self.error("; ".join(problems))
-
     @property
     def capabilities(self) -> DcCapabilities:
         n = len(self.opts.modules)

@@ -51,6 +51,17 @@ class LinkOptions(msgspec.Struct, forbid_unknown_fields=True):
     #: How often an unacknowledged command is sent again before giving up.
     retries: int = 1
 
+    def __post_init__(self) -> None:
+        if not 0 < self.keepalive_interval_s <= 5:
+            raise ValueError("keepalive_interval_s must be in (0, 5]")
+        # The MCU must hear at least two keep-alives per timeout, or it fails safe on jitter.
+        if not 2 * self.keepalive_interval_s * 1000 <= self.mcu_failsafe_timeout_ms <= 65535:
+            raise ValueError("mcu_failsafe_timeout_ms must be >= 2 keep-alive intervals and <= 65535")
+        if self.link_timeout_s <= 0 or self.ack_timeout_s <= 0:
+            raise ValueError("link_timeout_s and ack_timeout_s must be > 0")
+        if not 0 <= self.retries <= 5:
+            raise ValueError("retries must be in 0..5")
+
 
 @dataclass(frozen=True, slots=True)
 class StatusSnapshot:
