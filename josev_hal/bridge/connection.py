@@ -90,7 +90,6 @@ class MqttConnection:
         client.max_inflight_messages_set(0)
         client.max_queued_messages_set(0)
         client.suppress_exceptions = True
-        client.enable_logger(logging.getLogger("josev_hal.bridge.paho"))
         client.will_set(will_topic, will_payload, qos=1, retain=True)
         if settings.username is not None:
             client.username_pw_set(settings.username, read_password(settings))
@@ -184,18 +183,20 @@ class MqttConnection:
                     self._guard("on_session_ready", self._on_session_ready_cb)
                 if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
                     break
-            self._mark_disconnected(
-                self._connack_failed.args[0] if self._connack_failed else "connection lost"
-            )
-            if self._connack_failed is not None:
-                self._report_failure(self._connack_failed)
-                self._connack_failed = None
-            if not self._stopping.is_set():
-                self._wait_backoff()
-        # Flush the clean DISCONNECT (and the final status publish) before the thread ends.
+            if self._stopping.is_set():
+                break
+            failure, self._connack_failed = self._connack_failed, None
+            self._mark_disconnected(failure.args[0] if failure else "connection lost")
+            if failure is not None:
+                self._report_failure(failure)
+            self._wait_backoff()
+        # stop(): keep the loop turning until the final status and the DISCONNECT are written.
         deadline = time.monotonic() + 1.0
-        while self._connected and time.monotonic() < deadline:
-            if self._client.loop(timeout=0.05) != MQTTErrorCode.MQTT_ERR_SUCCESS:
+        while time.monotonic() < deadline:
+            try:
+                if self._client.loop(timeout=0.05) != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                    break
+            except Exception:
                 break
         self._mark_disconnected("stopped")
 

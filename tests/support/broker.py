@@ -97,6 +97,8 @@ class JosevPeer:
         extra_topics: tuple[str, ...] = (),
     ) -> None:
         self.received: list[tuple[str, bytes]] = []
+        # Per entry of ``received``: whether the broker flagged it as a redelivery (MQTT DUP).
+        self.dup_flags: list[bool] = []
         self._cond = threading.Condition()
         self._topics = ("cs/josev", *extra_topics)
         self._subscribed = threading.Event()
@@ -122,11 +124,33 @@ class JosevPeer:
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         with self._cond:
             self.received.append((message.topic, bytes(message.payload)))
+            self.dup_flags.append(bool(message.dup))
             self._cond.notify_all()
 
     def send(self, payload: bytes | str | dict[str, Any], topic: str = "josev/cs") -> None:
         raw = json.dumps(payload).encode() if isinstance(payload, dict) else payload
         self.client.publish(topic, raw, qos=1).wait_for_publish(5)
+
+    def application_messages(self, topic: str = "cs/josev") -> list[dict[str, Any]]:
+        """Like :meth:`messages`, without QoS 1 redeliveries of messages already received.
+
+        MQTT 3.1.1 QoS 1 is *at least once*: when the broker stops after sending a message but
+        before it processed the subscriber's PUBACK, it sends the message again after the restart
+        with the DUP flag. A subscriber recognises those by DUP + an id it has already seen; any
+        other repeat is a real duplicate and stays in the list.
+        """
+        seen: set[str] = set()
+        out = []
+        with self._cond:
+            for (t, raw), dup in zip(self.received, self.dup_flags, strict=True):
+                if t != topic:
+                    continue
+                doc = json.loads(raw)
+                if dup and doc.get("id") in seen:
+                    continue
+                seen.add(doc.get("id"))
+                out.append(doc)
+        return out
 
     def messages(self, topic: str = "cs/josev") -> list[dict[str, Any]]:
         """Received JSON messages on ``topic`` (parsed), in arrival order."""
@@ -157,8 +181,8 @@ class JosevPeer:
         return next(m for m in msgs if m.get("id") == message["id"] and m.get("type") == "response")
 
     def close(self) -> None:
-        self.client.loop_stop()
         self.client.disconnect()
+        self.client.loop_stop()
 
 
 @pytest.fixture
