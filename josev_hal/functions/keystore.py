@@ -20,7 +20,9 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import msgspec
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -28,11 +30,14 @@ from cryptography.x509.oid import NameOID
 
 from josev_hal.errors import HalError
 from josev_hal.logging_setup import SECURITY_LOGGER
+from josev_hal.messages import Message
+from josev_hal.messages import payloads as p
 
 __all__ = [
     "ALGORITHMS",
     "CsrSubject",
     "FileKeyStore",
+    "KeyService",
     "KeyStoreError",
     "default_algorithm",
 ]
@@ -225,3 +230,50 @@ class FileKeyStore:
                 security_log.info("certificate deleted, keys removed certificate_type=%s", certificate_type)
             else:
                 log.warning("unknown certificate status %r for %s ignored", status, certificate_type)
+
+
+class KeyService:
+    """``generate_csr`` / ``private_key_path`` handlers over a key store (file, TPM, ...)."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+
+    def handle_generate_csr(self, message: Message) -> p.GenerateCsrResponse:
+        req: p.GenerateCsrRequest = message.data
+        algorithm = None if isinstance(req.algorithm, msgspec.UnsetType) else str(req.algorithm)
+        try:
+            csr = self.store.generate_csr(
+                str(req.certificate_type),
+                common_name=req.common_name,
+                organization_name=req.organization_name,
+                country_name=req.country_name,
+                algorithm=algorithm,
+            )
+        except (HalError, ValueError) as exc:
+            security_log.warning("generate_csr rejected certificate_type=%s: %s", req.certificate_type, exc)
+            # Josev's response model needs ``csr`` even on rejection (MESSAGES.md, generate_csr).
+            return p.GenerateCsrResponse(status=p.AcceptedRejected.REJECTED, csr="")
+        return p.GenerateCsrResponse(status=p.AcceptedRejected.ACCEPTED, csr=csr)
+
+    def handle_private_key_path(self, message: Message) -> p.PrivateKeyPathResponse:
+        req: p.PrivateKeyPathRequest = message.data
+        try:
+            path = self.store.private_key_path(str(req.certificate_type))
+        except Exception:
+            log.exception("key store failed for private_key_path %s", req.certificate_type)
+            path = None
+        if path is None:
+            log.info("private_key_path certificate_type=%s: no key", req.certificate_type)
+            return p.PrivateKeyPathResponse(status=p.PrivateKeyPathStatus.FAILED_NOT_FOUND)
+        return p.PrivateKeyPathResponse(status=p.PrivateKeyPathStatus.ACCEPTED, private_key_path=str(path))
+
+    def on_certificate_status(self, message: Message) -> None:
+        data: p.CertificateInstallationStatusUpdate = message.data
+        hook = getattr(self.store, "certificate_status", None)
+        if hook is None:
+            return
+        key_path = None if isinstance(data.private_key_path, msgspec.UnsetType) else data.private_key_path
+        try:
+            hook(str(data.certificate_type), str(data.status), key_path)
+        except Exception:
+            log.exception("key store failed on certificate_installation_status")

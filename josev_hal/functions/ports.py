@@ -7,13 +7,17 @@ against the real controller or any object with these few methods.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import msgspec
 
-from josev_hal.devices import ConnectorLock, IdTokenReader
+from josev_hal.devices import ConnectorLock, IdTokenReader, Role
 
-__all__ = ["EvsePort", "opt"]
+__all__ = ["EvsePort", "StationEvse", "opt"]
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -25,7 +29,7 @@ def opt(value: T | msgspec.UnsetType) -> T | None:
 
 @runtime_checkable
 class EvsePort(Protocol):
-    """One EVSE as the functions see it."""
+    """One EVSE as the functions see it (:class:`StationEvse` adapts the station core)."""
 
     @property
     def evse_id(self) -> str:
@@ -42,29 +46,83 @@ class EvsePort(Protocol):
         ...
 
     def is_transaction_active(self) -> bool:
-        """Whether a charging session runs (an EV is being served / a transaction is open)."""
+        """Whether a charging session / transaction runs on the EVSE."""
         ...
 
-    def set_authorized(self, authorized: bool, *, id_token: str | None = None) -> None:
-        """Grant or withdraw the authorization that gates AC basic charging."""
-        ...
+
+class StationEvse:
+    """:class:`EvsePort` and more over an ``EvseController`` and its board entry."""
+
+    def __init__(self, controller: Any, board_evse: Any = None, spec: Any = None) -> None:
+        self.controller = controller
+        self.board_evse = board_evse
+        self.spec = spec if spec is not None else getattr(board_evse, "spec", None)
+        self._evse_id: str = controller.evse_id
+        if self.spec is not None and self.spec.connectors:
+            ids = tuple(c.id for c in self.spec.connectors)
+        else:
+            ids = tuple(c.id for c in controller.settings.connectors)
+        self._connector_ids = ids
+
+    @property
+    def evse_id(self) -> str:
+        return self._evse_id
+
+    @property
+    def connector_ids(self) -> tuple[int, ...]:
+        return self._connector_ids
+
+    def set_available(self, available: bool) -> None:
+        self.controller.set_available(available)
+
+    def is_transaction_active(self) -> bool:
+        return bool(self.controller.is_transaction_active())
+
+    def set_authorized(self, authorized: bool) -> None:
+        """Grant / withdraw the authorization that gates AC basic charging."""
+        self.controller.set_authorized(authorized)
+
+    def add_transaction_listener(self, fn: Callable[[str, str, str], None]) -> None:
+        adder = getattr(self.controller, "add_transaction_listener", None)
+        if adder is not None:
+            adder(fn)
 
     def contactor_closed(self) -> bool:
-        """True when the contactor is closed or commanded closed (unsure counts as closed)."""
-        ...
+        """Closed if commanded closed *or* the mirror contact says closed; an unreadable
+        contactor counts as closed (refusing an unlock is the safe side)."""
+        if bool(self.controller.contactor_closed):
+            return True
+        contactor = getattr(getattr(self.controller, "devices", None), "contactor", None)
+        if contactor is None:
+            return False
+        try:
+            sample = contactor.read()
+        except Exception:
+            log.warning("contactor of %s unreadable; treating it as closed", self._evse_id)
+            return True
+        return bool(sample.commanded_closed or sample.feedback_closed)
+
+    def _device(self, role: Role) -> Any:
+        if self.board_evse is None:
+            return None
+        return self.board_evse.devices.get(role)
 
     def lock_driver(self, connector_id: int) -> ConnectorLock | None:
-        """The connector lock of ``connector_id`` (None: no lock, e.g. a fixed cable)."""
-        ...
+        """The connector lock serving ``connector_id`` (None: no lock, e.g. a fixed cable)."""
+        lock = self._device(Role.CONNECTOR_LOCK)
+        if not isinstance(lock, ConnectorLock):
+            return None
+        serves = lock.config.connector_id
+        return lock if serves is None or serves == connector_id else None
 
     def token_reader(self) -> IdTokenReader | None:
-        """The id-token (RFID) reader that serves this EVSE, if any."""
-        ...
+        reader = self._device(Role.ID_TOKEN_READER)
+        return reader if isinstance(reader, IdTokenReader) else None
 
     def restart(self) -> bool:
-        """Re-initialise this EVSE only (per-EVSE reset). False when the core cannot."""
-        ...
-
-    def describe(self) -> dict[str, Any]:
-        """Static facts for the device model (ocpp_id, power_kw, phases, connector types)."""
-        ...
+        """Re-initialise only this EVSE when the core supports it."""
+        restart = getattr(self.controller, "restart", None)
+        if restart is None:
+            return False
+        restart()
+        return True
