@@ -111,6 +111,10 @@ class _Loop:
     requires_address: ClassVar[bool] = True
     config: DeviceConfig[Any]
 
+    def setup(self) -> None:
+        # Like a real driver: make sure the chip answers before declaring the device ready.
+        self._txn()
+
     def _txn(self) -> Cell:
         bus: LoopbackBus = self.config.bus
         assert self.config.address is not None

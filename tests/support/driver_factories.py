@@ -1,0 +1,88 @@
+"""Factories for the driver contract tests (``tests/test_driver_contract.py``).
+
+Every driver registered through ``hal_register_drivers`` (first-party plugins under ``plugins/``
+included) must have an entry in :data:`FACTORIES`; the contract test fails for a registered driver
+without one, so a new driver cannot ship untested.
+
+Protocol
+--------
+``FACTORIES[driver_name]`` is a callable ``factory(env: ContractEnv) -> ContextManager[Driver]``:
+
+* it builds the driver **connected to its bus-level simulated peer** -- a pymodbus server on a
+  pty for Modbus meters, python-can's ``virtual`` interface with a simulated module for CAN, a
+  register-level chip simulator behind the smbus2 API for I2C, the sim world for ``sim-*``
+  drivers. Never a mock of the driver's own methods: the contract is about what the driver
+  does with real frames;
+* it calls ``driver.setup()`` before yielding and ``driver.release()`` afterwards (and stops its
+  peer), so the test receives a ready driver;
+* it may put files, ptys and sockets under ``env.tmp_path`` (unique per test);
+* it **should** fill in the controls of ``env.peer`` that its peer supports (see
+  :class:`PeerControls`); each per-role check that needs a control runs only when it is set, so
+  the more a factory offers, the more of the contract is proven. A factory that cannot offer a
+  control leaves it ``None``.
+
+Keep factories fast (well under a second to set up) and free of wall-clock assumptions. Add a
+factory next to the others, e.g.::
+
+    @contextmanager
+    def _sim_contactor(env: ContractEnv) -> Iterator[Driver]:
+        world = ...                          # the bus-level peer
+        env.peer.weld = world.set_welded     # optional controls
+        driver = SimContactor(DeviceConfig(device_id="contract.contactor", options=SimContactorOptions()))
+        driver.setup()
+        try:
+            yield driver
+        finally:
+            driver.release()
+
+    FACTORIES["sim-contactor"] = _sim_contactor
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from josev_hal.devices import Driver
+
+__all__ = ["FACTORIES", "ContractEnv", "Factory", "PeerControls"]
+
+
+@dataclass
+class PeerControls:
+    """Hooks into the simulated peer that a factory offers to the per-role checks.
+
+    Every control is optional (``None`` = not offered by this peer):
+
+    * ``disconnect(True)`` makes the peer stop answering at the bus level (no Modbus reply, no CAN
+      frames, I2C NACK); ``disconnect(False)`` brings it back. Used to prove a driver raises
+      :class:`~josev_hal.errors.DeviceError` instead of returning an old value.
+    * ``weld(True)``: the contactor's main contacts (and so its mirror contact) stay closed
+      whatever the coil does; ``weld(False)`` heals it.
+    * ``stick_open(True)``: the contactor never closes (coil fault); its feedback stays open.
+    * ``present_token(uid)``: a card is held to the reader.
+    * ``trip_rcd(True/False)``: the residual-current module trips / releases.
+    """
+
+    disconnect: Callable[[bool], None] | None = None
+    weld: Callable[[bool], None] | None = None
+    stick_open: Callable[[bool], None] | None = None
+    present_token: Callable[[str], None] | None = None
+    trip_rcd: Callable[[bool], None] | None = None
+
+
+@dataclass
+class ContractEnv:
+    """What a factory receives: a private temp directory and the controls it may fill in."""
+
+    tmp_path: Path
+    driver_name: str
+    peer: PeerControls = field(default_factory=PeerControls)
+
+
+Factory = Callable[[ContractEnv], AbstractContextManager[Driver]]
+
+#: driver name -> factory. Each driver plugin's author adds the factories for their drivers here.
+FACTORIES: dict[str, Factory] = {}

@@ -1,0 +1,338 @@
+"""Contract tests over every registered driver, per role.
+
+Each driver registered through ``hal_register_drivers`` is built by its factory in
+``tests/support/driver_factories.py`` (connected to a bus-level simulated peer) and must honour the
+rules in :mod:`josev_hal.devices`: readings carry ``taken_at``/``utc`` and are fresh, a contactor
+reports closed only when its feedback confirms, a meter that cannot talk raises instead of
+returning an old value, and so on. The checks are also run against deliberately broken loopback
+drivers to prove they catch what they claim to catch.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+import tests.support.loopback as loopback
+from josev_hal.devices import (
+    ConnectorLock,
+    Contactor,
+    ControlPilot,
+    CpMode,
+    DcPowerModule,
+    DeviceConfig,
+    Driver,
+    IdToken,
+    IdTokenReader,
+    IsolationMonitor,
+    IsolationSample,
+    Meter,
+    MeterReading,
+    ProximityPilot,
+    Rcd,
+    Reading,
+)
+from josev_hal.errors import DeviceError
+from josev_hal.plugins import get_plugin_manager
+from tests.support.driver_factories import FACTORIES, ContractEnv, Factory, PeerControls
+
+#: Generous bound for a simulated peer to follow a command; a check never relies on it being fast.
+FOLLOW_TIMEOUT_S = 3.0
+#: A pulled reading must have been sampled at most this long before the call (CP windows average
+#: a few PWM periods; nothing legitimately older is "fresh").
+FRESH_SLACK_S = 1.0
+
+REGISTERED = get_plugin_manager().drivers
+
+
+def eventually(predicate: Callable[[], bool], what: str, timeout: float = FOLLOW_TIMEOUT_S) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for: {what}")
+        time.sleep(0.005)
+
+
+def stays(predicate: Callable[[], bool], what: str, duration: float = 0.2) -> None:
+    deadline = time.monotonic() + duration
+    while time.monotonic() < deadline:
+        assert predicate(), f"expected to stay true: {what}"
+        time.sleep(0.005)
+
+
+def check_reading(reading: Any, cls: type[Reading], before: float, *, pulled: bool = True) -> None:
+    after = time.monotonic()
+    assert isinstance(reading, cls), f"expected {cls.__name__}, got {type(reading).__name__}"
+    assert reading.taken_at <= after, "reading claims to come from the future"
+    if pulled:
+        assert reading.taken_at >= before - FRESH_SLACK_S, "a pulled reading must be fresh, not cached"
+    assert reading.utc.tzinfo is not None and reading.utc.utcoffset() == timedelta(0), "utc must be aware UTC"
+    first = reading.age()
+    assert first >= 0
+    assert reading.age() >= first, "age() must grow"
+    assert reading.age(now=reading.taken_at + 5.0) == pytest.approx(5.0)
+
+
+def check_control_pilot(cp: ControlPilot, peer: PeerControls) -> None:
+    before = time.monotonic()
+    sample = cp.read()
+    from josev_hal.devices import CpSample
+
+    check_reading(sample, CpSample, before)
+    assert -15.0 <= sample.positive_v <= 15.0
+    cp.set_pwm(10.0)
+    eventually(
+        lambda: cp.output.mode is CpMode.PWM and cp.output.duty_percent == pytest.approx(10.0), "PWM 10 %"
+    )
+    cp.set_state_f()
+    assert cp.output.mode is CpMode.STATE_F, "state F must act immediately"
+    cp.set_state_e()
+    assert cp.output.mode is CpMode.STATE_E, "state E must act immediately"
+    cp.set_x1()
+    eventually(lambda: cp.output.mode is CpMode.X1, "X1")
+
+
+def check_proximity_pilot(pp: ProximityPilot, peer: PeerControls) -> None:
+    from josev_hal.devices import PpSample
+
+    before = time.monotonic()
+    sample = pp.read()
+    check_reading(sample, PpSample, before)
+    assert sample.resistance_ohm is None or sample.resistance_ohm >= 0
+    assert sample.ampacity_a is None or sample.ampacity_a > 0
+
+
+def check_contactor(contactor: Contactor, peer: PeerControls) -> None:
+    from josev_hal.devices import ContactorSample
+
+    def feedback() -> bool | None:
+        return contactor.read().feedback_closed
+
+    contactor.open()
+    before = time.monotonic()
+    sample = contactor.read()
+    check_reading(sample, ContactorSample, before)
+    assert sample.commanded_closed is False
+    if not contactor.has_feedback:
+        assert sample.feedback_closed is None, "a contactor without feedback must report feedback None"
+    else:
+        eventually(lambda: feedback() is False, "feedback open after open()")
+    contactor.close()
+    assert contactor.read().commanded_closed is True
+    if contactor.has_feedback:
+        eventually(lambda: feedback() is True, "feedback closed after close()")
+    contactor.open()
+    assert contactor.read().commanded_closed is False, "open() must act immediately"
+    if contactor.has_feedback:
+        eventually(lambda: feedback() is False, "feedback open after open()")
+    if peer.stick_open is not None and contactor.has_feedback:
+        # Closed is reported only when the mirror contact confirms it, never from the command.
+        peer.stick_open(True)
+        try:
+            contactor.close()
+            stays(lambda: feedback() is False, "feedback open while the contactor cannot close")
+        finally:
+            contactor.open()
+            peer.stick_open(False)
+    if peer.weld is not None and contactor.has_feedback:
+        peer.weld(True)
+        try:
+            contactor.close()
+            contactor.open()
+            sample = contactor.read()
+            assert sample.commanded_closed is False
+            stays(lambda: feedback() is True, "a welded contactor keeps reporting closed feedback")
+        finally:
+            peer.weld(False)
+        eventually(lambda: feedback() is False, "feedback open once the weld is gone")
+
+
+def check_rcd(rcd: Rcd, peer: PeerControls) -> None:
+    from josev_hal.devices import RcdSample
+
+    before = time.monotonic()
+    check_reading(rcd.read(), RcdSample, before)
+    assert isinstance(rcd.self_test(), bool)
+    if peer.trip_rcd is not None:
+        peer.trip_rcd(True)
+        eventually(lambda: rcd.read().tripped, "tripped after a residual current")
+        peer.trip_rcd(False)
+        rcd.reset()
+        eventually(lambda: not rcd.read().tripped, "released after reset()")
+
+
+def check_meter(meter: Meter, peer: PeerControls) -> None:
+    before = time.monotonic()
+    first = meter.read()
+    check_reading(first, MeterReading, before)
+    second = meter.read()
+    assert second.taken_at > first.taken_at, "every read() is a new sample"
+    if first.energy_import_wh is not None and second.energy_import_wh is not None:
+        assert second.energy_import_wh >= first.energy_import_wh, "energy registers never go back"
+    if peer.disconnect is not None:
+        peer.disconnect(True)
+        try:
+            with pytest.raises(DeviceError):
+                meter.read()  # never an old reading dressed as new
+        finally:
+            peer.disconnect(False)
+        eventually(lambda: _reads(meter), "meter answers again after the link is back")
+
+
+def _reads(meter: Meter) -> bool:
+    try:
+        meter.read()
+    except DeviceError:
+        return False
+    return True
+
+
+def check_lock(lock: ConnectorLock, peer: PeerControls) -> None:
+    from josev_hal.devices import LockSample
+
+    before = time.monotonic()
+    check_reading(lock.read(), LockSample, before)
+    lock.lock()
+    assert lock.read().commanded_locked is True
+    eventually(lambda: lock.read().locked in (True, None), "locked feedback")
+    lock.unlock()
+    assert lock.read().commanded_locked is False
+    eventually(lambda: lock.read().locked in (False, None), "unlocked feedback")
+
+
+def check_id_reader(reader: IdTokenReader, peer: PeerControls) -> None:
+    token = reader.poll()
+    assert token is None or isinstance(token, IdToken)
+    if peer.present_token is not None:
+        peer.present_token("04a1b2c3d4")
+        seen: list[IdToken] = []
+
+        def got() -> bool:
+            polled = reader.poll()
+            if polled is not None:
+                seen.append(polled)
+            return bool(seen)
+
+        before = time.monotonic()
+        eventually(got, "the presented token")
+        check_reading(seen[0], IdToken, before)
+        assert seen[0].uid == "04a1b2c3d4"
+
+
+def check_power_module(module: DcPowerModule, peer: PeerControls) -> None:
+    from josev_hal.devices import DcSample
+
+    caps = module.capabilities
+    assert 0 <= caps.min_voltage_v < caps.max_voltage_v
+    assert 0 <= caps.min_current_a < caps.max_current_a and caps.max_power_w > 0
+    voltage = min(max(400.0, caps.min_voltage_v), caps.max_voltage_v)
+    module.set_target(voltage, min(10.0, caps.max_current_a))
+    module.enable(True)
+    eventually(lambda: module.read().enabled, "output enabled")
+    check_reading(module.read(), DcSample, time.monotonic(), pulled=False)
+    module.enable(False)
+    eventually(lambda: not module.read().enabled, "output disabled")
+
+
+def check_isolation_monitor(imd: IsolationMonitor, peer: PeerControls) -> None:
+    assert isinstance(imd.self_test(), bool)
+    imd.start()
+    eventually(lambda: imd.read().measuring, "measuring after start()")
+    check_reading(imd.read(), IsolationSample, time.monotonic(), pulled=False)
+    imd.stop()
+    eventually(lambda: not imd.read().measuring, "not measuring after stop()")
+
+
+CHECKS: list[tuple[type[Driver], Callable[[Any, PeerControls], None]]] = [
+    (ControlPilot, check_control_pilot),
+    (ProximityPilot, check_proximity_pilot),
+    (Contactor, check_contactor),
+    (Rcd, check_rcd),
+    (Meter, check_meter),
+    (ConnectorLock, check_lock),
+    (IdTokenReader, check_id_reader),
+    (DcPowerModule, check_power_module),
+    (IsolationMonitor, check_isolation_monitor),
+]
+
+
+def run_contract(factory: Factory, env: ContractEnv, expected: type[Driver]) -> None:
+    with factory(env) as driver:
+        assert isinstance(driver, expected), f"factory built {type(driver).__name__}, not {expected.__name__}"
+        assert isinstance(driver.describe(), dict)
+        (check,) = [check for role_cls, check in CHECKS if isinstance(driver, role_cls)]
+        check(driver, env.peer)
+    driver.release()  # a second release after the factory's own must be harmless
+
+
+@pytest.mark.parametrize("name", sorted(REGISTERED))
+def test_registered_driver_honours_its_role_contract(name: str, tmp_path: Any) -> None:
+    factory = FACTORIES.get(name)
+    if factory is None:
+        pytest.fail(
+            f"driver {name!r} ({REGISTERED[name].__module__}.{REGISTERED[name].__qualname__}) has no "
+            "contract factory: add one to FACTORIES in tests/support/driver_factories.py (the protocol "
+            "is described at the top of that file)"
+        )
+    run_contract(factory, ContractEnv(tmp_path=tmp_path, driver_name=name), REGISTERED[name])
+
+
+def test_every_factory_belongs_to_a_registered_driver() -> None:
+    stale = sorted(set(FACTORIES) - set(REGISTERED))
+    assert not stale, f"factories for drivers that are not registered (renamed?): {stale}"
+
+
+# -- the checks themselves catch broken drivers ---------------------------------------------------
+
+
+def loopback_factory(cls: type[Driver]) -> Factory:
+    @contextmanager
+    def factory(env: ContractEnv) -> Iterator[Driver]:
+        bus = loopback.LoopbackBus("contract", loopback.LoopbackOptions())
+        bus.setup()
+        peer = bus.peer
+        cell = peer.cell(1)
+
+        def disconnect(down: bool) -> None:
+            peer.offline = down
+
+        env.peer.disconnect = disconnect
+        env.peer.weld = lambda on: setattr(cell, "welded", on)
+        env.peer.stick_open = lambda on: setattr(cell, "stuck_open", on)
+        env.peer.present_token = cell.tokens.append
+        env.peer.trip_rcd = lambda on: setattr(cell, "tripped", on)
+        options = cls.Options()
+        driver = cls(
+            DeviceConfig(device_id=f"contract.{env.driver_name}", options=options, bus=bus, address=1)
+        )
+        driver.setup()
+        try:
+            yield driver
+        finally:
+            driver.release()
+            bus.release()
+
+    return factory
+
+
+@pytest.mark.parametrize("name", sorted(loopback.DRIVERS))
+def test_contract_checks_pass_for_correct_loopback_drivers(name: str, tmp_path: Any) -> None:
+    cls = loopback.DRIVERS[name]
+    run_contract(loopback_factory(cls), ContractEnv(tmp_path=tmp_path, driver_name=name), cls)
+
+
+@pytest.mark.parametrize(
+    ("cls", "message"),
+    [
+        (loopback.LiarContactor, "feedback open while the contactor cannot close"),
+        (loopback.StaleMeter, "DID NOT RAISE"),
+    ],
+)
+def test_contract_checks_catch_a_broken_driver(cls: type[Driver], message: str, tmp_path: Any) -> None:
+    with pytest.raises((AssertionError, pytest.fail.Exception), match=message):
+        run_contract(loopback_factory(cls), ContractEnv(tmp_path=tmp_path, driver_name=cls.__name__), cls)
