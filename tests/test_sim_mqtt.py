@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -15,6 +16,15 @@ from josev_hal_sim import CONTROL_TOPIC, EvRequest, ManualClock, SimControl, Wor
 from tests.support.broker import JosevPeer
 
 EVSE = "DE*TST*E0001"
+
+
+def _wait_for(condition: Callable[[], bool], timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.01)
+    return condition()
 
 
 @pytest.fixture
@@ -40,6 +50,14 @@ def test_commands_published_on_sim_cs_reach_the_world(
     bridge = bridge_factory(start=False)
     bridge.subscribe_raw(CONTROL_TOPIC, control.on_message)
     bridge.start(wait_s=10)
+    # start() returns once connected; the SUBACK for sim/cs may come a moment later. Probe with a
+    # harmless command until one is applied, so the ordered commands below cannot race it.
+    for _ in range(50):
+        josev_peer.send({"evse_id": EVSE, "action": "rfid", "uid": "00000000"}, topic=CONTROL_TOPIC)
+        if _wait_for(lambda: bool(world.tokens), 0.2):
+            break
+    else:
+        pytest.fail("sim/cs subscription never became active")
 
     josev_peer.send(b'{"evse_id": "DE*TST*E0001", "action": "plug", "cable_a": 20', topic=CONTROL_TOPIC)
     josev_peer.send({"evse_id": EVSE, "action": "teleport"}, topic=CONTROL_TOPIC)
