@@ -112,7 +112,8 @@ class McuSim:
         self.ev_state = "A"
         self.ev_diode_ok = True
         self.rcd_test_passes = True
-        self.weld = False
+        self.weld = False  # the mirror contact stays closed once closed
+        self.stick_open = False  # the relay never closes (coil fault)
         self.residual_ma: float | None = 0.0
         # MCU state
         self.cp_mode = _F
@@ -338,7 +339,7 @@ class McuSim:
                 and self.last_valid_rx is not None
                 and now - self.last_valid_rx > self.timeout_ms / 1000.0
             )
-            want = self.relay_commanded or (self.weld and self.feedback_closed)
+            want = (self.relay_commanded and not self.stick_open) or (self.weld and self.feedback_closed)
             if want != self.feedback_closed and now - self._relay_changed_at >= self.feedback_delay_s:
                 self.feedback_closed = want
                 changed = True
