@@ -1,0 +1,277 @@
+"""The interlock: the pure decision exhaustively, then the controller under random sequences of
+EV actions, faults and Josev requests (hypothesis, on the sim board with a manual clock).
+
+Invariants checked after every step:
+
+* contactor commanded closed => CP in C2/D2, EVSE available, no RCD trip, no blocking fault;
+* every accepted CP change yields exactly one cp_status (no repeats, none missed);
+* a welded contactor never leads to a new session (the relay is never closed again).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+
+import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+from josev_hal_sim.physics import EvRequest
+
+from josev_hal.messages import payloads as p
+from josev_hal.station.interlocks import Blocker, InterlockInputs, decide
+from tests.support.station import SimEvse
+
+# ------------------------------------------------------------------------------------------------
+# the pure decision
+# ------------------------------------------------------------------------------------------------
+
+OK = InterlockInputs(
+    cp_states=("C2",),
+    dc=False,
+    available=True,
+    rcd_tripped=False,
+    blocking_faults=frozenset(),
+    stop_requested=False,
+    authorized=True,
+    hlc_active=False,
+    cable_check_passed=False,
+    precharge_started=False,
+)
+
+
+def inputs(**changes: object) -> InterlockInputs:
+    base = {f: getattr(OK, f) for f in InterlockInputs.__dataclass_fields__}
+    base.update(changes)
+    return InterlockInputs(**base)  # type: ignore[arg-type]
+
+
+def test_ac_basic_charging_may_close_in_c2_when_everything_is_fine() -> None:
+    assert decide(OK).may_close
+    assert decide(inputs(cp_states=("D2",))).may_close
+
+
+@pytest.mark.parametrize("state", ["A1", "A2", "B1", "B2", "C1", "D1", "E", "F"])
+def test_contactor_must_open_outside_c2_d2(state: str) -> None:
+    decision = decide(inputs(cp_states=(state,)))
+    assert not decision.may_close and Blocker.CP_NOT_CHARGING in decision.blockers
+
+
+@pytest.mark.parametrize(
+    ("change", "blocker"),
+    [
+        ({"available": False}, Blocker.UNAVAILABLE),
+        ({"rcd_tripped": True}, Blocker.RCD_TRIPPED),
+        ({"blocking_faults": frozenset({"contactor_welded"})}, Blocker.HARDWARE_FAULT),
+        ({"stop_requested": True}, Blocker.STOP_REQUESTED),
+        ({"authorized": False}, Blocker.NOT_AUTHORIZED),
+        ({"cp_states": ("C2", "C2")}, Blocker.CP_AMBIGUOUS),
+        ({"cp_states": ("C2", "E")}, Blocker.CP_NOT_CHARGING),
+    ],
+)
+def test_each_condition_alone_forbids_closing_and_says_why(
+    change: dict[str, object], blocker: Blocker
+) -> None:
+    decision = decide(inputs(**change))
+    assert decision.blockers == (blocker,)
+    assert blocker.value in decision.why()
+
+
+def test_hlc_session_stands_in_for_basic_authorization_on_ac() -> None:
+    assert decide(inputs(authorized=False, hlc_active=True)).may_close
+
+
+@pytest.mark.parametrize(
+    ("change", "blocker"),
+    [
+        ({"hlc_active": False}, Blocker.NO_HLC_SESSION),
+        ({"cable_check_passed": False}, Blocker.CABLE_CHECK_PENDING),
+        ({"precharge_started": False}, Blocker.NO_PRECHARGE),
+    ],
+)
+def test_dc_needs_hlc_cable_check_and_precharge(change: dict[str, object], blocker: Blocker) -> None:
+    dc_ok = {"dc": True, "hlc_active": True, "cable_check_passed": True, "precharge_started": True}
+    assert decide(inputs(**dc_ok)).may_close
+    decision = decide(inputs(**{**dc_ok, **change}))
+    assert decision.blockers == (blocker,)
+
+
+BOOLS = (False, True)
+
+
+def test_exhaustively_closing_implies_every_condition() -> None:
+    states = ("A1", "B1", "B2", "C1", "C2", "D2", "E", "F")
+    for state, dc, avail, rcd, fault, stop, auth, hlc, cable, pre in itertools.product(
+        states, BOOLS, BOOLS, BOOLS, BOOLS, BOOLS, BOOLS, BOOLS, BOOLS, BOOLS
+    ):
+        i = inputs(
+            cp_states=(state,),
+            dc=dc,
+            available=avail,
+            rcd_tripped=rcd,
+            blocking_faults=frozenset({"x"}) if fault else frozenset(),
+            stop_requested=stop,
+            authorized=auth,
+            hlc_active=hlc,
+            cable_check_passed=cable,
+            precharge_started=pre,
+        )
+        expected = (
+            state in ("C2", "D2")
+            and avail
+            and not rcd
+            and not fault
+            and not stop
+            and ((hlc and cable and pre) if dc else (auth or hlc))
+        )
+        assert decide(i).may_close is expected, i
+
+
+# ------------------------------------------------------------------------------------------------
+# the controller under random sequences
+# ------------------------------------------------------------------------------------------------
+
+ACTIONS = [
+    "plug",
+    "unplug",
+    "charge",
+    "ventilation",
+    "pause",
+    "diode_fault",
+    "diode_ok",
+    "rcd_trip",
+    "rcd_clear",
+    "reset_rcd",
+    "meter_offline",
+    "meter_online",
+    "poll_meter",
+    "weld",
+    "stop_charging",
+    "authorize",
+    "deauthorize",
+    "inoperative",
+    "operative",
+    "pwm_basic",
+    "pwm_hlc",
+    "pwm_off",
+    "pwm_error",
+    "pwm_fault",
+    "clear_faults",
+    "tick",
+    "long_tick",
+    "session",
+]
+# Bias towards reaching a closed contactor, so the invariants are exercised where they matter.
+WEIGHTED = [*ACTIONS, *["session"] * 6, *["charge"] * 3, *["tick"] * 3, *["plug"] * 2, *["weld"] * 2]
+
+
+@pytest.fixture
+def make_rig() -> Iterator[list[SimEvse]]:
+    rigs: list[SimEvse] = []
+    yield rigs
+    for rig in rigs:
+        rig.close()
+
+
+def apply(rig: SimEvse, action: str, amps: float) -> None:
+    ctl, world = rig.ctl, rig.world
+    pwm = {
+        "pwm_basic": dict(hlc=False, current=amps, error_state=False, fault_state=False),
+        "pwm_hlc": dict(hlc=True, error_state=False, fault_state=False),
+        "pwm_off": dict(hlc=False, current=0.0, error_state=False, fault_state=False),
+        "pwm_error": dict(hlc=False, current=0.0, error_state=True, fault_state=False),
+        "pwm_fault": dict(hlc=False, current=0.0, error_state=False, fault_state=True),
+    }
+    if action in pwm:
+        ctl.handle_cp_pwm(p.CpPwmRequest(evse_id=rig.evse_id, **pwm[action]))  # type: ignore[arg-type]
+    elif action == "plug":
+        world.plug()
+    elif action == "unplug":
+        world.unplug()
+    elif action == "charge":
+        world.set_request(EvRequest.CHARGE)
+    elif action == "ventilation":
+        world.set_request(EvRequest.VENTILATION)
+    elif action == "pause":
+        world.set_request(EvRequest.IDLE)
+    elif action == "diode_fault":
+        world.set_diode_shorted(True)
+    elif action == "diode_ok":
+        world.set_diode_shorted(False)
+    elif action == "rcd_trip":
+        world.rcd_trip()
+    elif action == "rcd_clear":
+        world.rcd_clear()
+    elif action == "reset_rcd":
+        ctl.reset_rcd()
+    elif action == "meter_offline":
+        world.set_meter_online(False)
+    elif action == "meter_online":
+        world.set_meter_online(True)
+    elif action == "poll_meter":
+        ctl.poll_meter()
+    elif action == "weld":
+        world.set_welded(True)
+    elif action == "stop_charging":
+        ctl.handle_stop_charging()
+    elif action == "authorize":
+        ctl.set_authorized(True)
+    elif action == "deauthorize":
+        ctl.set_authorized(False)
+    elif action == "inoperative":
+        ctl.set_available(False)
+    elif action == "operative":
+        ctl.set_available(True)
+    elif action == "clear_faults":
+        ctl.clear_faults()
+    elif action == "session":  # an EV arrives, is authorized and asks for power
+        world.plug()
+        ctl.set_authorized(True)
+        world.set_request(EvRequest.CHARGE)
+    elif action == "tick":
+        rig.tick(0.05)
+    elif action == "long_tick":
+        rig.tick(0.4)
+    else:  # pragma: no cover - the list above is the alphabet
+        raise AssertionError(action)
+
+
+def check_invariants(rig: SimEvse, closings_at_weld: int | None) -> None:
+    ctl = rig.ctl
+    if ctl.contactor_closed:
+        states = set(ctl.cp_states.values())
+        assert states <= {"C2", "D2"}, states
+        assert ctl.available
+        assert not ctl.rcd_tripped
+        assert not [f for f in ctl.faults.values() if f.blocks], ctl.faults
+    sent = [m.state.value for m in rig.of(p.CpStatusUpdate)]
+    assert all(a != b for a, b in itertools.pairwise(sent)), sent
+    if sent:
+        assert sent[-1] == ctl.cp_states[1]
+    if closings_at_weld is not None:
+        assert rig.world.relay.closings == closings_at_weld, "a welded contactor was closed again"
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    steps=st.lists(st.sampled_from(WEIGHTED), min_size=1, max_size=30),
+    amps=st.sampled_from([0.0, 6.0, 16.0, 32.0, 63.0]),
+    free=st.booleans(),
+    broker_down=st.booleans(),
+)
+def test_random_sequences_keep_the_interlock_invariants(
+    make_rig: list[SimEvse], steps: list[str], amps: float, free: bool, broker_down: bool
+) -> None:
+    rig = SimEvse("ac", free_charging=free, publish_error=broker_down)
+    make_rig.append(rig)
+    welded_at: int | None = None
+    for action in steps:
+        apply(rig, action, amps)
+        rig.tick(0.05)
+        if welded_at is None and "contactor_welded" in rig.ctl.faults:
+            welded_at = rig.world.relay.closings
+        check_invariants(rig, welded_at)
+        if rig.ctl.contactor_closed:
+            event("contactor closed during the sequence")  # the invariant is not vacuous
+        if welded_at is not None:
+            event("contactor welded")

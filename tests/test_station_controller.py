@@ -1,0 +1,420 @@
+"""EvseController behaviour on the simulated board with a manual clock (no broker, no sleeps).
+
+Each test drives the sim EV / faults and checks what the core commanded and published."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from josev_hal_sim.physics import EvRequest
+
+from josev_hal.devices import CpMode
+from josev_hal.errors import DeviceError
+from josev_hal.messages import payloads as p
+from josev_hal.station.config import RcdResetPolicy, SafetySettings
+from josev_hal.station.interlocks import Blocker
+from tests.support.contract import Contract
+from tests.support.station import SimEvse
+
+
+@pytest.fixture
+def rigs() -> Iterator[list[SimEvse]]:
+    made: list[SimEvse] = []
+    yield made
+    for rig in made:
+        rig.close()
+
+
+@pytest.fixture
+def ac(rigs: list[SimEvse]) -> SimEvse:
+    rig = SimEvse("ac")
+    rigs.append(rig)
+    return rig
+
+
+@pytest.fixture
+def dc(rigs: list[SimEvse]) -> SimEvse:
+    rig = SimEvse("dc")
+    rigs.append(rig)
+    return rig
+
+
+def charging(rig: SimEvse) -> None:
+    rig.plug()
+    rig.charge()
+    rig.settle(0.3)
+    assert rig.ctl.contactor_closed and rig.world.relay.feedback
+
+
+def states(rig: SimEvse) -> list[str]:
+    return [m.state.value for m in rig.of(p.CpStatusUpdate)]
+
+
+def contactor_updates(rig: SimEvse) -> list[str]:
+    return [m.status.value for m in rig.of(p.CsContactorStatusUpdate)]
+
+
+def pwm(rig: SimEvse, **fields: object) -> p.CpPwmResponse:
+    base: dict[str, object] = {"hlc": False, "error_state": False, "fault_state": False}
+    return rig.ctl.handle_cp_pwm(p.CpPwmRequest(evse_id=rig.evse_id, **{**base, **fields}))  # type: ignore[arg-type]
+
+
+# -- AC basic charging ---------------------------------------------------------------------------
+
+
+def test_free_ac_session_reports_every_state_and_closes_only_in_c2(ac: SimEvse) -> None:
+    charging(ac)
+    ac.pause()
+    ac.settle(0.3)
+    ac.unplug()
+    ac.settle(0.3)
+    assert states(ac) == ["A1", "B1", "B2", "C2", "B2", "A2", "A1"]
+    assert contactor_updates(ac) == ["opened", "closed", "opened"]
+    assert not ac.ctl.contactor_closed
+
+
+def test_contactor_opens_when_cp_drops_to_b_on_the_notifying_thread(ac: SimEvse) -> None:
+    charging(ac)
+    ac.world.set_request(EvRequest.IDLE)  # no tick: the driver's notify() alone must open it
+    assert not ac.ctl.contactor_closed
+    assert ac.world.relay.commanded is False
+
+
+@pytest.mark.parametrize("action", ["unplug", "cp_short", "diode_fault"])
+def test_contactor_opens_on_a_and_e(ac: SimEvse, action: str) -> None:
+    charging(ac)
+    {
+        "unplug": ac.world.unplug,
+        "cp_short": ac.world.set_cp_shorted,
+        "diode_fault": ac.world.set_diode_shorted,
+    }[action]()
+    ac.tick()
+    assert not ac.ctl.contactor_closed
+    assert ac.ctl.cp_states[1] in ("A1", "A2", "E")
+
+
+def test_without_authorization_there_is_no_pwm_and_no_closing(rigs: list[SimEvse]) -> None:
+    rig = SimEvse("ac", free_charging=False)
+    rigs.append(rig)
+    rig.plug()
+    rig.charge()
+    rig.settle(0.3)
+    assert rig.ctl.cp_states[1] == "C1" and not rig.ctl.contactor_closed
+    assert rig.ctl.last_decision is not None and Blocker.NOT_AUTHORIZED in rig.ctl.last_decision.blockers
+    rig.ctl.on_authorization(p.AuthorizationStatus.ACCEPTED)
+    rig.settle(0.3)
+    assert rig.ctl.cp_states[1] == "C2" and rig.ctl.contactor_closed
+    rig.ctl.on_authorization(p.AuthorizationStatus.DEAUTHORIZED)
+    assert not rig.ctl.contactor_closed
+
+
+def test_hlc_session_closes_at_5_percent_without_basic_authorization(rigs: list[SimEvse]) -> None:
+    rig = SimEvse("ac", free_charging=False)
+    rigs.append(rig)
+    rig.plug()
+    rig.tick()
+    assert pwm(rig, hlc=True).status is p.CpPwmStatus.VALID
+    rig.ctl.on_slac_status(p.SlacStatus.MATCHED)
+    rig.ctl.on_hlc_charging(True)
+    rig.charge()
+    rig.settle(0.3)
+    assert rig.world.cp.duty_percent == 5.0
+    assert rig.ctl.cp_states[1] == "C2" and rig.ctl.contactor_closed
+    rig.ctl.on_hlc_charging(False)
+    assert not rig.ctl.contactor_closed
+
+
+def test_stop_charging_opens_and_holds_until_a_new_authorization(ac: SimEvse) -> None:
+    charging(ac)
+    assert ac.ctl.handle_stop_charging().status is p.AcceptedRejected.ACCEPTED
+    assert not ac.ctl.contactor_closed
+    ac.settle(0.5)
+    assert not ac.ctl.contactor_closed and ac.ctl.cp_states[1] == "C1"  # PWM withdrawn
+    ac.ctl.set_authorized(True)
+    ac.settle(0.3)
+    assert ac.ctl.contactor_closed
+
+
+def test_inoperative_opens_at_once_drives_f_and_refuses_pwm(ac: SimEvse) -> None:
+    charging(ac)
+    ac.ctl.set_available(False)
+    assert not ac.ctl.contactor_closed
+    ac.tick()
+    assert ac.world.cp.mode is CpMode.STATE_F and ac.ctl.cp_states[1] == "F"
+    assert pwm(ac, current=16.0).status is p.CpPwmStatus.ERROR
+    ac.ctl.set_available(True)
+    ac.settle(0.3)
+    assert ac.ctl.contactor_closed
+
+
+# -- cp_pwm ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fields", "mode", "duty"),
+    [
+        ({"hlc": True}, CpMode.PWM, 5.0),
+        ({"current": 16.0}, CpMode.PWM, 26.67),
+        ({"current": 6.0}, CpMode.PWM, 10.0),
+        ({"current": 0.0}, CpMode.X1, None),
+        ({"current": 16.0, "error_state": True}, CpMode.STATE_E, None),
+        ({"hlc": True, "error_state": True, "fault_state": True}, CpMode.STATE_F, None),
+    ],
+)
+def test_cp_pwm_sets_the_generator(
+    ac: SimEvse, fields: dict[str, object], mode: CpMode, duty: float | None
+) -> None:
+    ac.plug()
+    ac.tick()
+    assert pwm(ac, **fields).status is p.CpPwmStatus.VALID
+    ac.tick()
+    assert ac.world.cp.mode is mode
+    assert ac.world.cp.duty_percent == duty
+
+
+@pytest.mark.parametrize(
+    ("fields", "info"),
+    [
+        ({"hlc": True, "current": 16.0}, "absent"),
+        ({}, "required"),
+        ({"current": 3.0}, "outside"),
+        ({"current": 81.0}, "outside"),
+    ],
+)
+def test_invalid_cp_pwm_combinations_are_answered_invalid_and_change_nothing(
+    ac: SimEvse, fields: dict[str, object], info: str
+) -> None:
+    ac.plug()
+    ac.tick()
+    before = (ac.world.cp.mode, ac.world.cp.duty_percent)
+    response = pwm(ac, **fields)
+    assert response.status is p.CpPwmStatus.INVALID and info in str(response.info)
+    assert (ac.world.cp.mode, ac.world.cp.duty_percent) == before
+
+
+def test_advertised_current_is_capped_by_the_cable_and_the_derating(ac: SimEvse) -> None:
+    ac.world.plug(cable_a=13)
+    ac.tick()
+    assert ac.world.cp.duty_percent == pytest.approx(21.67)
+    limits = ac.of(p.CsStatusAndLimitsUpdate)[-1].evses[0].ac
+    assert isinstance(limits, p.CsStatusAndLimitsAc) and limits.max_current.l1 == 13.0
+    assert ac.of(p.CableInfoUpdate)[-1].rated_cable_current == 13
+    ac.ctl.set_derating_limit(10.0)
+    assert ac.world.cp.duty_percent == pytest.approx(16.67)
+    last = ac.of(p.CsStatusAndLimitsUpdate)[-1].evses[0].ac
+    assert isinstance(last, p.CsStatusAndLimitsAc) and last.max_current.l1 == 10.0
+
+
+# -- faults ----------------------------------------------------------------------------------------
+
+
+def test_rcd_trip_opens_reports_ground_fault_and_needs_a_manual_reset(ac: SimEvse) -> None:
+    charging(ac)
+    ac.world.rcd_trip()
+    ac.tick()
+    assert not ac.ctl.contactor_closed
+    faults = ac.of(p.HardwareFaultUpdate)
+    assert [(f.component_name, f.fault_name) for f in faults] == [("rcd", p.HardwareFaultName.GROUND_FAULT)]
+    entry = ac.of(p.CsStatusAndLimitsUpdate)[-1].evses[0]
+    assert entry.status_code is p.EvseStatusCode.EVSE_EMERGENCY_SHUTDOWN
+    assert isinstance(entry.ac, p.CsStatusAndLimitsAc) and entry.ac.rcd_error
+    ac.world.rcd_clear()
+    ac.settle(0.5)
+    assert not ac.ctl.contactor_closed, "manual policy: a cleared RCD still needs a reset"
+    assert ac.ctl.reset_rcd()
+    ac.settle(0.3)
+    assert ac.ctl.contactor_closed
+
+
+def test_auto_rcd_reset_happens_after_unplug(rigs: list[SimEvse]) -> None:
+    rig = SimEvse("ac", safety=SafetySettings(rcd_reset=RcdResetPolicy.AUTO))
+    rigs.append(rig)
+    charging(rig)
+    rig.world.rcd_trip()
+    rig.world.rcd_clear()
+    rig.settle(0.3)
+    assert rig.ctl.rcd_tripped, "auto reset waits for the EV to leave"
+    rig.unplug()
+    rig.settle(0.2)
+    assert not rig.ctl.rcd_tripped
+    charging(rig)
+
+
+def test_welded_contactor_is_a_latched_fault_that_blocks_new_sessions(ac: SimEvse) -> None:
+    charging(ac)
+    ac.world.set_welded(True)
+    ac.pause()
+    ac.settle(0.5)
+    assert "contactor_welded" in ac.ctl.faults
+    assert contactor_updates(ac)[-1] == "error"
+    assert ac.ctl.handle_contactor_status().status is p.ContactorStatus.ERROR
+    closings = ac.world.relay.closings
+    ac.unplug()
+    ac.settle(0.2)
+    ac.plug()
+    ac.charge()
+    ac.settle(0.5)
+    assert ac.world.relay.closings == closings and not ac.ctl.contactor_closed
+    assert ac.ctl.clear_faults() == [], "still welded: the fault stays"
+    ac.world.set_welded(False)
+    ac.world.command_relay(False)
+    ac.settle(0.2)
+    assert ac.ctl.clear_faults() == ["contactor_welded"]
+    ac.settle(0.3)
+    assert ac.ctl.contactor_closed
+
+
+def test_a_contactor_that_does_not_follow_the_close_command_is_a_fault(rigs: list[SimEvse]) -> None:
+    rig = SimEvse("ac", contactor={"close_delay_ms": 2000.0})
+    rigs.append(rig)
+    rig.plug()
+    rig.charge()
+    rig.settle(0.5)
+    assert "contactor_feedback" in rig.ctl.faults and not rig.ctl.contactor_closed
+    assert rig.ctl.contactor_status() == "error"
+
+
+def test_meter_offline_is_reported_once_and_values_are_never_refreshed(ac: SimEvse) -> None:
+    ac.ctl.poll_meter()
+    first = ac.of(p.MeterValuesUpdate)[-1]
+    ac.world.set_meter_online(False)
+    for _ in range(10):
+        ac.tick(0.5)
+        ac.ctl.poll_meter()
+    assert len(ac.of(p.MeterValuesUpdate)) == 1, "no update while the meter is away"
+    assert [f.component_name for f in ac.of(p.HardwareFaultUpdate)] == ["meter"]
+    with pytest.raises(DeviceError, match="no fresh meter reading"):
+        ac.ctl.meter_values()
+    ac.world.set_meter_online(True)
+    ac.ctl.poll_meter()
+    resumed = ac.of(p.MeterValuesUpdate)[-1]
+    assert resumed is not first and "meter" not in ac.ctl.faults
+    assert ac.ctl.meter_values() is not None
+
+
+def test_a_failing_publisher_never_stops_the_safety_reaction(rigs: list[SimEvse]) -> None:
+    rig = SimEvse("ac", publish_error=True)
+    rigs.append(rig)
+    charging(rig)
+    rig.pause()
+    assert not rig.ctl.contactor_closed
+
+
+def test_transaction_listener_hears_start_and_end(ac: SimEvse) -> None:
+    heard: list[tuple[str, str, str]] = []
+    ac.ctl.add_transaction_listener(lambda *args: heard.append(args))
+    ac.ctl.on_transaction_status("tx-1", p.TransactionState.STARTED)
+    assert ac.ctl.is_transaction_active()
+    ac.ctl.on_transaction_status("tx-1", p.TransactionState.ENDED)
+    assert heard == [(ac.evse_id, "tx-1", "started"), (ac.evse_id, "tx-1", "ended")]
+
+
+# -- DC --------------------------------------------------------------------------------------------
+
+
+def setpoint(
+    rig: SimEvse, volts: float, amps: float, *, precharge: bool = False
+) -> p.PowerElectronicsSetpointRequest:
+    return p.PowerElectronicsSetpointRequest(
+        evse_id=rig.evse_id,
+        is_precharge=precharge,
+        dc=p.PowerElectronicsSetpointDc(charge_current=amps, voltage=volts),
+        ev_limits=p.PowerElectronicsSetpointEvLimits(maximum_voltage=450.0),
+    )
+
+
+def dc_until_precharge(rig: SimEvse) -> None:
+    rig.plug()
+    rig.tick()
+    assert pwm(rig, hlc=True).status is p.CpPwmStatus.VALID
+    rig.ctl.on_hlc_charging(True)
+    rig.charge()
+    rig.tick()
+    start = rig.ctl.handle_cable_check(p.CableCheckAction.START)
+    assert start.cable_check_status is p.CableCheckStatus.ONGOING
+    rig.tick(0.2)
+    assert (
+        rig.ctl.handle_cable_check(p.CableCheckAction.STATUS).cable_check_status is p.CableCheckStatus.ONGOING
+    )
+    rig.settle(0.5)
+    done = rig.ctl.handle_cable_check(p.CableCheckAction.STATUS)
+    assert done.cable_check_status is p.CableCheckStatus.FINISHED
+    assert done.isolation_level is p.IsolationLevel.VALID
+
+
+def test_dc_session_cable_check_precharge_and_current_demand(dc: SimEvse) -> None:
+    dc_until_precharge(dc)
+    assert not dc.ctl.contactor_closed, "the cable check alone does not close"
+    assert dc.ctl.handle_power_electronics_setpoint(setpoint(dc, 400.0, 2.0, precharge=True)).status is (
+        p.AcceptedRejected.ACCEPTED
+    )
+    assert dc.ctl.contactor_closed
+    dc.settle(1.0)
+    assert (
+        dc.ctl.handle_power_electronics_setpoint(setpoint(dc, 400.0, 100.0)).status
+        is p.AcceptedRejected.ACCEPTED
+    )
+    dc.settle(1.5)
+    present = dc.of(p.CsStatusAndLimitsUpdate)[-1].evses[0].dc
+    assert isinstance(present, p.CsStatusAndLimitsDc)
+    assert present.present_voltage == pytest.approx(400.0, abs=1.0)
+    assert present.present_current == pytest.approx(100.0, abs=1.0)
+    dc.pause()
+    assert not dc.ctl.contactor_closed
+    assert dc.world.pm.enabled is False
+
+
+def test_dc_precharge_before_the_cable_check_is_rejected(dc: SimEvse) -> None:
+    dc.plug()
+    pwm(dc, hlc=True)
+    dc.ctl.on_hlc_charging(True)
+    dc.charge()
+    dc.tick()
+    response = dc.ctl.handle_power_electronics_setpoint(setpoint(dc, 400.0, 2.0, precharge=True))
+    assert response.status is p.AcceptedRejected.REJECTED and not dc.ctl.contactor_closed
+
+
+def test_dc_isolation_fault_fails_the_cable_check(dc: SimEvse) -> None:
+    dc.world.set_isolation(10_000.0)  # 20 ohm/V at 500 V: a fault
+    dc.plug()
+    pwm(dc, hlc=True)
+    dc.ctl.on_hlc_charging(True)
+    dc.charge()
+    dc.ctl.handle_cable_check(p.CableCheckAction.START)
+    dc.settle(0.8)
+    done = dc.ctl.handle_cable_check(p.CableCheckAction.STATUS)
+    assert done.isolation_level is p.IsolationLevel.FAULT
+    assert [(f.component_name, f.fault_name) for f in dc.of(p.HardwareFaultUpdate)] == [
+        ("isolation_monitor", p.HardwareFaultName.GROUND_FAULT)
+    ]
+    response = dc.ctl.handle_power_electronics_setpoint(setpoint(dc, 400.0, 2.0, precharge=True))
+    assert response.status is p.AcceptedRejected.REJECTED
+
+
+# -- the wire --------------------------------------------------------------------------------------
+
+
+def test_everything_the_controller_publishes_satisfies_the_contract(
+    ac: SimEvse, dc: SimEvse, contract: Contract
+) -> None:
+    charging(ac)
+    ac.world.rcd_trip()
+    ac.ctl.poll_meter()
+    ac.pause()
+    ac.settle(0.3)
+    dc_until_precharge(dc)
+    dc.ctl.handle_power_electronics_setpoint(setpoint(dc, 400.0, 2.0, precharge=True))
+    dc.settle(0.5)
+    dc.ctl.poll_meter()
+    names = set()
+    for raw in ac.wire + dc.wire:
+        contract.validate(raw)
+        names.add(raw.split(b'"name":"')[1].split(b'"')[0])
+    assert {
+        b"cp_status",
+        b"cs_contactor_status",
+        b"cs_status_and_limits",
+        b"hardware_fault",
+        b"meter_values",
+    } <= names
