@@ -86,3 +86,8 @@ Factory = Callable[[ContractEnv], AbstractContextManager[Driver]]
 
 #: driver name -> factory. Each driver plugin's author adds the factories for their drivers here.
 FACTORIES: dict[str, Factory] = {}
+
+# I2C drivers (josev_hal_i2c) against the simulated AC board; imported last (it imports this module's types).
+from tests.support.factories_i2c import I2C_FACTORIES  # noqa: E402
+
+FACTORIES.update(I2C_FACTORIES)
