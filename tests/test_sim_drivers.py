@@ -129,6 +129,17 @@ def test_welded_contactor_keeps_feedback_closed_after_open(board: Board, clock: 
     assert contactor.read().feedback_closed is False
 
 
+def test_contactor_stuck_open_never_reports_closed(board: Board, clock: ManualClock) -> None:
+    contactor = board.make("sim-contactor")
+    board.send("contactor_stuck_open")
+    contactor.close()
+    clock.advance(1.0)
+    assert contactor.read().commanded_closed is True and contactor.read().feedback_closed is False
+    board.send("contactor_stuck_open", active=False)
+    clock.advance(1.0)
+    assert contactor.read().feedback_closed is True  # still commanded: the coil pulls in now
+
+
 def test_contactor_without_mirror_contact_reports_no_feedback(board: Board, clock: ManualClock) -> None:
     contactor = board.make("sim-contactor", has_feedback=False)
     contactor.close()

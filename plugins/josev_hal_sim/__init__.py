@@ -10,8 +10,10 @@ source tree is a copy kept identical by a test.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from importlib import resources
+from typing import Any
 
 from josev_hal.devices import Driver
 from josev_hal.hookspecs import hookimpl
@@ -46,6 +48,8 @@ __all__ = [
     "world_key",
 ]
 
+log = logging.getLogger(__name__)
+
 # MQTT topic on which the station subscribes SimControl (see README "Simulated board").
 CONTROL_TOPIC = "sim/cs"
 SIM_BOARD_RESOURCE = "sim_board.toml"
@@ -59,3 +63,20 @@ def sim_board_text() -> str:
 @hookimpl
 def hal_register_drivers() -> Mapping[str, type[Driver]]:
     return dict(DRIVERS)
+
+
+@hookimpl
+def hal_startup(station: Any) -> None:
+    """Listen for EV commands on ``sim/cs`` when the station runs simulated devices."""
+    board = getattr(station, "board", None)
+    bridge = getattr(station, "bridge", None)
+    if board is None or bridge is None or not hasattr(bridge, "subscribe_raw"):
+        return
+    uses_sim = any(
+        isinstance(driver, tuple(DRIVERS.values()))
+        for evse in board.evses
+        for driver in evse.devices.values()
+    )
+    if uses_sim:
+        bridge.subscribe_raw(CONTROL_TOPIC, SimControl().on_message)
+        log.info("simulated board: EV commands accepted on %s", CONTROL_TOPIC)

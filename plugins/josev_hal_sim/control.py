@@ -113,6 +113,12 @@ class UnweldContactor(_Command, tag="unweld_contactor", frozen=True):
     """The welded contactor was repaired."""
 
 
+class ContactorStuckOpen(_Command, tag="contactor_stuck_open", frozen=True):
+    """The contactor cannot close any more (coil fault); ``active=false`` repairs it."""
+
+    active: bool = True
+
+
 class Rfid(_Command, tag="rfid", frozen=True):
     """A card is presented at the reader."""
 
@@ -155,6 +161,7 @@ SimCommand = (
     | MeterOnline
     | WeldContactor
     | UnweldContactor
+    | ContactorStuckOpen
     | Rfid
     | Current
     | Isolation
@@ -255,6 +262,8 @@ class SimControl:
                 world.set_welded(True)
             case UnweldContactor():
                 world.set_welded(False)
+            case ContactorStuckOpen(active=active):
+                world.set_stuck_open(active)
             case Rfid(uid=uid):
                 world.present_token(uid.lower())
             case Current(amps=amps):

@@ -98,8 +98,9 @@ class SimRelay:
     """Main contactor with a mirror contact.
 
     ``feedback`` follows the coil after ``close_delay_s`` / ``open_delay_s``. A welded contact
-    stays closed when the coil drops. ``forced_open`` models a hardware interlock (the RCD's
-    fault output in the coil path) that de-energises the coil whatever the HAL commands.
+    stays closed when the coil drops; a contactor stuck open never closes. ``forced_open`` models
+    a hardware interlock (the RCD's fault output in the coil path) that de-energises the coil
+    whatever the HAL commands.
     """
 
     close_delay_s: float = 0.03
@@ -108,12 +109,14 @@ class SimRelay:
     commanded: bool = False
     feedback: bool = False
     welded: bool = False
+    stuck_open: bool = False  # coil or contact fault: the contacts never close
     forced_open: bool = False
     closings: int = 0
 
     @property
     def coil(self) -> bool:
-        return self.commanded and not self.forced_open
+        """Whether the contacts are pulled in (commanded, not cut off, not broken)."""
+        return self.commanded and not self.forced_open and not self.stuck_open
 
 
 @dataclass
@@ -657,6 +660,14 @@ class SimWorld:
             self.relay.welded = welded
             if not welded and self.relay.feedback and not self.relay.coil:
                 self._schedule(self.relay.open_delay_s, self._settle_relay, Role.CONTACTOR, Role.METER)
+        self._external(Role.CONTACTOR)
+
+    def set_stuck_open(self, stuck: bool = True) -> None:
+        with self.lock:
+            self._mutate()
+            self.relay.stuck_open = stuck
+            delay = self.relay.open_delay_s if stuck else self.relay.close_delay_s
+            self._schedule(delay, self._settle_relay, Role.CONTACTOR, Role.METER)
         self._external(Role.CONTACTOR)
 
     def present_token(self, uid: str) -> None:
