@@ -1,0 +1,226 @@
+"""TLS and password authentication between the bridge and a real mosquitto."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import itertools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from josev_hal.bridge import Bridge
+from josev_hal.embedded_broker import BrokerTls, EmbeddedBroker
+from josev_hal.errors import BridgeError
+from josev_hal.mqtt_settings import MqttSettings
+
+BrokerFactory = Callable[..., EmbeddedBroker]
+
+
+@dataclass
+class Pki:
+    ca_file: Path
+    cert_file: Path
+    key_file: Path
+
+
+def _name(cn: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+
+def _write_key(key: ec.EllipticCurvePrivateKey, path: Path) -> None:
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+
+
+def make_pki(directory: Path, label: str, *, hosts: tuple[str, ...] = ("127.0.0.1", "localhost")) -> Pki:
+    """A CA and a server certificate for ``hosts`` signed by it (EC P-256, valid for a day)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    now = dt.datetime.now(dt.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name(f"{label} test CA"))
+        .issuer_name(_name(f"{label} test CA"))
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    sans: list[x509.GeneralName] = []
+    for host in hosts:
+        try:
+            sans.append(x509.IPAddress(ipaddress.ip_address(host)))
+        except ValueError:
+            sans.append(x509.DNSName(host))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name(hosts[0]))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    pki = Pki(directory / "ca.pem", directory / "server.pem", directory / "server.key")
+    pki.ca_file.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+    pki.cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    _write_key(key, pki.key_file)
+    return pki
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    return make_pki(tmp_path_factory.mktemp("pki"), "station")
+
+
+@pytest.fixture(scope="module")
+def other_pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    return make_pki(tmp_path_factory.mktemp("other-pki"), "rogue")
+
+
+@pytest.fixture
+def tls_broker(broker_factory: BrokerFactory, pki: Pki) -> EmbeddedBroker:
+    return broker_factory(tls=BrokerTls(pki.cert_file, pki.key_file, pki.ca_file))
+
+
+def _bridge(url: str, **settings: object) -> Bridge:
+    return Bridge(
+        MqttSettings(broker=url, reconnect_min_s=0.05, reconnect_max_s=0.2, **settings)  # type: ignore[arg-type]
+    )
+
+
+def test_bridge_connects_over_tls_verifying_the_broker_against_the_ca(
+    tls_broker: EmbeddedBroker, pki: Pki
+) -> None:
+    bridge = _bridge(tls_broker.tls_url, ca_file=str(pki.ca_file))
+    try:
+        bridge.start(wait_s=10)
+        assert bridge.connected
+        assert bridge.address.tls
+    finally:
+        bridge.stop()
+
+
+def test_bridge_refuses_a_broker_certificate_from_another_ca(
+    tls_broker: EmbeddedBroker, other_pki: Pki, caplog: pytest.LogCaptureFixture
+) -> None:
+    bridge = _bridge(tls_broker.tls_url, ca_file=str(other_pki.ca_file))
+    try:
+        with pytest.raises(
+            BridgeError, match=r"TLS certificate of mqtts://127\.0\.0\.1:\d+ rejected"
+        ) as info:
+            bridge.start(wait_s=1.0)
+        assert "mqtt.ca_file" in str(info.value)
+        assert not bridge.connected
+        assert bridge.stats().connect_failures >= 1
+    finally:
+        bridge.stop()
+
+
+def test_bridge_refuses_a_certificate_issued_for_another_host(
+    broker_factory: BrokerFactory, tmp_path: Path
+) -> None:
+    wrong_host = make_pki(tmp_path / "pki", "station", hosts=("broker.example.com",))
+    tls_broker = broker_factory(tls=BrokerTls(wrong_host.cert_file, wrong_host.key_file, wrong_host.ca_file))
+    bridge = _bridge(tls_broker.tls_url, ca_file=str(wrong_host.ca_file))
+    try:
+        with pytest.raises(BridgeError, match="rejected"):
+            bridge.start(wait_s=1.0)
+    finally:
+        bridge.stop()
+
+
+def test_plain_mqtt_url_to_a_tls_listener_fails_with_a_clear_error(tls_broker: EmbeddedBroker) -> None:
+    assert tls_broker.tls_port is not None
+    bridge = _bridge(f"mqtt://127.0.0.1:{tls_broker.tls_port}")
+    try:
+        with pytest.raises(BridgeError, match=r"mqtt://127\.0\.0\.1"):
+            bridge.start(wait_s=1.0)
+    finally:
+        bridge.stop()
+
+
+@pytest.fixture
+def auth_broker(broker_factory: BrokerFactory) -> EmbeddedBroker:
+    return broker_factory(users={"station": "s3cret-pass"})
+
+
+def test_bridge_logs_in_with_username_and_password_file(auth_broker: EmbeddedBroker, tmp_path: Path) -> None:
+    password_file = tmp_path / "mqtt.pass"
+    password_file.write_text("s3cret-pass\n")
+    bridge = _bridge(auth_broker.url, username="station", password_file=str(password_file))
+    try:
+        bridge.start(wait_s=10)
+        assert bridge.connected
+    finally:
+        bridge.stop()
+
+
+def test_wrong_credentials_give_a_clear_error_and_retries_with_backoff(
+    auth_broker: EmbeddedBroker, caplog: pytest.LogCaptureFixture
+) -> None:
+    bridge = _bridge(auth_broker.url, username="station", password="wrong")
+    try:
+        with pytest.raises(BridgeError, match="refused the connection: Not authorized") as info:
+            bridge.start(wait_s=1.5)
+        assert "check mqtt.username and mqtt.password_file" in str(info.value)
+        # It keeps trying (the password may be fixed on the broker side), with growing delays.
+        deadline = time.monotonic() + 5
+        while bridge.stats().connect_failures < 4 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert bridge.stats().connect_failures >= 4
+        attempts = [r.created for r in caplog.records if "refused the connection" in r.getMessage()]
+        gaps = [b - a for a, b in itertools.pairwise(attempts)]
+        assert len(gaps) >= 3
+        # Never a hot loop: every retry waits at least half of reconnect_min_s (the jitter floor);
+        # the growth of the delays is proven deterministically in test_bridge_config.py.
+        assert min(gaps) >= 0.05 / 2, f"retried without backoff: {gaps}"
+        assert not bridge.connected
+    finally:
+        bridge.stop()
+
+
+def test_anonymous_bridge_is_refused_by_a_broker_with_a_password_file(auth_broker: EmbeddedBroker) -> None:
+    bridge = _bridge(auth_broker.url)
+    try:
+        with pytest.raises(BridgeError, match="refused"):
+            bridge.start(wait_s=1.0)
+    finally:
+        bridge.stop()
