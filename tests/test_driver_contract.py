@@ -276,8 +276,8 @@ def test_registered_driver_honours_its_role_contract(name: str, tmp_path: Any) -
     if factory is None:
         pytest.fail(
             f"driver {name!r} ({REGISTERED[name].__module__}.{REGISTERED[name].__qualname__}) has no "
-            "contract factory: add one to FACTORIES in tests/support/driver_factories.py (the protocol "
-            "is described at the top of that file)"
+            "contract factory: add one to your area's tests/support/factories_<area>.py (merged into "
+            "FACTORIES; the protocol is described at the top of tests/support/driver_factories.py)"
         )
     run_contract(factory, ContractEnv(tmp_path=tmp_path, driver_name=name), REGISTERED[name])
 

@@ -6,6 +6,10 @@ without one, so a new driver cannot ship untested.
 
 Protocol
 --------
+Factories live in one module per area, ``tests/support/factories_<area>.py`` (``factories_can.py``,
+``factories_i2c.py`` ...), in a dict whose name ends in ``FACTORIES`` (``CAN_FACTORIES``); this
+module merges them into :data:`FACTORIES` at import time, so authors never edit each other's code.
+
 ``FACTORIES[driver_name]`` is a callable ``factory(env: ContractEnv) -> ContextManager[Driver]``:
 
 * it builds the driver **connected to its bus-level simulated peer** -- a pymodbus server on a
@@ -21,8 +25,7 @@ Protocol
   the more a factory offers, the more of the contract is proven. A factory that cannot offer a
   control leaves it ``None``.
 
-Keep factories fast (well under a second to set up) and free of wall-clock assumptions. Add a
-factory next to the others, e.g.::
+Keep factories fast (well under a second to set up) and free of wall-clock assumptions. Example::
 
     @contextmanager
     def _sim_contactor(env: ContractEnv) -> Iterator[Driver]:
@@ -35,11 +38,12 @@ factory next to the others, e.g.::
         finally:
             driver.release()
 
-    FACTORIES["sim-contactor"] = _sim_contactor
+    SIM_FACTORIES = {"sim-contactor": _sim_contactor}   # in tests/support/factories_sim.py
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -84,8 +88,33 @@ class ContractEnv:
 
 Factory = Callable[[ContractEnv], AbstractContextManager[Driver]]
 
-#: driver name -> factory. Each driver plugin's author adds the factories for their drivers here.
-FACTORIES: dict[str, Factory] = {}
+
+def _collect() -> dict[str, Factory]:
+    """Merge every ``*FACTORIES`` dict of the ``tests/support/factories_<area>.py`` modules.
+
+    Each area (CAN, I2C, Modbus, sim ...) keeps its factories in its own module so that authors
+    never edit each other's code; a driver name offered by two modules is an error.
+    """
+    merged: dict[str, Factory] = {}
+    owners: dict[str, str] = {}
+    for path in sorted(Path(__file__).parent.glob("factories_*.py")):
+        module = importlib.import_module(f"{__package__}.{path.stem}")
+        for attr, value in vars(module).items():
+            if not (attr.endswith("FACTORIES") and isinstance(value, dict)):
+                continue
+            for name, factory in value.items():
+                if name in merged:
+                    raise RuntimeError(
+                        f"contract factory for {name!r} defined twice: {owners[name]} and {path.name}"
+                    )
+                merged[name] = factory
+                owners[name] = path.name
+    return merged
+
+
+#: driver name -> factory, merged from ``tests/support/factories_<area>.py`` (``<AREA>_FACTORIES``
+#: dicts). Add a new module for a new area, or extend your area's dict.
+FACTORIES: dict[str, Factory] = _collect()
 
 # I2C drivers (josev_hal_i2c) against the simulated AC board; imported last (it imports this module's types).
 from tests.support.factories_i2c import I2C_FACTORIES  # noqa: E402
