@@ -17,6 +17,7 @@ driver decides (it knows which failures are worth retrying and counts them per d
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import weakref
@@ -153,6 +154,9 @@ class RtuMaster:
                 raw = self._receive(port, request, timeout, where)
             finally:
                 bus.frame_done()
+                # The bus hands the port out non-blocking; other users of it rely on that.
+                with contextlib.suppress(serial.SerialException, OSError, ValueError):
+                    port.timeout = 0
         response = self._decoder.decode(raw[1:-2])
         if response is None:
             raise CrcError(f"{where}: undecodable response {raw.hex()}")
