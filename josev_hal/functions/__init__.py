@@ -48,7 +48,7 @@ from josev_hal.functions.data_transfer import DataTransferService
 from josev_hal.functions.device_model import DeviceModelService
 from josev_hal.functions.firmware import FirmwareImage, FirmwareRequest, FirmwareUpdater
 from josev_hal.functions.keystore import FileKeyStore, KeyService
-from josev_hal.functions.listen import install_listeners
+from josev_hal.functions.listen import LISTEN_UPDATES, install_listeners, offer_to_plugins
 from josev_hal.functions.logs import LogUploader
 from josev_hal.functions.notify import Notifier
 from josev_hal.functions.ocpp_message import OcppMessageService
@@ -248,7 +248,15 @@ def install(
         "authorization": [authorizer.on_update],
         "transaction_status": [transaction_status],
     }
-    registered = list(requests) + [f"{n}.update" for n in install_listeners(bridge, pm, consumers)]
+    listened = install_listeners(bridge, pm, consumers)
+    registered = list(requests) + [f"{n}.update" for n in listened]
+    # Updates the station core handles itself (authorization, transaction_status, hlc_charging,
+    # slac_status) still reach the plugins, through the core's listener interface.
+    add_listener = getattr(station, "add_update_listener", None)
+    if add_listener is not None:
+        for name in LISTEN_UPDATES:
+            if name not in listened:
+                add_listener(name, _relay(pm))
     bridge.add_snapshot_provider(availability.snapshot)
 
     functions = Functions(
@@ -276,3 +284,12 @@ def install(
 def _firmware_response(firmware: FirmwareUpdater, message: Message) -> p.UpdateFirmwareResponse:
     status = firmware.request(FirmwareRequest.from_payload(message.data))
     return p.UpdateFirmwareResponse(status=p.UpdateFirmwareStatus(status))
+
+
+def _relay(pm: Any) -> Callable[[Any], None]:
+    """A station update listener (it receives the payload) that offers the update to plugins."""
+
+    def relay(payload: Any) -> None:
+        offer_to_plugins(pm, Message.update(payload))
+
+    return relay

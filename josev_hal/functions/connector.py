@@ -42,8 +42,12 @@ class ConnectorService:
     def handle_request(self, message: Message) -> p.CsConnectorResponse:
         req: p.CsConnectorRequest = message.data
         status, info = self.act(req.evse_id, req.connector_id, str(req.action))
+        # Echo the connector id as an integer when it is one (the schema allows any number).
+        echoed: float = (
+            int(req.connector_id) if req.connector_id == int(req.connector_id) else req.connector_id
+        )
         response = p.CsConnectorResponse(
-            evse_id=req.evse_id, connector_id=req.connector_id, status=p.ConnectorLockStatus(status)
+            evse_id=req.evse_id, connector_id=echoed, status=p.ConnectorLockStatus(status)
         )
         if info:
             response.info = info
