@@ -45,6 +45,10 @@ class _McuDriver(Driver):
     """Link acquisition and release shared by the three drivers (no role of its own)."""
 
     _link: McuLink | None = None
+    #: When our last command was acknowledged. A STATUS received before that may predate the
+    #: command (the ACK and the STATUS that follows it race to the reader), so it does not
+    #: override what we commanded; a later STATUS does (the MCU may have acted on its own).
+    _acked_at: float = 0.0
 
     def _link_setup(self) -> None:
         if self._link is None:
@@ -77,11 +81,16 @@ class _McuDriver(Driver):
 
     def _command(self, msg_type: proto.MsgType, payload: bytes = b"") -> proto.AckResult:
         try:
-            return self.link.command(msg_type, payload, self.device_id)
+            result = self.link.command(msg_type, payload, self.device_id)
         except DeviceTimeout:
             raise
         except DeviceError as exc:
             raise self.error(exc.detail, type(exc)) from exc
+        self._acked_at = time.monotonic()
+        return result
+
+    def _after_last_command(self, snap: StatusSnapshot) -> bool:
+        return snap.received_at > self._acked_at
 
 
 class McuCp(_McuDriver, ControlPilot):
@@ -144,9 +153,12 @@ class McuCp(_McuDriver, ControlPilot):
         """What the MCU says it applies (it may have gone to F by itself); the last command
         while the MCU is silent."""
         try:
-            s = self._snapshot().status
+            snap = self._snapshot()
         except DeviceError:
             return self._commanded
+        if not self._after_last_command(snap):
+            return self._commanded
+        s = snap.status
         mode = _MODE_FROM_CODE[s.cp_mode]
         return CpOutput(mode, s.cp_duty_centi / 100.0 if mode is CpMode.PWM else None)
 
@@ -187,14 +199,18 @@ class McuContactor(_McuDriver, Contactor):
     def has_feedback(self) -> bool:
         return bool(self.options.has_feedback)
 
+    _commanded_closed = False
+
     def close(self) -> None:
         result = self._command(proto.MsgType.SET_CONTACTOR, b"\x01")
         if result == proto.AckResult.REFUSED:
             raise self.error("MCU interlock refused to close the contactor")
         if result != proto.AckResult.OK:
             raise self.error(f"MCU rejected close: {result.name}")
+        self._commanded_closed = True
 
     def open(self) -> None:
+        self._commanded_closed = False  # before sending: an open is never "not commanded"
         result = self._command(proto.MsgType.SET_CONTACTOR, b"\x00")
         if result != proto.AckResult.OK:
             raise self.error(f"MCU rejected open: {result.name}")
@@ -202,10 +218,14 @@ class McuContactor(_McuDriver, Contactor):
     def read(self) -> ContactorSample:
         snap = self._snapshot()
         flags = snap.status.flags
+        commanded = self._commanded_closed
+        if self._after_last_command(snap):
+            # The MCU's word wins once it has seen our command: it may have opened by itself.
+            commanded = bool(flags & proto.StatusFlags.CONTACTOR_COMMANDED)
         return ContactorSample(
             taken_at=snap.received_at,
             utc=snap.received_utc,
-            commanded_closed=bool(flags & proto.StatusFlags.CONTACTOR_COMMANDED),
+            commanded_closed=commanded,
             feedback_closed=bool(flags & proto.StatusFlags.CONTACTOR_FEEDBACK_CLOSED)
             if self.has_feedback
             else None,
