@@ -54,6 +54,11 @@ class ContractChecker:
         with self._lock:
             self._outstanding[request.id] = request.name
 
+    def forget(self, request_id: str) -> None:
+        """Stop waiting for the response to ``request_id`` (its absence was already reported)."""
+        with self._lock:
+            self._outstanding.pop(request_id, None)
+
     def violation(self, where: str, reason: str, payload: bytes | str = b"") -> Violation:
         text = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else payload
         v = Violation(where, reason, text[:300])

@@ -59,6 +59,8 @@ def summarize(data: Any) -> str:
             continue
         if hasattr(value, "value"):
             value = value.value
+        if not isinstance(value, str | int | float | bool):
+            continue
         parts.append(f"{key}={value}")
     if isinstance(data, p.CsStatusAndLimitsResponse | p.CsStatusAndLimitsUpdate):
         for evse in data.evses:
@@ -236,6 +238,7 @@ class JosevEmulator:
             return waiter.message
         with self._lock:
             self._responses.pop(msg.id, None)
+        self.checker.forget(msg.id)
         v = self.checker.violation(
             f"{msg.name}.request", f"no response within {timeout or self.timeout_s:.1f} s"
         )

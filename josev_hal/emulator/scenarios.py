@@ -135,13 +135,15 @@ def _charge_for(ctx: _Ctx, evse_id: str, seconds: float) -> None:
     """Let energy flow, polling meter_values like OCPP does."""
     emu = ctx.emu
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+    while True:
         time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
         resp = emu.request(p.MeterValuesRequest(evse_id=evse_id, timestamp=utc_timestamp()))
         energy = _energy(resp) if resp is not None and resp.name == "meter_values" else None
         if energy is not None:
             ctx.energy_start = energy if ctx.energy_start is None else ctx.energy_start
             ctx.energy_end = energy
+        if time.monotonic() >= deadline:
+            break
 
 
 def ac_session(ctx: _Ctx) -> None:
@@ -179,6 +181,7 @@ def ac_session(ctx: _Ctx) -> None:
     _need(emu.expect_after(mark, lambda m: _cp_state(evse, "C")(m) and m.data.state.value == "C2", t),
           "no cp_status C2 after the EV requested power")  # fmt: skip
     _need(emu.expect_after(mark, _contactor(evse, "closed"), t), "the contactor did not close in C2")
+    _charge_for(ctx, evse, 0.0)  # the meter when power starts to flow
     emu.sim(evse, "current", amps=16)
     _charge_for(ctx, evse, 3.0 if ctx.fast else 20.0)
     _need(emu.request(p.CsContactorStatusRequest(evse_id=evse)), "cs_contactor_status was not answered")
@@ -252,6 +255,7 @@ def dc_session(ctx: _Ctx) -> None:
     )
     if status.data.status.value != "closed":
         raise ScenarioFailed(f"cs_contactor_status says {status.data.status.value} after pre-charge")
+    _charge_for(ctx, evse, 0.0)  # the meter before current demand: energy is counted from here
     emu.step("current demand: 100 A at 380 V")
     end = time.monotonic() + (3.0 if ctx.fast else 20.0)
     while time.monotonic() < end:

@@ -1,0 +1,115 @@
+"""``josev-hal run``: the daemon.
+
+Without ``--board`` it runs the built-in simulated board (two EVSEs; drive the EVs on
+``sim/cs``). The broker comes from ``--broker``, else ``$JOSEV_HAL_BROKER``, else the profile's
+``[mqtt] broker``. SIGINT/SIGTERM stop it cleanly: contactors open first, the final state is
+published, then the connection closes. Logs go to stderr (journald-friendly under systemd) and,
+with ``--log-file`` or a state dir, to rotating files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_RUNTIME = 0, 1, 2, 3
+
+log = logging.getLogger("josev_hal.run")
+
+
+def add_parser(sub: Any) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = sub.add_parser(
+        "run",
+        help="run the HAL daemon (built-in simulated board without --board)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Exit codes: 0 clean shutdown, 1 invalid board profile, 3 runtime failure "
+        "(hardware could not be set up, broker refused the credentials).",
+    )
+    parser.add_argument("--board", type=Path, help="board profile (TOML); default: the built-in sim board")
+    parser.add_argument("--broker", help="broker URL (mqtt://host:port or mqtts://host:port)")
+    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR (default INFO)")
+    parser.add_argument("--log-file", type=Path, help="also log to this rotating file")
+    parser.add_argument("--state-dir", type=Path, help="state directory (availability, logs, firmware, keys)")
+    parser.add_argument(
+        "--stats-interval", type=float, default=0.0, metavar="S", help="log bridge counters every S s"
+    )
+    parser.add_argument(
+        "--free-charging", action="store_true", help="AC sessions start without authorization"
+    )
+    parser.add_argument(
+        "--wait-broker",
+        type=float,
+        default=None,
+        metavar="S",
+        help="fail when the broker is not up within S s",
+    )
+    return parser
+
+
+def _setup_logging(args: argparse.Namespace, state_dir: Path | None) -> None:
+    from josev_hal.logging_setup import setup_logging
+
+    setup_logging(state_dir, level=args.log_level)
+    if args.log_file:
+        from logging.handlers import RotatingFileHandler
+
+        from josev_hal.logging_setup import UtcFormatter
+
+        args.log_file.parent.mkdir(parents=True, exist_ok=True)
+        handler = RotatingFileHandler(args.log_file, maxBytes=5 * 1024 * 1024, backupCount=5)
+        handler.setFormatter(UtcFormatter())
+        logging.getLogger().addHandler(handler)
+
+
+def run(args: argparse.Namespace) -> int:
+    from josev_hal.daemon import Daemon, load_board_profile
+    from josev_hal.errors import ConfigError, HalError, ProfileError
+    from josev_hal.functions.config import resolve_state_dir
+    from josev_hal.plugins import get_plugin_manager
+
+    try:
+        pm = get_plugin_manager()
+        profile, source = load_board_profile(args.board, pm)
+    except ProfileError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_PROBLEMS
+    except HalError as exc:
+        print(f"josev-hal run: {exc}", file=sys.stderr)
+        return EXIT_PROBLEMS if isinstance(exc, ConfigError) else EXIT_RUNTIME
+    state_dir = resolve_state_dir(args.state_dir, profile)
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        print(f"josev-hal run: state dir {state_dir}: {exc}", file=sys.stderr)
+        return EXIT_RUNTIME
+    _setup_logging(args, state_dir)
+
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        log.info("signal %s: shutting down", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    daemon = Daemon(profile, pm, source=source, broker_url=args.broker, state_dir=state_dir,
+                    free_charging=args.free_charging)  # fmt: skip
+    try:
+        daemon.start(wait_s=args.wait_broker)
+    except HalError as exc:
+        log.error("startup failed: %s", exc)
+        return EXIT_RUNTIME
+    try:
+        while not stop.wait(args.stats_interval or 3600.0):
+            if args.stats_interval and daemon.bridge is not None:
+                log.info("stats %s", daemon.bridge.format_stats())
+    finally:
+        daemon.stop()
+    log.info("stopped")
+    return EXIT_OK
