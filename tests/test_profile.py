@@ -396,3 +396,34 @@ def test_committed_board_schema_declares_the_2020_12_dialect() -> None:
     # The committed schema parses as plain JSON with the 2020-12 dialect declared.
     data = json.loads((REPO / "schemas" / "board.schema.json").read_text())
     assert data["$schema"].endswith("2020-12/schema")
+
+
+# -- the README's bring-up walkthrough stays true ------------------------------------------------
+
+
+def _readme_block(marker: str, language: str) -> str:
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    start = text.index(f"<!-- {marker}")
+    block_start = text.index(f"```{language}\n", start) + len(f"```{language}\n")
+    return text[block_start : text.index("```", block_start)]
+
+
+def test_readme_bring_up_profile_and_plugin_check_ok(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "acme_hal.py").write_text(_readme_block("bring-up-plugin", "python"))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import acme_hal  # type: ignore[import-not-found]
+
+    try:
+        pm = get_plugin_manager(extra_plugins=[acme_hal])
+        profile = load_profile_text(_readme_block("bring-up-profile", "toml"), "boards/acme.toml", pm)
+        assert profile.evse[0].devices[Role.CONTACTOR].options.coil_gpio == 17
+        without = get_plugin_manager()
+        with pytest.raises(ProfileError) as info:
+            load_profile_text(_readme_block("bring-up-profile", "toml"), "boards/acme.toml", without)
+        readme = (REPO / "README.md").read_text(encoding="utf-8")
+        first = info.value.problems[0]
+        assert first.split("; drivers for role")[0] in readme, first
+    finally:
+        import sys
+
+        sys.modules.pop("acme_hal", None)
