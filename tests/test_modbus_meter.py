@@ -374,3 +374,105 @@ def test_identify_recognises_the_model_from_its_registers(
 def test_identify_returns_none_when_nobody_answers(line: PtyLine, bus: SerialBus) -> None:
     with ModbusPeer(line.peer_port, [SimulatedMeter("sdm630", unit=1)]):
         assert identify(bus, 2) is None
+
+
+TWO_METER_PROFILE = """\
+[station]
+vendor = "Acme"
+model = "Wallbox 22"
+serial_number = "ACME-0001"
+sw_version = "1.0.0"
+hw_version = "rev-A"
+
+[safety]
+rcd_trip = "hardware"
+cp_loss_shutdown = "hal"
+welding_detection = "hal"
+
+[buses.rs485]
+kind = "serial"
+port = "{port}"
+baudrate = 9600
+
+[[evse]]
+id = "DE*ACM*E0001"
+ocpp_id = 1
+network_interface = "eth1"
+kind = "ac"
+phases = 3
+nominal_voltage_v = 230
+max_current_a = 32
+
+  [[evse.connectors]]
+  id = 1
+  ocpp_type = "cType2"
+  iso15118_type = "AC_three_phase_core"
+  services = ["ac"]
+  cable = "fixed"
+  max_cable_current_a = 32
+
+  [evse.devices.cp]
+  driver = "sim-cp"
+
+  [evse.devices.contactor]
+  driver = "sim-contactor"
+
+  [evse.devices.meter]
+  driver = "modbus-meter"
+  bus = "rs485"
+  address = 1
+  options = { model = "sdm630" }
+
+
+[[evse]]
+id = "DE*ACM*E0002"
+ocpp_id = 2
+network_interface = "eth1"
+kind = "ac"
+phases = 3
+nominal_voltage_v = 230
+max_current_a = 32
+
+  [[evse.connectors]]
+  id = 1
+  ocpp_type = "cType2"
+  iso15118_type = "AC_three_phase_core"
+  services = ["ac"]
+  cable = "fixed"
+  max_cable_current_a = 32
+
+  [evse.devices.cp]
+  driver = "sim-cp"
+
+  [evse.devices.contactor]
+  driver = "sim-contactor"
+
+  [evse.devices.meter]
+  driver = "modbus-meter"
+  bus = "rs485"
+  address = 2
+  options = { model = "em340" }
+"""
+
+
+def test_board_profile_with_two_meters_on_one_rs485_bus_builds_and_reads(line: PtyLine) -> None:
+    from josev_hal.board import Board
+    from josev_hal.devices import Role
+    from josev_hal.plugins import get_plugin_manager
+    from josev_hal.profile import load_profile_text
+
+    pm = get_plugin_manager()
+    profile = load_profile_text(TWO_METER_PROFILE.replace("{port}", line.client_port), "two-meters.toml", pm)
+    board = Board.build(profile, pm)
+    a = SimulatedMeter("sdm630", unit=1, values={"energy_import": 11_000.0})
+    b = SimulatedMeter("em340", unit=2, values={"energy_import": 22_000.0})
+    with ModbusPeer(line.peer_port, [a, b]):
+        board.setup()
+        try:
+            meters = [evse.devices[Role.METER] for evse in board.evses]
+            assert [type(m) for m in meters] == [ModbusMeter, ModbusMeter]
+            assert meters[0].bus is meters[1].bus  # type: ignore[attr-defined]
+            readings = [m.read().energy_import_wh for m in meters]  # type: ignore[attr-defined]
+        finally:
+            board.release()
+    assert readings == [pytest.approx(11_000.0), pytest.approx(22_000.0)]
