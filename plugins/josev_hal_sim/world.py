@@ -296,18 +296,21 @@ class SimWorld:
         self._arm(self.clock.now())
 
     def _arm(self, deadline: float) -> None:
-        if self._closed:
-            return
+        """Have the clock call :meth:`poll` at ``deadline``."""
         handle: TimerHandle | None = None
 
         def fire() -> None:
+            # Taking the lock also waits until _arm below has stored ``handle``.
             with self.lock:
                 if handle is not None:
                     self._timers.discard(handle)
             self.poll()
 
-        handle = self.clock.call_at(deadline, fire)
-        self._timers.add(handle)
+        with self.lock:
+            if self._closed:
+                return
+            handle = self.clock.call_at(deadline, fire)
+            self._timers.add(handle)
 
     def _advance(self, now: float) -> None:
         """Apply due transitions in time order, integrating energy up to each of them."""
