@@ -21,7 +21,7 @@ from josev_hal_can.infypower import InfyPowerDc, InfyPowerOptions
 
 from josev_hal.buses.can import CanBus, CanBusOptions
 from josev_hal.devices import DeviceConfig
-from josev_hal.errors import DeviceError, DeviceOffline, DeviceTimeout
+from josev_hal.errors import BusError, DeviceError, DeviceOffline, DeviceTimeout
 from josev_hal.simulators.can_power_module import ALARM_NAMES, InfyPowerGroupSim
 
 OFFLINE_AFTER_S = 0.5
@@ -383,3 +383,29 @@ def test_driver_is_registered_through_the_entry_point() -> None:
     from josev_hal.plugins import get_plugin_manager
 
     assert get_plugin_manager().drivers["infypower-dc"] is InfyPowerDc
+
+
+def test_can_link_down_at_setup_is_offline_not_a_crash_and_recovers() -> None:
+    channel = f"infy-{uuid.uuid4().hex}"
+    bus = CanBus("can0", CanBusOptions(interface="virtual", channel=channel))  # not opened yet
+    options = InfyPowerOptions(modules=[0, 1], poll_interval_s=POLL_S, offline_after_s=OFFLINE_AFTER_S)
+    driver = InfyPowerDc(DeviceConfig(device_id="pm", options=options, bus=bus))
+    with InfyPowerGroupSim(interface="virtual", channel=channel, modules=(0, 1)) as sim:
+        try:
+            driver.setup()  # must not raise: the rest of the board still comes up
+            with pytest.raises(BusError):
+                driver.set_target(400.0, 10.0)
+            with pytest.raises(BusError):
+                driver.enable(True)
+            time.sleep(OFFLINE_AFTER_S + 0.1)
+            with pytest.raises(DeviceOffline):
+                driver.read()
+            bus.setup()  # the link comes back
+            assert eventually(lambda: read_or_none(driver) is not None)
+            # The failed enable(True) is not replayed by the poll thread's re-send.
+            time.sleep(5 * POLL_S)
+            assert not any(m.on for m in sim.modules.values())
+            assert all(m.setpoint_v == 400.0 for m in sim.modules.values())
+        finally:
+            driver.release()
+            bus.release()

@@ -175,9 +175,11 @@ class InfyPowerDc(DcPowerModule):
                 self._send(proto.DEVICE_MODULE, proto.Cmd.READ_CAPABILITIES, addr, bytes(8))
             if self.opts.check_module_count:
                 self._send(proto.DEVICE_GROUP, proto.Cmd.READ_COUNT, self.opts.group, bytes(8))
-        except DeviceError:
-            self.release()
-            raise
+        except DeviceError as exc:
+            # A CAN link that is down at boot must not keep the rest of the board (an AC EVSE,
+            # the bridge) from starting: polling keeps trying, and the silence surfaces as
+            # DeviceOffline -> hardware_fault for this EVSE only.
+            log.warning("infypower setup send failed device=%s error=%s", self.device_id, exc)
         self._thread = threading.Thread(target=self._poll_loop, name=f"infy-{self.device_id}", daemon=True)
         self._thread.start()
         log.info(
@@ -245,7 +247,18 @@ class InfyPowerDc(DcPowerModule):
         if on and self._target is None:
             raise self.error("enable(True) before set_target(): refusing to switch on without a set-point")
         self._on = bool(on)
-        self._send_all(proto.Cmd.ON_OFF, proto.encode_on_off(self._on))
+        try:
+            self._send_all(proto.Cmd.ON_OFF, proto.encode_on_off(self._on))
+        except DeviceError:
+            if on:
+                # The caller will treat the output as off: make sure the poll thread's re-send
+                # does not switch on later behind its back.
+                self._on = False
+                try:
+                    self._send_all(proto.Cmd.ON_OFF, proto.encode_on_off(False))
+                except DeviceError:
+                    pass
+            raise
         log.info("infypower output device=%s on=%s", self.device_id, self._on)
 
     # -- reading -----------------------------------------------------------------------------
