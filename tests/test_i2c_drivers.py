@@ -43,11 +43,17 @@ class ManualClock:
 
 
 def make_driver(
-    board: SimAcBoard, name: str, address: int, options: dict[str, Any], device_id: str = ""
+    board: SimAcBoard,
+    name: str,
+    address: int,
+    options: dict[str, Any],
+    device_id: str = "",
+    bus: I2cBus | None = None,
 ) -> Any:
     cls = DRIVERS[name]
-    bus = I2cBus("i2c1", I2cBusOptions(bus=1), smbus_factory=board.bus.factory)
-    bus.setup()
+    if bus is None:
+        bus = I2cBus("i2c1", I2cBusOptions(bus=1), smbus_factory=board.bus.factory)
+        bus.setup()
     config: DeviceConfig[Any] = DeviceConfig(
         device_id=device_id or f"evse[0].{cls.role.value}",
         options=msgspec.convert(options, cls.Options),
@@ -551,3 +557,45 @@ def test_pn532_missing_chip_fails_setup(board: SimAcBoard) -> None:
     board.bus.detach(0x24)
     with pytest.raises(BusError):
         make_driver(board, "pn532-reader", 0x24, {})
+
+
+# -- several devices on one chip ------------------------------------------------------------------
+
+
+def shared_bus(board: SimAcBoard) -> I2cBus:
+    bus = I2cBus("i2c1", I2cBusOptions(bus=1), smbus_factory=board.bus.factory)
+    bus.setup()
+    return bus
+
+
+def test_two_devices_claiming_one_expander_pin_fail_setup_before_driving_it(board: SimAcBoard) -> None:
+    from josev_hal.errors import ConfigError
+
+    bus = shared_bus(board)
+    make_driver(board, "mcp23017-contactor", 0x20, CONTACTOR, "evse[0].contactor", bus)
+    cls = DRIVERS["mcp23017-rcd"]
+    options = msgspec.convert({"trip_pin": 10, "test_pin": 0}, cls.Options)
+    rcd = cls(DeviceConfig("evse[0].rcd", options, bus=bus, address=0x20))
+    writes = len(board.bus.writes_to(0x20))
+    with pytest.raises(ConfigError, match=r"test_pin pin 0 .* already used by evse\[0\]\.contactor"):
+        rcd.setup()
+    assert len(board.bus.writes_to(0x20)) == writes
+
+
+def test_released_device_frees_its_pins(board: SimAcBoard) -> None:
+    bus = shared_bus(board)
+    contactor = make_driver(board, "mcp23017-contactor", 0x20, CONTACTOR, "evse[0].contactor", bus)
+    contactor.release()
+    lock = make_driver(board, "mcp23017-lock", 0x20, {"lock_pin": 0}, "evse[0].lock", bus)
+    lock.lock()
+    assert board.gpio.output_level(0) is True
+
+
+def test_cp_and_pp_on_one_adc_claim_distinct_channels(board: SimAcBoard) -> None:
+    from josev_hal.errors import ConfigError
+
+    bus = shared_bus(board)
+    make_driver(board, "ads1x15-cp", 0x48, CP_OPTIONS, "evse[0].cp", bus)
+    make_driver(board, "ads1x15-pp", 0x48, {"channel": 2}, "evse[0].pp", bus)
+    with pytest.raises(ConfigError, match="channel pin 1"):
+        make_driver(board, "ads1x15-pp", 0x48, {"channel": 1}, "evse[1].pp", bus)

@@ -37,7 +37,7 @@ import msgspec
 import smbus2
 
 from josev_hal.buses import Bus
-from josev_hal.errors import BusError, DeviceError, DeviceTimeout
+from josev_hal.errors import BusError, ConfigError, DeviceError, DeviceTimeout
 from josev_hal.hookspecs import hookimpl
 
 __all__ = [
@@ -106,8 +106,18 @@ class I2cBus(Bus):
         self._factory: SmbusFactory = smbus_factory or _open_smbus
         self._smbus: Any = None
         self._chip_locks: dict[int, threading.RLock] = {}
+        self._claims: dict[tuple[int, int], str] = {}
         self.transfers = 0
         self.errors = 0
+
+    def use_smbus_factory(self, factory: SmbusFactory) -> None:
+        """Replace the smbus factory before :meth:`setup` — how the probe's simulation mode and
+        the demo put a :class:`~josev_hal.simulators.i2c.SimI2cBus` under a board built from a
+        real profile (``Board.build`` constructs buses without a factory)."""
+        with self.lock:
+            if self._smbus is not None:
+                raise BusError(f"i2c bus {self.name} is already open", device=self.name)
+            self._factory = factory
 
     # -- lifecycle ---------------------------------------------------------------------------
     def setup(self) -> None:
@@ -150,6 +160,30 @@ class I2cBus(Bus):
         """
         with self.lock:
             return self._chip_locks.setdefault(address, threading.RLock())
+
+    def claim_pins(self, address: int, pins: dict[int, str], owner: str) -> None:
+        """Reserve output/input pins (or PWM channels) of the chip at ``address`` for ``owner``.
+
+        Several drivers share one expander; the profile check cannot see pins, so two devices
+        given the same pin (an RCD test output on the contactor coil) are caught here, at setup,
+        before either drives it. ``pins`` maps pin -> role name for the message. All or nothing.
+        """
+        with self.lock:
+            for pin, role in pins.items():
+                holder = self._claims.get((address, pin))
+                if holder is not None and holder != owner:
+                    raise ConfigError(
+                        f"{owner}: {role} pin {pin} of the chip at 0x{address:02x} on {self.name} "
+                        f"is already used by {holder}"
+                    )
+            for pin in pins:
+                self._claims[(address, pin)] = owner
+
+    def release_pins(self, owner: str) -> None:
+        """Drop every claim of ``owner`` (driver release)."""
+        with self.lock:
+            for key in [k for k, v in self._claims.items() if v == owner]:
+                del self._claims[key]
 
     def device(self, address: int, device_id: str | None = None, plugin: str | None = None) -> I2cDevice:
         """A handle for the chip at ``address`` whose errors carry ``device_id``."""

@@ -75,6 +75,10 @@ COMP_DISABLED = 0x0003
 CP_FREQUENCY_RANGE_HZ = (980.0, 1020.0)
 
 
+def _named(pins: dict[str, int | None]) -> dict[int, str]:
+    return {pin: name for name, pin in pins.items() if pin is not None}
+
+
 def _check_adc(chip: str, full_scale_v: float, data_rate_sps: int | None) -> None:
     if not any(math.isclose(full_scale_v, fs) for fs in ADS_FULL_SCALES_V):
         raise ValueError(f"full_scale_v: {full_scale_v} is not one of {ADS_FULL_SCALES_V}")
@@ -201,6 +205,8 @@ class Ads1x15Cp(ControlPilot):
     Options: ClassVar[type[msgspec.Struct]] = Ads1x15CpOptions
     bus_kind: ClassVar[str | None] = "i2c"
     requires_address: ClassVar[bool] = True
+    # One ADS1115 usually serves CP and PP (and a second EVSE); AIN channels are claimed at setup.
+    address_shareable: ClassVar[bool] = True
 
     def __init__(self, config: DeviceConfig[Any]) -> None:
         super().__init__(config)
@@ -215,8 +221,24 @@ class Ads1x15Cp(ControlPilot):
     # -- lifecycle ---------------------------------------------------------------------------
     def setup(self) -> None:
         o = self.opts
-        self._adc = Ads1x15(chip_handle(self), o.adc, o.full_scale_v, o.data_rate_sps)
-        self._pwm = Pca9685(chip_handle(self, o.pwm_address), oscillator_hz=o.pwm_oscillator_hz)
+        adc_dev = chip_handle(self)
+        pwm_dev = chip_handle(self, o.pwm_address)
+        adc_dev.bus.claim_pins(
+            adc_dev.address,
+            _named({"positive_channel": o.positive_channel, "negative_channel": o.negative_channel}),
+            self.device_id,
+        )
+        try:
+            pwm_dev.bus.claim_pins(
+                o.pwm_address,
+                _named({"pwm_channel": o.pwm_channel, "state_e_channel": o.state_e_channel}),
+                self.device_id,
+            )
+        except Exception:
+            adc_dev.bus.release_pins(self.device_id)
+            raise
+        self._adc = Ads1x15(adc_dev, o.adc, o.full_scale_v, o.data_rate_sps)
+        self._pwm = Pca9685(pwm_dev, oscillator_hz=o.pwm_oscillator_hz)
         try:
             prescale = self._pwm.configure(o.pwm_frequency_hz)
         except ValueError as exc:  # options were validated; this is a guard for direct use
@@ -238,6 +260,7 @@ class Ads1x15Cp(ControlPilot):
             self.set_state_f()
         except DeviceError as exc:
             log.warning("cp release could not set state F device=%s error=%s", self.device_id, exc)
+        self._pwm.dev.bus.release_pins(self.device_id)
         self._pwm = None
         self._adc = None
 
@@ -382,6 +405,7 @@ class Ads1x15Pp(ProximityPilot):
     Options: ClassVar[type[msgspec.Struct]] = Ads1x15PpOptions
     bus_kind: ClassVar[str | None] = "i2c"
     requires_address: ClassVar[bool] = True
+    address_shareable: ClassVar[bool] = True
 
     def __init__(self, config: DeviceConfig[Any]) -> None:
         super().__init__(config)
@@ -391,9 +415,13 @@ class Ads1x15Pp(ProximityPilot):
 
     def setup(self) -> None:
         o = self.opts
-        self._adc = Ads1x15(chip_handle(self), o.adc, o.full_scale_v, o.data_rate_sps)
+        dev = chip_handle(self)
+        dev.bus.claim_pins(dev.address, {o.channel: "channel"}, self.device_id)
+        self._adc = Ads1x15(dev, o.adc, o.full_scale_v, o.data_rate_sps)
 
     def release(self) -> None:
+        if self._adc is not None:
+            self._adc.dev.bus.release_pins(self.device_id)
         self._adc = None
 
     def resistance_from_volts(self, node_v: float) -> float | None:

@@ -56,6 +56,8 @@ class _ExpanderDriver(Driver):
     chip_map: ClassVar[ExpanderMap]
     bus_kind: ClassVar[str | None] = "i2c"
     requires_address: ClassVar[bool] = True
+    # Contactor, RCD and lock usually share one expander; pins are claimed per device at setup.
+    address_shareable: ClassVar[bool] = True
 
     def __init__(self, config: DeviceConfig[Any]) -> None:
         super().__init__(config)
@@ -67,9 +69,18 @@ class _ExpanderDriver(Driver):
             raise self.error("not set up")
         return self._gpio
 
-    def _attach(self) -> GpioExpander:
-        self._gpio = GpioExpander(chip_handle(self), self.chip_map)
+    def _attach(self, pins: dict[str, int | None]) -> GpioExpander:
+        """Claim ``pins`` (role -> pin) on the chip and build the expander handle."""
+        dev = chip_handle(self)
+        claims = {pin: role for role, pin in pins.items() if pin is not None}
+        dev.bus.claim_pins(dev.address, claims, self.device_id)
+        self._gpio = GpioExpander(dev, self.chip_map)
         return self._gpio
+
+    def _detach(self) -> None:
+        if self._gpio is not None:
+            self._gpio.dev.bus.release_pins(self.device_id)
+        self._gpio = None
 
     def _pull_up(self, name: str) -> bool:
         return bool(getattr(self.options, name, False))
@@ -120,7 +131,7 @@ class ExpanderContactor(_ExpanderDriver, Contactor):
         return self.opts.feedback_pin is not None
 
     def setup(self) -> None:
-        gpio = self._attach()
+        gpio = self._attach({"pin": self.opts.pin, "feedback_pin": self.opts.feedback_pin})
         # Open first: whatever the latch held before (a crashed HAL), the coil is released.
         gpio.setup_output(self.opts.pin, level_for(self.opts.active, False))
         self._commanded = False
@@ -134,7 +145,7 @@ class ExpanderContactor(_ExpanderDriver, Contactor):
             self.open()
         except DeviceError as exc:
             log.warning("contactor release could not open device=%s error=%s", self.device_id, exc)
-        self._gpio = None
+        self._detach()
 
     def close(self) -> None:
         self.gpio.write(self.opts.pin, level_for(self.opts.active, True))
@@ -219,7 +230,8 @@ class ExpanderRcd(_ExpanderDriver, Rcd):
         self._test_lock = threading.Lock()
 
     def setup(self) -> None:
-        gpio = self._attach()
+        o = self.opts
+        gpio = self._attach({"trip_pin": o.trip_pin, "test_pin": o.test_pin, "reset_pin": o.reset_pin})
         gpio.setup_input(self.opts.trip_pin, pull_up=self._pull_up("trip_pull_up"))
         if self.opts.test_pin is not None:
             gpio.setup_output(self.opts.test_pin, level_for(self.opts.test_active, False))
@@ -239,7 +251,7 @@ class ExpanderRcd(_ExpanderDriver, Rcd):
                 self.gpio.write(pin, level_for(active, False))
             except DeviceError as exc:
                 log.warning("rcd release could not clear pin=%d device=%s error=%s", pin, self.device_id, exc)
-        self._gpio = None
+        self._detach()
 
     def _tripped(self) -> bool:
         return self.gpio.read(self.opts.trip_pin) == (self.opts.trip_level == "high")
@@ -373,7 +385,10 @@ class ExpanderLock(_ExpanderDriver, ConnectorLock):
         self._cmd_lock = threading.Lock()
 
     def setup(self) -> None:
-        gpio = self._attach()
+        o = self.opts
+        gpio = self._attach(
+            {"lock_pin": o.lock_pin, "unlock_pin": o.unlock_pin, "feedback_pin": o.feedback_pin}
+        )
         off = level_for(self.opts.active, False)
         gpio.setup_output(self.opts.lock_pin, off)
         if self.opts.unlock_pin is not None:
@@ -392,7 +407,7 @@ class ExpanderLock(_ExpanderDriver, ConnectorLock):
                 log.warning(
                     "lock release could not stop the actuator device=%s error=%s", self.device_id, exc
                 )
-        self._gpio = None
+        self._detach()
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:

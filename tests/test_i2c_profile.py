@@ -1,0 +1,65 @@
+"""The shipped Raspberry Pi AC board profile drives the simulated AC board end to end."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from josev_hal.board import Board
+from josev_hal.buses.i2c import I2cBus
+from josev_hal.devices import Contactor, ControlPilot, CpMode, ProximityPilot, Rcd, Role
+from josev_hal.errors import BusError
+from josev_hal.plugins import get_plugin_manager
+from josev_hal.profile import load_profile
+from josev_hal.simulators.i2c import build_ac_board
+
+BOARD = Path(__file__).resolve().parents[1] / "boards" / "rpi-ads1115-mcp23017-sdm630.toml"
+
+
+def test_rpi_board_profile_drives_the_simulated_ac_board() -> None:
+    pm = get_plugin_manager()
+    board = Board.build(load_profile(BOARD, pm), pm)
+    sim = build_ac_board(rcd_test_delay_s=0.01)
+    i2c = board.buses["i2c1"]
+    assert isinstance(i2c, I2cBus)
+    i2c.use_smbus_factory(sim.bus.factory)
+    i2c.setup()
+    evse = board.evses[0]
+    i2c_devices = [d for d in evse.devices.values() if d.bus_kind == "i2c"]
+    try:
+        for driver in i2c_devices:
+            driver.setup()
+        cp = evse.require(Role.CONTROL_PILOT, ControlPilot)
+        pp = evse.require(Role.PROXIMITY_PILOT, ProximityPilot)
+        contactor = evse.require(Role.CONTACTOR, Contactor)
+        rcd = evse.require(Role.RCD, Rcd)
+        assert sim.pwm.regs[0xFE] == 5  # 1 kHz CP
+        sim.cp.set_ev_state("C")
+        sim.pp.rc_ohm = 220.0
+        cp.set_pwm(53.33)
+        sample = cp.read()
+        assert sample.positive_v == pytest.approx(6.0, abs=0.05)  # profile scaling 0.122 / 1.7132
+        assert sample.negative_v == pytest.approx(-12.0, abs=0.05)
+        assert cp.output.mode is CpMode.PWM
+        assert pp.read().resistance_ohm == pytest.approx(220.0, rel=0.01)
+        contactor.close()
+        assert sim.gpio.output_level(0) is True
+        assert sim.gpio.pull_ups() >> 8 & 1  # feedback_pull_up from the profile
+        contactor.open()
+        assert rcd.read().tripped is False
+    finally:
+        for driver in reversed(i2c_devices):
+            driver.release()
+        i2c.release()
+    assert sim.cp.generator() == ("f", None)  # CP left at state F on release
+
+
+def test_smbus_factory_cannot_be_swapped_on_an_open_bus() -> None:
+    sim = build_ac_board()
+    from josev_hal.buses.i2c import I2cBusOptions
+
+    bus = I2cBus("i2c1", I2cBusOptions(), smbus_factory=sim.bus.factory)
+    bus.setup()
+    with pytest.raises(BusError, match="already open"):
+        bus.use_smbus_factory(sim.bus.factory)
