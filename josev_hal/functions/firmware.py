@@ -427,7 +427,7 @@ class FirmwareUpdater:
 
     def _install(self, job: FirmwareJob, partial: Path, size: int, sha256: str, signed: bool) -> None:
         req = job.request
-        image_path = self.work_dir / f"firmware-{req.request_id}{_suffix(req.location)}"
+        image_path = self.work_dir / _image_name(req.location, req.request_id)
         os.replace(partial, image_path)
         image = FirmwareImage(
             request_id=req.request_id,
@@ -539,11 +539,12 @@ class FirmwareUpdater:
         return received, {name: hasher.digest() for name, hasher in hashers.items()}
 
 
-def _suffix(location: str) -> str:
-    """Keep the image's extension (.swu, .raucb, .tar.gz ...) so an external updater recognises it."""
-    name = Path(urllib.parse.urlsplit(location).path).name
-    suffix = "".join(Path(name).suffixes)[-16:]
-    return suffix if all(c.isalnum() or c == "." for c in suffix) else ""
+def _image_name(location: str, request_id: int) -> str:
+    """``<request_id>-<file name from the URL>``, reduced to safe characters (the name keeps the
+    extension, .swu / .raucb / .tar.gz, so an external updater recognises the image)."""
+    name = Path(urllib.parse.unquote(urllib.parse.urlsplit(location).path)).name
+    safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in name).lstrip(".")[:100]
+    return f"{request_id}-{safe or 'firmware.bin'}"
 
 
 _SUCCESS = frozenset(

@@ -54,6 +54,19 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 5.0, step: float =
         time.sleep(step)
 
 
+def _without_table(text: str, table: str) -> str:
+    """``text`` without the top-level ``[table]`` (replaced by the rig's own version)."""
+    out: list[str] = []
+    skipping = False
+    for line in text.splitlines(keepends=True):
+        stripped = line.strip()
+        if stripped.startswith("["):
+            skipping = stripped.split("#")[0].strip() == f"[{table}]"
+        if not skipping:
+            out.append(line)
+    return "".join(out)
+
+
 def request_doc(name: str, data: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"id": str(uuid.uuid4()), "name": name, "type": "request", "data": data or {}}
 
@@ -90,7 +103,8 @@ class FunctionsRig:
         self.registry = WorldRegistry(RealClock())
         self._previous_registry = set_default_registry(self.registry)
         self.pm = get_plugin_manager(extra_plugins=self.extra_plugins)
-        text = sim_board_text() + DEVICE_MODEL_TOML.format(password_file=self.password_file)
+        text = _without_table(sim_board_text(), "device_model")
+        text += DEVICE_MODEL_TOML.format(password_file=self.password_file)
         self.profile = load_profile_text(text, "sim.toml", self.pm)
         self.board = Board.build(self.profile, self.pm)
         self.board.setup()
