@@ -63,3 +63,23 @@ def test_smbus_factory_cannot_be_swapped_on_an_open_bus() -> None:
     bus.setup()
     with pytest.raises(BusError, match="already open"):
         bus.use_smbus_factory(sim.bus.factory)
+
+
+def test_probe_lines_list_the_chips_and_flag_a_wrong_expander() -> None:
+    from josev_hal_i2c import hal_probe_lines
+
+    pm = get_plugin_manager()
+    board = Board.build(load_profile(BOARD, pm), pm)
+    sim = build_ac_board(gpio_chip="pca9555")  # the profile says MCP23017
+    i2c = board.buses["i2c1"]
+    assert isinstance(i2c, I2cBus)
+    i2c.use_smbus_factory(sim.bus.factory)
+    i2c.setup()
+    try:
+        lines = hal_probe_lines(board)
+    finally:
+        i2c.release()
+    assert lines is not None
+    assert lines[0] == "i2c1: 0x20 pca9555, 0x24 pn532, 0x40 pca9685, 0x48 ads1115"
+    assert "  evse[0].contactor: expects mcp23017 at 0x20, found pca9555" in lines
+    assert not any("evse[0].cp" in line for line in lines)

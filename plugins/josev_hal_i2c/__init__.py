@@ -22,8 +22,10 @@ driver                 role                   hardware
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
 
+from josev_hal.buses.i2c import I2cBus
 from josev_hal.devices import Driver
 from josev_hal.hookspecs import hookimpl
 
@@ -38,7 +40,7 @@ from .gpio_drivers import (
 )
 from .pn532 import Pn532Reader
 
-__all__ = ["DRIVERS", "hal_register_drivers"]
+__all__ = ["DRIVERS", "expected_chip", "hal_probe_lines", "hal_register_drivers"]
 
 #: Driver name -> class, as registered.
 DRIVERS: dict[str, type[Driver]] = {
@@ -58,3 +60,40 @@ DRIVERS: dict[str, type[Driver]] = {
 def hal_register_drivers() -> Mapping[str, type[Driver]]:
     """Contribute the I2C drivers."""
     return dict(DRIVERS)
+
+
+def expected_chip(driver: Driver) -> str | None:
+    """The chip a configured I2C driver expects at its address (as :func:`identify` names it)."""
+    chip_map = getattr(driver, "chip_map", None)
+    if chip_map is not None:
+        return str(chip_map.chip)
+    if isinstance(driver, Ads1x15Cp | Ads1x15Pp):
+        return str(driver.opts.adc)
+    if isinstance(driver, Pn532Reader):
+        return "pn532"
+    return None
+
+
+@hookimpl
+def hal_probe_lines(board: Any) -> Sequence[str] | None:
+    """``josev-hal probe``: every chip answering on each open I2C bus, and whether the chips the
+    profile's devices expect are really there."""
+    from .identify import scan
+
+    lines: list[str] = []
+    for name, bus in board.buses.items():
+        if not isinstance(bus, I2cBus) or not bus.is_open:
+            continue
+        found = scan(bus)
+        listing = ", ".join(f"0x{a:02x} {chip or 'unknown'}" for a, chip in sorted(found.items()))
+        lines.append(f"{name}: {listing or 'no chip answers'}")
+        for driver in board.devices():
+            if driver.config.bus is not bus or driver.config.address is None:
+                continue
+            want, address = expected_chip(driver), driver.config.address
+            got = found.get(address)
+            if address not in found:
+                lines.append(f"  {driver.device_id}: nothing answers at 0x{address:02x}")
+            elif want and got and got != want and not (got == "ads1x15" and want.startswith("ads1")):
+                lines.append(f"  {driver.device_id}: expects {want} at 0x{address:02x}, found {got}")
+    return lines or None
