@@ -62,6 +62,7 @@ __all__ = [
     "StateSettings",
     "StationInfo",
     "board_json_schema",
+    "check_profile",
     "load_profile",
     "load_profile_text",
     "required_roles",
@@ -837,6 +838,13 @@ class _Loader:
                 add((*cpath, "services"), f"{', '.join(wrong)} not possible on a {evse.kind.value} EVSE")
             if connector.iso15118_type.value.startswith("AC") != (evse.kind is EvseKind.AC):
                 add((*cpath, "iso15118_type"), f"{connector.iso15118_type.value} on a {evse.kind.value} EVSE")
+            if evse.kind is EvseKind.AC:
+                single = connector.iso15118_type is Iso15118ConnectorType.AC_SINGLE_PHASE_CORE
+                if single != (evse.phases == 1):
+                    add(
+                        (*cpath, "iso15118_type"),
+                        f"{connector.iso15118_type.value} does not match phases = {evse.phases}",
+                    )
             if connector.cable is CableKind.FIXED and connector.max_cable_current_a is None:
                 add((*cpath, "max_cable_current_a"), "required for a fixed cable (there is no PP to read it)")
         if evse.kind is EvseKind.AC:
@@ -957,6 +965,16 @@ def load_profile(path: str | Path, pm: HalPluginManager) -> Profile:
     except (OSError, UnicodeDecodeError) as exc:
         raise ProfileError([f"{source}: cannot read: {exc}"], path=source) from exc
     return load_profile_text(text, source, pm)
+
+
+def check_profile(path: str | Path, pm: HalPluginManager) -> list[str]:
+    """Every problem of the profile at ``path`` (``[]`` when it is valid), as ``josev-hal check``
+    prints them."""
+    try:
+        load_profile(path, pm)
+    except ProfileError as exc:
+        return list(exc.problems)
+    return []
 
 
 def board_json_schema() -> dict[str, Any]:

@@ -23,6 +23,7 @@ from josev_hal.profile import (
     Profile,
     Protection,
     board_json_schema,
+    check_profile,
     load_profile,
     load_profile_text,
 )
@@ -195,6 +196,12 @@ BROKEN = [
         "meter.stale_after_s: must be greater than interval_s",
     ),
     (
+        "single-phase connector type on a three-phase EVSE",
+        '"AC_three_phase_core"',
+        '"AC_single_phase_core"',
+        "evse[0].connectors[0].iso15118_type: AC_single_phase_core does not match phases = 3",
+    ),
+    (
         "device on an unknown connector",
         "address = 0x11\n",
         "address = 0x11\n  connector = 2\n",
@@ -314,6 +321,17 @@ def test_per_evse_cp_settings_override_the_station(pm: HalPluginManager) -> None
     )
     profile = _load(text, pm)
     assert profile.cp_settings(profile.evse[0]).debounce_samples == 5
+
+
+def test_check_profile_returns_problems_instead_of_raising(pm: HalPluginManager, tmp_path: Path) -> None:
+    good = tmp_path / "good.toml"
+    good.write_text(loopback.AC_PROFILE)
+    bad = tmp_path / "bad.toml"
+    bad.write_text(_replace(loopback.AC_PROFILE, "phases = 3", "phases = 2"))
+    assert check_profile(good, pm) == []
+    assert check_profile(bad, pm) == [
+        f"{bad}:{_line_of(bad.read_text(), 'phases = 2')}: evse[0].phases: invalid enum value 2"
+    ]
 
 
 def test_load_profile_reads_a_file_and_names_it(pm: HalPluginManager, tmp_path: Path) -> None:
