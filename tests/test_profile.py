@@ -266,6 +266,35 @@ def test_problem_lines_point_at_the_offending_key(pm: HalPluginManager) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("old", "new", "needle", "path"),
+    [
+        # A key of the second EVSE's connector: array-of-tables indices are tracked per parent.
+        (
+            "max_cable_current_a = 200",
+            "max_cable_current_a = -5",
+            "max_cable_current_a = -5",
+            "evse[1].connectors[0].max_cable_current_a",
+        ),
+        # A dotted key inside a device table.
+        (
+            "  options = { channel = 0, gain = 1 }",
+            '  options.channel = 0\n  options.gain = "x"',
+            "options.gain",
+            "evse[0].devices.cp.options.gain",
+        ),
+        # A quoted key and a comment containing '=' before it.
+        ("interval_s = 1.0", '# interval = seconds\n"interval_s" = "1s"', '"interval_s"', "meter.interval_s"),
+    ],
+)
+def test_problem_lines_follow_tables_arrays_and_dotted_keys(
+    pm: HalPluginManager, old: str, new: str, needle: str, path: str
+) -> None:
+    text = _replace(loopback.AC_PROFILE + loopback.DC_EVSE, old, new)
+    (problem,) = _problems(text, pm)
+    assert problem.startswith(f"boards/x.toml:{_line_of(text, needle)}: {path}: "), problem
+
+
 def test_every_problem_of_a_file_is_reported_at_once_in_line_order(pm: HalPluginManager) -> None:
     text = loopback.AC_PROFILE
     text = _replace(text, 'rcd_trip = "hal"', 'rcd_trip = "mcu"')
