@@ -769,6 +769,13 @@ class _Loader:
         add = self.problems.add
         self._check_cp(profile.cp, ("cp",))
         self._check_pp(profile.pp)
+        if profile.safety.cp_loss_shutdown is Protection.NONE:
+            # IEC 61851-1 requires opening on CP loss; the HAL does it in any case, so "none"
+            # would only be a false declaration.
+            add(
+                ("safety", "cp_loss_shutdown"),
+                'must be "hardware" or "hal" (opening on CP loss is mandatory)',
+            )
         if profile.meter.stale_after_s <= profile.meter.interval_s:
             add(("meter", "stale_after_s"), "must be greater than interval_s")
         if not profile.evse:

@@ -202,6 +202,12 @@ BROKEN = [
         "evse[0].connectors[0].iso15118_type: AC_single_phase_core does not match phases = 3",
     ),
     (
+        "no CP-loss protection declared",
+        'cp_loss_shutdown = "hal"',
+        'cp_loss_shutdown = "none"',
+        'safety.cp_loss_shutdown: must be "hardware" or "hal"',
+    ),
+    (
         "device on an unknown connector",
         "address = 0x11\n",
         "address = 0x11\n  connector = 2\n",
