@@ -89,7 +89,7 @@ class _SimDevice(Driver):
         """The shared world; raises DeviceError before :meth:`setup`."""
         world = self._world
         if world is None:
-            raise self.error("simulated device is not set up (call setup() first)")
+            raise self.error("simulated device is not set up (setup() not called, or already released)")
         return world
 
     def setup(self) -> None:
