@@ -83,3 +83,22 @@ def test_probe_lines_list_the_chips_and_flag_a_wrong_expander() -> None:
     assert lines[0] == "i2c1: 0x20 pca9555, 0x24 pn532, 0x40 pca9685, 0x48 ads1115"
     assert "  evse[0].contactor: expects mcp23017 at 0x20, found pca9555" in lines
     assert not any("evse[0].cp" in line for line in lines)
+
+
+def test_readme_i2c_example_options_are_valid() -> None:
+    import tomllib
+
+    import msgspec
+    from josev_hal_i2c import DRIVERS
+
+    from josev_hal.buses.i2c import I2cBusOptions
+
+    readme = (BOARD.parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Supported I2C chips") :]
+    start = section.index("```toml\n") + len("```toml\n")
+    example = tomllib.loads(section[start : section.index("```", start)])
+    bus = dict(example["buses"]["i2c1"])
+    assert bus.pop("kind") == "i2c"
+    msgspec.convert(bus, I2cBusOptions)
+    for device in example["evse"]["devices"].values():
+        msgspec.convert(device["options"], DRIVERS[device["driver"]].Options)
