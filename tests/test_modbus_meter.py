@@ -322,7 +322,8 @@ def test_wm3m4c_signed_transaction_produces_verifiable_ocmf(line: PtyLine) -> No
     header, payload_text, sig_text = ocmf.split("|")
     assert header == "OCMF"
     payload = json.loads(payload_text)
-    assert payload["CI"] == "DE*SEV*E1" and payload["ID"] == "04a1b2c3" and payload["GS"] == "tx-42"
+    assert payload["CI"] == "DE*SEV*E1" and payload["ID"] == "04a1b2c3" and payload["IT"] == "ISO14443"
+    assert payload["GI"] == "josev-hal" and payload["PG"] == "T1"
     assert [rd["TX"] for rd in payload["RD"]] == ["B", "E"]
     assert [rd["RV"] for rd in payload["RD"]] == [1.0, 8.5]  # kWh at begin and end
     # The firmware's zero-padded DER was normalised; the signature verifies with the meter's key.
@@ -332,6 +333,29 @@ def test_wm3m4c_signed_transaction_produces_verifiable_ocmf(line: PtyLine) -> No
     key.verify(signature, payload_text.encode("ascii"), ec.ECDSA(hashes.SHA256()))
     assert sim.signed is not None
     assert signed.public_key == sim.signed.public_key_der_b64
+
+
+def test_wm3m4c_back_to_back_transactions_never_return_the_previous_dataset(line: PtyLine) -> None:
+    sim = SimulatedMeter("wm3m4c", unit=33, values={"energy_import": 1000.0}, sign_delay_s=0.05)
+    b = make_bus(line, timeout_s=0.2)
+    try:
+        with ModbusPeer(line.peer_port, [sim]):
+            meter = make_meter(b, 33, model="wm3m4c", signed_poll_s=0.02)
+            with pytest.raises(DeviceError, match="no signed transaction was started"):
+                meter.end_transaction()
+            datasets = []
+            for n, token in enumerate(["aa01", "bb02"]):
+                meter.begin_transaction(
+                    TransactionInfo(transaction_id=f"tx-{n}", evse_id="E1", id_token=token)
+                )
+                sim.set_values(energy_import=1000.0 + 500.0 * (n + 1))
+                (signed,) = meter.end_transaction()
+                datasets.append(json.loads(base64.b64decode(signed.signed_meter_data).decode().split("|")[1]))
+    finally:
+        b.release()
+    assert [d["ID"] for d in datasets] == ["aa01", "bb02"]
+    assert [d["PG"] for d in datasets] == ["T1", "T2"]
+    assert [d["RD"][-1]["RV"] for d in datasets] == [1.5, 2.0]
 
 
 def test_begin_transaction_rejects_pipe_in_ocmf_fields(line: PtyLine, bus: SerialBus) -> None:

@@ -260,11 +260,7 @@ def test_zero_padded_der_signature_is_normalised() -> None:
 
 
 def test_ocmf_metadata_is_compact_and_refuses_separators() -> None:
-    text = iskra.metadata_json(
-        gateway_id="gw", evse_id="DE*X*E1", id_token="abc", id_token_type="ISO14443", transaction_id="t1"
-    )
+    text = iskra.metadata_json(gateway_id="gw", evse_id="DE*X*E1", id_token="abc", id_token_type="ISO14443")
     assert " " not in text and text.startswith('{"FV":"1.0","GI":"gw"')
     with pytest.raises(ValueError, match="CI"):
-        iskra.metadata_json(
-            gateway_id="gw", evse_id="A|B", id_token=None, id_token_type=None, transaction_id="t"
-        )
+        iskra.metadata_json(gateway_id="gw", evse_id="A|B", id_token=None, id_token_type=None)

@@ -255,6 +255,7 @@ class _IskraSigner:
             payload = dict(self._meta)
             payload.update(
                 {
+                    "PG": f"T{self.transactions + 1}",
                     "MV": "Iskra",
                     "MM": "WM3M4C",
                     "MS": m.serial_number,

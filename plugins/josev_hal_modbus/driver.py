@@ -26,7 +26,9 @@ from registers read in that call: nothing is ever cached.
 from __future__ import annotations
 
 import base64
+import json
 import logging
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -79,10 +81,13 @@ class ModbusMeterOptions(msgspec.Struct, forbid_unknown_fields=True):
     offline_after: int = 3
     #: Response timeout of one transaction (default: the bus's ``timeout_s``).
     response_timeout_s: float | None = None
-    #: Signed meters (WM3M4C): how long begin/end may wait for the meter, and the OCMF gateway id.
+    #: Signed meters (WM3M4C): how long begin/end may wait for the meter, how often to ask.
     signed_timeout_s: float = 15.0
     signed_poll_s: float = 0.2
+    #: OCMF gateway fields written to the meter: GI (identification), GS (serial), GV (version).
     gateway_id: str = "josev-hal"
+    gateway_serial: str = ""
+    gateway_version: str = ""
 
     def __post_init__(self) -> None:
         # Checked here so `josev-hal check` reports it at options.<key> without any hardware.
@@ -167,6 +172,17 @@ def reading_from_values(values: dict[str, float | None], taken_at: float, utc: A
     )
 
 
+def _payload_matches(payload: str, tx: TransactionInfo) -> bool:
+    """Whether an OCMF payload names this transaction's EVSE (``CI``) and token (``ID``)."""
+    try:
+        data = json.loads(payload)
+    except ValueError:
+        return False
+    if not isinstance(data, dict):
+        return False
+    return data.get("CI") == tx.evse_id and data.get("ID", "") == (tx.id_token or "")
+
+
 class ModbusMeter(Meter):
     """A Modbus RTU energy meter whose registers come from a model file or the profile."""
 
@@ -199,6 +215,11 @@ class ModbusMeter(Meter):
         self.stats: Counter[str] = Counter()
         self._consecutive_failures = 0
         self._offline = False
+        # One operation of this meter at a time (poll thread vs. transaction handlers); the bus
+        # lock alone would let a read slip between the steps of begin/end_transaction.
+        self._op_lock = threading.RLock()
+        self._signed_tx: TransactionInfo | None = None
+        self._last_signature: bytes | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
     def setup(self) -> None:
@@ -227,6 +248,10 @@ class ModbusMeter(Meter):
     # -- reading -----------------------------------------------------------------------------
     def read(self) -> MeterReading:
         """Read every register of the map now and return a fresh reading, or raise."""
+        with self._op_lock:
+            return self._read()
+
+    def _read(self) -> MeterReading:
         self.stats["reads"] += 1
         attempts = 1 if self._offline else 1 + self.opts.retries
         taken_at, utc = now_reading_times()
@@ -352,13 +377,18 @@ class ModbusMeter(Meter):
         """Open a signed transaction on the meter (set clock, write OCMF metadata, command 'B')."""
         if not self.supports_signed:
             return
+        with self._op_lock:
+            self._begin(tx)
+
+    def _begin(self, tx: TransactionInfo) -> None:
         try:
             meta = iskra.metadata_json(
                 gateway_id=self.opts.gateway_id,
+                gateway_serial=self.opts.gateway_serial,
+                gateway_version=self.opts.gateway_version,
                 evse_id=tx.evse_id,
                 id_token=tx.id_token,
                 id_token_type=tx.id_token_type,
-                transaction_id=tx.transaction_id,
             )
         except ValueError as exc:
             raise self.error(f"begin_transaction: {exc}") from exc
@@ -370,6 +400,7 @@ class ModbusMeter(Meter):
         self._write_holding(iskra.REG.METADATA, iskra.bytes_to_registers(data))
         self._write_holding(iskra.REG.COMMAND, [iskra.CMD_BEGIN])
         self._wait_for("begin_transaction", lambda s, st: s in iskra.STATE_ACTIVE and st == iskra.STATUS_OK)
+        self._signed_tx = tx
         log.info("signed transaction started device=%s tx=%s", self.device_id, tx.transaction_id)
 
     def end_transaction(self) -> tuple[SignedMeterValue, ...]:
@@ -377,12 +408,38 @@ class ModbusMeter(Meter):
         readings in one signed value)."""
         if not self.supports_signed:
             return ()
+        with self._op_lock:
+            return self._end()
+
+    def _end(self) -> tuple[SignedMeterValue, ...]:
+        tx = self._signed_tx
+        if tx is None:
+            # Reading the registers now would hand out the previous transaction's dataset.
+            raise self.error("end_transaction: no signed transaction was started on this meter")
         self._write_holding(iskra.REG.COMMAND, [iskra.CMD_END])
-        self._wait_for("end_transaction", lambda s, st: s == iskra.STATE_IDLE and st == iskra.STATUS_OK)
-        data_len, sig_len = self._read_holding(iskra.REG.SIGNED_DATA_LEN, 2)
-        payload = iskra.registers_to_bytes(
-            self._read_holding(iskra.REG.SIGNED_DATA, (data_len + 1) // 2), data_len
-        ).decode("ascii", errors="replace")
+        deadline = time.monotonic() + self.opts.signed_timeout_s
+        while True:
+            self._wait_for("end_transaction", lambda s, st: s == iskra.STATE_IDLE and st == iskra.STATUS_OK)
+            data_len, sig_len = self._read_holding(iskra.REG.SIGNED_DATA_LEN, 2)
+            payload = iskra.registers_to_bytes(
+                self._read_holding(iskra.REG.SIGNED_DATA, (data_len + 1) // 2), data_len
+            ).decode("ascii", errors="replace")
+            raw_sig = iskra.registers_to_bytes(
+                self._read_holding(iskra.REG.SIGNATURE, (sig_len + 1) // 2), sig_len
+            )
+            # The dataset must be this transaction's -- our EVSE and token, not the previous
+            # signature still in the registers while the meter finishes signing.
+            if raw_sig != self._last_signature and _payload_matches(payload, tx):
+                break
+            if time.monotonic() >= deadline:
+                raise self.error(
+                    f"end_transaction: no signed dataset for transaction {tx.transaction_id!r} "
+                    f"after {self.opts.signed_timeout_s} s",
+                    DeviceTimeout,
+                )
+            time.sleep(self.opts.signed_poll_s)
+        self._signed_tx = None
+        self._last_signature = raw_sig
         raw_sig = iskra.registers_to_bytes(
             self._read_holding(iskra.REG.SIGNATURE, (sig_len + 1) // 2), sig_len
         )

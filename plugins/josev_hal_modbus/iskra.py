@@ -81,22 +81,34 @@ def registers_to_bytes(words: list[int], length: int | None = None) -> bytes:
 
 
 def metadata_json(
-    *, gateway_id: str, evse_id: str, id_token: str | None, id_token_type: str | None, transaction_id: str
+    *,
+    gateway_id: str,
+    evse_id: str,
+    id_token: str | None,
+    id_token_type: str | None,
+    gateway_serial: str = "",
+    gateway_version: str = "",
 ) -> str:
-    """The OCMF identification fields the charger hands to the meter, in a fixed order and
-    without whitespace. ``|`` is the OCMF section separator and must not appear; the caller gets
-    a :class:`ValueError` naming the field instead of a meter that refuses later."""
-    fields: dict[str, object] = {
-        "FV": "1.0",
-        "GI": gateway_id,
-        "GS": transaction_id,
-        "PG": "T1",
-        "IS": id_token is not None,
-        "IT": (id_token_type or "NONE") if id_token is not None else "NONE",
-        "ID": id_token or "",
-        "CT": "EVSEID",
-        "CI": evse_id,
-    }
+    """The OCMF fields the charger (the "gateway") hands to the meter, in a fixed order and
+    without whitespace: format version, gateway identification / serial / version, the user
+    identification (``IS`` identified, ``IT`` type, ``ID`` token) and the charge point (``CT`` =
+    ``EVSEID``, ``CI`` = the EVSE id). Pagination, meter fields and readings are the meter's.
+    ``|`` is the OCMF section separator and must not appear; the caller gets a
+    :class:`ValueError` naming the field instead of a meter that refuses later."""
+    fields: dict[str, object] = {"FV": "1.0", "GI": gateway_id}
+    if gateway_serial:
+        fields["GS"] = gateway_serial
+    if gateway_version:
+        fields["GV"] = gateway_version
+    fields.update(
+        {
+            "IS": id_token is not None,
+            "IT": (id_token_type or "UNDEFINED") if id_token is not None else "NONE",
+            "ID": id_token or "",
+            "CT": "EVSEID",
+            "CI": evse_id,
+        }
+    )
     for key, value in fields.items():
         if isinstance(value, str):
             if "|" in value:

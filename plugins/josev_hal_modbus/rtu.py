@@ -157,9 +157,12 @@ class RtuMaster:
                 # The bus hands the port out non-blocking; other users of it rely on that.
                 with contextlib.suppress(serial.SerialException, OSError, ValueError):
                     port.timeout = 0
-        response = self._decoder.decode(raw[1:-2])
+        try:
+            response = self._decoder.decode(raw[1:-2])
+        except Exception as exc:  # a well-framed but malformed PDU must not escape as anything else
+            raise BusError(f"{where}: undecodable response {raw.hex()}: {exc}") from exc
         if response is None:
-            raise CrcError(f"{where}: undecodable response {raw.hex()}")
+            raise BusError(f"{where}: undecodable response {raw.hex()}")
         if isinstance(response, ExceptionResponse):
             code = response.exception_code
             name = EXCEPTION_NAMES.get(code, "unknown")
@@ -167,7 +170,7 @@ class RtuMaster:
                 f"{where}: exception {code} ({name})", exception_code=code, function=fc
             )
         if response.function_code != fc:
-            raise CrcError(f"{where}: response has function code {response.function_code}")
+            raise BusError(f"{where}: response has function code {response.function_code}")
         return response
 
     # -- receiving ---------------------------------------------------------------------------
@@ -226,8 +229,9 @@ class RtuMaster:
             self.crc_errors += 1
             raise CrcError(f"{where}: CRC mismatch in {frame.hex()}")
         if frame[0] != request.dev_id:
+            # A valid frame from someone else: two devices share an id, or a late answer.
             self._drain(port)
-            raise CrcError(f"{where}: answer from unit {frame[0]}")
+            raise BusError(f"{where}: answer came from unit {frame[0]}")
         return frame
 
     def _drain(self, port: serial.Serial) -> None:
