@@ -64,12 +64,24 @@ def test_missing_adapter_becomes_bus_error() -> None:
         bus.setup()
 
 
-def test_production_factory_is_smbus2(tmp_path: object) -> None:
-    # The default factory really is smbus2.SMBus: a non-existent adapter fails with its error.
+def test_production_factory_opens_smbus2_with_the_profile_adapter(monkeypatch: pytest.MonkeyPatch) -> None:
+    opened: list[int | str] = []
+
+    class RecordingSMBus(SimI2cBus):
+        def __init__(self, bus: int | str) -> None:
+            super().__init__()
+            opened.append(bus)
+
+    monkeypatch.setattr(smbus2, "SMBus", RecordingSMBus)
+    bus = I2cBus("i2c", I2cBusOptions(bus=7))
+    bus.setup()
+    assert opened == [7]
+
+
+def test_production_factory_reports_a_missing_adapter() -> None:
     bus = I2cBus("i2c", I2cBusOptions(bus="/nonexistent/i2c-dev"))
-    with pytest.raises(BusError, match="cannot open"):
+    with pytest.raises(BusError, match="cannot open I2C adapter '/nonexistent/i2c-dev'"):
         bus.setup()
-    assert smbus2.SMBus  # the dependency the profile kind relies on
 
 
 @pytest.mark.parametrize("bad", [{"bus": -1}, {"bus": ""}, {"busy_retries": -1}, {"nope": 1}])

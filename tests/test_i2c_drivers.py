@@ -457,7 +457,7 @@ def test_rcd_self_test_fails_when_trip_never_releases(board: SimAcBoard) -> None
             board.rcd.faulted = True  # latches and the reset pin does not help
         return False
 
-    board.rcd.test = stuck_after_test  # type: ignore[assignment]
+    board.rcd.test = stuck_after_test
     assert rcd.self_test(timeout_s=0.3) is False
 
 

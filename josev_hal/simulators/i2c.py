@@ -837,7 +837,7 @@ class SimRcdModule:
     """A residual-current monitor: its trip output follows the TEST input after ``test_delay_s``
     (the module injects a test current while TEST is asserted) or a real fault (:meth:`trip`)."""
 
-    test: DelayedLine | None = None
+    test: Level | None = None  # the TEST input as the module sees it (usually a DelayedLine)
     faulted: bool = False
 
     def trip(self) -> None:
