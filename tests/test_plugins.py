@@ -8,9 +8,11 @@ import os
 import subprocess
 import sys
 import textwrap
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 import tests.support.loopback as loopback
@@ -288,3 +290,23 @@ def test_console_scripts_see_the_throwaway_plugin(acme_site: Path, tmp_path: Pat
     assert "evse[0].devices.contactor.driver: unknown driver 'acme-relais' (did you mean 'acme-relay'?)" in (
         checked.stdout
     )
+
+
+def test_plugins_command_writes_a_board_schema_with_the_installed_options(
+    acme_site: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "board.schema.json"
+    assert main(["plugins", "--board-schema", str(target)]) == 0
+    schema = json.loads(target.read_text())
+    doc = tomllib.loads(_acme_profile().replace('kind = "loopback"', 'kind = "i2c"\nbus = 1'))
+    for evse in doc["evse"]:
+        for device in evse["devices"].values():
+            device.pop("bus", None)  # the loopback drivers are not installed; keep only acme's check
+    doc["evse"][0]["devices"] = {"contactor": doc["evse"][0]["devices"]["contactor"]}
+    jsonschema.validate(doc, schema)
+    doc["evse"][0]["devices"]["contactor"]["options"]["gpoi"] = 1
+    with pytest.raises(jsonschema.ValidationError, match="gpoi"):
+        jsonschema.validate(doc, schema)
+    doc["buses"]["board"]["bus"] = "one"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(doc, schema)

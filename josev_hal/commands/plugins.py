@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from josev_hal.cli import EXIT_OK, EXIT_RUNTIME
@@ -21,6 +22,13 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument(
+        "--board-schema",
+        type=Path,
+        metavar="FILE",
+        help="also write a board-profile JSON Schema that knows the installed drivers' and bus kinds' "
+        "options (for editor completion)",
+    )
     return parser
 
 
@@ -41,6 +49,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"josev-hal plugins: {exc}", file=sys.stderr)
         return EXIT_RUNTIME
     infos = pm.plugin_info()
+    if args.board_schema is not None:
+        from josev_hal.profile import board_json_schema
+
+        text = json.dumps(board_json_schema(pm), indent=2, ensure_ascii=False) + "\n"
+        args.board_schema.write_text(text, encoding="utf-8")
+        print(f"wrote {args.board_schema}", file=sys.stderr)
     if args.json:
         print(json.dumps([info.to_dict() for info in infos], indent=2))
         return EXIT_OK
