@@ -8,11 +8,24 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
+from types import SimpleNamespace
 from typing import Any
 
+import josev_hal_sim
 import pytest
-from josev_hal_sim import CONTROL_TOPIC, EvRequest, ManualClock, SimControl, WorldRegistry
+from josev_hal_sim import (
+    CONTROL_TOPIC,
+    EvRequest,
+    ManualClock,
+    SimControl,
+    WorldRegistry,
+    set_default_registry,
+    sim_board_text,
+)
 
+from josev_hal.board import Board
+from josev_hal.plugins import get_plugin_manager
+from josev_hal.profile import load_profile_text
 from tests.support.broker import JosevPeer
 
 EVSE = "DE*TST*E0001"
@@ -72,3 +85,35 @@ def test_commands_published_on_sim_cs_reach_the_world(
     josev_peer.send(json.dumps({"evse_id": EVSE, "action": "charge"}).encode(), topic=CONTROL_TOPIC)
     assert changed.wait(10)
     assert world.ev.request is EvRequest.CHARGE
+
+
+def test_startup_hook_subscribes_sim_control_when_the_board_uses_sim_drivers(
+    bridge_factory: Callable[..., Any], josev_peer: JosevPeer
+) -> None:
+    pm = get_plugin_manager()
+    profile = load_profile_text(sim_board_text(), "sim_board.toml", pm)
+    registry = WorldRegistry()
+    previous = set_default_registry(registry)
+    try:
+        with Board.build(profile, pm) as board:
+            bridge = bridge_factory(start=False)
+            josev_hal_sim.hal_startup(station=SimpleNamespace(board=board, bridge=bridge))
+            bridge.start(wait_s=10)
+            world = registry.find("DE*JHL*E0002")
+            assert world is not None
+            for _ in range(50):  # until the sim/cs subscription is active
+                josev_peer.send({"evse_id": "DE*JHL*E0002", "action": "plug"}, topic=CONTROL_TOPIC)
+                if _wait_for(lambda: world.ev.plugged, 0.2):
+                    break
+            assert world.ev.plugged
+    finally:
+        set_default_registry(previous)
+        registry.clear()
+
+
+def test_startup_hook_ignores_boards_without_sim_drivers() -> None:
+    subscribed: list[str] = []
+    bridge = SimpleNamespace(subscribe_raw=lambda topic, callback: subscribed.append(topic))
+    board = SimpleNamespace(evses=[SimpleNamespace(devices={})])
+    josev_hal_sim.hal_startup(station=SimpleNamespace(board=board, bridge=bridge))
+    assert subscribed == []
