@@ -17,7 +17,7 @@ import msgspec
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from josev_hal_modbus import builtin_models, identify
+from josev_hal_modbus import builtin_models, identify, scan
 from josev_hal_modbus.driver import ModbusMeter, ModbusMeterOptions
 from josev_hal_modbus.rtu import ModbusExceptionError, RtuMaster
 
@@ -398,6 +398,22 @@ def test_identify_recognises_the_model_from_its_registers(
 def test_identify_returns_none_when_nobody_answers(line: PtyLine, bus: SerialBus) -> None:
     with ModbusPeer(line.peer_port, [SimulatedMeter("sdm630", unit=1)]):
         assert identify(bus, 2) is None
+
+
+def test_scan_lists_answering_units_with_their_models(line: PtyLine, bus: SerialBus) -> None:
+    meters = [
+        SimulatedMeter("sdm630", unit=1, values=served_for("sdm630")),
+        SimulatedMeter("wm3m4c", unit=3, values=served_for("wm3m4c")),
+        # answers, but its registers fit no model: frequency out of every range
+        SimulatedMeter("em340", unit=4, values={"frequency": 0.0}),
+    ]
+    with ModbusPeer(line.peer_port, meters):
+        found = scan(bus, range(1, 6), timeout_s=0.05)
+    assert [(r.unit, r.answered, r.model.name if r.model else None) for r in found] == [
+        (1, True, "sdm630"),
+        (3, True, "wm3m4c"),
+        (4, True, None),
+    ]
 
 
 TWO_METER_PROFILE = """\

@@ -15,16 +15,18 @@ from josev_hal.devices import Driver
 from josev_hal.hookspecs import hookimpl
 
 from .driver import ModbusMeter, ModbusMeterOptions
-from .identify import identify
+from .identify import ScanResult, identify, scan
 from .model import MeterModel, builtin_models
 
 __all__ = [
     "MeterModel",
     "ModbusMeter",
     "ModbusMeterOptions",
+    "ScanResult",
     "builtin_models",
     "hal_register_drivers",
     "identify",
+    "scan",
 ]
 
 

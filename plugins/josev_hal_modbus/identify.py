@@ -20,14 +20,16 @@ authority.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 from josev_hal.buses.serial import SerialBus
-from josev_hal.errors import DeviceError
+from josev_hal.errors import DeviceError, DeviceTimeout
 
 from .model import MeterModel, builtin_models, decode_register
 from .rtu import RtuMaster
 
-__all__ = ["identify", "identify_order"]
+__all__ = ["ScanResult", "identify", "identify_order", "scan"]
 
 log = logging.getLogger(__name__)
 
@@ -72,18 +74,52 @@ def _passes(master: RtuMaster, unit: int, model: MeterModel, timeout_s: float | 
     return True
 
 
-def identify(bus: SerialBus, address: int, *, timeout_s: float | None = None) -> MeterModel | None:
-    """The shipped model the meter at unit ``address`` on ``bus`` matches, or ``None`` (nothing
-    answers, or no model's checks pass). Raises nothing for a silent or refusing meter."""
+@dataclass(frozen=True)
+class ScanResult:
+    """What answers at one unit id: ``model`` is ``None`` for a device that answered but matched
+    no shipped model (then ``answered`` is still True)."""
+
+    unit: int
+    answered: bool
+    model: MeterModel | None
+
+
+def _identify(bus: SerialBus, address: int, timeout_s: float | None) -> ScanResult:
     master = RtuMaster.for_bus(bus)
+    answered = False
     for model in identify_order():
         try:
-            if _passes(master, address, model, timeout_s):
-                log.info("meter identified unit=%d model=%s", address, model.name)
-                return model
-        except DeviceError as exc:
-            log.debug("identify unit=%d model=%s no: %s", address, model.name, exc)
-            if "no answer" in exc.detail:
+            ok = _passes(master, address, model, timeout_s)
+            answered = True
+        except DeviceTimeout as exc:
+            log.debug("identify unit=%d model=%s no answer: %s", address, model.name, exc)
+            if not answered:
                 # Nobody at this unit id: do not spend one timeout per model.
-                return None
-    return None
+                return ScanResult(address, False, None)
+            continue
+        except DeviceError as exc:
+            # An exception response (or a garbled answer) still proves a device is there.
+            answered = True
+            log.debug("identify unit=%d model=%s no: %s", address, model.name, exc)
+            continue
+        if ok:
+            log.info("meter identified unit=%d model=%s", address, model.name)
+            return ScanResult(address, True, model)
+    return ScanResult(address, answered, None)
+
+
+def identify(bus: SerialBus, address: int, *, timeout_s: float | None = None) -> MeterModel | None:
+    """The shipped model the meter at unit ``address`` on ``bus`` matches, or ``None`` (nothing
+    answers, or no model's checks pass). Never raises for a silent or refusing meter."""
+    return _identify(bus, address, timeout_s).model
+
+
+def scan(bus: SerialBus, units: Iterable[int] = range(1, 248), *, timeout_s: float = 0.1) -> list[ScanResult]:
+    """Every unit id in ``units`` that answers, with its model if one matches (for
+    ``josev-hal probe serial``). A silent unit costs one ``timeout_s``."""
+    found = []
+    for unit in units:
+        result = _identify(bus, unit, timeout_s)
+        if result.answered:
+            found.append(result)
+    return found
