@@ -120,6 +120,7 @@ class JosevEmulator:
             self._client.tls_set(ca_certs=ca_file, cert_reqs=ssl.CERT_REQUIRED)
         self._client.on_connect = self._on_connect
         self._client.on_message = self._on_message
+        self._client.on_subscribe = self._on_subscribe
         self._seq = itertools.count()
 
     # -- connection ------------------------------------------------------------------------------
@@ -131,7 +132,7 @@ class JosevEmulator:
         self._client.loop_start()
         if not self._connected.wait(self.timeout_s):
             self.close()
-            raise BridgeError(f"no CONNACK from the broker at {self.address.url}")
+            raise BridgeError(f"the broker at {self.address.url} did not accept the connection/subscription")
 
     def close(self) -> None:
         self._client.disconnect()
@@ -147,7 +148,11 @@ class JosevEmulator:
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         if not reason.is_failure:
             client.subscribe(self.from_cs, qos=1)
-            self._connected.set()
+
+    def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reasons: Any, props: Any) -> None:
+        # Ready only once the broker confirmed the subscription: nothing the CS publishes from
+        # now on can be missed.
+        self._connected.set()
 
     # -- events ------------------------------------------------------------------------------------
     def emit(
