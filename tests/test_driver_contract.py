@@ -47,7 +47,8 @@ FOLLOW_TIMEOUT_S = 3.0
 #: a few PWM periods; nothing legitimately older is "fresh").
 FRESH_SLACK_S = 1.0
 
-REGISTERED = get_plugin_manager().drivers
+# autoload=True: the contract covers every installed driver even if the environment disables autoload.
+REGISTERED = get_plugin_manager(autoload=True).drivers
 
 
 def eventually(predicate: Callable[[], bool], what: str, timeout: float = FOLLOW_TIMEOUT_S) -> None:
