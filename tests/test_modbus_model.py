@@ -264,3 +264,17 @@ def test_ocmf_metadata_is_compact_and_refuses_separators() -> None:
     assert " " not in text and text.startswith('{"FV":"1.0","GI":"gw"')
     with pytest.raises(ValueError, match="CI"):
         iskra.metadata_json(gateway_id="gw", evse_id="A|B", id_token=None, id_token_type=None)
+
+
+def test_meter_on_a_missing_port_raises_bus_errors_then_offline_never_a_value() -> None:
+    from josev_hal.errors import BusError, DeviceOffline
+
+    bus = SerialBus("rs485", SerialBusOptions(port="/dev/does-not-exist-ttyUSB9"))
+    opts = ModbusMeterOptions(model="sdm630", retries=0, offline_after=2)
+    meter = ModbusMeter(DeviceConfig("evse[0].meter", opts, bus=bus, address=1))
+    with pytest.raises(BusError) as first:
+        meter.read()
+    assert first.value.device == "evse[0].meter" and "does-not-exist-ttyUSB9" in str(first.value)
+    with pytest.raises(DeviceOffline, match="2 consecutive failed reads"):
+        meter.read()
+    assert meter.stats["bus_errors"] == 2
