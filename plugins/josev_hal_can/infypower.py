@@ -1,473 +1,106 @@
 """``infypower-dc``: a group of InfyPower DC modules (V1.13 CAN protocol) acting as one supply.
 
-How it talks to the modules:
-
-* **Set-points** go to every module of the group, each with its share of the current
-  (``I_total / N`` over the modules that currently answer, capped at the per-module limit), as
-  cmd 0x1C; **on/off** is cmd 0x1A to every module.
-* A **poll thread** asks every module for its output (cmd 0x03) and status (cmd 0x04) every
-  ``poll_interval_s`` and re-sends the last set-point and on/off command. The re-send matters: a
-  module switches itself off after 10 s without hearing the controller, and a module that
-  rebooted has forgotten its set-point.
-* Replies are decoded on the CAN bus's receive thread and stored with their **receive time**.
-  :meth:`InfyPowerDc.read` aggregates the stored replies; it never asks the bus itself, so the
-  reading's ``taken_at`` is when the module last spoke. A module silent for longer than
-  ``offline_after_s`` drops out of the aggregate (fault ``module_offline``); when every module
-  is silent :meth:`read` raises :class:`~josev_hal.errors.DeviceOffline`.
+Frames (``infypower_protocol``): set-point cmd 0x1C (u32 mV + u32 mA), on/off cmd 0x1A, output
+cmd 0x03 (float32 V and A), status cmd 0x04 (alarm bits in bytes 5-7), capabilities cmd 0x0A,
+module count cmd 0x02 to the group. Modules switch off after 10 s without the controller, so the
+default ``offline_after_s`` is 15 s (EVerest's default; its minimum is 11 s). Everything else --
+current split, polling, set-point refresh, silence and fault handling -- is
+:class:`~josev_hal_can.group.ModuleGroupDriver`.
 """
 
 from __future__ import annotations
 
-import logging
-import math
-import threading
-import time
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import can
 import msgspec
 
-from josev_hal.buses.can import CanBus
-from josev_hal.devices import DcCapabilities, DcPowerModule, DcSample, DeviceConfig
-from josev_hal.errors import BusError, DeviceError, DeviceOffline, DeviceTimeout
-
 from . import infypower_protocol as proto
+from .group import GroupOptions, ModuleGroupDriver, ModuleStatus, Reply
 
 __all__ = ["InfyPowerDc", "InfyPowerOptions"]
 
-log = logging.getLogger(__name__)
 
-#: Fault reported when some (not all) modules of the group stopped answering.
-MODULE_OFFLINE = "module_offline"
+class InfyPowerOptions(GroupOptions, forbid_unknown_fields=True):
+    """``options`` of an ``infypower-dc`` device (plus the :class:`GroupOptions` fields)."""
 
-
-class InfyPowerOptions(msgspec.Struct, forbid_unknown_fields=True):
-    """``options`` of an ``infypower-dc`` device.
-
-    Per-module limits are the module's datasheet values; the group's capabilities are these
-    times the number of modules (voltage limits are not multiplied: the modules are paralleled).
-    The defaults describe a 30 kW, 1000 V module; set them from the datasheet of yours.
-    """
-
-    #: Module addresses (0x00-0x3E, as set on the module's dial/DIP switch) in this group.
-    modules: list[int] = msgspec.field(default_factory=lambda: [0])
-    #: Group number of these modules (used to ask the group for its module count).
+    #: Group number of these modules (the dial): used to ask the group for its module count.
     group: int = 1
     #: Ask the group for its module count at setup and log a warning when it differs from
     #: ``modules`` (never fails setup: modules may still be powering up).
     check_module_count: bool = True
-    #: Our source address on the bus (0xF0-0xF8).
-    controller_address: int = proto.DEFAULT_CONTROLLER
-    #: How often each module is polled for output and status (seconds).
-    poll_interval_s: float = 1.0
-    #: A module silent for longer than this is offline. Keep it above the module's own 10 s
-    #: watchdog so a short bus hiccup never flips state (EVerest uses 15 s, minimum 11 s).
-    offline_after_s: float = 15.0
-    #: Re-send the last set-point and on/off command with every poll.
-    resend_setpoints: bool = True
-    module_max_voltage_v: float = 1000.0
-    module_min_voltage_v: float = 150.0
-    module_max_current_a: float = 100.0
-    module_min_current_a: float = 0.0
-    module_max_power_w: float = 30000.0
 
-    def __post_init__(self) -> None:
-        # Raised as ValueError so that `josev-hal check` reports it at the option's key path.
-        problems: list[str] = []
-        if not self.modules:
-            problems.append("modules: at least one module address is needed")
-        if len(set(self.modules)) != len(self.modules):
-            problems.append(f"modules: duplicate addresses in {self.modules}")
-        problems += [f"modules: address {a} outside 0..62" for a in self.modules if not 0 <= a <= 0x3E]
+    def problems(self) -> list[str]:
+        found = super().problems()
+        found += [f"modules: address {a} outside 0..62" for a in self.modules if not 0 <= a <= 0x3E]
         if not 0 <= self.group <= 0xFF:
-            problems.append(f"group: {self.group} outside 0..255")
-        if not 0 <= self.controller_address <= 0xFF:
-            problems.append(f"controller_address: {self.controller_address} outside 0..255")
-        if self.poll_interval_s <= 0:
-            problems.append("poll_interval_s: must be > 0")
-        if self.offline_after_s <= self.poll_interval_s:
-            problems.append("offline_after_s: must be longer than poll_interval_s")
-        if not 0 <= self.module_min_voltage_v < self.module_max_voltage_v:
-            problems.append("module_min_voltage_v/module_max_voltage_v: need 0 <= min < max")
-        if not 0 <= self.module_min_current_a < self.module_max_current_a:
-            problems.append("module_min_current_a/module_max_current_a: need 0 <= min < max")
-        if self.module_max_power_w <= 0:
-            problems.append("module_max_power_w: must be > 0")
-        if problems:
-            raise ValueError("; ".join(problems))
+            found.append(f"group: {self.group} outside 0..255")
+        return found
 
 
-@dataclass(slots=True)
-class _ModuleState:
-    """What one module last told us, with monotonic/UTC receive times (``None`` = never)."""
-
-    address: int
-    voltage_v: float | None = None
-    current_a: float | None = None
-    output_at: tuple[float, datetime] | None = None
-    status: proto.ModuleStatus | None = None
-    status_at: tuple[float, datetime] | None = None
-    last_heard: float | None = None
-    reported: proto.ModuleCapabilities | None = None
-    rejected_commands: int = 0
-    offline: bool = False
-
-
-class InfyPowerDc(DcPowerModule):
+class InfyPowerDc(ModuleGroupDriver):
     """A group of InfyPower V1.13 modules on a ``can`` bus."""
 
     Options: ClassVar[type[msgspec.Struct]] = InfyPowerOptions
-    bus_kind: ClassVar[str | None] = "can"
-    requires_address: ClassVar[bool] = False
+    family: ClassVar[str] = "InfyPower V1.13"
 
-    def __init__(self, config: DeviceConfig[Any]) -> None:
-        super().__init__(config)
-        opts = config.options
-        assert isinstance(opts, InfyPowerOptions)
-        self.opts: InfyPowerOptions = opts
-        self._modules = {addr: _ModuleState(addr) for addr in opts.modules}
-        self._state_lock = threading.Lock()
-        self._target: tuple[float, float] | None = None
-        self._on = False
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._listener: int | None = None
-        self._started_at: float | None = None
-        self._reported_count: int | None = None
-        self._last_summary: tuple[frozenset[str], bool] | None = None
-
-    # -- configuration -----------------------------------------------------------------------
     @property
-    def capabilities(self) -> DcCapabilities:
-        n = len(self.opts.modules)
-        return DcCapabilities(
-            max_voltage_v=self.opts.module_max_voltage_v,
-            min_voltage_v=self.opts.module_min_voltage_v,
-            max_current_a=self.opts.module_max_current_a * n,
-            min_current_a=self.opts.module_min_current_a,
-            max_power_w=self.opts.module_max_power_w * n,
-        )
+    def _infy(self) -> InfyPowerOptions:
+        assert isinstance(self.opts, InfyPowerOptions)
+        return self.opts
 
-    # -- lifecycle ---------------------------------------------------------------------------
-    @property
-    def bus(self) -> CanBus:
-        bus = self.config.bus
-        if not isinstance(bus, CanBus):
-            raise self.error(f"needs a bus of kind 'can', got {type(bus).__name__}")
-        return bus
-
-    def setup(self) -> None:
-        """Listen for the modules' replies, switch them off (known state), start polling."""
-        bus = self.bus
-        if self._thread is not None:
-            return
-        # Only frames addressed to us; which module sent it is checked in the handler.
-        self._listener = bus.add_listener(
-            self._on_frame, can_id=self.opts.controller_address << 8, mask=0xFF << 8, extended=True
-        )
-        self._started_at = time.monotonic()
-        self._stop.clear()
-        try:
-            self._send_all(proto.Cmd.ON_OFF, proto.encode_on_off(False))
-            for addr in self._modules:
-                self._send(proto.DEVICE_MODULE, proto.Cmd.READ_CAPABILITIES, addr, bytes(8))
-            if self.opts.check_module_count:
-                self._send(proto.DEVICE_GROUP, proto.Cmd.READ_COUNT, self.opts.group, bytes(8))
-        except DeviceError as exc:
-            # A CAN link that is down at boot must not keep the rest of the board (an AC EVSE,
-            # the bridge) from starting: polling keeps trying, and the silence surfaces as
-            # DeviceOffline -> hardware_fault for this EVSE only.
-            log.warning("infypower setup send failed device=%s error=%s", self.device_id, exc)
-        self._thread = threading.Thread(target=self._poll_loop, name=f"infy-{self.device_id}", daemon=True)
-        self._thread.start()
-        log.info(
-            "infypower group up device=%s modules=%s group=%d bus=%s",
-            self.device_id,
-            self.opts.modules,
-            self.opts.group,
-            self.bus.describe(),
-        )
-
-    def release(self) -> None:
-        """Stop polling and switch every module off (best effort). Never raises."""
-        self._stop.set()
-        thread, self._thread = self._thread, None
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=2.0)
-        self._on = False
-        try:
-            self._send_all(proto.Cmd.ON_OFF, proto.encode_on_off(False))
-        except Exception as exc:  # release never raises; the modules' watchdog switches off too
-            log.warning("infypower off on release failed device=%s error=%s", self.device_id, exc)
-        if self._listener is not None:
-            try:
-                self.bus.remove_listener(self._listener)
-            except DeviceError:
-                pass
-            self._listener = None
-
-    # -- commands ----------------------------------------------------------------------------
-    def set_target(self, voltage_v: float, current_a: float) -> None:
-        """Set the group's output voltage and current limit (split over the modules).
-
-        ``(0, 0)`` is accepted as "idle". Anything outside the group's capabilities raises
-        :class:`DeviceError` and sends nothing. A current above what the power limit allows at
-        that voltage is reduced to it (the modules would limit it themselves anyway).
-        """
-        caps = self.capabilities
-        if not (isinstance(voltage_v, int | float) and isinstance(current_a, int | float)):
-            raise self.error(f"set_target needs numbers, got {voltage_v!r} / {current_a!r}")
-        if not (math.isfinite(voltage_v) and math.isfinite(current_a)):
-            raise self.error(f"set_target needs finite values, got {voltage_v} V / {current_a} A")
-        idle = voltage_v == 0 and current_a == 0
-        if not idle and not caps.min_voltage_v <= voltage_v <= caps.max_voltage_v:
-            raise self.error(
-                f"target voltage {voltage_v} V outside {caps.min_voltage_v}..{caps.max_voltage_v} V"
-            )
-        if not 0 <= current_a <= caps.max_current_a:
-            raise self.error(f"target current {current_a} A outside 0..{caps.max_current_a} A")
-        if voltage_v > 0 and voltage_v * current_a > caps.max_power_w:
-            limited = caps.max_power_w / voltage_v
-            log.info(
-                "infypower power limit device=%s requested_a=%.1f limited_a=%.1f voltage_v=%.1f",
-                self.device_id,
-                current_a,
-                limited,
-                voltage_v,
-            )
-            current_a = limited
-        with self._state_lock:
-            self._target = (float(voltage_v), float(current_a))
-        self._send_targets()
-
-    def enable(self, on: bool) -> None:
-        """Switch the group's output on or off. Off is sent to every module, answering or not."""
-        if on and self._target is None:
-            raise self.error("enable(True) before set_target(): refusing to switch on without a set-point")
-        self._on = bool(on)
-        try:
-            self._send_all(proto.Cmd.ON_OFF, proto.encode_on_off(self._on))
-        except DeviceError:
-            if on:
-                # The caller will treat the output as off: make sure the poll thread's re-send
-                # does not switch on later behind its back.
-                self._on = False
-                try:
-                    self._send_all(proto.Cmd.ON_OFF, proto.encode_on_off(False))
-                except DeviceError:
-                    pass
-            raise
-        log.info("infypower output device=%s on=%s", self.device_id, self._on)
-
-    # -- reading -----------------------------------------------------------------------------
-    def read(self) -> DcSample:
-        """The group's output as last reported, timestamped with the oldest reply used."""
-        now = time.monotonic()
-        with self._state_lock:
-            modules = list(self._modules.values())
-            fresh = [m for m in modules if self._is_fresh(m, now)]
-        if not fresh:
-            started = self._started_at
-            if started is None:
-                raise self.error("read() before setup()")
-            heard_any = any(m.last_heard is not None for m in modules)
-            if not heard_any and now - started <= self.opts.offline_after_s:
-                raise self.error("no status received from the modules yet", DeviceTimeout)
-            raise self.error(
-                f"no reply from modules {self._addresses(modules)} for more than "
-                f"{self.opts.offline_after_s:g} s",
-                DeviceOffline,
-            )
-        faults: set[str] = set()
-        for m in fresh:
-            assert m.status is not None
-            faults |= m.status.faults
-        if any(self._is_missing(m, now) for m in modules):
-            faults.add(MODULE_OFFLINE)
-        times = [t for m in fresh for t in (m.output_at, m.status_at) if t is not None]
-        taken_at, utc = min(times, key=lambda t: t[0])
-        return DcSample(
-            taken_at=taken_at,
-            utc=utc,
-            voltage_v=sum(m.voltage_v or 0.0 for m in fresh) / len(fresh),
-            current_a=sum(m.current_a or 0.0 for m in fresh),
-            enabled=any(m.status.output_on for m in fresh if m.status is not None),
-            faults=frozenset(faults),
-        )
-
-    def describe(self) -> dict[str, Any]:
-        with self._state_lock:
-            reported = {
-                f"0x{m.address:02X}": {
-                    "max_voltage_v": m.reported.max_voltage_v,
-                    "min_voltage_v": m.reported.min_voltage_v,
-                    "max_current_a": m.reported.max_current_a,
-                    "rated_power_w": m.reported.rated_power_w,
-                }
-                for m in self._modules.values()
-                if m.reported is not None
-            }
-            rejected = sum(m.rejected_commands for m in self._modules.values())
-        return {
-            "family": "InfyPower V1.13",
-            "modules": [f"0x{a:02X}" for a in self.opts.modules],
-            "group": self.opts.group,
-            "reported_module_count": self._reported_count,
-            "reported_capabilities": reported,
-            "rejected_commands": rejected,
-        }
-
-    # -- internals ---------------------------------------------------------------------------
-    def _is_fresh(self, m: _ModuleState, now: float) -> bool:
-        """A module counts once it sent both an output and a status reply, until it goes quiet."""
-        return (
-            m.status is not None
-            and m.output_at is not None
-            and m.last_heard is not None
-            and now - m.last_heard <= self.opts.offline_after_s
-        )
-
-    def _is_missing(self, m: _ModuleState, now: float) -> bool:
-        """Silent past ``offline_after_s`` -- counted from setup for a module never heard."""
-        since = m.last_heard if m.last_heard is not None else self._started_at
-        return since is not None and now - since > self.opts.offline_after_s
-
-    @staticmethod
-    def _addresses(modules: list[_ModuleState]) -> str:
-        return "[" + ", ".join(f"0x{m.address:02X}" for m in modules) + "]"
-
-    def _send(self, device: int, command: int, destination: int, data: bytes) -> None:
+    def _frame(
+        self, command: int, destination: int, data: bytes, device: int = proto.DEVICE_MODULE
+    ) -> can.Message:
         arbitration_id = proto.encode_id(
             device=device, command=command, destination=destination, source=self.opts.controller_address
         )
-        msg = can.Message(arbitration_id=arbitration_id, is_extended_id=True, data=data)
-        try:
-            self.bus.send(msg)
-        except BusError as exc:
-            raise self.error(exc.detail, BusError) from exc
+        return can.Message(arbitration_id=arbitration_id, is_extended_id=True, data=data)
 
-    def _send_all(self, command: int, data: bytes) -> None:
-        """Send to every module; try them all before raising the first failure."""
-        failure: DeviceError | None = None
-        for addr in self.opts.modules:
-            try:
-                self._send(proto.DEVICE_MODULE, command, addr, data)
-            except DeviceError as exc:
-                failure = failure or exc
-        if failure is not None:
-            raise failure
+    def _listen_filter(self) -> tuple[int, int]:
+        # Only frames addressed to us; which module sent it is checked on decode.
+        return self.opts.controller_address << 8, 0xFF << 8
 
-    def _send_targets(self) -> None:
-        with self._state_lock:
-            target = self._target
-            now = time.monotonic()
-            answering = [m.address for m in self._modules.values() if self._is_fresh(m, now)]
-        if target is None:
-            return
-        voltage, current = target
-        # Split over the modules that answer; before any answer (or when none does) assume all.
-        share_count = len(answering) or len(self.opts.modules)
-        share = min(current / share_count, self.opts.module_max_current_a)
-        self._send_all(proto.Cmd.SET_OUTPUT, proto.encode_set_output(voltage, share))
+    def _encode_setpoint(self, address: int, voltage_v: float, current_a: float) -> list[can.Message]:
+        return [self._frame(proto.Cmd.SET_OUTPUT, address, proto.encode_set_output(voltage_v, current_a))]
 
-    def _on_frame(self, msg: can.Message) -> None:
-        """Runs on the CAN receive thread: decode and store, nothing slow."""
+    def _encode_on_off(self, address: int, on: bool) -> list[can.Message]:
+        return [self._frame(proto.Cmd.ON_OFF, address, proto.encode_on_off(on))]
+
+    def _encode_poll(self, address: int) -> list[can.Message]:
+        return [
+            self._frame(proto.Cmd.READ_OUTPUT, address, bytes(8)),
+            self._frame(proto.Cmd.READ_STATUS, address, bytes(8)),
+        ]
+
+    def _encode_setup(self) -> list[can.Message]:
+        frames = [self._frame(proto.Cmd.READ_CAPABILITIES, a, bytes(8)) for a in self.opts.modules]
+        if self._infy.check_module_count:
+            frames.append(self._frame(proto.Cmd.READ_COUNT, self._infy.group, bytes(8), proto.DEVICE_GROUP))
+        return frames
+
+    def _decode(self, msg: can.Message) -> Reply | None:
         fid = proto.decode_id(msg.arbitration_id)
         data = bytes(msg.data)
+        if fid.device not in (proto.DEVICE_MODULE, proto.DEVICE_GROUP):
+            return None
+        if fid.error:
+            return Reply(fid.source, "rejected", detail=f"cmd=0x{fid.command:02X} error={fid.error}")
         if fid.command == proto.Cmd.READ_COUNT:
-            try:
-                self._reported_count = proto.decode_count(data)
-            except ValueError as exc:
-                log.warning("infypower bad count reply device=%s error=%s", self.device_id, exc)
-                return
-            if self._reported_count != len(self.opts.modules):
-                log.warning(
-                    "infypower group count mismatch device=%s group=%d reported=%d configured=%d",
-                    self.device_id,
-                    self.opts.group,
-                    self._reported_count,
-                    len(self.opts.modules),
-                )
-            return
-        module = self._modules.get(fid.source)
-        if module is None or fid.device not in (proto.DEVICE_MODULE, proto.DEVICE_GROUP):
-            return  # another group's module, or not an InfyPower reply
-        received = (time.monotonic(), datetime.now(UTC))
-        with self._state_lock:
-            module.last_heard = received[0]
-            if fid.error:
-                module.rejected_commands += 1
-                log.warning(
-                    "infypower command rejected device=%s module=0x%02X cmd=0x%02X error=%d",
-                    self.device_id,
-                    fid.source,
-                    fid.command,
-                    fid.error,
-                )
-                return
-            try:
-                if fid.command == proto.Cmd.READ_OUTPUT:
-                    module.voltage_v, module.current_a = proto.decode_output(data)
-                    module.output_at = received
-                elif fid.command == proto.Cmd.READ_STATUS:
-                    module.status = proto.decode_status(data)
-                    module.status_at = received
-                elif fid.command == proto.Cmd.READ_CAPABILITIES:
-                    module.reported = proto.decode_capabilities(data)
-            except ValueError as exc:
-                log.warning(
-                    "infypower bad reply device=%s module=0x%02X cmd=0x%02X error=%s",
-                    self.device_id,
-                    fid.source,
-                    fid.command,
-                    exc,
-                )
-
-    def _poll_loop(self) -> None:
-        while not self._stop.is_set():
-            cycle_start = time.monotonic()
-            try:
-                if self.opts.resend_setpoints:
-                    self._send_targets()
-                    self._send_all(proto.Cmd.ON_OFF, proto.encode_on_off(self._on))
-                self._send_all(proto.Cmd.READ_OUTPUT, bytes(8))
-                self._send_all(proto.Cmd.READ_STATUS, bytes(8))
-            except DeviceError as exc:
-                # The bus is down; keep trying. Silence will turn into DeviceOffline by itself.
-                log.warning("infypower poll send failed device=%s error=%s", self.device_id, exc)
-            self._report_changes()
-            elapsed = time.monotonic() - cycle_start
-            self._stop.wait(max(0.0, self.opts.poll_interval_s - elapsed))
-
-    def _report_changes(self) -> None:
-        """Log module online/offline transitions and fault changes; notify the core on change."""
-        now = time.monotonic()
-        changed = False
-        with self._state_lock:
-            for m in self._modules.values():
-                silent = self._is_missing(m, now)
-                if silent != m.offline:
-                    m.offline = silent
-                    changed = True
-                    log.warning(
-                        "infypower module %s device=%s module=0x%02X",
-                        "offline" if silent else "back online",
-                        self.device_id,
-                        m.address,
-                    )
-            faults = frozenset(
-                f"0x{m.address:02X}:{f}"
-                for m in self._modules.values()
-                if m.status is not None and not m.offline
-                for f in m.status.faults
-            )
-        summary = (faults, any(m.offline for m in self._modules.values()))
-        if summary != self._last_summary:
-            if self._last_summary is not None and faults != self._last_summary[0]:
-                log.warning("infypower faults device=%s faults=%s", self.device_id, sorted(faults) or "none")
-            changed = changed or self._last_summary is not None
-            self._last_summary = summary
-        if changed:
-            self.notify()
+            return Reply(fid.source, "count", count=proto.decode_count(data))
+        if fid.command == proto.Cmd.READ_OUTPUT:
+            voltage, current = proto.decode_output(data)
+            return Reply(fid.source, "output", voltage_v=voltage, current_a=current)
+        if fid.command == proto.Cmd.READ_STATUS:
+            s = proto.decode_status(data)
+            return Reply(fid.source, "status", status=ModuleStatus(s.faults, s.states, s.output_on))
+        if fid.command == proto.Cmd.READ_CAPABILITIES:
+            c = proto.decode_capabilities(data)
+            info = {
+                "max_voltage_v": c.max_voltage_v,
+                "min_voltage_v": c.min_voltage_v,
+                "max_current_a": c.max_current_a,
+                "rated_power_w": c.rated_power_w,
+            }
+            return Reply(fid.source, "capabilities", info=info)
+        return Reply(fid.source, "ack")  # acknowledgement of a set command: the module is alive
