@@ -599,3 +599,10 @@ def test_cp_and_pp_on_one_adc_claim_distinct_channels(board: SimAcBoard) -> None
     make_driver(board, "ads1x15-pp", 0x48, {"channel": 2}, "evse[0].pp", bus)
     with pytest.raises(ConfigError, match="channel pin 1"):
         make_driver(board, "ads1x15-pp", 0x48, {"channel": 1}, "evse[1].pp", bus)
+
+
+def test_expander_drivers_describe_chip_address_and_pins(board: SimAcBoard) -> None:
+    contactor = make_driver(board, "mcp23017-contactor", 0x20, CONTACTOR)
+    info = contactor.describe()
+    assert info["chip"] == "mcp23017" and info["address"] == "0x20"
+    assert info["pin"] == 0 and info["feedback_pin"] == 8

@@ -424,6 +424,15 @@ class Ads1x15Pp(ProximityPilot):
             self._adc.dev.bus.release_pins(self.device_id)
         self._adc = None
 
+    def describe(self) -> dict[str, Any]:
+        o = self.opts
+        return {
+            "adc": o.adc,
+            "channel": o.channel,
+            "pull_up_ohm": o.pull_up_ohm,
+            "reference_v": o.reference_v,
+        }
+
     def resistance_from_volts(self, node_v: float) -> float | None:
         """Rc for a PP-node voltage, ``None`` when open."""
         o = self.opts

@@ -82,6 +82,11 @@ class _ExpanderDriver(Driver):
             self._gpio.dev.bus.release_pins(self.device_id)
         self._gpio = None
 
+    def describe(self) -> dict[str, Any]:
+        address = self.config.address
+        where = f"0x{address:02x}" if address is not None else "?"
+        return {"chip": self.chip_map.chip, "address": where, **msgspec.structs.asdict(self.options)}
+
     def _pull_up(self, name: str) -> bool:
         return bool(getattr(self.options, name, False))
 
