@@ -43,10 +43,10 @@ import msgspec
 from josev_hal.errors import DeviceError
 
 __all__ = [
-    "ContactorSample",
-    "Contactor",
-    "ControlPilot",
     "ConnectorLock",
+    "Contactor",
+    "ContactorSample",
+    "ControlPilot",
     "CpMode",
     "CpOutput",
     "CpSample",
@@ -304,11 +304,11 @@ class NoOptions(msgspec.Struct, forbid_unknown_fields=True):
     """Options of a driver that takes none."""
 
 
-O = TypeVar("O", bound=msgspec.Struct)
+OptionsT = TypeVar("OptionsT", bound=msgspec.Struct)
 
 
 @dataclass
-class DeviceConfig(Generic[O]):
+class DeviceConfig(Generic[OptionsT]):
     """Everything a driver is constructed with.
 
     ``device_id`` names the device in logs, errors and faults (``evse[0].meter``). ``bus`` is the
@@ -318,7 +318,7 @@ class DeviceConfig(Generic[O]):
     """
 
     device_id: str
-    options: O
+    options: OptionsT
     bus: Any = None
     address: int | None = None
     evse_id: str | None = None
@@ -508,7 +508,7 @@ class Meter(Driver):
     def read(self) -> MeterReading:
         """Read the meter now."""
 
-    def begin_transaction(self, tx: TransactionInfo) -> None:  # noqa: B027
+    def begin_transaction(self, tx: TransactionInfo) -> None:
         """Start a signed (Eichrecht) transaction. No-op for meters without signed values."""
 
     def end_transaction(self) -> tuple[SignedMeterValue, ...]:
