@@ -267,14 +267,18 @@ class ModbusMeter(Meter):
                 for i, word in enumerate(regs):
                     words[(batch.function, batch.address + i)] = word
         except DeviceError as exc:
-            raise self._failed(exc) from exc
+            offline = self._failed(exc)
+            if offline is None:
+                raise
+            raise offline from exc
         if self._offline:
             log.info("meter back online device=%s unit=%d", self.device_id, self.unit)
         self._offline = False
         self._consecutive_failures = 0
         return reading_from_values(self.model.decode(words), taken_at, utc)
 
-    def _failed(self, exc: DeviceError) -> DeviceError:
+    def _failed(self, exc: DeviceError) -> DeviceOffline | None:
+        """Count a failed read; the DeviceOffline to raise instead once there were too many."""
         self.stats["read_failures"] += 1
         self._consecutive_failures += 1
         if self._consecutive_failures >= self.opts.offline_after:
@@ -288,12 +292,13 @@ class ModbusMeter(Meter):
                     exc.detail,
                 )
             self._offline = True
-            return self.error(
+            return DeviceOffline(
                 f"offline after {self._consecutive_failures} consecutive failed reads; "
                 f"last error: {exc.detail}",
-                DeviceOffline,
+                device=self.device_id,
+                plugin=self.config.plugin,
             )
-        return exc
+        return None
 
     def _attempt(self, op: Callable[[], T], attempts: int) -> T:
         """Run one transaction with retries; errors come back carrying this device's id."""
