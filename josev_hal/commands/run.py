@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -83,6 +84,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"josev-hal run: {exc}", file=sys.stderr)
         return EXIT_PROBLEMS if isinstance(exc, ConfigError) else EXIT_RUNTIME
     state_dir = resolve_state_dir(args.state_dir, profile)
+    if args.board is None and args.state_dir is None and not os.environ.get("JOSEV_HAL_STATE_DIR"):
+        # The built-in sim board is for trying things out as a normal user: keep its state in the
+        # user's state directory instead of /var/lib.
+        base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+        state_dir = Path(base) / "josev-hal-sim"
     try:
         state_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
