@@ -82,6 +82,7 @@ class FunctionsRig:
         logs: LogsSettings | None = None,
         extra_plugins: tuple[Any, ...] = (),
         peer: JosevPeer | None = None,
+        extra_toml: str = "",
     ) -> None:
         self.broker = broker
         self.state_dir = state_dir
@@ -93,6 +94,7 @@ class FunctionsRig:
             logs=logs or LogsSettings(timeout_s=2.0, default_retry_interval_s=0.1),
         )
         self.extra_plugins = extra_plugins
+        self.extra_toml = extra_toml
         self.password_file = state_dir.parent / "ocpp.pass"
         self.password_file.write_text("s3cret\n")
         self.peer = peer or JosevPeer(broker)
@@ -104,7 +106,7 @@ class FunctionsRig:
         self._previous_registry = set_default_registry(self.registry)
         self.pm = get_plugin_manager(extra_plugins=self.extra_plugins)
         text = _without_table(sim_board_text(), "device_model")
-        text += DEVICE_MODEL_TOML.format(password_file=self.password_file)
+        text += DEVICE_MODEL_TOML.format(password_file=self.password_file) + self.extra_toml
         self.profile = load_profile_text(text, "sim.toml", self.pm)
         self.board = Board.build(self.profile, self.pm)
         self.board.setup()
