@@ -227,6 +227,25 @@ def test_silent_meter_does_not_disturb_the_other_meter_on_the_line(line: PtyLine
         assert meter_b.read().energy_import_wh == pytest.approx(2.0)
 
 
+@pytest.mark.parametrize("adapter_echoes", [True, False])
+def test_local_echo_of_a_two_wire_adapter_is_skipped_when_configured(adapter_echoes: bool) -> None:
+    sim = SimulatedMeter("sdm630", unit=1, values={"energy_import": 4200.0})
+    with PtyLine(baudrate=BAUD, echo=adapter_echoes) as echo_line, ModbusPeer(echo_line.peer_port, [sim]):
+        right, wrong = (
+            make_bus(echo_line, local_echo=adapter_echoes),
+            make_bus(echo_line, local_echo=not adapter_echoes),
+        )
+        try:
+            assert make_meter(right, 1, model="sdm630").read().energy_import_wh == pytest.approx(4200.0)
+            right.release()
+            # Misconfigured: never a value, a typed error that says what to check.
+            with pytest.raises(DeviceError):
+                make_meter(wrong, 1, model="sdm630", retries=0).read()
+        finally:
+            right.release()
+            wrong.release()
+
+
 def test_crc_corrupted_answers_are_retried_and_counted(line: PtyLine, bus: SerialBus) -> None:
     sim = SimulatedMeter("em340", unit=3, values=served_for("em340"))
     with ModbusPeer(line.peer_port, [sim]):

@@ -19,6 +19,7 @@ Profile example::
     bytesize = 8
     timeout_s = 0.3          # response timeout of one transaction
     inter_frame_delay_ms = 5 # extra silence between frames (on top of the 3.5 characters)
+    local_echo = false       # true for adapters that echo what they send
 """
 
 from __future__ import annotations
@@ -60,6 +61,9 @@ class SerialBusOptions(msgspec.Struct, forbid_unknown_fields=True):
     #: Extra silence between the end of one frame and the next request, in ms (on top of the
     #: 3.5-character gap Modbus RTU requires).
     inter_frame_delay_ms: float = 0.0
+    #: The adapter hears its own transmission (2-wire RS485 without echo suppression): every
+    #: request comes back before the answer and is checked and discarded.
+    local_echo: bool = False
 
     def __post_init__(self) -> None:
         if self.baudrate <= 0:

@@ -447,6 +447,8 @@ class PtyLine:
     at this rate (1 start + data + parity + stop bits per character), back to back, so
     timing measured through the line is realistic. :meth:`corrupt_answers` flips one bit in each
     of the next *n* chunks going to the client; :meth:`cut` drops everything (cable cut).
+    ``echo``: the client hears its own transmissions, like a 2-wire RS485 adapter without echo
+    suppression.
     """
 
     def __init__(
@@ -457,7 +459,9 @@ class PtyLine:
         stopbits: int = 1,
         bytesize: int = 8,
         emulate_wire: bool = False,
+        echo: bool = False,
     ) -> None:
+        self.echo = echo
         self.char_time_s = wire_time_s(1, baudrate, parity=parity, stopbits=stopbits, bytesize=bytesize)
         self.emulate_wire = emulate_wire
         self._client_master, self._client_slave = os.openpty()
@@ -525,6 +529,9 @@ class PtyLine:
                     i = len(data) // 2
                     data = data[:i] + bytes([data[i] ^ 0x10]) + data[i + 1 :]
             try:
+                if self.echo and not to_client:
+                    # A 2-wire adapter hears its own request on the line.
+                    os.write(src, data)
                 if self.emulate_wire:
                     busy_until = self._paced_write(dst, data, busy_until)
                 else:

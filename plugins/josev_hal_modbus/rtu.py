@@ -151,6 +151,8 @@ class RtuMaster:
                 raise BusError(f"{where}: write to {bus.describe()} failed: {exc}") from exc
             self.frames_sent += 1
             try:
+                if bus.opts.local_echo:
+                    self._skip_echo(port, frame, timeout, where)
                 raw = self._receive(port, request, timeout, where)
             finally:
                 bus.frame_done()
@@ -233,6 +235,28 @@ class RtuMaster:
             self._drain(port)
             raise BusError(f"{where}: answer came from unit {frame[0]}")
         return frame
+
+    def _skip_echo(self, port: serial.Serial, frame: bytes, timeout: float, where: str) -> None:
+        """Consume our own request as the adapter echoes it; anything else means the line is
+        garbled (a collision, or the adapter does not echo after all)."""
+        deadline = time.monotonic() + timeout + len(frame) * self.bus.char_time_s
+        echo = bytearray()
+        try:
+            while len(echo) < len(frame):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                port.timeout = remaining
+                echo += port.read(len(frame) - len(echo))
+        except (serial.SerialException, OSError) as exc:
+            self.bus.release()
+            raise BusError(f"{where}: read from {self.bus.describe()} failed: {exc}") from exc
+        if bytes(echo) != frame:
+            self._drain(port)
+            raise BusError(
+                f"{where}: local echo expected {frame.hex()}, got {bytes(echo).hex() or 'nothing'} "
+                "(is local_echo right for this adapter?)"
+            )
 
     def _drain(self, port: serial.Serial) -> None:
         """Read and drop bytes until the line has been silent for a frame gap, so the rest of a
