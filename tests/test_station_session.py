@@ -36,8 +36,11 @@ Msgs = list[dict[str, Any]]
 class Rig:
     """Station + board + bridge on the test broker, and a Josev peer."""
 
-    def __init__(self, bridge: Any, station: Station, peer: JosevPeer, board: Board) -> None:
+    def __init__(
+        self, bridge: Any, station: Station, peer: JosevPeer, board: Board, registry: WorldRegistry
+    ) -> None:
         self.bridge, self.station, self.peer, self.board = bridge, station, peer, board
+        self.registry = registry
 
     def request(self, name: str, data: dict[str, Any], timeout: float = 5.0) -> dict[str, Any]:
         msg = {"id": str(uuid.uuid4()), "name": name, "type": "request", "data": data}
@@ -112,7 +115,7 @@ def station_rig(
     bridge.subscribe_raw("sim/cs", SimControl(registry).on_message)
     bridge.start(wait_s=10)
     station.start()
-    rig = Rig(bridge, station, peer, board)
+    rig = Rig(bridge, station, peer, board, registry)
     try:
         yield rig
     finally:
@@ -297,3 +300,27 @@ def test_snapshot_is_republished_after_a_broker_restart(station_rig: Rig, broker
     rig.wait(lambda ms: len([m for m in ms if _is(m, "cp_status", AC)]) > before, timeout=15)
     assert rig.updates("cp_status", AC)[-1]["data"]["state"] == "B1"
     assert json.loads(json.dumps(rig.updates("cs_contactor_status", AC)[-1]))["data"]["status"] == "opened"
+
+
+def test_contactor_opens_while_the_broker_is_down_and_josev_learns_it_afterwards(
+    station_rig: Rig, broker: EmbeddedBroker, contract: Contract
+) -> None:
+    rig = station_rig
+    rig.sim(AC, "plug")
+    rig.wait_cp(AC, "B1")
+    rig.update(
+        "authorization",
+        {"evse_id": AC, "token_type": "ISO14443", "id_token": "04a2b3c4", "status": "accepted"},
+    )
+    rig.sim(AC, "charge")
+    rig.wait_contactor(AC, "closed")
+    controller = rig.station.controller(AC)
+    broker.stop()
+    world = rig.registry.find(AC)
+    assert world is not None
+    world.rcd_trip()  # the EV side cannot reach us over MQTT now; the fault still must act
+    assert not controller.contactor_closed, "opening must not wait for the broker"
+    broker.start()
+    rig.wait_contactor(AC, "opened", timeout=15)
+    rig.wait(lambda ms: any(_is(m, "hardware_fault", AC) for m in ms), timeout=15)
+    validate_all(rig, contract)
