@@ -275,3 +275,91 @@ def test_random_sequences_keep_the_interlock_invariants(
             event("contactor closed during the sequence")  # the invariant is not vacuous
         if welded_at is not None:
             event("contactor welded")
+
+
+DC_ACTIONS = [
+    "plug",
+    "unplug",
+    "charge",
+    "pause",
+    "pwm_hlc",
+    "hlc_on",
+    "hlc_off",
+    "cable_check",
+    "cable_status",
+    "isolation_fault",
+    "precharge",
+    "current_demand",
+    "weld",
+    "inoperative",
+    "operative",
+    "clear_faults",
+    "tick",
+    "long_tick",
+    "dc_session",
+    "dc_session",
+    "dc_session",
+    "long_tick",
+]
+
+
+def apply_dc(rig: SimEvse, action: str) -> None:
+    ctl, world = rig.ctl, rig.world
+
+    def setpoint(amps: float, precharge: bool) -> None:
+        ctl.handle_power_electronics_setpoint(
+            p.PowerElectronicsSetpointRequest(
+                evse_id=rig.evse_id,
+                is_precharge=precharge,
+                dc=p.PowerElectronicsSetpointDc(charge_current=amps, voltage=400.0),
+                ev_limits=p.PowerElectronicsSetpointEvLimits(maximum_voltage=450.0),
+            )
+        )
+
+    if action == "dc_session":  # plug, SLAC, ISO 15118, EV in C, cable check, pre-charge
+        world.plug()
+        ctl.handle_cp_pwm(p.CpPwmRequest(evse_id=rig.evse_id, hlc=True, error_state=False, fault_state=False))
+        ctl.on_hlc_charging(True)
+        world.set_request(EvRequest.CHARGE)
+        ctl.handle_cable_check(p.CableCheckAction.START)
+        rig.tick(0.6)
+        ctl.handle_cable_check(p.CableCheckAction.STATUS)
+        setpoint(2.0, True)
+    elif action == "pwm_hlc":
+        ctl.handle_cp_pwm(p.CpPwmRequest(evse_id=rig.evse_id, hlc=True, error_state=False, fault_state=False))
+    elif action == "hlc_on":
+        ctl.on_hlc_charging(True)
+    elif action == "hlc_off":
+        ctl.on_hlc_charging(False)
+    elif action == "cable_check":
+        ctl.handle_cable_check(p.CableCheckAction.START)
+    elif action == "cable_status":
+        ctl.handle_cable_check(p.CableCheckAction.STATUS)
+    elif action == "isolation_fault":
+        world.set_isolation(10_000.0)
+    elif action == "precharge":
+        setpoint(2.0, True)
+    elif action == "current_demand":
+        setpoint(100.0, False)
+    else:
+        apply(rig, action, 0.0)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=st.lists(st.sampled_from(DC_ACTIONS), min_size=1, max_size=30))
+def test_random_dc_sequences_never_close_without_cable_check_and_precharge(
+    make_rig: list[SimEvse], steps: list[str]
+) -> None:
+    rig = SimEvse("dc")
+    make_rig.append(rig)
+    welded_at: int | None = None
+    for action in steps:
+        apply_dc(rig, action)
+        rig.tick(0.1)
+        if welded_at is None and "contactor_welded" in rig.ctl.faults:
+            welded_at = rig.world.relay.closings
+        check_invariants(rig, welded_at)
+        inputs_now = rig.ctl._inputs()
+        if rig.ctl.contactor_closed:
+            event("dc contactor closed")
+            assert inputs_now.cable_check_passed and inputs_now.precharge_started and inputs_now.hlc_active
