@@ -1,11 +1,11 @@
-"""A simulated group of InfyPower DC modules (V1.13 CAN protocol) on any python-can bus.
+"""Simulated groups of DC power modules (InfyPower V1.13, Winline) on any python-can bus.
 
 It is a *peer*, not a mock: it only sees CAN frames and answers them as a module group would,
 so the same object serves the tests, ``josev-hal probe`` bring-up on a ``virtual`` bus and the DC
 demo. It encodes the wire format on its own (from the hardware notes, §7.1) instead of reusing the
 driver's codec, so a codec mistake in the driver shows up as a failing test.
 
-What it models:
+What it models (InfyPower; Winline the same with its registers, see :class:`WinlineGroupSim`):
 
 * per module: set-point (cmd 0x1C, u32 mV + u32 mA), on/off (cmd 0x1A, byte 0: 0 = on),
   present output (cmd 0x03, float32 V + float32 A), status (cmd 0x04, bits in bytes 5-7),
@@ -28,11 +28,19 @@ import threading
 import time
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 import can
 
-__all__ = ["ALARM_NAMES", "InfyPowerGroupSim", "ReceivedFrame", "SimModule"]
+__all__ = [
+    "ALARM_NAMES",
+    "WINLINE_ALARM_BITS",
+    "InfyPowerGroupSim",
+    "ReceivedFrame",
+    "SimModule",
+    "WinlineFrame",
+    "WinlineGroupSim",
+]
 
 log = logging.getLogger(__name__)
 
@@ -91,13 +99,16 @@ class SimModule:
     power_limiting: bool = False
 
 
-class InfyPowerGroupSim:
-    """Simulated InfyPower module group answering on a python-can bus.
+class _ModuleGroupSim:
+    """What every simulated module group shares: bus handling, controls, CC/CV physics, watchdog.
 
     Pass an open ``bus`` to share one (the caller owns it), or ``interface``/``channel`` to let
     the simulator open and close its own. Use as a context manager or call :meth:`start` /
-    :meth:`stop`.
+    :meth:`stop`. Families implement :meth:`_handle` and set :attr:`ALARMS`.
     """
+
+    #: Alarm names the family's status word can carry (for :meth:`set_alarm`).
+    ALARMS: frozenset[str] = frozenset()
 
     def __init__(
         self,
@@ -125,18 +136,18 @@ class InfyPowerGroupSim:
         self.load_ohm = load_ohm
         self.watchdog_s = watchdog_s
         self.modules: dict[int, SimModule] = {a: SimModule(a) for a in modules}
-        self.received: collections.deque[ReceivedFrame] = collections.deque(maxlen=5000)
+        self.received: collections.deque[Any] = collections.deque(maxlen=5000)
         self.lock = threading.RLock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
     # -- lifecycle ---------------------------------------------------------------------------
-    def start(self) -> InfyPowerGroupSim:
+    def start(self) -> Self:
         if self._bus is None:
             self._bus = can.Bus(**self._bus_args, receive_own_messages=False)
         self._stop.clear()
         for target, name in ((self._rx_loop, "rx"), (self._watchdog_loop, "watchdog")):
-            t = threading.Thread(target=target, name=f"infy-sim-{name}", daemon=True)
+            t = threading.Thread(target=target, name=f"module-sim-{name}", daemon=True)
             t.start()
             self._threads.append(t)
         return self
@@ -150,7 +161,7 @@ class InfyPowerGroupSim:
             self._bus.shutdown()
             self._bus = None
 
-    def __enter__(self) -> InfyPowerGroupSim:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(
@@ -160,9 +171,9 @@ class InfyPowerGroupSim:
 
     # -- test controls -----------------------------------------------------------------------
     def set_alarm(self, address: int, name: str, active: bool = True) -> None:
-        """Raise (or clear) a status bit by name (see :data:`ALARM_NAMES`)."""
-        if name not in ALARM_NAMES:
-            raise ValueError(f"unknown alarm {name!r}; known: {sorted(ALARM_NAMES)}")
+        """Raise (or clear) a status bit by name (see :attr:`ALARMS`)."""
+        if name not in self.ALARMS:
+            raise ValueError(f"unknown alarm {name!r}; known: {sorted(self.ALARMS)}")
         with self.lock:
             alarms = self.modules[address].alarms
             if active:
@@ -177,16 +188,6 @@ class InfyPowerGroupSim:
                 if address is None or m.address == address:
                     m.silent = silent
 
-    def frames(self, *, command: int | None = None, destination: int | None = None) -> list[ReceivedFrame]:
-        """Frames received from the controller, optionally filtered."""
-        with self.lock:
-            return [
-                f
-                for f in self.received
-                if (command is None or f.command == command)
-                and (destination is None or f.destination == destination)
-            ]
-
     # -- wire --------------------------------------------------------------------------------
     def _rx_loop(self) -> None:
         while not self._stop.is_set():
@@ -196,11 +197,80 @@ class InfyPowerGroupSim:
             try:
                 msg = bus.recv(timeout=0.05)
             except can.CanError as exc:
-                log.warning("infy sim receive error: %s", exc)
+                log.warning("module sim receive error: %s", exc)
                 continue
             if msg is None or not msg.is_extended_id or msg.is_error_frame:
                 continue
             self._handle(msg)
+
+    def _handle(self, msg: can.Message) -> None:
+        raise NotImplementedError
+
+    def _send(self, arbitration_id: int, payload: bytes) -> None:
+        bus = self._bus
+        if bus is None:
+            return
+        try:
+            bus.send(can.Message(arbitration_id=arbitration_id, is_extended_id=True, data=payload))
+        except can.CanError as exc:
+            log.warning("module sim send error: %s", exc)
+
+    # -- physics -----------------------------------------------------------------------------
+    def _update_outputs(self) -> None:
+        """Paralleled modules into a resistive load: CV until the current limits bind, then CC."""
+        active = [m for m in self.modules.values() if m.on and m.setpoint_v > 0]
+        for m in self.modules.values():
+            if m not in active:
+                m.output_v = m.output_a = 0.0
+                m.power_limiting = False
+        if not active:
+            return
+        voltage = max(m.setpoint_v for m in active)
+        limits = {
+            m.address: min(m.setpoint_a, self.module_rated_power_w / max(voltage, 1e-9)) for m in active
+        }
+        capacity = sum(limits.values())
+        # No load (or none configured): open circuit, the modules hold voltage at zero current.
+        demand = voltage / self.load_ohm if self.load_ohm and self.load_ohm > 0 else 0.0
+        if demand > capacity:
+            voltage = capacity * (self.load_ohm or 0.0)
+            demand = capacity
+        for m in active:
+            share = limits[m.address] / capacity if capacity > 0 else 0.0
+            m.output_v = voltage
+            m.output_a = demand * share
+            m.power_limiting = limits[m.address] < m.setpoint_a
+
+    def _watchdog_loop(self) -> None:
+        while not self._stop.wait(0.05):
+            now = time.monotonic()
+            with self.lock:
+                tripped = False
+                for m in self.modules.values():
+                    quiet = m.last_heard is None or now - m.last_heard > self.watchdog_s
+                    if m.on and quiet:
+                        m.on = False
+                        m.watchdog_trips += 1
+                        tripped = True
+                        log.info("module sim 0x%02X off: controller silent", m.address)
+                if tripped:
+                    self._update_outputs()
+
+
+class InfyPowerGroupSim(_ModuleGroupSim):
+    """Simulated InfyPower V1.13 module group (see the module docstring)."""
+
+    ALARMS = frozenset(ALARM_NAMES)
+
+    def frames(self, *, command: int | None = None, destination: int | None = None) -> list[ReceivedFrame]:
+        """Frames received from the controller, optionally filtered."""
+        with self.lock:
+            return [
+                f
+                for f in self.received
+                if (command is None or f.command == command)
+                and (destination is None or f.destination == destination)
+            ]
 
     def _handle(self, msg: can.Message) -> None:
         aid = msg.arbitration_id
@@ -277,52 +347,131 @@ class InfyPowerGroupSim:
         error: int = 0,
         device: int = _MODULE,
     ) -> None:
-        aid = (error << 26) | (device << 22) | (command << 16) | (controller << 8) | address
-        bus = self._bus
-        if bus is None:
-            return
-        try:
-            bus.send(can.Message(arbitration_id=aid, is_extended_id=True, data=payload))
-        except can.CanError as exc:
-            log.warning("infy sim send error: %s", exc)
+        self._send((error << 26) | (device << 22) | (command << 16) | (controller << 8) | address, payload)
 
-    # -- physics -----------------------------------------------------------------------------
-    def _update_outputs(self) -> None:
-        """Paralleled modules into a resistive load: CV until the current limits bind, then CC."""
-        active = [m for m in self.modules.values() if m.on and m.setpoint_v > 0]
-        for m in self.modules.values():
-            if m not in active:
-                m.output_v = m.output_a = 0.0
-                m.power_limiting = False
-        if not active:
-            return
-        voltage = max(m.setpoint_v for m in active)
-        limits = {
-            m.address: min(m.setpoint_a, self.module_rated_power_w / max(voltage, 1e-9)) for m in active
-        }
-        capacity = sum(limits.values())
-        # No load (or none configured): open circuit, the modules hold voltage at zero current.
-        demand = voltage / self.load_ohm if self.load_ohm and self.load_ohm > 0 else 0.0
-        if demand > capacity:
-            voltage = capacity * (self.load_ohm or 0.0)
-            demand = capacity
-        for m in active:
-            share = limits[m.address] / capacity if capacity > 0 else 0.0
-            m.output_v = voltage
-            m.output_a = demand * share
-            m.power_limiting = limits[m.address] < m.setpoint_a
 
-    def _watchdog_loop(self) -> None:
-        while not self._stop.wait(0.05):
-            now = time.monotonic()
-            with self.lock:
-                tripped = False
-                for m in self.modules.values():
-                    quiet = m.last_heard is None or now - m.last_heard > self.watchdog_s
-                    if m.on and quiet:
-                        m.on = False
-                        m.watchdog_trips += 1
-                        tripped = True
-                        log.info("infy sim module 0x%02X off: controller silent", m.address)
-                if tripped:
-                    self._update_outputs()
+#: Winline status register (0x0040) alarm names -> bit, as the module sets them.
+WINLINE_ALARM_BITS: dict[str, int] = {
+    "module_fault": 0,
+    "module_protection": 1,
+    "output_overvoltage": 7,
+    "input_overvoltage": 9,
+    "input_undervoltage": 14,
+    "communication_interrupted": 16,
+}
+_W_PROTOCOL = 0x060
+_W_DC_OFF, _W_POWER_LIMITING = 22, 23
+_W_OK = 0xF0
+_W_ERR_VALUE = 0xF3
+_W_ERR_REGISTER = 0xF2
+_W_FLOAT, _W_INT = 0x41, 0x42
+
+
+@dataclass(frozen=True, slots=True)
+class WinlineFrame:
+    """A Winline frame the simulator received from the controller, decoded."""
+
+    at: float
+    function: int
+    register: int
+    destination: int
+    source: int
+    group: int
+    value: bytes
+
+
+class WinlineGroupSim(_ModuleGroupSim):
+    """Simulated Winline module group (hardware notes §7.4, the driver code's ID layout).
+
+    ID: protocol 0x060 (bits 28-20), point-to-point flag (19), destination (18-11), source
+    (10-3), group (2-0). Data: function (0x10 read, 0x03 set; replies carry the data type 0x41
+    float / 0x42 integer), error code (replies: 0xF0 OK), register (u16), value (4 bytes).
+    Destination 0xFF reaches every module, 0xFE every module of the group.
+    """
+
+    ALARMS = frozenset(WINLINE_ALARM_BITS)
+
+    def __init__(self, *args: Any, group: int = 0, **kwargs: Any) -> None:
+        super().__init__(*args, group=group, **kwargs)
+
+    def frames(self, *, register: int | None = None, destination: int | None = None) -> list[WinlineFrame]:
+        """Frames received from the controller, optionally filtered."""
+        with self.lock:
+            return [
+                f
+                for f in self.received
+                if (register is None or f.register == register)
+                and (destination is None or f.destination == destination)
+            ]
+
+    def _handle(self, msg: can.Message) -> None:
+        aid = msg.arbitration_id
+        if (aid >> 20) & 0x1FF != _W_PROTOCOL:
+            return
+        destination, source, group = (aid >> 11) & 0xFF, (aid >> 3) & 0xFF, aid & 0x7
+        data = bytes(msg.data).ljust(8, b"\x00")
+        function, register, value = data[0], int.from_bytes(data[2:4], "big"), data[4:8]
+        now = time.monotonic()
+        with self.lock:
+            self.received.append(WinlineFrame(now, function, register, destination, source, group, value))
+            targets = [
+                m
+                for a, m in self.modules.items()
+                if destination in (a, 0xFF) or (destination == 0xFE and group == self.group)
+            ]
+            targets = [m for m in targets if not m.silent]
+            for m in targets:
+                m.last_heard = now
+            replies = [(m, self._apply(m, function, register, value)) for m in targets]
+            self._update_outputs()
+        for m, (dtype, error, payload) in replies:
+            reply_id = (_W_PROTOCOL << 20) | (1 << 19) | (source << 11) | (m.address << 3) | self.group
+            self._send(reply_id, bytes([dtype, error]) + register.to_bytes(2, "big") + payload)
+
+    def _status_word(self, m: SimModule) -> int:
+        word = 0
+        for name in m.alarms:
+            word |= 1 << WINLINE_ALARM_BITS[name]
+        if not m.on:
+            word |= 1 << _W_DC_OFF
+        if m.power_limiting:
+            word |= 1 << _W_POWER_LIMITING
+        return word
+
+    def _apply(self, m: SimModule, function: int, register: int, value: bytes) -> tuple[int, int, bytes]:
+        """One request to one module -> (data type, error code, value bytes) of its reply."""
+        if function == 0x10:
+            floats = {
+                0x0001: m.output_v,
+                0x0002: m.output_a,
+                0x0004: 35.0,  # DC board temperature
+                0x0005: 400.0,  # input voltage
+                0x0011: self.module_rated_power_w,
+                0x0012: self.module_max_current_a,
+            }
+            if register in floats:
+                return _W_FLOAT, _W_OK, struct.pack(">f", floats[register])
+            if register == 0x0040:
+                return _W_INT, _W_OK, struct.pack(">I", self._status_word(m))
+            return _W_INT, _W_ERR_REGISTER, bytes(4)
+        if function == 0x03:
+            if register == 0x0021:
+                (volts,) = struct.unpack(">f", value)
+                if not (volts == 0 or self.module_min_voltage_v <= volts <= self.module_max_voltage_v):
+                    return _W_FLOAT, _W_ERR_VALUE, value
+                m.setpoint_v = float(volts)
+                return _W_FLOAT, _W_OK, value
+            if register == 0x001B:
+                amps = int.from_bytes(value, "big") / 1024.0
+                if amps > self.module_max_current_a:
+                    return _W_INT, _W_ERR_VALUE, value
+                m.setpoint_a = amps
+                return _W_INT, _W_OK, value
+            if register == 0x0030:
+                word = int.from_bytes(value, "big")
+                if word not in (0x00000000, 0x00010000):
+                    return _W_INT, _W_ERR_VALUE, value
+                m.on = word == 0
+                return _W_INT, _W_OK, value
+            return _W_INT, _W_ERR_REGISTER, value
+        return _W_INT, _W_ERR_REGISTER, value

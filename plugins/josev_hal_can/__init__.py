@@ -4,7 +4,8 @@ Registered through the ``josev_hal`` entry-point group (``can = "josev_hal_can"`
 third-party plugin. Drivers:
 
 * ``infypower-dc`` -- a group of InfyPower modules speaking the V1.13 protocol
-  (:class:`josev_hal_can.infypower.InfyPowerDc`).
+  (:class:`josev_hal_can.infypower.InfyPowerDc`);
+* ``winline-dc`` -- a group of Winline modules (:class:`josev_hal_can.winline.WinlineDc`).
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ from josev_hal.devices import Driver
 from josev_hal.hookspecs import hookimpl
 
 from .infypower import InfyPowerDc
+from .winline import WinlineDc
 
-__all__ = ["InfyPowerDc", "hal_register_drivers"]
+__all__ = ["InfyPowerDc", "WinlineDc", "hal_register_drivers"]
 
 
 @hookimpl
 def hal_register_drivers() -> Mapping[str, type[Driver]]:
     """Contribute the CAN power-module drivers."""
-    return {"infypower-dc": InfyPowerDc}
+    return {"infypower-dc": InfyPowerDc, "winline-dc": WinlineDc}

@@ -1,8 +1,8 @@
 """Driver-contract factories for the CAN power-module and MCU-link drivers.
 
 Merged into :data:`tests.support.driver_factories.FACTORIES` (see the protocol documented there).
-Peers: :class:`~josev_hal.simulators.can_power_module.InfyPowerGroupSim` on a python-can
-``virtual`` channel, :class:`~josev_hal.simulators.mcu.McuSim` on a pseudo-terminal.
+Peers: the module-group simulators of :mod:`josev_hal.simulators.can_power_module` on a
+python-can ``virtual`` channel, :class:`~josev_hal.simulators.mcu.McuSim` on a pseudo-terminal.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from josev_hal_can.infypower import InfyPowerDc, InfyPowerOptions
+from josev_hal_can.winline import WinlineDc, WinlineOptions
 from josev_hal_mculink.drivers import McuContactor, McuContactorOptions, McuCp, McuRcd
 from josev_hal_mculink.link import LinkOptions
 
@@ -21,7 +22,7 @@ from josev_hal.buses.can import CanBus, CanBusOptions
 from josev_hal.buses.serial import SerialBus, SerialBusOptions
 from josev_hal.devices import DeviceConfig, Driver
 from josev_hal.errors import DeviceError
-from josev_hal.simulators.can_power_module import InfyPowerGroupSim
+from josev_hal.simulators.can_power_module import InfyPowerGroupSim, WinlineGroupSim
 from josev_hal.simulators.mcu import McuSim
 
 if TYPE_CHECKING:
@@ -54,6 +55,25 @@ def _infypower_dc(env: ContractEnv) -> Iterator[Driver]:
     env.peer.disconnect = lambda off: sim.set_silent(None, off)
     options = InfyPowerOptions(modules=[0, 1], poll_interval_s=0.05, offline_after_s=0.5)
     driver = InfyPowerDc(DeviceConfig(device_id="contract.power_module", options=options, bus=bus))
+    try:
+        driver.setup()
+        _wait_readable(driver.read)
+        yield driver
+    finally:
+        driver.release()
+        bus.release()
+        sim.stop()
+
+
+@contextmanager
+def _winline_dc(env: ContractEnv) -> Iterator[Driver]:
+    channel = f"contract-{uuid.uuid4().hex}"
+    sim = WinlineGroupSim(interface="virtual", channel=channel, modules=(0, 1), load_ohm=20.0).start()
+    bus = CanBus("can0", CanBusOptions(interface="virtual", channel=channel))
+    bus.setup()
+    env.peer.disconnect = lambda off: sim.set_silent(None, off)
+    options = WinlineOptions(modules=[0, 1], poll_interval_s=0.05, offline_after_s=0.5)
+    driver = WinlineDc(DeviceConfig(device_id="contract.power_module", options=options, bus=bus))
     try:
         driver.setup()
         _wait_readable(driver.read)
@@ -114,6 +134,7 @@ def _config(bus: SerialBus, device: str, options: Any) -> DeviceConfig[Any]:
 
 CAN_FACTORIES: dict[str, Factory] = {
     "infypower-dc": _infypower_dc,
+    "winline-dc": _winline_dc,
     "mcu-cp": lambda env: _mcu(env, lambda bus: McuCp(_config(bus, "cp", LinkOptions(**_LINK)))),
     "mcu-contactor": lambda env: _mcu(
         env, lambda bus: McuContactor(_config(bus, "contactor", McuContactorOptions(**_LINK)))
