@@ -87,7 +87,7 @@ def test_suffix_follows_the_applied_output(letter: CpLetter, output: CpOutput, n
     assert state_name(letter, output) == name
 
 
-def test_a_single_sample_glitch_is_suppressed_by_the_debounce() -> None:
+def test_a_single_sample_glitch_into_c_is_suppressed_by_the_debounce() -> None:
     cp = CpClassifier(debounce_samples=2)
     assert cp.update(sample(8.98), PWM).state == "B2"
     glitch = cp.update(sample(5.99), PWM)
@@ -102,6 +102,15 @@ def test_a_change_is_accepted_after_debounce_samples_agree() -> None:
     assert cp.update(sample(5.99), PWM).state == "B2"
     reading = cp.update(sample(5.99), PWM)
     assert reading.state == "C2" and reading.changed
+
+
+@pytest.mark.parametrize("volts", [8.98, 12.0, 0.0])
+def test_leaving_c_is_accepted_on_the_first_sample(volts: float) -> None:
+    """A polled board has 100 ms from C -> B to open; a second sample would take half of it."""
+    cp = CpClassifier(debounce_samples=3)
+    cp.update(sample(5.99), PWM)
+    reading = cp.update(sample(volts), PWM)
+    assert reading.changed and reading.letter is not CpLetter.C
 
 
 def test_a_confirmed_reading_is_accepted_at_once() -> None:

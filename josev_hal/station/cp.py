@@ -39,6 +39,9 @@ class CpLetter(enum.StrEnum):
     F = "F"
 
 
+_POWER = frozenset({CpLetter.C, CpLetter.D})
+
+
 @dataclass(frozen=True, slots=True)
 class CpThresholds:
     """Band edges in volts at the CP pin (+12 V scale). Defaults: hardware-facts §1.3/§1.5."""
@@ -140,10 +143,12 @@ class CpClassifier:
     """Debounced CP state of one connector.
 
     ``debounce_samples``: a new letter is accepted only after this many consecutive samples agree
-    (2 = chargebyte's "two measurements"). ``confirmed=True`` in :meth:`update` accepts at once;
-    the core uses it for readings a push-capable driver announced via ``notify()`` (such drivers
-    filter in hardware or in their MCU, and the 100 ms opening budget leaves no room for a second
-    filter). The suffix is not debounced: it follows the applied output immediately.
+    (2 = chargebyte's "two measurements"). The debounce is asymmetric: leaving C/D and faults are
+    accepted on the first sample, because they can only open the contactor. ``confirmed=True`` in
+    :meth:`update` accepts at once; the core uses it for readings a push-capable driver announced
+    via ``notify()`` (such drivers filter in hardware or in their MCU, and the 100 ms opening budget
+    leaves no room for a second filter). The suffix is not debounced: it follows the applied
+    output immediately.
     """
 
     def __init__(self, thresholds: CpThresholds | None = None, debounce_samples: int = 2) -> None:
@@ -179,8 +184,11 @@ class CpClassifier:
         if self.diode_fault:
             measured = CpLetter.E
 
-        # Faults are accepted without debounce: they only ever make the EVSE safer.
-        if confirmed or pilot_fault or self.diode_fault or self.letter is None:
+        # Faults, and leaving C/D, are accepted without debounce: they only ever make the EVSE
+        # safer, and a polled board has 100 ms from C -> B to open, which a second sample at
+        # 50 ms would eat. Entering C/D (which may close the contactor) stays debounced.
+        leaves_power = self.letter in _POWER and measured not in _POWER
+        if confirmed or pilot_fault or self.diode_fault or self.letter is None or leaves_power:
             self._accept(measured)
         elif measured is self.letter:
             self._candidate, self._candidate_count = None, 0
