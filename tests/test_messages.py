@@ -173,10 +173,14 @@ def test_utc_timestamp_matches_the_contract_pattern(contract: Contract) -> None:
     assert stamp.endswith("Z")
 
 
-@pytest.mark.parametrize("name", sorted({n for (n, t) in SPECS if t == "request"}))
+# Requests Josev sends and the CS answers (the rest are requests the CS itself may send).
+ANSWERED_BY_CS = sorted(
+    n for (n, t), s in SPECS.items() if t == "request" and s.incoming and (n, "response") in SPECS
+)
+
+
+@pytest.mark.parametrize("name", ANSWERED_BY_CS)
 def test_error_response_is_schema_valid_where_the_api_has_one(name: str, contract: Contract) -> None:
-    if (name, "response") not in SPECS or not SPECS[(name, "request")].incoming:
-        pytest.skip(f"the CS does not answer {name}")
     req_cls = SPECS[(name, "request")].payload_cls
     example = contract.root / "examples" / f"{name}.request.json"
     request = decode(example.read_bytes(), strict=True) if example.exists() else None
