@@ -5,6 +5,10 @@ board -- that an EVSE made inoperative never closes its contactor."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,8 +21,9 @@ from josev_hal.embedded_broker import EmbeddedBroker
 from josev_hal.functions.availability import STATE_FILE, AvailabilityManager
 from josev_hal.functions.ports import StationEvse
 from josev_hal.messages import payloads as p
+from tests.support.broker import JosevPeer
 from tests.support.contract import Contract
-from tests.support.functions_rig import AC, DC, FunctionsRig, wait_until
+from tests.support.functions_rig import AC, DC, FunctionsRig, request_doc, wait_until
 from tests.support.station import SimEvse
 
 
@@ -234,3 +239,93 @@ def test_inoperative_waits_for_the_ev_to_stop_then_the_contactor_never_closes_ag
         manager.close()
     finally:
         sim.close()
+
+
+# ------------------------------------------------------------------------------------------------
+# a real process restart
+# ------------------------------------------------------------------------------------------------
+
+
+def _run_hal(broker: EmbeddedBroker, state_dir: Path) -> subprocess.Popen[bytes]:
+    """``josev-hal run`` on the built-in sim board as a child process."""
+    env = {**os.environ, "JOSEV_HAL_DISABLE_PLUGIN_AUTOLOAD": ""}
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "josev_hal.cli",
+            "run",
+            "--broker",
+            broker.url,
+            "--state-dir",
+            str(state_dir),
+            "--wait-broker",
+            "10",
+            "--log-level",
+            "INFO",
+        ],
+        stdout=subprocess.DEVNULL,
+        # A file, not a pipe: nobody reads the pipe, and a full one would block the HAL.
+        stderr=(state_dir / "stderr.txt").open("ab"),
+        env=env,
+    )
+
+
+def _stop_hal(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
+def test_availability_survives_a_restart_of_the_hal_process(
+    broker: EmbeddedBroker, tmp_path: Path, contract: Contract
+) -> None:
+    peer = JosevPeer(broker)
+    proc = _run_hal(broker, tmp_path)
+    try:
+        first = wait_until(
+            lambda: _try_request(
+                peer, "change_availability", {"operational_status": "inoperative", "evse_id": AC}
+            ),
+            30,
+        )
+        contract.validate(first)
+        assert first["data"] == {"status": "accepted"}
+        _stop_hal(proc)
+        assert json.loads((tmp_path / STATE_FILE).read_text())["inoperative_evses"] == [AC]
+        seen = len(peer.messages())
+        proc = _run_hal(broker, tmp_path)
+        # The new process restores the state and re-announces it when it connects.
+        msgs = peer.wait_for(
+            lambda ms: any(
+                m["name"] == "change_availability"
+                and m["type"] == "update"
+                and m["data"].get("evse_id") == AC
+                for m in ms[seen:]
+            ),
+            30,
+        )
+        update = next(m for m in msgs[seen:] if m["name"] == "change_availability" and m["type"] == "update")
+        contract.validate(update)
+        assert update["data"] == {"operational_status": "inoperative", "evse_id": AC}
+        # And the EVSE really is unavailable: its CP shows state F (EVSE not available).
+        status = wait_until(
+            lambda: [
+                m for m in peer.messages()[seen:] if m["name"] == "cp_status" and m["data"]["evse_id"] == AC
+            ],
+            15,
+        )
+        assert status[-1]["data"]["state"] == "F"
+    finally:
+        _stop_hal(proc)
+        peer.close()
+
+
+def _try_request(peer: JosevPeer, name: str, data: dict[str, object]) -> dict[str, object] | None:
+    try:
+        return peer.request(request_doc(name, data), timeout=1.0)
+    except TimeoutError:
+        return None

@@ -146,6 +146,29 @@ class Notifier:
         result: p.SetOcppNetworkConnectionResponse = self._request(payload, timeout).data
         return result
 
+    def slac_link_status(self, evse_id: str, *, timeout: float | None = None) -> p.SlacLinkStatusResponse:
+        """Ask SLAC whether the PLC link of an EVSE is up (diagnostics)."""
+        self._check_evse(evse_id)
+        result: p.SlacLinkStatusResponse = self._request(
+            p.SlacLinkStatusRequest(evse_id=evse_id), timeout
+        ).data
+        return result
+
+    def slac_network_info(self, evse_id: str, *, timeout: float | None = None) -> p.SlacNetworkInfoResponse:
+        """Ask SLAC for the HomePlug AV network(s) the EVSE's modem belongs to (diagnostics)."""
+        self._check_evse(evse_id)
+        result: p.SlacNetworkInfoResponse = self._request(
+            p.SlacNetworkInfoRequest(evse_id=evse_id), timeout
+        ).data
+        return result
+
+    def sdp(self, evse_id: str, *, tls: bool, timeout: float | None = None) -> p.SdpResponse:
+        """Only for stations running their own SDP server: ask Josev to open its V2G server."""
+        self._check_evse(evse_id)
+        security = p.SdpSecurity.TLS if tls else p.SdpSecurity.NO_TLS
+        result: p.SdpResponse = self._request(p.SdpRequest(evse_id=evse_id, security=security), timeout).data
+        return result
+
     def device_model_reset(self, *, timeout: float | None = None) -> p.DeviceModelResetResponse:
         """Ask OCPP to forget its stored device model (it asks for ``device_model`` again)."""
         result: p.DeviceModelResetResponse = self._request(p.DeviceModelResetRequest(), timeout).data
