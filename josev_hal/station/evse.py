@@ -48,8 +48,9 @@ from josev_hal.devices import (
     TransactionInfo,
 )
 from josev_hal.errors import DeviceError, DeviceOffline, HalError
-from josev_hal.messages import Payload, utc_timestamp
+from josev_hal.messages import Payload
 from josev_hal.messages import payloads as p
+from josev_hal.station import reporting
 from josev_hal.station.config import EvseKind, EvseSettings, RcdResetPolicy, WeldingDetection
 from josev_hal.station.cp import CpClassifier, CpLetter, state_name
 from josev_hal.station.interlocks import Decision, InterlockInputs, decide
@@ -703,7 +704,7 @@ class EvseController:
             )
             if key != self._cable_sent.get(cid):
                 self._cable_sent[cid] = key
-                self._send(self._cable_payload(cable))
+                self._send(reporting.cable_info(self.evse_id, cable))
         entry = self.status_and_limits_entry()
         if entry != self._limits_sent and (not self._dc or self._limits_changed(entry)):
             self._limits_sent = entry
@@ -725,27 +726,9 @@ class EvseController:
         )
 
     def _cp_status_payload(self, cid: int) -> p.CpStatusUpdate:
-        state = self._cp_state[cid] or "E"
-        sample = self._cp[cid].last_sample
-        kwargs: dict[str, Any] = {}
-        if sample is not None:
-            kwargs["max_voltage"] = round(sample.positive_v, 2)
-            if sample.negative_v is not None:
-                kwargs["min_voltage"] = round(sample.negative_v, 2)
-        applied = self._applied
-        if applied is not None and applied.mode is CpMode.PWM and applied.duty_percent is not None:
-            kwargs["duty_cycle"] = applied.duty_percent
-        return p.CpStatusUpdate(evse_id=self.evse_id, connector_id=cid, state=p.CpState(state), **kwargs)
-
-    def _cable_payload(self, cable: CableReading) -> p.CableInfoUpdate:
-        kwargs: dict[str, Any] = {
-            "connection_status": p.CableConnectionStatus.CONNECTED
-            if cable.present
-            else p.CableConnectionStatus.DISCONNECTED
-        }
-        if cable.ampacity_a is not None:
-            kwargs["rated_cable_current"] = int(cable.ampacity_a)
-        return p.CableInfoUpdate(evse_id=self.evse_id, **kwargs)
+        return reporting.cp_status(
+            self.evse_id, cid, self._cp_state[cid] or "E", self._cp[cid].last_sample, self._applied
+        )
 
     # ==========================================================================================
     # read-only views (used by Station, tests, other station functions)
@@ -819,39 +802,23 @@ class EvseController:
         if self._dc:
             entry["dc"] = self._dc_limits()
         else:
-            limit = round(self.ac_limit_a(), 1)
-            phases = self.settings.phases
-            entry["ac"] = p.CsStatusAndLimitsAc(
-                max_current=p.CsStatusAndLimitsMaxCurrent(
-                    l1=limit, l2=limit if phases >= 2 else 0.0, l3=limit if phases >= 3 else 0.0
-                ),
-                nominal_voltage=float(self.settings.nominal_voltage_v),
-                rcd_error=self._rcd_latched or self._rcd_now,
+            entry["ac"] = reporting.ac_limits(
+                self.ac_limit_a(),
+                self.settings.phases,
+                self.settings.nominal_voltage_v,
+                self._rcd_latched or self._rcd_now,
             )
         return entry
 
     def _dc_limits(self) -> p.CsStatusAndLimitsDc:
         module = self.devices.power_module
-        caps = module.capabilities if module is not None else None
-        sample = self._dc_sample
-        max_current = caps.max_current_a if caps else 0.0
-        if self._derating_a is not None:
-            max_current = min(max_current, self._derating_a)
-        kwargs: dict[str, Any] = {}
-        if self._isolation is not None:
-            kwargs["isolation_status"] = p.IsolationStatus(self._isolation.value)
-        if self.settings.dc_current_reg_tolerance_a is not None:
-            kwargs["current_reg_tolerance"] = self.settings.dc_current_reg_tolerance_a
-        return p.CsStatusAndLimitsDc(
-            present_voltage=round(sample.voltage_v, 1) if sample else 0.0,
-            present_current=round(sample.current_a, 1) if sample else 0.0,
-            max_current=max_current,
-            min_current=caps.min_current_a if caps else 0.0,
-            max_voltage=caps.max_voltage_v if caps else 0.0,
-            min_voltage=caps.min_voltage_v if caps else 0.0,
-            max_power=caps.max_power_w if caps else 0.0,
-            peak_current_ripple=self.settings.dc_peak_current_ripple_a,
-            **kwargs,
+        return reporting.dc_limits(
+            module.capabilities if module is not None else None,
+            self._dc_sample,
+            derating_a=self._derating_a,
+            isolation=self._isolation,
+            peak_current_ripple_a=self.settings.dc_peak_current_ripple_a,
+            current_reg_tolerance_a=self.settings.dc_current_reg_tolerance_a,
         )
 
     def snapshot(self) -> list[Payload]:
@@ -871,7 +838,7 @@ class EvseController:
             for cid, cable in self._cable.items():
                 conn = self._connectors.get(cid)
                 if conn is None or conn.cable != "fixed":
-                    out.append(self._cable_payload(cable))
+                    out.append(reporting.cable_info(self.evse_id, cable))
             return out
 
     # ==========================================================================================
@@ -1097,49 +1064,10 @@ class EvseController:
             )
         return reading
 
-    def meter_payload(self, reading: MeterReading, cls: type[Any]) -> Any:
+    def meter_payload(self, reading: MeterReading, cls: type[reporting.M]) -> reporting.M:
         """A MeterValuesResponse/Update built from ``reading`` with the reading's own timestamp."""
-        zero = (0.0, 0.0, 0.0)
-        v = reading.voltage_v
-        c = reading.current_a
-        vv = tuple(round(x, 2) for x in (v.l1, v.l2, v.l3)) if v is not None else zero
-        cc = tuple(round(x, 3) for x in (c.l1, c.l2, c.l3)) if c is not None else zero
-        kwargs: dict[str, Any] = {
-            "evse_id": self.evse_id,
-            "timestamp": utc_timestamp(reading.utc),
-            "voltage": p.MeterValuesVoltage(l1=vv[0], l2=vv[1], l3=vv[2]),
-            "current": p.MeterValuesCurrent(l1=cc[0], l2=cc[1], l3=cc[2]),
-            "power_factor": min(
-                1.0, max(0.0, reading.power_factor if reading.power_factor is not None else 1.0)
-            ),
-            "frequency": reading.frequency_hz if reading.frequency_hz is not None else 0.0,
-            "total_active_energy_imported": round(reading.energy_import_wh or 0.0, 3),
-            "total_reactive_energy_imported": reading.reactive_import_varh or 0.0,
-        }
-        if reading.energy_export_wh is not None:
-            kwargs["total_active_energy_exported"] = reading.energy_export_wh
-        if reading.reactive_export_varh is not None:
-            kwargs["total_reactive_energy_exported"] = reading.reactive_export_varh
-        if reading.power_w is not None:
-            kwargs["power_active_import"] = round(max(0.0, reading.power_w), 1)
-        if reading.dc_voltage_v is not None:
-            kwargs["dc_voltage"] = reading.dc_voltage_v
-        if reading.dc_current_a is not None:
-            kwargs["dc_current"] = reading.dc_current_a
-        if not self._dc:
-            kwargs["max_current_offered"] = round(self.ac_limit_a(), 1)
-        if reading.signed:
-            kwargs["signed_meter_values"] = [
-                p.MeterValuesSignedMeterValue(
-                    measurand=p.MeterValuesMeasurand(s.measurand),
-                    signed_meter_data=s.signed_meter_data,
-                    signing_method=s.signing_method,
-                    encoding_method=s.encoding_method,
-                    public_key=s.public_key,
-                )
-                for s in reading.signed
-            ]
-        return cls(**kwargs)
+        offered = None if self._dc else self.ac_limit_a()
+        return reporting.meter_values(cls, self.evse_id, reading, max_current_offered_a=offered)
 
     def poll_meter(self, now: float | None = None) -> None:
         """Read the meter once (outside the lock), then record and publish the reading or the

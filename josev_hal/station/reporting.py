@@ -1,0 +1,162 @@
+"""Pure builders of the payloads the station publishes (no state, no I/O).
+
+Kept apart from :mod:`josev_hal.station.evse` so the controller reads as control logic and the
+wire shapes can be tested on their own. Rounding keeps the JSON short and free of float noise
+(``31.997999999999998``) without hiding anything a consumer could use.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, TypeVar
+
+from josev_hal.devices import (
+    CpMode,
+    CpOutput,
+    CpSample,
+    DcCapabilities,
+    DcSample,
+    IsolationStatus,
+    MeterReading,
+)
+from josev_hal.messages import payloads as p
+from josev_hal.messages import utc_timestamp
+from josev_hal.station.pp import CableReading
+
+__all__ = ["ac_limits", "cable_info", "cp_status", "dc_limits", "meter_values"]
+
+log = logging.getLogger(__name__)
+
+M = TypeVar("M", p.MeterValuesUpdate, p.MeterValuesResponse)
+
+
+def cp_status(
+    evse_id: str, connector_id: int, state: str, sample: CpSample | None, applied: CpOutput | None
+) -> p.CpStatusUpdate:
+    """cp_status with the measured plateaus and the generated duty cycle (when PWM is on)."""
+    kwargs: dict[str, Any] = {}
+    if sample is not None:
+        kwargs["max_voltage"] = round(sample.positive_v, 2)
+        if sample.negative_v is not None:
+            kwargs["min_voltage"] = round(sample.negative_v, 2)
+    if applied is not None and applied.mode is CpMode.PWM and applied.duty_percent is not None:
+        kwargs["duty_cycle"] = applied.duty_percent
+    return p.CpStatusUpdate(evse_id=evse_id, connector_id=connector_id, state=p.CpState(state), **kwargs)
+
+
+def cable_info(evse_id: str, cable: CableReading) -> p.CableInfoUpdate:
+    """cable_info for a socket: plugged or not, and the rating the PP resistor codes."""
+    status = p.CableConnectionStatus.CONNECTED if cable.present else p.CableConnectionStatus.DISCONNECTED
+    if cable.ampacity_a is None:
+        return p.CableInfoUpdate(evse_id=evse_id, connection_status=status)
+    return p.CableInfoUpdate(
+        evse_id=evse_id, connection_status=status, rated_cable_current=int(cable.ampacity_a)
+    )
+
+
+def ac_limits(
+    limit_a: float, phases: int, nominal_voltage_v: float, rcd_error: bool
+) -> p.CsStatusAndLimitsAc:
+    """AC limits: ``limit_a`` on every phase the EVSE has, 0 on the others."""
+    limit = round(limit_a, 1)
+    return p.CsStatusAndLimitsAc(
+        max_current=p.CsStatusAndLimitsMaxCurrent(
+            l1=limit, l2=limit if phases >= 2 else 0.0, l3=limit if phases >= 3 else 0.0
+        ),
+        nominal_voltage=float(nominal_voltage_v),
+        rcd_error=rcd_error,
+    )
+
+
+def dc_limits(
+    caps: DcCapabilities | None,
+    present: DcSample | None,
+    *,
+    derating_a: float | None,
+    isolation: IsolationStatus | None,
+    peak_current_ripple_a: float,
+    current_reg_tolerance_a: float | None,
+) -> p.CsStatusAndLimitsDc:
+    """DC limits from the power module's capabilities, with its present output."""
+    max_current = caps.max_current_a if caps else 0.0
+    if derating_a is not None:
+        max_current = min(max_current, derating_a)
+    kwargs: dict[str, Any] = {}
+    if isolation is not None:
+        kwargs["isolation_status"] = p.IsolationStatus(isolation.value)
+    if current_reg_tolerance_a is not None:
+        kwargs["current_reg_tolerance"] = current_reg_tolerance_a
+    return p.CsStatusAndLimitsDc(
+        present_voltage=round(present.voltage_v, 1) if present else 0.0,
+        present_current=round(present.current_a, 1) if present else 0.0,
+        max_current=max_current,
+        min_current=caps.min_current_a if caps else 0.0,
+        max_voltage=caps.max_voltage_v if caps else 0.0,
+        min_voltage=caps.min_voltage_v if caps else 0.0,
+        max_power=caps.max_power_w if caps else 0.0,
+        peak_current_ripple=peak_current_ripple_a,
+        **kwargs,
+    )
+
+
+def _power_factor(reading: MeterReading) -> float:
+    """The meter's power factor; derived from P / sum(V*I) when it gives none; 0 when unknown."""
+    if reading.power_factor is not None:
+        return min(1.0, max(0.0, abs(reading.power_factor)))
+    v, c = reading.voltage_v, reading.current_a
+    if reading.power_w is not None and v is not None and c is not None:
+        apparent = v.l1 * abs(c.l1) + v.l2 * abs(c.l2) + v.l3 * abs(c.l3)
+        if apparent > 0:
+            return min(1.0, abs(reading.power_w) / apparent)
+    return 0.0
+
+
+def meter_values(
+    cls: type[M], evse_id: str, reading: MeterReading, *, max_current_offered_a: float | None = None
+) -> M:
+    """A meter_values response/update stamped with the time the reading was *taken*.
+
+    Required fields the meter does not measure are sent as 0 (phases it does not have, frequency
+    of a DC meter, reactive energy of a meter without that register)."""
+    zero = (0.0, 0.0, 0.0)
+    v, c = reading.voltage_v, reading.current_a
+    vv = tuple(round(x, 2) for x in (v.l1, v.l2, v.l3)) if v is not None else zero
+    cc = tuple(round(x, 3) for x in (c.l1, c.l2, c.l3)) if c is not None else zero
+    kwargs: dict[str, Any] = {
+        "evse_id": evse_id,
+        "timestamp": utc_timestamp(reading.utc),
+        "voltage": p.MeterValuesVoltage(l1=vv[0], l2=vv[1], l3=vv[2]),
+        "current": p.MeterValuesCurrent(l1=cc[0], l2=cc[1], l3=cc[2]),
+        "power_factor": round(_power_factor(reading), 3),
+        "frequency": reading.frequency_hz if reading.frequency_hz is not None else 0.0,
+        "total_active_energy_imported": round(reading.energy_import_wh or 0.0, 3),
+        "total_reactive_energy_imported": round(reading.reactive_import_varh or 0.0, 3),
+    }
+    if reading.energy_export_wh is not None:
+        kwargs["total_active_energy_exported"] = round(reading.energy_export_wh, 3)
+    if reading.reactive_export_varh is not None:
+        kwargs["total_reactive_energy_exported"] = round(reading.reactive_export_varh, 3)
+    if reading.power_w is not None:
+        kwargs["power_active_import"] = round(max(0.0, reading.power_w), 1)
+    if reading.dc_voltage_v is not None:
+        kwargs["dc_voltage"] = round(reading.dc_voltage_v, 2)
+    if reading.dc_current_a is not None:
+        kwargs["dc_current"] = round(reading.dc_current_a, 3)
+    if max_current_offered_a is not None:
+        kwargs["max_current_offered"] = round(max_current_offered_a, 1)
+    if reading.signed:
+        signed = []
+        for s in reading.signed:
+            entry: dict[str, Any] = {
+                "signed_meter_data": s.signed_meter_data,
+                "signing_method": s.signing_method,
+                "encoding_method": s.encoding_method,
+                "public_key": s.public_key,
+            }
+            try:
+                entry["measurand"] = p.MeterValuesMeasurand(s.measurand)
+            except ValueError:  # a measurand outside OCPP's list: send the value without it
+                log.warning("evse=%s signed value with unknown measurand %r", evse_id, s.measurand)
+            signed.append(p.MeterValuesSignedMeterValue(**entry))
+        kwargs["signed_meter_values"] = signed
+    return cls(**kwargs)
