@@ -418,3 +418,38 @@ def test_everything_the_controller_publishes_satisfies_the_contract(
         b"hardware_fault",
         b"meter_values",
     } <= names
+
+
+@pytest.mark.parametrize("policy", [True, False])
+def test_losing_the_cp_device_opens_only_when_the_safety_declaration_says_so(
+    rigs: list[SimEvse], policy: bool
+) -> None:
+    rig = SimEvse("ac", safety=SafetySettings(open_on_board_link_loss=policy))
+    rigs.append(rig)
+    charging(rig)
+    rig.devices.cp[1].release()  # the device stops answering (reads raise DeviceError)
+    rig.tick()
+    assert rig.ctl.contactor_closed is (not policy)
+    assert [(f.component_name, f.fault_name) for f in rig.of(p.HardwareFaultUpdate)] == [
+        ("cp", p.HardwareFaultName.OTHER)
+    ]
+
+
+def test_meter_payload_fills_what_the_meter_does_not_measure_honestly() -> None:
+    from josev_hal.devices import MeterReading, PhaseValues, SignedMeterValue
+    from josev_hal.station import reporting
+
+    reading = MeterReading(
+        voltage_v=PhaseValues(230.0, 0.0, 0.0),
+        current_a=PhaseValues(10.0, 0.0, 0.0),
+        power_w=2070.0,
+        energy_import_wh=1234.5678,
+        signed=(SignedMeterValue("Not.A.Measurand", "ZGF0YQ==", "ECDSA", "OCMF", "a2V5"),),
+    )
+    payload = reporting.meter_values(p.MeterValuesUpdate, "DE*X", reading)
+    assert payload.power_factor == pytest.approx(0.9)  # 2070 W / 2300 VA
+    assert payload.frequency == 0.0 and payload.total_reactive_energy_imported == 0.0
+    assert payload.total_active_energy_imported == 1234.568
+    assert payload.timestamp.endswith("Z")
+    signed = payload.signed_meter_values
+    assert isinstance(signed, list) and signed[0].signing_method == "ECDSA"
