@@ -535,3 +535,21 @@ def test_board_profile_with_two_meters_on_one_rs485_bus_builds_and_reads(line: P
         finally:
             board.release()
     assert readings == [pytest.approx(11_000.0), pytest.approx(22_000.0)]
+
+
+@pytest.mark.parametrize(
+    ("bad", "problem"),
+    [
+        ('model = "sdm630"', 'model = "sdm999"'),
+        ('model = "sdm630" }', 'model = "sdm630", retries = -1 }'),
+    ],
+)
+def test_profile_check_reports_bad_meter_options_at_their_key(bad: str, problem: str) -> None:
+    from josev_hal.errors import ProfileError
+    from josev_hal.plugins import get_plugin_manager
+    from josev_hal.profile import load_profile_text
+
+    text = TWO_METER_PROFILE.replace("{port}", "/dev/ttyUSB0").replace(bad, problem, 1)
+    with pytest.raises(ProfileError) as exc_info:
+        load_profile_text(text, "bad.toml", get_plugin_manager())
+    assert any("evse[0].devices.meter.options" in p for p in exc_info.value.problems), exc_info.value.problems

@@ -144,7 +144,7 @@ def test_sdm630_map_matches_the_hardware_facts() -> None:
         ),
         (
             'name = "x"\ntitle = "t"\n[registers]\nvoltage_l1 = { address = 70000 }',
-            "registers.voltage_l1.address",
+            "registers.voltage_l1: Expected `int` <= 65535 - at `$.address`",
         ),
         (
             'name = "x"\ntitle = "t"\n[registers]\nvoltage_l1 = { address = 0, type = "f32" }',
@@ -168,18 +168,28 @@ def test_broken_model_files_name_file_and_key(text: str, message: str) -> None:
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"model": "sdm999"}, "unknown meter model 'sdm999'"),
+        ({"model": "sdm999"}, "Invalid enum value 'sdm999' - at `$.model`"),
         ({}, "give a model"),
-        ({"registers": {"voltage_l9": {"address": 0}}}, "registers.voltage_l9: unknown quantity"),
+        (
+            {"registers": {"voltage_l9": {"address": 0}}},
+            "Invalid enum value 'voltage_l9' - at `key` in `$.registers`",
+        ),
         ({"model": "sdm630", "max_registers_per_read": 0}, "max_registers_per_read"),
         ({"model": "sdm630", "offline_after": 0}, "offline_after"),
         ({"model": "sdm630", "retries": -1}, "retries"),
         ({"model": "sdm630", "registerz": {}}, "unknown field `registerz`"),
+        ({"registers": {"voltage_l1": {"address": 0, "unit": "kWh"}}}, "registers.voltage_l1.unit"),
+        (
+            {"registers": {"current_l1": {"address": 0, "sign_from": "power_l1"}}},
+            "registers.current_l1.sign_from",
+        ),
+        ({"model": "sdm630", "response_timeout_s": 0}, "response_timeout_s"),
     ],
 )
 def test_bad_driver_options_are_rejected_with_the_key(options: dict[str, object], message: str) -> None:
-    with pytest.raises(msgspec.ValidationError, match=message.replace("[", r"\[")):
+    with pytest.raises(msgspec.ValidationError) as exc_info:
         msgspec.convert(options, ModbusMeterOptions)
+    assert message in str(exc_info.value)
 
 
 def test_inline_registers_override_a_shipped_model() -> None:

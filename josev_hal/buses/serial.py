@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
 import msgspec
 import serial
@@ -48,7 +48,7 @@ class SerialBusOptions(msgspec.Struct, forbid_unknown_fields=True):
     #: Device path (``/dev/ttyUSB0``, ``/dev/ttyAMA0``) or any pyserial URL.
     port: str
     #: Bits per second. Meters ship with 9600 (Eastron) up to 115200 (Iskra WM3M4C).
-    baudrate: int = 9600
+    baudrate: Annotated[int, msgspec.Meta(gt=0, le=4_000_000)] = 9600
     #: ``"N"`` none, ``"E"`` even, ``"O"`` odd.
     parity: Literal["N", "E", "O"] = "N"
     #: 1 or 2 stop bits.
@@ -57,21 +57,13 @@ class SerialBusOptions(msgspec.Struct, forbid_unknown_fields=True):
     bytesize: Literal[7, 8] = 8
     #: How long a transaction waits for the first byte of the answer (the frame's own wire time
     #: is added on top by the drivers).
-    timeout_s: float = 0.3
+    timeout_s: Annotated[float, msgspec.Meta(gt=0, le=60)] = 0.3
     #: Extra silence between the end of one frame and the next request, in ms (on top of the
     #: 3.5-character gap Modbus RTU requires).
-    inter_frame_delay_ms: float = 0.0
+    inter_frame_delay_ms: Annotated[float, msgspec.Meta(ge=0, le=10_000)] = 0.0
     #: The adapter hears its own transmission (2-wire RS485 without echo suppression): every
     #: request comes back before the answer and is checked and discarded.
     local_echo: bool = False
-
-    def __post_init__(self) -> None:
-        if self.baudrate <= 0:
-            raise ValueError("baudrate must be > 0")
-        if not 0 < self.timeout_s <= 60:
-            raise ValueError("timeout_s must be in (0, 60]")
-        if self.inter_frame_delay_ms < 0:
-            raise ValueError("inter_frame_delay_ms must be >= 0")
 
 
 class SerialBus(Bus):

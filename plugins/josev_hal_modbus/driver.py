@@ -32,7 +32,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, TypeVar
 
 import msgspec
 
@@ -49,7 +49,7 @@ from josev_hal.devices import (
 from josev_hal.errors import BusError, ConfigError, CrcError, DeviceError, DeviceOffline, DeviceTimeout
 
 from . import iskra
-from .model import MODBUS_MAX_READ, MeterModel, RegisterDefaults, RegisterOptions, builtin_models
+from .model import MODBUS_MAX_READ, MeterModel, Quantity, RegisterDefaults, RegisterOptions, builtin_models
 from .model import resolve_registers as _resolve
 from .rtu import ModbusExceptionError, RtuMaster
 
@@ -60,46 +60,52 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+#: The shipped model names, as a type: the profile check and the board schema list them.
+if TYPE_CHECKING:
+    ModelName = str
+else:
+    ModelName = Literal[tuple(sorted(builtin_models()))]
+
+_Seconds = Annotated[float, msgspec.Meta(gt=0, le=600)]
+
+
 class ModbusMeterOptions(msgspec.Struct, forbid_unknown_fields=True):
     """``options`` of a ``modbus-meter`` device."""
 
     #: A shipped model (``josev-hal probe serial`` lists them): sdm630, sdm72dm, sdm72dm2,
     #: abb_b23, em340, wm3m4c.
-    model: str | None = None
+    model: ModelName | None = None
     #: Registers of a user-defined map, or replacements/additions to ``model``'s registers.
-    registers: dict[str, RegisterOptions] = {}
+    registers: dict[Quantity, RegisterOptions] = {}
     #: Defaults for the inline ``registers`` (function code, data type, word order).
     defaults: RegisterDefaults = RegisterDefaults()
     #: Override the model's read limits (registers per read, unused registers a read may span).
-    max_registers_per_read: int | None = None
-    max_gap: int | None = None
+    max_registers_per_read: Annotated[int, msgspec.Meta(ge=1, le=MODBUS_MAX_READ)] | None = None
+    max_gap: Annotated[int, msgspec.Meta(ge=0)] | None = None
     #: Retries per transaction (timeouts, CRC errors, busy answers) before a read fails.
-    retries: int = 2
+    retries: Annotated[int, msgspec.Meta(ge=0, le=10)] = 2
     #: First backoff between retries in seconds; doubled on every further attempt.
-    backoff_s: float = 0.05
+    backoff_s: Annotated[float, msgspec.Meta(ge=0, le=10)] = 0.05
     #: Consecutive failed reads after which the meter raises DeviceOffline.
-    offline_after: int = 3
+    offline_after: Annotated[int, msgspec.Meta(ge=1)] = 3
     #: Response timeout of one transaction (default: the bus's ``timeout_s``).
-    response_timeout_s: float | None = None
+    response_timeout_s: _Seconds | None = None
     #: Signed meters (WM3M4C): how long begin/end may wait for the meter, how often to ask.
-    signed_timeout_s: float = 15.0
-    signed_poll_s: float = 0.2
+    signed_timeout_s: _Seconds = 15.0
+    signed_poll_s: _Seconds = 0.2
     #: OCMF gateway fields written to the meter: GI (identification), GS (serial), GV (version).
     gateway_id: str = "josev-hal"
     gateway_serial: str = ""
     gateway_version: str = ""
 
     def __post_init__(self) -> None:
-        # Checked here so `josev-hal check` reports it at options.<key> without any hardware.
+        # Single fields are checked by their types (so `josev-hal check` reports them at
+        # options.<key>); what is left are cross-field checks -- a unit that does not fit its
+        # quantity, sign_from naming a register outside the map, neither model nor registers --
+        # and values given to the constructor directly, which msgspec does not validate.
         resolve_model(self)
-        if self.retries < 0:
-            raise ValueError("retries: must be >= 0")
-        if self.offline_after < 1:
-            raise ValueError("offline_after: must be >= 1")
-        if self.backoff_s < 0:
-            raise ValueError("backoff_s: must be >= 0")
-        if self.response_timeout_s is not None and self.response_timeout_s <= 0:
-            raise ValueError("response_timeout_s: must be > 0")
+        if self.retries < 0 or self.offline_after < 1 or self.backoff_s < 0:
+            raise ValueError("retries must be >= 0, offline_after >= 1, backoff_s >= 0")
 
 
 def resolve_model(opts: ModbusMeterOptions) -> MeterModel:

@@ -36,7 +36,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -45,13 +45,16 @@ from josev_hal.errors import ConfigError
 __all__ = [
     "DATA_TYPES",
     "QUANTITIES",
+    "Address",
     "Batch",
     "IdentifyCheck",
     "MeterModel",
     "ModelFile",
+    "Quantity",
     "Register",
     "RegisterDefaults",
     "RegisterOptions",
+    "Unit",
     "builtin_models",
     "decode_register",
     "encode_register",
@@ -77,6 +80,32 @@ DATA_TYPES: dict[str, tuple[int, str]] = {
     "t5": (2, ""),
     "t6": (2, ""),
 }
+
+#: A quantity a register can feed (a key of ``[registers]``).
+Quantity = Literal[
+    "voltage_l1",
+    "voltage_l2",
+    "voltage_l3",
+    "current_l1",
+    "current_l2",
+    "current_l3",
+    "power_l1",
+    "power_l2",
+    "power_l3",
+    "power_total",
+    "energy_import",
+    "energy_export",
+    "reactive_import",
+    "reactive_export",
+    "frequency",
+    "power_factor",
+    "dc_voltage",
+    "dc_current",
+]
+#: Units a register may be given in (each must fit its quantity, see ``_UNITS``).
+Unit = Literal["V", "mV", "kV", "A", "mA", "W", "kW", "Wh", "kWh", "MWh", "varh", "kvarh", "Hz", ""]
+#: A 0-based register (PDU) address.
+Address = Annotated[int, msgspec.Meta(ge=0, le=0xFFFF)]
 
 #: Quantity key -> base unit. Which MeterReading field each key feeds is in the driver.
 QUANTITIES: dict[str, str] = {
@@ -134,14 +163,14 @@ class RegisterOptions(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     the phase power carries the direction).
     """
 
-    address: int
+    address: Address
     function: Literal[3, 4] | None = None
     type: DataType | None = None
     word_order: WordOrder | None = None
     scale: float = 1.0
-    unit: str | None = None
-    exponent_register: int | None = None
-    sign_from: str | None = None
+    unit: Unit | None = None
+    exponent_register: Address | None = None
+    sign_from: Quantity | None = None
 
 
 class IdentifyCheck(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -163,11 +192,11 @@ class ModelFile(msgspec.Struct, forbid_unknown_fields=True):
 
     name: str
     title: str
-    registers: dict[str, RegisterOptions]
+    registers: dict[Quantity, RegisterOptions]
     vendor: str = ""
     notes: str = ""
-    max_registers_per_read: int = MODBUS_MAX_READ
-    max_gap: int = 0
+    max_registers_per_read: Annotated[int, msgspec.Meta(ge=1, le=MODBUS_MAX_READ)] = MODBUS_MAX_READ
+    max_gap: Annotated[int, msgspec.Meta(ge=0)] = 0
     not_available_sentinels: bool = False
     signed: Literal["none", "iskra"] = "none"
     defaults: RegisterDefaults = RegisterDefaults()
@@ -271,7 +300,9 @@ class MeterModel:
 
 
 def resolve_registers(
-    registers: Mapping[str, RegisterOptions], defaults: RegisterDefaults, where: str
+    registers: Mapping[str, RegisterOptions] | Mapping[Quantity, RegisterOptions],
+    defaults: RegisterDefaults,
+    where: str,
 ) -> dict[str, Register]:
     """Apply defaults and check every register. Raises :class:`ValueError` whose message starts
     with ``<where>.<quantity>.<field>:`` so the caller can point at the exact key."""
@@ -354,6 +385,10 @@ def load_model_file(text: str, source: str) -> MeterModel:
     if isinstance(registers, dict):
         # Checked one by one: msgspec's path would hide which register is wrong.
         for key, value in registers.items():
+            if key not in QUANTITIES:
+                raise ConfigError(
+                    f"{source}: registers.{key}: unknown quantity (expected one of: {', '.join(QUANTITIES)})"
+                )
             try:
                 msgspec.convert(value, RegisterOptions)
             except msgspec.ValidationError as exc:
