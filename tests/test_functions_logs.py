@@ -3,6 +3,7 @@ HTTP server receiving the upload) and the logging setup those files come from.""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import http.server
 import io
@@ -35,6 +36,7 @@ class UploadServer:
 
     def __init__(self, *, fail_first: int = 0, always_status: int | None = None) -> None:
         self.bodies: list[tuple[str, str, bytes, str]] = []  # method, path, body, content type
+        self.auth: list[str | None] = []
         self.fail_first = fail_first
         self.always_status = always_status
         server = self
@@ -43,6 +45,7 @@ class UploadServer:
             def _receive(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 server.bodies.append((self.command, self.path, body, self.headers.get("Content-Type", "")))
+                server.auth.append(self.headers.get("Authorization"))
                 if server.always_status is not None:
                     status = server.always_status
                 elif server.fail_first > 0:
@@ -220,6 +223,20 @@ def test_failed_upload_reports_upload_failure(rig: FunctionsRig, contract: Contr
     finally:
         refusing.close()
     assert statuses == ["uploading", "upload_failure"]
+
+
+def test_credentials_in_the_url_become_basic_auth_and_stay_out_of_the_log(
+    rig: FunctionsRig, server: UploadServer, contract: Contract, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = server.url().replace("http://", "http://op%40acme:s3cr%3At@")
+    with caplog.at_level(logging.INFO):
+        _, statuses = _upload(
+            rig, contract, {"request_id": 7, "log_type": "diagnostics_log", "remote_location": url}
+        )
+    assert statuses == ["uploading", "uploaded"]
+    assert server.auth[-1] == "Basic " + base64.b64encode(b"op@acme:s3cr:t").decode()
+    assert server.bodies[-1][1].startswith("/upload/")
+    assert "s3cr" not in caplog.text
 
 
 def test_unsupported_scheme_is_rejected(rig: FunctionsRig, contract: Contract) -> None:

@@ -55,6 +55,7 @@ from josev_hal.functions.transfer import (
     parse_time,
     redact,
     retrying,
+    split_credentials,
     user_agent,
     utc_now,
 )
@@ -489,12 +490,12 @@ class FirmwareUpdater:
         self, job: FirmwareJob, partial: Path, checksum_algorithm: str | None, number: int
     ) -> tuple[int, dict[str, bytes]]:
         req = job.request
-        url = urllib.parse.urldefrag(req.location).url
+        url, auth = split_credentials(urllib.parse.urldefrag(req.location).url)
         limit = self.settings.max_size_bytes
         hashers = {"sha256": hashlib.sha256()}
         if checksum_algorithm and checksum_algorithm not in hashers:
             hashers[checksum_algorithm] = hashlib.new(checksum_algorithm)
-        request = urllib.request.Request(url, headers={"User-Agent": user_agent()})
+        request = urllib.request.Request(url, headers={"User-Agent": user_agent(), **auth})
         log.info("firmware download attempt %d request_id=%s url=%s", number, req.request_id, redact(url))
         with open_request(request, self.settings.timeout_s) as response:
             length_header = response.headers.get("Content-Length")

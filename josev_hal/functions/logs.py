@@ -35,6 +35,7 @@ from josev_hal.functions.transfer import (
     parse_time,
     redact,
     retrying,
+    split_credentials,
     user_agent,
     utc_now,
 )
@@ -272,8 +273,8 @@ class LogUploader:
     def _upload_once(self, job: _Job, body: bytes, number: int) -> None:
         req = job.request
         method = self.settings.upload_method.upper()
-        url = req.remote_location
-        headers = {"User-Agent": user_agent()}
+        url, auth = split_credentials(req.remote_location)
+        headers = {"User-Agent": user_agent(), **auth}
         if method == "PUT":
             # PUT to a directory-like URL names the file; to a file URL it is used as given.
             if url.endswith("/"):

@@ -147,11 +147,12 @@ class ResetManager:
             if self._cancel.wait(self.settings.delay_s):
                 return
             port = self._evses.get(evse_id) if evse_id is not None else None
+            # Only a core that can re-initialise one EVSE lets a per-EVSE reset stay per-EVSE.
             per_evse_restart = (
                 port is not None
                 and action.kind is ResetActionKind.RESTART_HAL
                 and callable(getattr(port, "restart", None))
-                and getattr(port.controller, "restart", None) is not None
+                and getattr(getattr(port, "controller", None), "restart", None) is not None
             )
             scope = [evse_id] if per_evse_restart and evse_id is not None else list(self._evses)
             if evse_id is not None and action.kind is ResetActionKind.RUN_COMMAND:

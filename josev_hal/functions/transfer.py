@@ -8,6 +8,7 @@ is answered ``rejected`` instead of failing later).
 
 from __future__ import annotations
 
+import base64
 import logging
 import threading
 import urllib.error
@@ -28,6 +29,7 @@ __all__ = [
     "parse_time",
     "redact",
     "retrying",
+    "split_credentials",
     "user_agent",
     "utc_now",
 ]
@@ -71,6 +73,25 @@ def check_url(url: str) -> urllib.parse.SplitResult:
     if not parts.hostname:
         raise TransferError("URL has no host")
     return parts
+
+
+def split_credentials(url: str) -> tuple[str, dict[str, str]]:
+    """``(url without user info, headers)``: credentials in the URL (``https://user:pw@host/``,
+    common in OCPP GetLog/UpdateFirmware locations) become an HTTP Basic ``Authorization`` header,
+    because urllib does not use the user info by itself."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is None:
+        return url, {}
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    clean = urllib.parse.urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+    user = urllib.parse.unquote(parts.username)
+    password = urllib.parse.unquote(parts.password or "")
+    token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+    return clean, {"Authorization": f"Basic {token}"}
 
 
 def redact(url: str) -> str:
