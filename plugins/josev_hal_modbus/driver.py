@@ -49,7 +49,7 @@ from josev_hal.devices import (
 from josev_hal.errors import BusError, ConfigError, CrcError, DeviceError, DeviceOffline, DeviceTimeout
 
 from . import iskra
-from .model import MODBUS_MAX_READ, MeterModel, Quantity, RegisterDefaults, RegisterOptions, builtin_models
+from .model import MODBUS_MAX_READ, MeterModel, RegisterDefaults, RegisterMap, builtin_models
 from .model import resolve_registers as _resolve
 from .rtu import ModbusExceptionError, RtuMaster
 
@@ -76,7 +76,7 @@ class ModbusMeterOptions(msgspec.Struct, forbid_unknown_fields=True):
     #: abb_b23, em340, wm3m4c.
     model: ModelName | None = None
     #: Registers of a user-defined map, or replacements/additions to ``model``'s registers.
-    registers: dict[Quantity, RegisterOptions] = {}
+    registers: RegisterMap = RegisterMap()
     #: Defaults for the inline ``registers`` (function code, data type, word order).
     defaults: RegisterDefaults = RegisterDefaults()
     #: Override the model's read limits (registers per read, unused registers a read may span).
@@ -112,9 +112,11 @@ def resolve_model(opts: ModbusMeterOptions) -> MeterModel:
     """The register map a device uses: the named model, with inline registers on top.
     Raises :class:`ValueError` naming the option key."""
     models = builtin_models()
-    if opts.model is None and not opts.registers:
+    given = opts.registers.defined()
+    if opts.model is None and not given:
         raise ValueError(f"model: give a model ({', '.join(sorted(models))}) or inline registers")
-    inline = _resolve(opts.registers, opts.defaults, "registers") if opts.registers else {}
+    base = models[opts.model].registers if opts.model in models else {}
+    inline = _resolve(given, opts.defaults, "registers", also_known=base) if given else {}
     if opts.model is not None:
         if opts.model not in models:
             raise ValueError(

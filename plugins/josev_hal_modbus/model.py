@@ -53,6 +53,7 @@ __all__ = [
     "Quantity",
     "Register",
     "RegisterDefaults",
+    "RegisterMap",
     "RegisterOptions",
     "Unit",
     "builtin_models",
@@ -160,7 +161,7 @@ class RegisterOptions(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     converts to the quantity's base unit. ``exponent_register``: address (same function code) of
     a signed 16-bit decade exponent applied to this value (Iskra energy counters).
     ``sign_from``: another quantity whose sign this value takes (Eastron currents are magnitudes;
-    the phase power carries the direction).
+    the phase power carries the direction). The subclasses below fix the units per dimension.
     """
 
     address: Address
@@ -171,6 +172,67 @@ class RegisterOptions(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     unit: Unit | None = None
     exponent_register: Address | None = None
     sign_from: Quantity | None = None
+
+
+class VoltageRegister(RegisterOptions, forbid_unknown_fields=True, frozen=True):
+    unit: Literal["V", "mV", "kV"] | None = None
+
+
+class CurrentRegister(RegisterOptions, forbid_unknown_fields=True, frozen=True):
+    unit: Literal["A", "mA"] | None = None
+
+
+class PowerRegister(RegisterOptions, forbid_unknown_fields=True, frozen=True):
+    unit: Literal["W", "kW"] | None = None
+
+
+class EnergyRegister(RegisterOptions, forbid_unknown_fields=True, frozen=True):
+    unit: Literal["Wh", "kWh", "MWh"] | None = None
+
+
+class ReactiveEnergyRegister(RegisterOptions, forbid_unknown_fields=True, frozen=True):
+    unit: Literal["varh", "kvarh"] | None = None
+
+
+class FrequencyRegister(RegisterOptions, forbid_unknown_fields=True, frozen=True):
+    unit: Literal["Hz"] | None = None
+
+
+class RatioRegister(RegisterOptions, forbid_unknown_fields=True, frozen=True):
+    unit: Literal[""] | None = None
+
+
+class RegisterMap(msgspec.Struct, forbid_unknown_fields=True, frozen=True, omit_defaults=True):
+    """The ``[registers]`` table: one optional entry per quantity, each typed with the units that
+    fit it, so a wrong key or unit is reported at its own key path."""
+
+    voltage_l1: VoltageRegister | None = None
+    voltage_l2: VoltageRegister | None = None
+    voltage_l3: VoltageRegister | None = None
+    current_l1: CurrentRegister | None = None
+    current_l2: CurrentRegister | None = None
+    current_l3: CurrentRegister | None = None
+    power_l1: PowerRegister | None = None
+    power_l2: PowerRegister | None = None
+    power_l3: PowerRegister | None = None
+    power_total: PowerRegister | None = None
+    energy_import: EnergyRegister | None = None
+    energy_export: EnergyRegister | None = None
+    reactive_import: ReactiveEnergyRegister | None = None
+    reactive_export: ReactiveEnergyRegister | None = None
+    frequency: FrequencyRegister | None = None
+    power_factor: RatioRegister | None = None
+    dc_voltage: VoltageRegister | None = None
+    dc_current: CurrentRegister | None = None
+
+    def defined(self) -> dict[str, RegisterOptions]:
+        """The registers that are set, by quantity."""
+        out: dict[str, RegisterOptions] = {}
+        for name in self.__struct_fields__:
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value
+        return out
 
 
 class IdentifyCheck(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -192,7 +254,7 @@ class ModelFile(msgspec.Struct, forbid_unknown_fields=True):
 
     name: str
     title: str
-    registers: dict[Quantity, RegisterOptions]
+    registers: RegisterMap
     vendor: str = ""
     notes: str = ""
     max_registers_per_read: Annotated[int, msgspec.Meta(ge=1, le=MODBUS_MAX_READ)] = MODBUS_MAX_READ
@@ -300,12 +362,17 @@ class MeterModel:
 
 
 def resolve_registers(
-    registers: Mapping[str, RegisterOptions] | Mapping[Quantity, RegisterOptions],
+    registers: RegisterMap | Mapping[str, RegisterOptions],
     defaults: RegisterDefaults,
     where: str,
+    *,
+    also_known: Iterable[str] = (),
 ) -> dict[str, Register]:
     """Apply defaults and check every register. Raises :class:`ValueError` whose message starts
     with ``<where>.<quantity>.<field>:`` so the caller can point at the exact key."""
+    if isinstance(registers, RegisterMap):
+        registers = registers.defined()
+    known = set(registers) | set(also_known)
     out: dict[str, Register] = {}
     for quantity, opt in registers.items():
         path = f"{where}.{quantity}"
@@ -326,7 +393,7 @@ def resolve_registers(
         n = DATA_TYPES[dtype][0]
         if opt.address + n - 1 > 0xFFFF:
             raise ValueError(f"{path}.address: {n} registers from {opt.address} run past 65535")
-        if opt.sign_from is not None and opt.sign_from not in registers:
+        if opt.sign_from is not None and opt.sign_from not in known:
             raise ValueError(f"{path}.sign_from: {opt.sign_from!r} is not a register of this map")
         if opt.exponent_register is not None and not 0 <= opt.exponent_register <= 0xFFFF:
             raise ValueError(f"{path}.exponent_register: not a register address")
@@ -381,18 +448,6 @@ def load_model_file(text: str, source: str) -> MeterModel:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: invalid TOML: {exc}") from exc
-    registers = raw.get("registers")
-    if isinstance(registers, dict):
-        # Checked one by one: msgspec's path would hide which register is wrong.
-        for key, value in registers.items():
-            if key not in QUANTITIES:
-                raise ConfigError(
-                    f"{source}: registers.{key}: unknown quantity (expected one of: {', '.join(QUANTITIES)})"
-                )
-            try:
-                msgspec.convert(value, RegisterOptions)
-            except msgspec.ValidationError as exc:
-                raise ConfigError(f"{source}: registers.{key}: {exc}") from exc
     try:
         data = msgspec.convert(raw, ModelFile)
         return model_from_file(data)
