@@ -553,3 +553,26 @@ def test_profile_check_reports_bad_meter_options_at_their_key(bad: str, problem:
     with pytest.raises(ProfileError) as exc_info:
         load_profile_text(text, "bad.toml", get_plugin_manager())
     assert any("evse[0].devices.meter.options" in p for p in exc_info.value.problems), exc_info.value.problems
+
+
+def test_probe_lines_compare_each_meter_with_its_configured_model(line: PtyLine) -> None:
+    from josev_hal_modbus import hal_probe_lines
+
+    from josev_hal.board import Board
+    from josev_hal.plugins import get_plugin_manager
+    from josev_hal.profile import load_profile_text
+
+    pm = get_plugin_manager()
+    text = TWO_METER_PROFILE.replace("{port}", line.client_port)
+    board = Board.build(load_profile_text(text, "two-meters.toml", pm), pm)
+    # unit 1 is really an EM340 (the profile says sdm630); unit 2 is silent
+    with ModbusPeer(line.peer_port, [SimulatedMeter("em340", unit=1, values=served_for("em340"))]):
+        board.setup()
+        try:
+            lines = hal_probe_lines(board)
+        finally:
+            board.release()
+    assert lines is not None
+    assert lines[0].startswith("rs485 (serial ")
+    assert "  unit 1 evse[0].meter: registers match em340, profile says sdm630" in lines
+    assert "  unit 2 evse[1].meter: nothing answers (configured em340)" in lines

@@ -9,7 +9,8 @@ Carlo Gavazzi EM340, Iskra WM3M4C (with signed OCMF values). Frames go through
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from josev_hal.devices import Driver
 from josev_hal.hookspecs import hookimpl
@@ -24,6 +25,7 @@ __all__ = [
     "ModbusMeterOptions",
     "ScanResult",
     "builtin_models",
+    "hal_probe_lines",
     "hal_register_drivers",
     "identify",
     "scan",
@@ -34,3 +36,38 @@ __all__ = [
 def hal_register_drivers() -> Mapping[str, type[Driver]]:
     """Contribute the Modbus meter driver."""
     return {"modbus-meter": ModbusMeter}
+
+
+@hookimpl
+def hal_probe_lines(board: Any) -> Sequence[str] | None:
+    """``josev-hal probe``: for every ``modbus-meter`` of the board, which model its registers
+    match at its unit id, next to the model the profile configured. Only the configured unit ids
+    are asked (a full 1-247 scan is :func:`scan`, one timeout per silent id)."""
+    from .identify import _identify
+
+    lines: list[str] = []
+    meters = [d for d in board.devices() if isinstance(d, ModbusMeter)]
+    for bus in dict.fromkeys(m.bus for m in meters):
+        lines.append(f"{bus.name} ({bus.describe()}):")
+        for meter in (m for m in meters if m.bus is bus):
+            result = _identify(bus, meter.unit, None)
+            configured = meter.opts.model or "custom map"
+            if not result.answered:
+                lines.append(
+                    f"  unit {meter.unit} {meter.device_id}: nothing answers (configured {configured})"
+                )
+            elif result.model is None:
+                lines.append(
+                    f"  unit {meter.unit} {meter.device_id}: answers, matches no shipped model "
+                    f"(configured {configured})"
+                )
+            elif meter.opts.model in (None, result.model.name):
+                lines.append(
+                    f"  unit {meter.unit} {meter.device_id}: {result.model.name} ({result.model.title})"
+                )
+            else:
+                lines.append(
+                    f"  unit {meter.unit} {meter.device_id}: registers match {result.model.name}, "
+                    f"profile says {configured}"
+                )
+    return lines or None
