@@ -576,3 +576,9 @@ def test_probe_lines_compare_each_meter_with_its_configured_model(line: PtyLine)
     assert lines[0].startswith("rs485 (serial ")
     assert "  unit 1 evse[0].meter: registers match em340, profile says sdm630" in lines
     assert "  unit 2 evse[1].meter: nothing answers (configured em340)" in lines
+
+
+def test_scan_does_not_take_garbled_frames_for_a_device(line: PtyLine, bus: SerialBus) -> None:
+    with ModbusPeer(line.peer_port, [SimulatedMeter("sdm630", unit=1, values=served_for("sdm630"))]):
+        line.corrupt_answers(100)  # every answer arrives broken, as at a wrong baud rate
+        assert scan(bus, [1], timeout_s=0.05) == []

@@ -27,7 +27,7 @@ from josev_hal.buses.serial import SerialBus
 from josev_hal.errors import DeviceError, DeviceTimeout
 
 from .model import MeterModel, builtin_models, decode_register
-from .rtu import RtuMaster
+from .rtu import ModbusExceptionError, RtuMaster
 
 __all__ = ["ScanResult", "identify", "identify_order", "scan"]
 
@@ -97,10 +97,17 @@ def _identify(bus: SerialBus, address: int, timeout_s: float | None) -> ScanResu
                 # Nobody at this unit id: do not spend one timeout per model.
                 return ScanResult(address, False, None)
             continue
-        except DeviceError as exc:
-            # An exception response (or a garbled answer) still proves a device is there.
+        except ModbusExceptionError as exc:
+            # A well-formed refusal still proves a device is there.
             answered = True
             log.debug("identify unit=%d model=%s no: %s", address, model.name, exc)
+            continue
+        except DeviceError as exc:
+            # Garbled frames are not an answer: at a wrong baud rate or on a noisy line they
+            # would make every unit id look present.
+            log.debug("identify unit=%d model=%s garbled: %s", address, model.name, exc)
+            if not answered:
+                return ScanResult(address, False, None)
             continue
         if ok:
             log.info("meter identified unit=%d model=%s", address, model.name)
