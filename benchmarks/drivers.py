@@ -119,6 +119,11 @@ SECTIONS: dict[str, Callable[[argparse.Namespace], list[Row]]] = {
     "meter": meter_section,
 }
 
+# CAN power-module and MCU-link sections (benchmarks/drivers_can.py, a sibling module).
+from drivers_can import SECTIONS as CAN_SECTIONS  # noqa: E402
+
+SECTIONS.update(CAN_SECTIONS)  # type: ignore[arg-type]  # same Row shape, printed alike
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)

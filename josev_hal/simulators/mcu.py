@@ -102,7 +102,10 @@ class McuSim:
         feedback_delay_s: float = 0.02,
         rcd_test_duration_s: float = 0.05,
         firmware: str = "sim-mcu 1.0",
+        device: str | None = None,
     ) -> None:
+        """``device``: speak on this existing tty (e.g. the far end of a wire-speed pty line)
+        instead of creating a pseudo-terminal pair; :attr:`port` is then ``None``."""
         self.status_interval_s = status_interval_s
         self.feedback_delay_s = feedback_delay_s
         self.rcd_test_duration_s = rcd_test_duration_s
@@ -133,14 +136,22 @@ class McuSim:
         self.bad_frames = 0
         self._muted = False
         self._relay_changed_at = 0.0
+        self._status_due: float | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._master, self._slave = os.openpty()
-        tty.setraw(self._slave)
+        #: Path the HAL opens as its serial port (``None`` with an external ``device``).
+        self.port: str | None
+        if device is None:
+            self._master, self._slave = os.openpty()
+            tty.setraw(self._slave)
+            self.port = os.ttyname(self._slave)
+        else:
+            self._master = os.open(device, os.O_RDWR | os.O_NOCTTY)
+            tty.setraw(self._master)
+            self._slave = -1
+            self.port = None
         # Never block on a full pty buffer while no HAL reads the other end.
         os.set_blocking(self._master, False)
-        #: Path the HAL opens as its serial port.
-        self.port = os.ttyname(self._slave)
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> McuSim:
@@ -156,6 +167,8 @@ class McuSim:
             self._thread.join(timeout=2.0)
             self._thread = None
         for fd in (self._master, self._slave):
+            if fd < 0:
+                continue
             try:
                 os.close(fd)
             except OSError:
@@ -182,6 +195,26 @@ class McuSim:
         with self.lock:
             self.rcd_tripped = True
             self._interlock()
+        self._send_status()
+
+    def set_weld(self, welded: bool) -> None:
+        """Weld the main contacts: the mirror contact closes and stays closed (or heal them)."""
+        with self.lock:
+            self.weld = welded
+            if welded:
+                self.feedback_closed = True
+        self._send_status()
+
+    def set_stick_open(self, stuck: bool) -> None:
+        """Coil fault: the relay never closes (or works again)."""
+        with self.lock:
+            self.stick_open = stuck
+        self._send_status()
+
+    def release_rcd(self) -> None:
+        """The residual current is gone and the module released (as after a manual reset)."""
+        with self.lock:
+            self.rcd_tripped = False
         self._send_status()
 
     def mute(self, muted: bool = True) -> None:
@@ -316,7 +349,12 @@ class McuSim:
                 ack = _UNKNOWN
         if ack is not None:
             self._send(_ACK, 0, bytes([seq, ack]))
-        self._send_status()
+            # The STATUS reporting the change follows in the next main-loop pass (~1 ms), as in
+            # firmware; written together, a wire-speed line would hold the ACK back until the
+            # STATUS behind it had been transmitted too.
+            self._status_due = time.monotonic() + 0.001
+        else:
+            self._send_status()
 
     def _on_frame(self, frame: bytes) -> None:
         raw = _unstuff(frame)
@@ -357,8 +395,13 @@ class McuSim:
         buffer = bytearray()
         next_status = time.monotonic()
         while not self._stop.is_set():
+            due = self._status_due
+            if due is not None and time.monotonic() >= due:
+                self._status_due = None
+                self._send_status()
+            wait = 0.005 if due is None else min(0.005, max(0.0, due - time.monotonic()))
             try:
-                ready, _, _ = select.select([self._master], [], [], 0.005)
+                ready, _, _ = select.select([self._master], [], [], wait)
                 if ready:
                     buffer += os.read(self._master, 4096)
             except OSError:

@@ -90,24 +90,14 @@ def _mcu(env: ContractEnv, make: Callable[[SerialBus], Driver], read: str = "rea
     bus = SerialBus("mcu", SerialBusOptions(port=sim.port, baudrate=115200))
     env.peer.disconnect = sim.mute
 
-    def weld(on: bool) -> None:
-        with sim.lock:
-            sim.weld = on
-            if on:
-                sim.feedback_closed = True
-
-    def stick_open(on: bool) -> None:
-        sim.stick_open = on
-
     def trip_rcd(on: bool) -> None:
         if on:
             sim.trip_rcd()
         else:
-            with sim.lock:
-                sim.rcd_tripped = False
+            sim.release_rcd()
 
-    env.peer.weld = weld
-    env.peer.stick_open = stick_open
+    env.peer.weld = sim.set_weld
+    env.peer.stick_open = sim.set_stick_open
     env.peer.trip_rcd = trip_rcd
     driver = make(bus)
     try:
