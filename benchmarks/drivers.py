@@ -120,7 +120,10 @@ SECTIONS: dict[str, Callable[[argparse.Namespace], list[Row]]] = {
 }
 
 # CAN power-module and MCU-link sections (benchmarks/drivers_can.py, a sibling module).
-from drivers_can import SECTIONS as CAN_SECTIONS  # noqa: E402
+try:
+    from drivers_can import SECTIONS as CAN_SECTIONS  # run as `python benchmarks/drivers.py`
+except ModuleNotFoundError:
+    from benchmarks.drivers_can import SECTIONS as CAN_SECTIONS  # imported as a package module
 
 SECTIONS.update(CAN_SECTIONS)  # type: ignore[arg-type]  # same Row shape, printed alike
 
