@@ -74,7 +74,7 @@ def line() -> Iterator[PtyLine]:
 
 def make_bus(line: PtyLine, **opts: Any) -> SerialBus:
     options = msgspec.convert(
-        {"port": line.client_port, "baudrate": BAUD, "timeout_s": 0.1, **opts}, SerialBusOptions
+        {"port": line.client_port, "baudrate": BAUD, "timeout_s": 0.25, **opts}, SerialBusOptions
     )
     return SerialBus("rs485", options)
 
@@ -172,10 +172,13 @@ def test_two_meters_with_different_ids_share_one_bus(line: PtyLine, bus: SerialB
         for t in threads:
             t.join(timeout=30)
     assert not errors
-    # Frames never interleaved: every read got its own meter's value, with no retry needed.
+    # Frames never interleaved: every read got its own meter's value.
     assert results["a"] == [pytest.approx(1000.0)] * 15
     assert results["b"] == [pytest.approx(2000.0)] * 15
-    assert meter_a.stats["retries"] == meter_b.stats["retries"] == 0
+    # (a slow peer may cause a timeout and a retry; interleaved frames would show as CRC or
+    # foreign-unit errors)
+    for meter in (meter_a, meter_b):
+        assert meter.stats["crc_errors"] == meter.stats["bus_errors"] == 0
 
 
 def test_peer_stopped_mid_run_goes_offline_after_configured_failures_and_recovers(
@@ -321,7 +324,7 @@ def test_inter_frame_delay_separates_transactions(line: PtyLine) -> None:
 
 def test_wm3m4c_signed_transaction_produces_verifiable_ocmf(line: PtyLine) -> None:
     sim = SimulatedMeter("wm3m4c", unit=33, values={"energy_import": 1000.0}, sign_delay_s=0.05)
-    b = make_bus(line, timeout_s=0.2)
+    b = make_bus(line)
     try:
         with ModbusPeer(line.peer_port, [sim]):
             meter = make_meter(b, 33, model="wm3m4c", signed_poll_s=0.02)
@@ -356,7 +359,7 @@ def test_wm3m4c_signed_transaction_produces_verifiable_ocmf(line: PtyLine) -> No
 
 def test_wm3m4c_back_to_back_transactions_never_return_the_previous_dataset(line: PtyLine) -> None:
     sim = SimulatedMeter("wm3m4c", unit=33, values={"energy_import": 1000.0}, sign_delay_s=0.05)
-    b = make_bus(line, timeout_s=0.2)
+    b = make_bus(line)
     try:
         with ModbusPeer(line.peer_port, [sim]):
             meter = make_meter(b, 33, model="wm3m4c", signed_poll_s=0.02)
@@ -427,7 +430,7 @@ def test_scan_lists_answering_units_with_their_models(line: PtyLine, bus: Serial
         SimulatedMeter("em340", unit=4, values={"frequency": 0.0}),
     ]
     with ModbusPeer(line.peer_port, meters):
-        found = scan(bus, range(1, 6), timeout_s=0.05)
+        found = scan(bus, range(1, 6), timeout_s=0.25)
     assert [(r.unit, r.answered, r.model.name if r.model else None) for r in found] == [
         (1, True, "sdm630"),
         (3, True, "wm3m4c"),

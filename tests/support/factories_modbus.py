@@ -37,7 +37,7 @@ def _modbus_meter(env: ContractEnv) -> Iterator[Driver]:
 
     env.peer.disconnect = disconnect
     with PtyLine(baudrate=9600) as line, ModbusPeer(line.peer_port, [sim]):
-        bus = SerialBus("rs485", SerialBusOptions(port=line.client_port, baudrate=9600, timeout_s=0.1))
+        bus = SerialBus("rs485", SerialBusOptions(port=line.client_port, baudrate=9600, timeout_s=0.25))
         options = ModbusMeterOptions(model="sdm630", retries=1, backoff_s=0.01, offline_after=2)
         driver = ModbusMeter(DeviceConfig(device_id="contract.meter", options=options, bus=bus, address=1))
         try:
