@@ -290,3 +290,13 @@ def test_drivers_are_registered_through_the_entry_point() -> None:
 def test_invalid_link_options_are_rejected(options: dict[str, Any], match: str) -> None:
     with pytest.raises(msgspec.ValidationError, match=match):
         msgspec.convert(options, LinkOptions)
+
+
+def test_link_reopens_a_port_that_failed_under_it(rig: Rig) -> None:
+    assert eventually(lambda: ok(rig.cp.read) is not None)
+    rig.bus.port.close()  # what an unplugged USB-serial adapter looks like to the reader
+    assert eventually(lambda: rig.cp.link.reopen_count >= 1)
+    rig.cp.set_x1()  # commands go through the reopened port
+    assert eventually(lambda: rig.sim.cp_mode == 0)
+    first = rig.cp.read().taken_at
+    assert eventually(lambda: (s := ok(rig.cp.read)) is not None and s.taken_at > first)

@@ -103,6 +103,7 @@ class McuLink:
         self.frames_received = 0
         self.frames_sent = 0
         self.bad_frames = 0
+        self.reopen_count = 0
 
     # -- sharing -----------------------------------------------------------------------------
     @classmethod
@@ -246,9 +247,15 @@ class McuLink:
                     if not chunk:
                         self._stop.wait(0.005)
                         continue
-            except (serial.SerialException, OSError, BusError, ValueError) as exc:
+            except (serial.SerialException, OSError, BusError, ValueError, TypeError) as exc:
+                # A USB-serial adapter that was unplugged, or a port closed under us (select()
+                # then raises TypeError): reopen it. Until then the MCU is silent ->
+                # DeviceOffline, and it fails safe on its own.
                 log.warning("mcu link read failed bus=%s error=%s", self.bus.name, exc)
-                self._stop.wait(0.2)
+                buffer.clear()
+                if self._stop.wait(0.2):
+                    return
+                self._reopen()
                 continue
             buffer += chunk
             while (end := buffer.find(0)) >= 0:
@@ -260,6 +267,15 @@ class McuLink:
                 # No delimiter for far longer than any frame: line noise; resynchronise.
                 self.bad_frames += 1
                 buffer.clear()
+
+    def _reopen(self) -> None:
+        try:
+            self.bus.reopen()
+        except BusError as exc:
+            log.warning("mcu link reopen failed bus=%s error=%s", self.bus.name, exc)
+            return
+        self.reopen_count += 1
+        log.warning("mcu link port reopened bus=%s", self.bus.name)
 
     def _handle(self, frame: bytes) -> None:
         try:
