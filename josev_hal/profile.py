@@ -628,7 +628,12 @@ def _convert_struct(
             values[info.name] = result
     if not ok:
         return _FAILED
-    return cls(**values)
+    try:
+        return cls(**values)
+    except (ValueError, TypeError) as exc:
+        # The Struct's own __post_init__ rules (e.g. a driver's or bus kind's option checks).
+        problems.add(path, str(exc))
+        return _FAILED
 
 
 def _convert_leaf(value: Any, tp: Any, path: KeyPath, problems: _Problems) -> Any:

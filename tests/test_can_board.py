@@ -12,7 +12,7 @@ import pytest
 
 from josev_hal.board import Board
 from josev_hal.devices import ContactorSample, CpSample, DcSample, Role
-from josev_hal.errors import DeviceError
+from josev_hal.errors import DeviceError, ProfileError
 from josev_hal.plugins import get_plugin_manager
 from josev_hal.profile import load_profile_text
 from josev_hal.simulators.can_power_module import InfyPowerGroupSim
@@ -170,3 +170,24 @@ def test_board_release_leaves_modules_off_and_the_mcu_failing_safe(
     board.release()
     assert eventually(lambda: not any(m.on for m in modules.modules.values()))
     assert eventually(lambda: mcu.failsafe)  # no keep-alive any more
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("modules = [0, 1]", "modules = [0, 70]", "power_module.options: modules: address 70 outside 0..62"),
+        ("offline_after_s = 0.5", "offline_after_s = 0.01", "must be longer than poll_interval_s"),
+    ],
+)
+def test_profile_check_reports_option_rules_at_the_key(old: str, new: str, message: str) -> None:
+    text = PROFILE.replace("@MCU_PORT@", "/dev/null").replace("@CAN_CHANNEL@", "x").replace(old, new)
+    with pytest.raises(ProfileError) as info:
+        load_profile_text(text, "dc.toml", get_plugin_manager())
+    assert any(message in problem and problem.startswith("dc.toml:") for problem in info.value.problems)
+
+
+def test_the_same_group_options_are_valid_for_winline() -> None:
+    text = PROFILE.replace("@MCU_PORT@", "/dev/null").replace("@CAN_CHANNEL@", "x")
+    text = text.replace('driver = "infypower-dc"', 'driver = "winline-dc"')
+    profile = load_profile_text(text, "dc.toml", get_plugin_manager())
+    assert profile.evse[0].devices[Role.DC_POWER_MODULE].driver == "winline-dc"
