@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Callable, Iterator
 
 import can
+import msgspec
 import pytest
 
 from josev_hal.buses.can import CanBus, CanBusOptions
@@ -115,3 +116,16 @@ def test_can_bus_kind_is_registered_by_the_plugin_manager() -> None:
     from josev_hal.plugins import get_plugin_manager
 
     assert get_plugin_manager(autoload=False).bus_kinds["can"] is CanBus
+
+
+@pytest.mark.parametrize(
+    ("options", "match"),
+    [
+        ({"bitrate": 2_000_000}, "bitrate"),
+        ({"send_timeout_s": 0}, "send_timeout_s"),
+        ({"channel": ""}, "must not be empty"),
+    ],
+)
+def test_invalid_bus_options_are_rejected(options: dict[str, object], match: str) -> None:
+    with pytest.raises(msgspec.ValidationError, match=match):
+        msgspec.convert(options, CanBusOptions)

@@ -58,6 +58,17 @@ class CanBusOptions(msgspec.Struct, forbid_unknown_fields=True):
     #: Pause after a receive error before reading again (keeps a dead interface from spinning).
     error_backoff_s: float = 0.5
 
+    def __post_init__(self) -> None:
+        # ValueError: `josev-hal check` reports it at this bus's key path.
+        if self.bitrate is not None and not 5_000 <= self.bitrate <= 1_000_000:
+            raise ValueError(f"bitrate {self.bitrate} outside 5000..1000000 bit/s (classic CAN)")
+        if not 0 < self.send_timeout_s <= 10:
+            raise ValueError("send_timeout_s must be in (0, 10]")
+        if not 0 < self.error_backoff_s <= 10:
+            raise ValueError("error_backoff_s must be in (0, 10]")
+        if not self.interface or not self.channel:
+            raise ValueError("interface and channel must not be empty")
+
 
 @dataclass(frozen=True, slots=True)
 class _Subscription:
