@@ -28,7 +28,11 @@ REQUESTS: list[tuple[str, dict[str, Any], str | None]] = [
     ("cs_connector", {"evse_id": "DE*XXX*E9999", "connector_id": 1, "action": "status"}, "error"),
     (
         "update_firmware",
-        {"request_id": 7, "location": "ftp://fw.example/fw.bin", "retrieve_datetime": "2026-01-01T00:00:00Z"},
+        {
+            "request_id": 7,
+            "location": "ftps://fw.example/fw.bin",
+            "retrieve_datetime": "2026-01-01T00:00:00Z",
+        },
         "rejected",
     ),
     (

@@ -23,6 +23,7 @@ from josev_hal.functions.config import FirmwareSettings
 from josev_hal.functions.firmware import FirmwareStatus
 from josev_hal.messages import utc_timestamp
 from tests.support.contract import Contract
+from tests.support.ftp_server import LocalFtpServer
 from tests.support.functions_rig import FunctionsRig, wait_until
 
 IMAGE = bytes(range(256)) * 4096  # 1 MiB
@@ -48,6 +49,19 @@ class FirmwareServer:
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 server.hits.append(self.path)
+                if self.path == "/redirect-ftp":
+                    self.send_response(302)
+                    self.send_header("Location", "ftp://attacker.example/fw.bin")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                if self.path == "/no-length":
+                    # HTTP/1.0 style: no Content-Length, the body ends when the connection closes.
+                    self.send_response(200)
+                    self.end_headers()
+                    self.wfile.write(IMAGE)
+                    self.close_connection = True
+                    return
                 if self.path == "/stall":
                     self.send_response(200)
                     self.send_header("Content-Length", str(len(IMAGE)))
@@ -235,6 +249,8 @@ def test_installation_waits_for_the_running_transaction_to_end(
         ("not_found", "download_failed"),
         ("stalled", "download_failed"),
         ("too_big", "download_failed"),
+        ("too_big_without_length", "download_failed"),
+        ("redirect_to_ftp", "download_failed"),
     ],
 )
 def test_failures_publish_the_right_status_and_install_nothing(
@@ -250,10 +266,14 @@ def test_failures_publish_the_right_status_and_install_nothing(
         data["location"] = server.url("/missing")
     elif case == "stalled":
         data["location"] = server.url("/stall")
-    elif case == "too_big":
+    elif case in ("too_big", "too_big_without_length"):
         rig.functions.firmware.settings = FirmwareSettings(
             max_size_bytes=1024, timeout_s=0.3, default_retries=0
         )
+        if case == "too_big_without_length":
+            data["location"] = server.url("/no-length")
+    elif case == "redirect_to_ftp":
+        data["location"] = server.url("/redirect-ftp")
     status, statuses = _run(rig, data, contract)
     assert status == "accepted"
     assert statuses[0] == "downloading"
@@ -291,6 +311,23 @@ def test_a_new_request_cancels_a_waiting_update(
     assert _statuses(rig, 40) == ["download_scheduled"]  # the cancelled job says nothing more
 
 
+def test_firmware_from_an_ftp_server_with_credentials_is_installed(
+    rig: FunctionsRig, contract: Contract, tmp_path: Path
+) -> None:
+    root = tmp_path / "ftp"
+    (root / "images").mkdir(parents=True)
+    (root / "images" / "fw-2.0.raucb").write_bytes(IMAGE)
+    ftp = LocalFtpServer(root)
+    try:
+        location = ftp.url("/images/fw-2.0.raucb") + "#sha256=" + hashlib.sha256(IMAGE).hexdigest()
+        status, statuses = _run(rig, {"request_id": 60, "location": location}, contract)
+    finally:
+        ftp.close()
+    assert status == "accepted"
+    assert statuses == ["downloading", "downloaded", "installing", "installed"]
+    assert (rig.state_dir / "firmware" / "60-fw-2.0.raucb").read_bytes() == IMAGE
+
+
 @pytest.mark.parametrize(
     ("data", "expected"),
     [
@@ -303,6 +340,7 @@ def test_a_new_request_cancels_a_waiting_update(
             "invalid_certificate",
         ),
         ({"location": "sftp://fw.example/fw.bin"}, "rejected"),
+        ({"location": "ftps://fw.example/fw.bin"}, "rejected"),
         ({"location": "http://127.0.0.1:1/fw.bin#sha256=abc"}, "rejected"),  # malformed checksum
     ],
 )

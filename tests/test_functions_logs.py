@@ -22,6 +22,7 @@ from josev_hal.functions.logs import cut_window
 from josev_hal.logging_setup import SECURITY_LOGGER, parse_record_time, setup_logging
 from josev_hal.messages import utc_timestamp
 from tests.support.contract import Contract
+from tests.support.ftp_server import LocalFtpServer
 from tests.support.functions_rig import FunctionsRig, wait_until
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
@@ -239,10 +240,34 @@ def test_credentials_in_the_url_become_basic_auth_and_stay_out_of_the_log(
     assert "s3cr" not in caplog.text
 
 
+def test_upload_to_an_ftp_directory_stores_the_window(
+    rig: FunctionsRig, contract: Contract, tmp_path: Path
+) -> None:
+    root = tmp_path / "ftp"
+    (root / "incoming").mkdir(parents=True)
+    ftp = LocalFtpServer(root)
+    try:
+        data, statuses = _upload(
+            rig,
+            contract,
+            {
+                "request_id": 8,
+                "log_type": "diagnostics_log",
+                "remote_location": ftp.url("/incoming/"),
+                "oldest_timestamp": _stamp(3.0),
+            },
+        )
+    finally:
+        ftp.close()
+    assert statuses == ["uploading", "uploaded"]
+    text = (root / "incoming" / data["filename"]).read_text()
+    assert "inside the window, live file" in text and "too old" not in text
+
+
 def test_unsupported_scheme_is_rejected(rig: FunctionsRig, contract: Contract) -> None:
     response = rig.request(
         "upload_logs",
-        {"request_id": 6, "log_type": "diagnostics_log", "remote_location": "ftp://logs.example/"},
+        {"request_id": 6, "log_type": "diagnostics_log", "remote_location": "sftp://logs.example/"},
     )
     contract.validate(response)
     assert response["data"] == {"status": "rejected"}

@@ -10,7 +10,7 @@ with the failures ``download_failed``, ``install_verification_failed`` (checksum
 ``invalid_signature`` and ``installation_failed``. A failed job leaves nothing installed: the
 partial file is deleted and the installer is never called.
 
-* **Download**: HTTP(S) with :mod:`urllib` (never a shell), ``retries`` / ``retry_interval`` from
+* **Download**: HTTP(S) or FTP with :mod:`urllib` (never a shell), ``retries`` / ``retry_interval`` from
   the request (profile defaults otherwise), a socket timeout per read (a stalled server fails the
   attempt), a size limit checked against ``Content-Length`` and while streaming, progress logged.
 * **Checksum**: the API has no checksum field, so a checksum travels in the URL fragment, which

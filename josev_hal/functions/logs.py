@@ -11,13 +11,15 @@ line level: a record and its continuation lines (tracebacks) are included exactl
 time lies in the window. Files in another format (a vendor's) are included whole.
 
 The upload uses HTTP(S) ``PUT`` (the file is the body) or ``POST`` (multipart/form-data, field
-``file``), per ``[logs] upload_method``, with the request's ``retries`` / ``retry_interval``.
+``file``), per ``[logs] upload_method``, or FTP ``STOR`` (passive mode) for ``ftp://`` locations,
+with the request's ``retries`` / ``retry_interval``.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -31,6 +33,7 @@ from josev_hal.functions.transfer import (
     TransferCancelled,
     TransferError,
     check_url,
+    ftp_upload,
     open_request,
     parse_time,
     redact,
@@ -272,6 +275,15 @@ class LogUploader:
 
     def _upload_once(self, job: _Job, body: bytes, number: int) -> None:
         req = job.request
+        if urllib.parse.urlsplit(req.remote_location).scheme.lower() == "ftp":
+            log.info(
+                "log upload attempt %d request_id=%s FTP %s",
+                number,
+                req.request_id,
+                redact(req.remote_location),
+            )
+            ftp_upload(req.remote_location, job.filename, body, self.settings.timeout_s)
+            return
         method = self.settings.upload_method.upper()
         url, auth = split_credentials(req.remote_location)
         headers = {"User-Agent": user_agent(), **auth}

@@ -1,14 +1,16 @@
-"""HTTP(S) transfer helpers shared by firmware download and log upload.
+"""HTTP(S) and FTP transfer helpers shared by firmware download and log upload.
 
-Everything goes through :mod:`urllib.request` in-process: URLs are never handed to a shell or
-an external program, so a hostile URL cannot inject commands. Only ``http`` and ``https`` are
-accepted (the API also allows ``ftp``/``ftps``/``sftp``; those are refused up front so the request
-is answered ``rejected`` instead of failing later).
+Everything runs in-process (:mod:`urllib.request`, :mod:`ftplib`): URLs are never handed to a
+shell or an external program, so a hostile URL cannot inject commands. ``http``, ``https`` and
+plain ``ftp`` are supported (the API also allows ``ftps``/``sftp``; those are refused up front so
+the request is answered ``rejected`` instead of failing later).
 """
 
 from __future__ import annotations
 
 import base64
+import ftplib
+import io
 import logging
 import threading
 import urllib.error
@@ -26,6 +28,7 @@ __all__ = [
     "TransferCancelled",
     "TransferError",
     "check_url",
+    "ftp_upload",
     "parse_time",
     "redact",
     "retrying",
@@ -36,7 +39,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-SUPPORTED_SCHEMES = ("http", "https")
+SUPPORTED_SCHEMES = ("http", "https", "ftp")
 
 T = TypeVar("T")
 
@@ -80,7 +83,8 @@ def split_credentials(url: str) -> tuple[str, dict[str, str]]:
     common in OCPP GetLog/UpdateFirmware locations) become an HTTP Basic ``Authorization`` header,
     because urllib does not use the user info by itself."""
     parts = urllib.parse.urlsplit(url)
-    if parts.username is None:
+    if parts.username is None or parts.scheme.lower() not in ("http", "https"):
+        # FTP URLs keep their user info: urllib's FTP handler logs in with it.
         return url, {}
     host = parts.hostname or ""
     if ":" in host:
@@ -114,6 +118,8 @@ def describe_error(exc: BaseException) -> str:
         return f"connection failed: {exc.reason}"
     if isinstance(exc, TimeoutError):
         return "timed out (server stalled)"
+    if isinstance(exc, ftplib.Error):
+        return f"FTP error: {exc}"
     return f"{type(exc).__name__}: {exc}"
 
 
@@ -138,7 +144,7 @@ def retrying(
             return attempt(number + 1)
         except TransferCancelled:
             raise
-        except (TransferError, OSError, urllib.error.URLError, ValueError) as exc:
+        except (TransferError, OSError, urllib.error.URLError, ValueError, ftplib.Error, EOFError) as exc:
             last = exc
             log.warning(
                 "%s attempt %d/%d failed: %s", what, number + 1, 1 + max(0, retries), describe_error(exc)
@@ -162,8 +168,30 @@ def open_request(request: urllib.request.Request, timeout_s: float) -> Any:
 
 
 class _SafeRedirects(urllib.request.HTTPRedirectHandler):
-    """Follow redirects only to http/https (urllib would otherwise allow e.g. ftp)."""
+    """Follow redirects only to http/https: a server must not be able to send the HAL elsewhere
+    (another protocol, or FTP with credentials it chose)."""
 
     def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str) -> Any:
-        check_url(newurl)
+        if urllib.parse.urlsplit(newurl).scheme.lower() not in ("http", "https"):
+            raise TransferError(f"redirect to {redact(newurl)} refused (only http/https)")
         return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def ftp_upload(url: str, filename: str, body: bytes, timeout_s: float) -> str:
+    """Store ``body`` on the FTP server of ``url`` (passive mode); returns the remote path.
+
+    A URL ending in ``/`` names a directory (the file is stored as ``filename`` in it); otherwise
+    the URL names the file. Without user info the login is anonymous.
+    """
+    parts = urllib.parse.urlsplit(url)
+    path = urllib.parse.unquote(parts.path)
+    directory, name = (path, filename) if path.endswith("/") or not path else path.rsplit("/", 1)
+    user = urllib.parse.unquote(parts.username) if parts.username else "anonymous"
+    password = urllib.parse.unquote(parts.password or "") if parts.username else "anonymous@"
+    with ftplib.FTP(timeout=timeout_s) as ftp:
+        ftp.connect(parts.hostname or "", parts.port or 21)
+        ftp.login(user, password)
+        if directory.strip("/"):
+            ftp.cwd(directory)
+        ftp.storbinary(f"STOR {name}", io.BytesIO(body))
+    return f"{directory.rstrip('/')}/{name}"
