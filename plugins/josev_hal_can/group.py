@@ -463,6 +463,7 @@ class ModuleGroupDriver(DcPowerModule):
                 module.reported.update(reply.info)
 
     def _poll_loop(self) -> None:
+        failing = False
         while not self._stop.is_set():
             cycle_start = time.monotonic()
             try:
@@ -472,7 +473,14 @@ class ModuleGroupDriver(DcPowerModule):
                 self._send_each(self._encode_poll)
             except DeviceError as exc:
                 # The bus is down; keep trying. Silence will turn into DeviceOffline by itself.
-                log.warning("%s poll send failed device=%s error=%s", self.family, self.device_id, exc)
+                # One line when it starts failing and one when it recovers, not one per poll.
+                if not failing:
+                    log.warning("%s poll send failing device=%s error=%s", self.family, self.device_id, exc)
+                failing = True
+            else:
+                if failing:
+                    log.warning("%s poll send recovered device=%s", self.family, self.device_id)
+                failing = False
             self._report_changes()
             elapsed = time.monotonic() - cycle_start
             self._stop.wait(max(0.0, self.opts.poll_interval_s - elapsed))
