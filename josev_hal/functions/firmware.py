@@ -446,6 +446,12 @@ class FirmwareUpdater:
                 log.info("firmware request_id=%s waits for running transactions to end", req.request_id)
                 if not gate.wait_idle(reason, job.cancel):
                     raise TransferCancelled("cancelled while waiting for idle")
+            with self._lock:
+                # Checked under the lock request() uses: from here on a new request is rejected
+                # (phase "installing") instead of cancelling an installation half-way.
+                if job.cancel.is_set():
+                    raise TransferCancelled("cancelled before installing")
+                job.phase = FirmwareStatus.INSTALLING.value
             self._status(job, FirmwareStatus.INSTALLING)
             try:
                 result = self._installer(image)
