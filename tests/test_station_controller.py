@@ -4,6 +4,7 @@ Each test drives the sim EV / faults and checks what the core commanded and publ
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -453,3 +454,45 @@ def test_meter_payload_fills_what_the_meter_does_not_measure_honestly() -> None:
     assert payload.timestamp.endswith("Z")
     signed = payload.signed_meter_values
     assert isinstance(signed, list) and signed[0].signing_method == "ECDSA"
+
+
+def test_concurrent_notifications_requests_and_sampling_neither_deadlock_nor_break_the_interlock(
+    ac: SimEvse,
+) -> None:
+    import threading
+
+    ac.ctl.settings = ac.settings  # sampling thread at the profile's 50 ms
+    ac.ctl.start()
+    ac.plug()
+    stop = threading.Event()
+    violations: list[str] = []
+
+    def ev() -> None:
+        while not stop.is_set():
+            ac.world.set_request(EvRequest.CHARGE)
+            ac.world.set_request(EvRequest.IDLE)
+
+    def josev() -> None:
+        while not stop.is_set():
+            pwm(ac, current=16.0)
+            ac.ctl.handle_contactor_status()
+            ac.ctl.set_authorized(True)
+
+    def observer() -> None:
+        while not stop.is_set():
+            available = ac.ctl.available  # read the flag first: the core opens before it flips
+            if ac.ctl.contactor_closed and not available:
+                violations.append("closed while unavailable")
+
+    workers = [threading.Thread(target=f, daemon=True) for f in (ev, ev, josev, observer)]
+    for w in workers:
+        w.start()
+    time.sleep(1.0)
+    ac.ctl.set_available(False)
+    assert not ac.ctl.contactor_closed
+    stop.set()
+    for w in workers:
+        w.join(5)
+        assert not w.is_alive(), "a worker is stuck: deadlock"
+    ac.ctl.stop()
+    assert not violations

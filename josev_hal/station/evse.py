@@ -24,7 +24,8 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -216,7 +217,7 @@ class EvseController:
         for thread in self._threads:
             thread.join(timeout)
         self._threads = []
-        with self._lock:
+        with self._locked():
             self._open_contactor("station stopping")
             self._apply_output(CpOutput(CpMode.X1))
 
@@ -262,6 +263,14 @@ class EvseController:
         self._drain(confirmed=True)
         if self._tx_listeners:
             self._fire_tx_listeners()
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """The state lock; on release, run any evaluation a notification left pending meanwhile
+        (a notification never waits for the lock, so whoever holds it must catch up)."""
+        with self._lock:
+            yield
+        self._drain(confirmed=True)
 
     def _drain(self, *, confirmed: bool = False) -> None:
         while self._dirty:
@@ -823,7 +832,7 @@ class EvseController:
 
     def snapshot(self) -> list[Payload]:
         """The current state as updates, for after a (re)connect."""
-        with self._lock:
+        with self._locked():
             out: list[Payload] = [self._cp_status_payload(cid) for cid in self._cp if self._cp_state[cid]]
             out.append(
                 p.CsContactorStatusUpdate(
@@ -907,8 +916,8 @@ class EvseController:
         a new authorization arrives."""
 
         def apply(now: float) -> p.StopChargingResponse:
-            self._stop_requested = True
             self._open_contactor("stop_charging", now)
+            self._stop_requested = True
             return p.StopChargingResponse(evse_id=self.evse_id, status=p.AcceptedRejected.ACCEPTED)
 
         return self._run(apply)
@@ -1053,7 +1062,7 @@ class EvseController:
     def meter_values(self, now: float | None = None) -> MeterReading:
         """The latest reading if it is fresh; raises DeviceError when it is not (never a stale
         value with a fresh timestamp)."""
-        with self._lock:
+        with self._locked():
             t = self._clock() if now is None else now
             reading, ok_at = self._meter_reading, self._meter_ok_at
         if self.devices.meter is None:
@@ -1187,9 +1196,10 @@ class EvseController:
         """Operative / inoperative (change_availability). Inoperative opens at once and drives F."""
 
         def apply(now: float) -> None:
-            self._available = available
             if not available:
+                # open before the flag flips, so no reader ever sees "unavailable and closed"
                 self._open_contactor("evse made unavailable", now)
+            self._available = available
 
         self._run(apply)
 
