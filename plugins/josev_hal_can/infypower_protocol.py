@@ -98,7 +98,10 @@ def encode_set_output(voltage_v: float, current_a: float) -> bytes:
     """Payload of :attr:`Cmd.SET_OUTPUT`: u32 millivolt + u32 milliampere."""
     if not (math.isfinite(voltage_v) and math.isfinite(current_a)) or voltage_v < 0 or current_a < 0:
         raise ValueError(f"set-point must be finite and >= 0, got {voltage_v} V / {current_a} A")
-    return struct.pack(">II", round(voltage_v * 1000), round(current_a * 1000))
+    mv, ma = round(voltage_v * 1000), round(current_a * 1000)
+    if mv > 0xFFFFFFFF or ma > 0xFFFFFFFF:
+        raise ValueError(f"set-point {voltage_v} V / {current_a} A does not fit the u32 fields")
+    return struct.pack(">II", mv, ma)
 
 
 def encode_on_off(on: bool) -> bytes:

@@ -109,6 +109,8 @@ def set_current(amps: float) -> bytes:
     if not math.isfinite(amps) or amps < 0:
         raise ValueError(f"current must be finite and >= 0, got {amps}")
     raw = round(amps * CURRENT_SCALE)
+    if raw > 0xFFFFFFFF:
+        raise ValueError(f"current {amps} A does not fit the u32 register")
     return bytes([FUNCTION_SET, 0]) + Reg.SET_CURRENT.to_bytes(2, "big") + raw.to_bytes(4, "big")
 
 
