@@ -12,6 +12,8 @@ from typing import Any
 
 import msgspec
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from josev_hal_mculink import protocol as proto
 from josev_hal_mculink.drivers import McuContactor, McuContactorOptions, McuCp, McuRcd
 from josev_hal_mculink.link import LinkOptions, McuLink
@@ -300,3 +302,28 @@ def test_link_reopens_a_port_that_failed_under_it(rig: Rig) -> None:
     assert eventually(lambda: rig.sim.cp_mode == 0)
     first = rig.cp.read().taken_at
     assert eventually(lambda: (s := ok(rig.cp.read)) is not None and s.taken_at > first)
+
+
+@given(data=st.binary(max_size=600))
+def test_cobs_round_trips_any_payload(data: bytes) -> None:
+    encoded = proto.cobs_encode(data)
+    assert 0 not in encoded
+    assert proto.cobs_decode(encoded) == data
+
+
+@given(frame=st.binary(max_size=100))
+def test_any_line_garbage_decodes_or_raises_frame_error(frame: bytes) -> None:
+    try:
+        packet = proto.decode_frame(frame.replace(b"\x00", b""))
+    except proto.FrameError:
+        return
+    assert len(packet.payload) <= proto.MAX_PAYLOAD
+
+
+@given(payload=st.binary(min_size=12, max_size=12))
+def test_any_status_payload_unpacks_or_raises_frame_error(payload: bytes) -> None:
+    try:
+        status = proto.Status.unpack(payload)
+    except proto.FrameError:
+        return
+    assert proto.Status.unpack(status.pack()) == status
