@@ -409,3 +409,18 @@ def test_can_link_down_at_setup_is_offline_not_a_crash_and_recovers() -> None:
         finally:
             driver.release()
             bus.release()
+
+
+def test_group_voltage_is_the_output_voltage_when_one_module_is_off(rig: Rig) -> None:
+    rig.sim.load_ohm = 20.0
+    driver = rig.make(resend_setpoints=False)
+    driver.set_target(400.0, 40.0)
+    driver.enable(True)
+    assert eventually(lambda: (s := read_or_none(driver)) is not None and s.current_a > 19)
+    with rig.sim.lock:
+        rig.sim.modules[1].on = False  # a module that switched itself off
+    assert eventually(lambda: rig.sim.modules[1].output_v == 0.0)
+    time.sleep(3 * POLL_S)
+    sample = driver.read()
+    assert sample.voltage_v == pytest.approx(400.0)
+    assert sample.enabled

@@ -334,10 +334,12 @@ class ModuleGroupDriver(DcPowerModule):
             faults.add(MODULE_OFFLINE)
         times = [t for m in fresh for t in (m.voltage_at, m.current_at, m.status_at) if t is not None]
         taken_at, utc = min(times, key=lambda t: t[0])
+        # Paralleled outputs share one voltage; a module that is off may report its own stage
+        # at 0 V, so the highest report is the output voltage (and the safe side to err on).
         return DcSample(
             taken_at=taken_at,
             utc=utc,
-            voltage_v=sum(m.voltage_v or 0.0 for m in fresh) / len(fresh),
+            voltage_v=max(m.voltage_v or 0.0 for m in fresh),
             current_a=sum(m.current_a or 0.0 for m in fresh),
             enabled=any(m.status.output_on for m in fresh if m.status is not None),
             faults=frozenset(faults),
