@@ -236,6 +236,27 @@ def apply(rig: SimEvse, action: str, amps: float) -> None:
         raise AssertionError(action)
 
 
+class StateLog(dict[int, "str | None"]):
+    """Stands in for the controller's accepted-state table and logs every change, so the test
+    can compare the states the core *accepted* with the cp_status messages it *sent*."""
+
+    def __init__(self, initial: dict[int, str | None]) -> None:
+        super().__init__(initial)
+        self.changes: list[str] = []
+
+    def __setitem__(self, key: int, value: str | None) -> None:
+        if value is not None and value != self.get(key):
+            self.changes.append(value)
+        super().__setitem__(key, value)
+
+
+def watch_states(rig: SimEvse) -> StateLog:
+    log = StateLog(rig.ctl._cp_state)
+    log.changes = [s for s in rig.ctl._cp_state.values() if s is not None]
+    rig.ctl._cp_state = log
+    return log
+
+
 def check_invariants(rig: SimEvse, closings_at_weld: int | None) -> None:
     ctl = rig.ctl
     if ctl.contactor_closed:
@@ -248,6 +269,8 @@ def check_invariants(rig: SimEvse, closings_at_weld: int | None) -> None:
     assert all(a != b for a, b in itertools.pairwise(sent)), sent
     if sent:
         assert sent[-1] == ctl.cp_states[1]
+    if isinstance(ctl._cp_state, StateLog):
+        assert sent == ctl._cp_state.changes, "every accepted CP change yields exactly one cp_status"
     if closings_at_weld is not None:
         assert rig.world.relay.closings == closings_at_weld, "a welded contactor was closed again"
 
@@ -264,6 +287,7 @@ def test_random_sequences_keep_the_interlock_invariants(
 ) -> None:
     rig = SimEvse("ac", free_charging=free, publish_error=broker_down)
     make_rig.append(rig)
+    watch_states(rig)
     welded_at: int | None = None
     for action in steps:
         apply(rig, action, amps)
@@ -352,6 +376,7 @@ def test_random_dc_sequences_never_close_without_cable_check_and_precharge(
 ) -> None:
     rig = SimEvse("dc")
     make_rig.append(rig)
+    watch_states(rig)
     welded_at: int | None = None
     for action in steps:
         apply_dc(rig, action)
