@@ -229,6 +229,9 @@ def install(
     }
     if device_model is not None:
         requests["device_model"] = device_model.handle_request
+        if not getattr(profile.device_model, "ocpp_csms_url", None):
+            # Said once at start, not only when Josev's OCPP service asks and gets no answer.
+            log.warning("device_model cannot be answered: set [device_model] ocpp_csms_url in the profile")
     for name, handler in requests.items():
         bridge.register(name, MessageType.REQUEST, handler)
 
