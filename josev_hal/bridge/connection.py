@@ -13,6 +13,7 @@ paho's loop, so the network thread cannot die.
 from __future__ import annotations
 
 import logging
+import socket
 import ssl
 import threading
 import time
@@ -37,6 +38,15 @@ _LOOP_TIMEOUT_S = 0.2
 def topic_matches(subscription: str, topic: str) -> bool:
     """MQTT wildcard match (``+``, ``#``)."""
     return bool(mqtt.topic_matches_sub(subscription, topic))
+
+
+def _set_nodelay(client: mqtt.Client, userdata: Any, sock: Any) -> None:
+    """Disable Nagle's algorithm: MQTT sends many small packets (PUBLISH, then PUBACK ...) and
+    with Nagle plus the peer's delayed ACK a response can sit in the kernel for 40 ms."""
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except (OSError, AttributeError):
+        pass
 
 
 class MqttConnection:
@@ -95,6 +105,7 @@ class MqttConnection:
             client.username_pw_set(settings.username, read_password(settings))
         if address.tls:
             self._configure_tls(client)
+        client.on_socket_open = _set_nodelay
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
