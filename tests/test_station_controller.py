@@ -496,3 +496,25 @@ def test_concurrent_notifications_requests_and_sampling_neither_deadlock_nor_bre
         assert not w.is_alive(), "a worker is stuck: deadlock"
     ac.ctl.stop()
     assert not violations
+
+
+def test_restart_opens_forgets_the_session_and_republishes_but_keeps_latched_faults(
+    rigs: list[SimEvse],
+) -> None:
+    rig = SimEvse("ac", free_charging=False)
+    rigs.append(rig)
+    rig.plug()
+    rig.ctl.set_authorized(True)
+    rig.charge()
+    rig.settle(0.3)
+    assert rig.ctl.contactor_closed
+    rig.world.set_welded(True)
+    sent_before = len(rig.of(p.CpStatusUpdate))
+    rig.ctl.restart()
+    rig.settle(0.5)
+    assert not rig.ctl.contactor_closed
+    assert rig.ctl.cp_states[1] == "C1", "not authorized any more: no PWM"
+    assert len(rig.of(p.CpStatusUpdate)) > sent_before
+    assert "contactor_welded" in rig.ctl.faults
+    rig.ctl.restart()
+    assert "contactor_welded" in rig.ctl.faults

@@ -1257,6 +1257,32 @@ class EvseController:
         result: list[str] = self._run(apply)
         return result
 
+    def restart(self) -> None:
+        """Per-EVSE reset (OCPP Reset of one EVSE): contactor open, CP back to X1, the session,
+        authorization and Josev's PWM/stop requests forgotten, non-latched faults re-detected from
+        scratch, and every state published again. Latched faults (welding, RCD) survive: a reset
+        must not clear what only an operator may clear."""
+
+        def apply(now: float) -> None:
+            self._open_contactor("evse restart", now)
+            self._end_session()
+            self._session = False
+            self._forced = None
+            self._transactions.clear()
+            for key in [k for k, f in self._faults.items() if not f.latched]:
+                del self._faults[key]
+            for cid in self._cp:
+                self._cp[cid] = CpClassifier(self.settings.cp_thresholds, self.settings.cp_debounce_samples)
+                self._cp_state[cid] = None
+                self._cp_sent[cid] = None
+            self._cable_sent.clear()
+            self._applied = None
+            self._contactor_sent = None
+            self._limits_sent = None
+            log.info("evse=%s restarted", self.evse_id)
+
+        self._run(apply)
+
     def begin_transaction(self, tx: TransactionInfo) -> None:
         """Forward to the meter (signed values) -- used by the station functions."""
         if self.devices.meter is not None:
