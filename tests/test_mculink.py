@@ -327,3 +327,27 @@ def test_any_status_payload_unpacks_or_raises_frame_error(payload: bytes) -> Non
     except proto.FrameError:
         return
     assert proto.Status.unpack(status.pack()) == status
+
+
+def test_app_watchdog_withholds_keepalive_when_the_core_stops_using_the_drivers() -> None:
+    sim = McuSim(status_interval_s=0.05).start()
+    bus = SerialBus("mcu", SerialBusOptions(port=sim.port, baudrate=115200))
+    options = LinkOptions(**LINK, app_watchdog_s=0.3)
+    cp = McuCp(DeviceConfig(device_id="evse[0].cp", options=options, bus=bus))
+    try:
+        cp.setup()
+        # The core samples: keep-alive flows, the MCU leaves and stays out of its failsafe.
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:
+            ok(cp.read)
+            time.sleep(0.05)
+        assert not sim.failsafe
+        # The core hangs (no reads): keep-alive is withheld and the MCU fails safe.
+        assert eventually(lambda: sim.failsafe)
+        assert sim.failsafe_entries == 1
+        # The core is back: keep-alive resumes.
+        assert eventually(lambda: ok(cp.read) is not None and not sim.failsafe)
+    finally:
+        cp.release()
+        bus.release()
+        sim.stop()

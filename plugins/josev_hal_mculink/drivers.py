@@ -63,6 +63,7 @@ class _McuDriver(Driver):
             link_timeout_s=o.link_timeout_s,
             ack_timeout_s=o.ack_timeout_s,
             retries=o.retries,
+            app_watchdog_s=o.app_watchdog_s,
         )
 
     def _link_release(self) -> None:
@@ -77,9 +78,12 @@ class _McuDriver(Driver):
         return self._link
 
     def _snapshot(self) -> StatusSnapshot:
-        return self.link.snapshot(self.device_id)
+        link = self.link
+        link.touch()
+        return link.snapshot(self.device_id)
 
     def _command(self, msg_type: proto.MsgType, payload: bytes = b"") -> proto.AckResult:
+        self.link.touch()
         try:
             result = self.link.command(msg_type, payload, self.device_id)
         except DeviceTimeout:

@@ -50,6 +50,11 @@ class LinkOptions(msgspec.Struct, forbid_unknown_fields=True):
     ack_timeout_s: float = 0.2
     #: How often an unacknowledged command is sent again before giving up.
     retries: int = 1
+    #: Application watchdog: send KEEPALIVE only while the station core keeps using the drivers
+    #: (a read or command within this many seconds). A hung core then stops the keep-alive and
+    #: the MCU fails safe, not only a dead process. Set it (e.g. 1.0) when the core samples an
+    #: ``mcu-cp`` (every 50 ms); ``None`` keeps the keep-alive tied to the process only.
+    app_watchdog_s: float | None = None
 
     def __post_init__(self) -> None:
         if not 0 < self.keepalive_interval_s <= 5:
@@ -61,6 +66,8 @@ class LinkOptions(msgspec.Struct, forbid_unknown_fields=True):
             raise ValueError("link_timeout_s and ack_timeout_s must be > 0")
         if not 0 <= self.retries <= 5:
             raise ValueError("retries must be in 0..5")
+        if self.app_watchdog_s is not None and self.app_watchdog_s < 2 * self.keepalive_interval_s:
+            raise ValueError("app_watchdog_s must be at least 2 keep-alive intervals")
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +105,7 @@ class McuLink:
         self._listeners: list[Callable[[], None]] = []
         self._online = False
         self._started_at = 0.0
+        self._last_used = 0.0
         self.firmware: str | None = None
         self.hello_count = 0
         self.frames_received = 0
@@ -206,6 +214,7 @@ class McuLink:
     def _start(self) -> None:
         self.bus.setup()
         self._started_at = time.monotonic()
+        self._last_used = self._started_at  # the core gets app_watchdog_s to start using us
         for target, name in ((self._read_loop, "rx"), (self._keepalive_loop, "keepalive")):
             t = threading.Thread(target=target, name=f"mcu-{name}-{self.bus.name}", daemon=True)
             t.start()
@@ -219,12 +228,31 @@ class McuLink:
     def _keepalive_payload(self) -> bytes:
         return self.options.mcu_failsafe_timeout_ms.to_bytes(2, "big")
 
+    def touch(self) -> None:
+        """The station core used a driver just now (feeds the application watchdog)."""
+        self._last_used = time.monotonic()
+
     def _keepalive_loop(self) -> None:
+        starving = False
         while not self._stop.wait(self.options.keepalive_interval_s):
-            try:
-                self.send(proto.MsgType.KEEPALIVE, self._keepalive_payload())
-            except BusError as exc:
-                log.warning("mcu keepalive failed bus=%s error=%s", self.bus.name, exc)
+            watchdog = self.options.app_watchdog_s
+            idle = time.monotonic() - self._last_used
+            if watchdog is not None and idle > watchdog:
+                if not starving:
+                    log.error(
+                        "mcu keepalive withheld bus=%s: drivers unused for %.1f s (core hung?)",
+                        self.bus.name,
+                        idle,
+                    )
+                starving = True
+            else:
+                if starving:
+                    log.warning("mcu keepalive resumed bus=%s", self.bus.name)
+                starving = False
+                try:
+                    self.send(proto.MsgType.KEEPALIVE, self._keepalive_payload())
+                except BusError as exc:
+                    log.warning("mcu keepalive failed bus=%s error=%s", self.bus.name, exc)
             snap = self._status
             online = snap is not None and time.monotonic() - snap.received_at <= self.options.link_timeout_s
             if online != self._online:
