@@ -207,6 +207,23 @@ def _evse_for(draft: Draft, kind: str | None, role: str) -> dict[str, Any] | Non
     return None
 
 
+def _evse_using(
+    draft: Draft, bus: str, role: str | None = None, address: int | None = None
+) -> dict[str, Any] | None:
+    """The first EVSE with a device on ``bus`` (for ``role`` / at ``address`` when given): probing
+    the same hardware again updates its entries instead of adding an EVSE."""
+    for evse in draft["evse"]:
+        for device_role, device in evse.get("devices", {}).items():
+            if not isinstance(device, dict) or device.get("bus") != bus:
+                continue
+            if role is not None and device_role != role:
+                continue
+            if address is not None and device.get("address") != address:
+                continue
+            return evse
+    return None
+
+
 def merge_serial(draft: Draft, found: Sequence[Found]) -> list[str]:
     """Add the identified meters (one ``serial`` bus per port) to EVSEs lacking a meter.
 
@@ -233,7 +250,11 @@ def merge_serial(draft: Draft, found: Sequence[Found]) -> list[str]:
     parity = meters[0].location.get("parity", "N")
     bus = _bus(draft, "serial", {"port": port}, {"baudrate": baud, "parity": parity}, "rs485")
     for meter in sorted(meters, key=lambda m: m.address or 0):
-        evse = _evse_for(draft, None, "meter") or _new_ac_evse(draft)
+        evse = (
+            _evse_using(draft, bus, "meter", meter.address)
+            or _evse_for(draft, None, "meter")
+            or _new_ac_evse(draft)
+        )
         evse["devices"]["meter"] = {
             "driver": "modbus-meter",
             "bus": bus,
@@ -263,7 +284,12 @@ def merge_i2c(draft: Draft, found: Sequence[Found]) -> list[str]:
         return messages
     adapter = chips[0].location["adapter"]
     bus = _bus(draft, "i2c", {"bus": adapter}, {}, f"i2c{adapter}" if isinstance(adapter, int) else "i2c")
-    evse = _evse_for(draft, "ac", "contactor") or _evse_for(draft, "ac", "cp") or _new_ac_evse(draft)
+    evse = (
+        _evse_using(draft, bus)
+        or _evse_for(draft, "ac", "contactor")
+        or _evse_for(draft, "ac", "cp")
+        or _new_ac_evse(draft)
+    )
     devices = evse["devices"]
     if adc is not None:
         chip = "ads1015" if adc.model == "ads1015" else "ads1115"
@@ -374,7 +400,11 @@ def merge_can(draft: Draft, found: Sequence[Found]) -> list[str]:
         options: dict[str, Any] = {"modules": sorted(int(m.address or 0) for m in group), **per_module}
         if "group" in group[0].reading:
             options["group"] = group[0].reading["group"]
-        evse = _evse_for(draft, "dc", "power_module") or _new_dc_evse(draft, limits)
+        evse = (
+            _evse_using(draft, bus, "power_module")
+            or _evse_for(draft, "dc", "power_module")
+            or _new_dc_evse(draft, limits)
+        )
         evse["devices"]["power_module"] = {"driver": driver, "bus": bus, "options": options}
         messages.append(f"power_module: {driver} modules {options['modules']} -> {evse['id']}")
     return messages

@@ -448,7 +448,8 @@ class PtyLine:
     timing measured through the line is realistic. :meth:`corrupt_answers` flips one bit in each
     of the next *n* chunks going to the client; :meth:`cut` drops everything (cable cut).
     ``echo``: the client hears its own transmissions, like a 2-wire RS485 adapter without echo
-    suppression.
+    suppression. ``strict_baud``: the peer hears the client only while the client's port is set
+    to ``baudrate`` (a meter at another rate receives garbage and stays silent; for baud sweeps).
     """
 
     def __init__(
@@ -460,8 +461,10 @@ class PtyLine:
         bytesize: int = 8,
         emulate_wire: bool = False,
         echo: bool = False,
+        strict_baud: bool = False,
     ) -> None:
         self.echo = echo
+        self._strict_speed = getattr(termios, f"B{baudrate}", None) if strict_baud else None
         self.char_time_s = wire_time_s(1, baudrate, parity=parity, stopbits=stopbits, bytesize=bytesize)
         self.emulate_wire = emulate_wire
         self._client_master, self._client_slave = os.openpty()
@@ -519,6 +522,8 @@ class PtyLine:
                 continue
             if not data or self.cut_off:
                 continue
+            if self._strict_speed is not None and not to_client and not self._client_speed_matches():
+                continue
             if to_client:
                 with self._lock:
                     flip = self._corrupt_pending > 0
@@ -542,6 +547,12 @@ class PtyLine:
                 self.bytes_to_client += len(data)
             else:
                 self.bytes_to_peer += len(data)
+
+    def _client_speed_matches(self) -> bool:
+        try:
+            return bool(termios.tcgetattr(self._client_slave)[5] == self._strict_speed)
+        except (OSError, termios.error):
+            return False
 
     def _paced_write(self, dst: int, data: bytes, busy_until: float) -> float:
         """Deliver ``data`` as a UART would: character by character (in pieces of about 2 ms),
