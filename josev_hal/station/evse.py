@@ -369,7 +369,7 @@ class EvseController:
                 self._open_contactor(f"cp {previous}->{reading.state}", now)
             key = f"diode{cid}"
             if reading.diode_fault:
-                self._set_fault(key, "control_pilot", p.HardwareFaultName.OTHER, "EV diode check failed")
+                self._set_fault(key, "cp", p.HardwareFaultName.OTHER, "EV diode check failed")
             else:
                 self._clear_fault(key)
 
@@ -384,7 +384,7 @@ class EvseController:
             cable = cable_from_sample(sample, self.settings.phases, self.settings.pp_windows)
             self._cable[cid] = cable
             if cable.fault:
-                self._set_fault(f"pp{cid}", "proximity_pilot", p.HardwareFaultName.OTHER, "PP out of range")
+                self._set_fault(f"pp{cid}", "pp", p.HardwareFaultName.OTHER, "PP out of range")
             else:
                 self._clear_fault(f"pp{cid}")
 
