@@ -129,3 +129,27 @@ def test_can_bus_kind_is_registered_by_the_plugin_manager() -> None:
 def test_invalid_bus_options_are_rejected(options: dict[str, object], match: str) -> None:
     with pytest.raises(msgspec.ValidationError, match=match):
         msgspec.convert(options, CanBusOptions)
+
+
+def test_receive_errors_are_counted_and_reception_goes_on(channel: str, peer: can.BusABC) -> None:
+    bus = CanBus("can0", CanBusOptions(interface="virtual", channel=channel, error_backoff_s=0.01))
+    bus.setup()
+    try:
+        assert bus._bus is not None
+        real_recv = bus._bus.recv
+        failures = iter([can.CanOperationError("bus-off"), OSError("ENETDOWN")])
+
+        def flaky_recv(timeout: float | None = None) -> can.Message | None:
+            # The interface misbehaves twice (bus-off, interface down), then recovers.
+            for exc in failures:
+                raise exc
+            return real_recv(timeout)
+
+        bus._bus.recv = flaky_recv  # type: ignore[method-assign]
+        got: list[int] = []
+        bus.add_listener(lambda m: got.append(m.arbitration_id))
+        assert eventually(lambda: bus.stats()["receive_errors"] == 2)
+        peer.send(can.Message(arbitration_id=0x42, is_extended_id=False, data=b""))
+        assert eventually(lambda: got == [0x42])
+    finally:
+        bus.release()
