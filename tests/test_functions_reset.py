@@ -118,19 +118,32 @@ def test_policy_can_reject_a_reset_and_unknown_evses_are_rejected(
     assert not rig.functions.reset.pending and rig.restarts == []
 
 
-def test_evse_reset_without_per_evse_restart_waits_for_every_evse(
+def test_evse_reset_restarts_only_that_evse_and_leaves_the_other_session_alone(
     broker: EmbeddedBroker, tmp_path: Path, rigs: list[FunctionsRig], contract: Contract
 ) -> None:
-    # The default policy restarts the HAL for an EVSE reset too; that must not cut a session
-    # running on the *other* EVSE.
     rig = _make(broker, tmp_path)
     rigs.append(rig)
     rig.start_transaction(DC, "tx-dc")
     assert _reset(rig, contract, AC) == "accepted"
+    wait_until(lambda: rig.functions.reset.last_outcome == "evse_restarted")
+    assert rig.restarts == []  # the HAL keeps running
+    assert rig.controller(DC).available and rig.controller(DC).is_transaction_active()
+    wait_until(lambda: rig.controller(AC).available)  # back in service after the restart
+
+
+def test_evse_reset_waits_for_the_session_on_that_evse(
+    broker: EmbeddedBroker, tmp_path: Path, rigs: list[FunctionsRig], contract: Contract
+) -> None:
+    rig = _make(broker, tmp_path)
+    rigs.append(rig)
+    rig.start_transaction(AC)
+    assert _reset(rig, contract, AC) == "accepted"
     time.sleep(0.4)
+    assert rig.functions.reset.last_outcome is None and rig.controller(AC).is_transaction_active()
+    assert rig.controller(DC).available  # only the reset EVSE is held
+    rig.end_transaction(AC)
+    wait_until(lambda: rig.functions.reset.last_outcome == "evse_restarted")
     assert rig.restarts == []
-    rig.end_transaction(DC, "tx-dc")
-    wait_until(lambda: rig.restarts)
 
 
 def test_a_second_reset_while_one_is_pending_is_accepted_once(
