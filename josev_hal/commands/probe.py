@@ -30,6 +30,23 @@ if TYPE_CHECKING:
 
 EXIT_FOUND, EXIT_NOTHING, EXIT_USAGE, EXIT_RUNTIME = 0, 1, 2, 3
 
+DESCRIPTION = """\
+Discover the hardware of a board and draft its profile.
+
+  serial  Modbus energy meters: baud-rate and unit-id sweep, model by registers, live reading
+  i2c     CP/PP ADCs, GPIO expanders, PWM chip, RFID reader by their registers; live CP/PP
+          voltages and the CP state they imply
+  can     DC power-module families (InfyPower, Winline) with their limits and status
+  relay   switch one EVSE's contactor without a vehicle and time its mirror contact
+          (only with --yes-i-know; refused while a vehicle is connected)
+
+Only relay switches anything; the other probes read. --json prints one JSON document (a list of
+{"bus", "port"|"channel", ..., "address", "model", "driver", "reading"}). --draft-profile FILE
+merges the findings into a board profile (created when missing): probe i2c then probe serial on
+the same FILE build one profile. Placeholders are marked REVIEW; josev-hal check runs on the
+result and names what is still missing.
+"""
+
 EXIT_CODES = """\
 exit codes:
   0  something was found (relay: switched, and the mirror contact followed)
@@ -65,7 +82,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = sub.add_parser(
         "probe",
         help="discover hardware (meters, I2C chips, CAN modules, relays) and draft a board profile",
-        description=__doc__,
+        description=DESCRIPTION,
         epilog=EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -219,16 +236,25 @@ def _summary(reading: dict[str, Any]) -> str:
     return "  ".join(parts)
 
 
+def _where(f: Found) -> str:
+    """Where a finding is, as a person reads it."""
+    loc = f.location
+    if f.bus == "serial":
+        return f"serial {loc['port']} {loc['baudrate']} baud parity {loc.get('parity', 'N')} unit {f.address}"
+    if f.bus == "i2c":
+        return f"i2c {loc['port']} 0x{f.address or 0:02x}"
+    if f.bus == "can":
+        return f"can {loc['interface']}:{loc['channel']} module {f.address}"
+    return f"{f.bus} {loc.get('port') or ''} evse {loc.get('evse')}".replace("  ", " ")
+
+
 def _print_found(found: list[Found], nothing: str) -> None:
     if not found:
         print(nothing)
         return
     for f in found:
-        where = " ".join(str(v) for k, v in f.location.items() if k != "adapter")
-        address = "" if f.address is None else (f"0x{f.address:02x}" if f.bus == "i2c" else str(f.address))
-        model = f.model or "unknown"
-        driver = f" (driver {f.driver})" if f.driver and f.driver != f.model else ""
-        print(f"{f.bus} {where} {address}: {model}{driver}")
+        driver = f"  (driver {f.driver})" if f.driver and f.driver != f.model else ""
+        print(f"{_where(f)}: {f.model or 'unknown'}{driver}")
         if f.reading:
             print(f"    {_summary(f.reading)}")
         for note in f.notes:
