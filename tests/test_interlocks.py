@@ -81,6 +81,11 @@ def test_hlc_session_stands_in_for_basic_authorization_on_ac() -> None:
     assert decide(inputs(authorized=False, hlc_active=True)).may_close
 
 
+def test_at_5_percent_only_an_hlc_session_may_draw_power() -> None:
+    assert decide(inputs(hlc_pwm=True)).blockers == (Blocker.NO_HLC_SESSION,)
+    assert decide(inputs(hlc_pwm=True, hlc_active=True)).may_close
+
+
 @pytest.mark.parametrize(
     ("change", "blocker"),
     [
@@ -101,8 +106,8 @@ BOOLS = (False, True)
 
 def test_exhaustively_closing_implies_every_condition() -> None:
     states = ("A1", "B1", "B2", "C1", "C2", "D2", "E", "F")
-    for state, dc, avail, rcd, fault, stop, auth, hlc, cable, pre in itertools.product(
-        states, BOOLS, BOOLS, BOOLS, BOOLS, BOOLS, BOOLS, BOOLS, BOOLS, BOOLS
+    for state, dc, avail, rcd, fault, stop, auth, hlc, cable, pre, five in itertools.product(
+        states, BOOLS, BOOLS, BOOLS, BOOLS, BOOLS, BOOLS, BOOLS, BOOLS, BOOLS, BOOLS
     ):
         i = inputs(
             cp_states=(state,),
@@ -115,6 +120,7 @@ def test_exhaustively_closing_implies_every_condition() -> None:
             hlc_active=hlc,
             cable_check_passed=cable,
             precharge_started=pre,
+            hlc_pwm=five,
         )
         expected = (
             state in ("C2", "D2")
@@ -122,7 +128,7 @@ def test_exhaustively_closing_implies_every_condition() -> None:
             and not rcd
             and not fault
             and not stop
-            and ((hlc and cable and pre) if dc else (auth or hlc))
+            and ((hlc and cable and pre) if dc else (hlc if five else (auth or hlc)))
         )
         assert decide(i).may_close is expected, i
 

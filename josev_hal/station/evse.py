@@ -534,6 +534,9 @@ class EvseController:
             hlc_active=self._hlc_active,
             cable_check_passed=self._cable_check_passed,
             precharge_started=self._precharge_started,
+            hlc_pwm=self._applied is not None
+            and self._applied.mode is CpMode.PWM
+            and self._applied.duty_percent == HLC_DUTY_PERCENT,
         )
 
     def _decide(self) -> Decision:

@@ -15,8 +15,8 @@ When the contactor closes (documented in the README, "Station behaviour"):
 * the EVSE is available and no latched stop is pending (``stop_charging``);
 * no RCD trip and no blocking hardware fault;
 * AC basic charging: the session is authorized (``authorization`` accepted, a running
-  transaction, or free charging from the profile); HLC: an ISO 15118 session is active
-  (Josev authorizes inside the protocol before it sends PowerDelivery);
+  transaction, or free charging); HLC: an ISO 15118 session is active (Josev authorizes inside
+  the protocol before it sends PowerDelivery). At 5 % PWM only an HLC session may close;
 * DC: an ISO 15118 session is active, the cable check passed (isolation valid or warning) and
   Josev has started pre-charge with a ``power_electronics_setpoint``.
 """
@@ -63,6 +63,9 @@ class InterlockInputs:
     hlc_active: bool  #: an ISO 15118 / DIN session controls the EVSE
     cable_check_passed: bool
     precharge_started: bool
+    #: the generator runs the 5 % "use digital communication" duty: only an HLC session may then
+    #: draw power (a basic EV that goes to C at 5 % misreads the PWM)
+    hlc_pwm: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +109,8 @@ def decide(i: InterlockInputs) -> Decision:
             blockers.append(Blocker.CABLE_CHECK_PENDING)
         if not i.precharge_started:
             blockers.append(Blocker.NO_PRECHARGE)
+    elif i.hlc_pwm and not i.hlc_active:
+        blockers.append(Blocker.NO_HLC_SESSION)
     elif not (i.authorized or i.hlc_active):
         blockers.append(Blocker.NOT_AUTHORIZED)
     return Decision(tuple(_unique(blockers)))
