@@ -121,6 +121,8 @@ class McuLink:
             raise DeviceError(f"needs a bus of kind 'serial', got {type(bus).__name__}", device=device_id)
         with cls._registry_lock:
             link = cls._registry.get(id(bus))
+            if link is not None and link.bus is not bus:
+                link = None  # a link left behind by a bus object that no longer exists (id reused)
             if link is None:
                 link = cls(bus, options)
                 link._start()
@@ -138,7 +140,8 @@ class McuLink:
             self._refs -= 1
             if self._refs > 0:
                 return
-            self._registry.pop(id(self.bus), None)
+            if self._registry.get(id(self.bus)) is self:
+                del self._registry[id(self.bus)]
         self._stop.set()
         for t in self._threads:
             if t is not threading.current_thread():
