@@ -418,3 +418,20 @@ def test_a_thousand_hostile_payloads_are_rejected_counted_and_the_bridge_keeps_s
     assert sum(expected.values()) == 1000
     # Nothing but the one valid answer went out: bad input is never answered or actuated.
     assert [m["id"] for m in josev_peer.messages()] == [valid["id"]]
+
+
+def test_a_stopped_bridge_can_be_started_again_and_answers_requests(
+    bridge_factory: BridgeFactory, josev_peer: JosevPeer, contract: Contract
+) -> None:
+    answer = example_payload(contract, "reset", "response")
+    handler = Recorder(answer)
+    bridge = bridge_factory({("reset", "request"): handler})
+    bridge.stop()
+    assert not bridge.connected
+
+    bridge.start(wait_s=10)
+    request = example(contract, "reset", "request")
+    response = josev_peer.request(request)
+
+    assert response["id"] == request["id"]
+    assert [m.id for m in handler.calls] == [request["id"]]

@@ -148,8 +148,9 @@ class Bridge:
         self._tokens = itertools.count()
         self._deadlines: list[tuple[float, int]] = []
         self._deadline_cv = threading.Condition()
-        self._workers = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="josev-hal-handler")
-        self._serial = ThreadPoolExecutor(max_workers=1, thread_name_prefix="josev-hal-updates")
+        self._worker_count = workers
+        self._workers: ThreadPoolExecutor | None = self._new_pool(workers, "josev-hal-handler")
+        self._serial: ThreadPoolExecutor | None = self._new_pool(1, "josev-hal-updates")
         self._watchdog: threading.Thread | None = None
         self._running = False
         self._conn = MqttConnection(
@@ -163,6 +164,19 @@ class Bridge:
             on_disconnected=self._on_disconnected,
             on_connect_failed=self._on_connect_failed,
         )
+
+    @staticmethod
+    def _new_pool(size: int, name: str) -> ThreadPoolExecutor:
+        return ThreadPoolExecutor(max_workers=size, thread_name_prefix=name)
+
+    @staticmethod
+    def _submit(pool: ThreadPoolExecutor | None, fn: Callable[..., None], *args: Any) -> None:
+        if pool is None:
+            return  # stopping: the message is not handled (Josev retries or times out)
+        try:
+            pool.submit(fn, *args)
+        except RuntimeError:
+            pass  # the pool shut down between the check and the submit (stop() in progress)
 
     # -- registration ------------------------------------------------------------------------
 
@@ -213,6 +227,9 @@ class Bridge:
         """
         if not self._running:
             self._running = True
+            if self._workers is None:  # started again after stop()
+                self._workers = self._new_pool(self._worker_count, "josev-hal-handler")
+                self._serial = self._new_pool(1, "josev-hal-updates")
             self._watchdog = threading.Thread(
                 target=self._watch_deadlines, name="josev-hal-deadlines", daemon=True
             )
@@ -233,8 +250,10 @@ class Bridge:
             self._deadline_cv.notify_all()
         if self._watchdog is not None:
             self._watchdog.join(2)
-        self._workers.shutdown(wait=False, cancel_futures=True)
-        self._serial.shutdown(wait=False, cancel_futures=True)
+        for pool in (self._workers, self._serial):
+            if pool is not None:
+                pool.shutdown(wait=False, cancel_futures=True)
+        self._workers = self._serial = None
         with self._pending_lock:
             pending, self._pending = self._pending, {}
         for p in pending.values():
@@ -396,7 +415,7 @@ class Bridge:
         if topic != self.settings.request_topic:
             for sub, callback in self._raw:
                 if topic_matches(sub, topic):
-                    self._serial.submit(self._run_raw, callback, topic, payload)
+                    self._submit(self._serial, self._run_raw, callback, topic, payload)
             return
         if len(payload) > self.settings.max_payload_bytes:
             self._reject(
@@ -439,11 +458,11 @@ class Bridge:
                 heapq.heappush(self._deadlines, (now + self.settings.handler_deadline_s, token))
                 if len(self._deadlines) == 1:
                     self._deadline_cv.notify()
-            self._workers.submit(self._run_request, token, handler, message)
+            self._submit(self._workers, self._run_request, token, handler, message)
         else:
             update_handler = self._update_handlers.get(message.name)
             if update_handler is not None:
-                self._serial.submit(self._run_update, update_handler, message)
+                self._submit(self._serial, self._run_update, update_handler, message)
 
     def _resolve_response(self, message: Message) -> None:
         with self._pending_lock:
