@@ -265,3 +265,44 @@ def test_relay_refuses_to_draft_over_the_board_profile_itself(tmp_path: Path) ->
         "probe", "relay", "--board", board, "--evse", AC_EVSE, "--yes-i-know", "--draft-profile", board
     )
     assert result.returncode == 2 and board.read_text() == SIM_BOARD.read_text()
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def _board_with_modbus_meter(tmp_path: Path, port: str, model: str) -> Path:
+    """boards/sim.toml with the AC EVSE's simulated meter replaced by a Modbus meter on ``port``."""
+    text = SIM_BOARD.read_text()
+    sim_meter = (
+        '  [evse.devices.meter]\n  driver = "sim-meter"\n'
+        '  options = { kind = "ac", nominal_voltage_v = 230, phases = 3 }\n'
+    )
+    assert sim_meter in text
+    modbus = (
+        '  [evse.devices.meter]\n  driver = "modbus-meter"\n  bus = "rs485"\n  address = 1\n'
+        f'  options = {{ model = "{model}" }}\n'
+    )
+    text = text.replace(sim_meter, modbus, 1)
+    text = text.replace("[[evse]]", f'[buses.rs485]\nkind = "serial"\nport = "{port}"\n\n[[evse]]', 1)
+    path = tmp_path / "board.toml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(("configured", "code"), [("em340", 0), ("sdm630", 1)])
+def test_board_probe_reads_every_device_and_flags_a_meter_of_another_model(
+    tmp_path: Path, configured: str, code: int
+) -> None:
+    with PtyLine() as line, ModbusPeer(line.peer_port, [SimulatedMeter("em340", unit=1, values=METER)]):
+        board = _board_with_modbus_meter(tmp_path, line.client_port, configured)
+        result = josev_hal("probe", "board", "--board", board, "--json")
+    assert result.returncode == code, result.stderr
+    data = findings(result)
+    devices = {f["device"]: f for f in data}
+    assert len(devices) == 13 and devices["evse[0].contactor"]["reading"]["read"]["commanded_closed"] is False
+    meter = devices["evse[0].meter"]
+    assert meter["bus"] == "serial" and meter["reading"]["describe"]["model"] == configured
+    if code:  # the em340 has no SDM630 registers: the read fails and the probe says why
+        assert "registers match em340, the profile says sdm630" in meter["notes"]
+    else:
+        assert "notes" not in meter and meter["reading"]["read"]["voltage_v"]["l1"] == 230.0

@@ -163,6 +163,19 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     )
     can_p.add_argument("--listen-only", action="store_true", help="send nothing, only overhear traffic")
 
+    board_p = kinds.add_parser(
+        "board",
+        parents=[common],
+        help="set up a board profile and show each device's identification and one reading",
+        description="Set up every bus and device of a board profile and print, per device, what its "
+        "driver reports (describe), one reading (the RFID reader is not polled), for modbus-meter "
+        "devices the model the meter's registers match next to the configured one, and the plugins' "
+        "probe lines. Read-only: contactors stay open, the CP stays at its idle output.",
+        epilog=EXIT_CODES,
+        formatter_class=fmt,
+    )
+    board_p.add_argument("--board", required=True, type=Path, metavar="PROFILE", help="board profile (TOML)")
+
     relay = kinds.add_parser(
         "relay",
         parents=[common],
@@ -230,8 +243,10 @@ def _progress(args: argparse.Namespace, description: str, total: float) -> Itera
 def _summary(reading: dict[str, Any]) -> str:
     parts = []
     for key, value in reading.items():
-        if isinstance(value, list):
+        if isinstance(value, list) and all(not isinstance(v, dict | list) for v in value):
             value = "/".join("-" if v is None else str(v) for v in value) or "-"
+        elif isinstance(value, dict | list):
+            value = json.dumps(value, separators=(",", ":"))
         parts.append(f"{key}={value}")
     return "  ".join(parts)
 
@@ -245,7 +260,8 @@ def _where(f: Found) -> str:
         return f"i2c {loc['port']} 0x{f.address or 0:02x}"
     if f.bus == "can":
         return f"can {loc['interface']}:{loc['channel']} module {f.address}"
-    return f"{f.bus} {loc.get('port') or ''} evse {loc.get('evse')}".replace("  ", " ")
+    where = f"{loc.get('device') or 'evse'} [{loc.get('evse')}]"
+    return f"{where} on {loc['port']}" if loc.get("port") else where
 
 
 def _print_found(found: list[Found], nothing: str) -> None:
@@ -513,16 +529,58 @@ def _run_can(args: argparse.Namespace, pm: HalPluginManager) -> int:
     return EXIT_FOUND if found else EXIT_NOTHING
 
 
+def _load_board(args: argparse.Namespace, pm: HalPluginManager) -> Board | int:
+    """The built (not set up) board of ``--board``, or an exit code after printing why not."""
+    from josev_hal.board import Board
+    from josev_hal.errors import HalError, ProfileError
+    from josev_hal.profile import load_profile
+
+    try:
+        profile = load_profile(args.board, pm)
+    except ProfileError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return EXIT_NOTHING
+    try:
+        return Board.build(profile, pm)
+    except HalError as exc:
+        _err(str(exc))
+        return EXIT_RUNTIME
+
+
+def _run_board(args: argparse.Namespace, pm: HalPluginManager) -> int:
+    from josev_hal.errors import HalError
+    from josev_hal.probe.board import probe_board
+
+    board = _load_board(args, pm)
+    if isinstance(board, int):
+        return board
+    try:
+        board.setup()
+    except HalError as exc:
+        _err(f"board setup failed: {exc}")
+        return EXIT_RUNTIME
+    try:
+        found = probe_board(board)
+        _emit(args, found, f"{args.board} has no devices")
+        if not args.json:
+            _plugin_lines(pm, board)
+    finally:
+        board.release()
+    if args.draft_profile is not None:
+        _err("--draft-profile: probe board reads an existing profile; nothing to draft")
+    return EXIT_NOTHING if any(f.notes for f in found) else EXIT_FOUND
+
+
 def _run_relay(args: argparse.Namespace, pm: HalPluginManager) -> int:
     import tomllib
 
     from josev_hal.board import Board, BoardEvse
     from josev_hal.devices import Driver, Role
-    from josev_hal.errors import HalError, ProfileError
+    from josev_hal.errors import HalError
     from josev_hal.probe import ProbeRefused
     from josev_hal.probe.draft import merge_relay, new_draft
     from josev_hal.probe.relay import probe_relay
-    from josev_hal.profile import load_profile
 
     if not args.yes_i_know:
         _err(
@@ -538,17 +596,10 @@ def _run_relay(args: argparse.Namespace, pm: HalPluginManager) -> int:
     if same and draft_path.resolve() == args.board.resolve():
         _err("--draft-profile must not be the board profile itself (its comments would be lost)")
         return EXIT_USAGE
-    try:
-        profile = load_profile(args.board, pm)
-    except ProfileError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
-        return EXIT_NOTHING
-    try:
-        full = Board.build(profile, pm)
-    except HalError as exc:
-        _err(str(exc))
-        return EXIT_RUNTIME
+    full = _load_board(args, pm)
+    if isinstance(full, int):
+        return full
+    profile = full.profile
     try:
         evse = full.evse(args.evse)
     except KeyError:
@@ -597,6 +648,7 @@ _KINDS: dict[str, Callable[[argparse.Namespace, Any], int]] = {
     "i2c": _run_i2c,
     "can": _run_can,
     "relay": _run_relay,
+    "board": _run_board,
 }
 
 

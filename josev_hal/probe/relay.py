@@ -152,7 +152,11 @@ def probe_relay(
     bus = contactor.config.bus
     return Found(
         bus=getattr(bus, "kind", None) or "board",
-        location={"port": bus.describe() if bus is not None else None, "evse": evse_id},
+        location={
+            "port": bus.describe() if bus is not None else None,
+            "evse": evse_id,
+            "device": contactor.device_id,
+        },
         address=contactor.config.address,
         model=spec.driver,
         reading=reading,
