@@ -518,3 +518,22 @@ def test_restart_opens_forgets_the_session_and_republishes_but_keeps_latched_fau
     assert "contactor_welded" in rig.ctl.faults
     rig.ctl.restart()
     assert "contactor_welded" in rig.ctl.faults
+
+
+@pytest.mark.parametrize(
+    ("volts", "limit"),
+    [(100.0, 450.0), (500.0, 450.0)],
+    ids=["below-module-minimum", "above-ev-maximum"],
+)
+def test_dc_setpoints_outside_the_limits_are_rejected_without_a_fault(
+    dc: SimEvse, volts: float, limit: float
+) -> None:
+    dc_until_precharge(dc)
+    request = p.PowerElectronicsSetpointRequest(
+        evse_id=dc.evse_id,
+        is_precharge=True,
+        dc=p.PowerElectronicsSetpointDc(charge_current=2.0, voltage=volts),
+        ev_limits=p.PowerElectronicsSetpointEvLimits(maximum_voltage=limit),
+    )
+    assert dc.ctl.handle_power_electronics_setpoint(request).status is p.AcceptedRejected.REJECTED
+    assert not dc.ctl.faults and not dc.ctl.contactor_closed

@@ -38,10 +38,8 @@ from josev_hal.devices import (
     CpMode,
     CpOutput,
     DcPowerModule,
-    DcSample,
     Driver,
     IsolationMonitor,
-    IsolationStatus,
     Meter,
     MeterReading,
     ProximityPilot,
@@ -54,6 +52,7 @@ from josev_hal.messages import payloads as p
 from josev_hal.station import reporting
 from josev_hal.station.config import EvseKind, EvseSettings, RcdResetPolicy, WeldingDetection
 from josev_hal.station.cp import CpClassifier, CpLetter, state_name
+from josev_hal.station.dc import DcPath
 from josev_hal.station.interlocks import Decision, InterlockInputs, decide
 from josev_hal.station.pp import CableReading, cable_from_sample
 from josev_hal.station.pwm import (
@@ -111,6 +110,22 @@ class Fault:
 _PWM_X1 = ("x1", None)
 
 
+class _Faults:
+    """The controller's fault table as the DC path sees it."""
+
+    def __init__(self, controller: EvseController) -> None:
+        self._c = controller
+
+    def set_fault(self, key: str, component: str, name: p.HardwareFaultName, detail: str) -> None:
+        self._c._set_fault(key, component, name, detail)
+
+    def clear_fault(self, key: str) -> None:
+        self._c._clear_fault(key)
+
+    def link_fault(self, what: str, exc: DeviceError) -> None:
+        self._c._link_fault(what, exc)
+
+
 class EvseController:
     """The station core for one EVSE (see the module docstring)."""
 
@@ -165,11 +180,13 @@ class EvseController:
         self._applied: CpOutput | None = None
 
         # DC
-        self._cable_check_running = False
-        self._cable_check_passed = False
-        self._isolation: IsolationStatus | None = None
-        self._precharge_started = False
-        self._dc_sample: DcSample | None = None
+        self._dc_path = DcPath(
+            settings.evse_id,
+            devices.power_module,
+            devices.isolation_monitor,
+            _Faults(self),
+            precharge_current_a=settings.precharge_current_a,
+        )
         self._dc_reported: tuple[float, float] | None = None
 
         # contactor supervision
@@ -308,7 +325,7 @@ class EvseController:
         self._track_session()
         self._read_contactor(now)
         if self._dc:
-            self._read_dc(now)
+            self._dc_path.read()
         self._check_meter_age(now)
         # Safety first: open before anything else is touched.
         decision = self._decide()
@@ -408,15 +425,7 @@ class EvseController:
         self._slac_busy = False
         self._pwm_from_josev = False
         self._pwm_request = _PWM_X1
-        self._cable_check_running = False
-        self._cable_check_passed = False
-        self._precharge_started = False
-        self._clear_fault("isolation")
-        if self.devices.isolation_monitor is not None:
-            try:
-                self.devices.isolation_monitor.stop()
-            except DeviceError as exc:
-                log.warning("evse=%s isolation monitor stop failed: %s", self.evse_id, exc)
+        self._dc_path.end_session()
 
     def _read_contactor(self, now: float) -> None:
         contactor = self.devices.contactor
@@ -461,51 +470,6 @@ class EvseController:
                 latched=True,
             )
 
-    def _read_dc(self, now: float) -> None:
-        module = self.devices.power_module
-        if module is not None:
-            try:
-                sample = module.read()
-            except DeviceOffline as exc:
-                self._set_fault("power_module", "power_module", p.HardwareFaultName.OTHER, str(exc))
-                self._dc_sample = None
-            except DeviceError as exc:
-                self._link_fault("power_module", exc)
-            else:
-                self._clear_fault("link:power_module")
-                self._dc_sample = sample
-                if sample.faults:
-                    name = (
-                        p.HardwareFaultName.OVERCURRENT_FAULT
-                        if any("current" in f for f in sample.faults)
-                        else p.HardwareFaultName.OTHER
-                    )
-                    self._set_fault("power_module", "power_module", name, ",".join(sorted(sample.faults)))
-                else:
-                    self._clear_fault("power_module")
-        imd = self.devices.isolation_monitor
-        if imd is not None and (self._cable_check_running or self._cable_check_passed):
-            try:
-                iso = imd.read()
-            except DeviceError as exc:
-                self._link_fault("isolation_monitor", exc)
-                return
-            self._clear_fault("link:isolation_monitor")
-            # An IMD reports "measuring" without a resistance until its first result is in; after
-            # that it keeps monitoring (measuring, with a resistance) until stopped.
-            if iso.measuring and iso.resistance_ohm is None:
-                return
-            self._isolation = iso.status
-            if self._cable_check_running:
-                self._cable_check_running = False
-                self._cable_check_passed = iso.status in (IsolationStatus.VALID, IsolationStatus.WARNING)
-                log.info("evse=%s cable check finished isolation=%s", self.evse_id, iso.status.value)
-            if iso.status is IsolationStatus.FAULT:
-                self._cable_check_passed = False
-                self._set_fault(
-                    "isolation", "isolation_monitor", p.HardwareFaultName.GROUND_FAULT, "isolation fault"
-                )
-
     def _check_meter_age(self, now: float) -> None:
         if self.devices.meter is None:
             return
@@ -532,8 +496,8 @@ class EvseController:
             stop_requested=self._stop_requested,
             authorized=self._authorized,
             hlc_active=self._hlc_active,
-            cable_check_passed=self._cable_check_passed,
-            precharge_started=self._precharge_started,
+            cable_check_passed=self._dc_path.cable_check_passed,
+            precharge_started=self._dc_path.precharge_started,
             hlc_pwm=self._applied is not None
             and self._applied.mode is CpMode.PWM
             and self._applied.duty_percent == HLC_DUTY_PERCENT,
@@ -544,11 +508,8 @@ class EvseController:
 
     def _open_contactor(self, why: str, now: float | None = None) -> None:
         """Open now. Never raises: a failing driver is logged and reported, not propagated."""
-        if self.devices.power_module is not None and self._cmd_closed:
-            try:
-                self.devices.power_module.enable(False)
-            except DeviceError as exc:
-                log.error("evse=%s power module disable failed: %s", self.evse_id, exc)
+        if self._cmd_closed:
+            self._dc_path.disable()
         contactor = self.devices.contactor
         if contactor is not None:
             try:
@@ -720,8 +681,8 @@ class EvseController:
         entry = self.status_and_limits_entry()
         if entry != self._limits_sent and (not self._dc or self._limits_changed(entry)):
             self._limits_sent = entry
-            if self._dc_sample is not None:
-                self._dc_reported = (self._dc_sample.voltage_v, self._dc_sample.current_a)
+            if self._dc_path.sample is not None:
+                self._dc_reported = (self._dc_path.sample.voltage_v, self._dc_path.sample.current_a)
             self._send(p.CsStatusAndLimitsUpdate(evses=[p.CsStatusAndLimitsUpdateEvse(**entry)]))
 
     def _limits_changed(self, entry: dict[str, Any]) -> bool:
@@ -729,9 +690,9 @@ class EvseController:
         module reports every few ms; each millivolt is not a change worth a message)."""
         if self._limits_sent is None or _without_present(entry) != _without_present(self._limits_sent):
             return True
-        if self._dc_sample is None or self._dc_reported is None:
+        if self._dc_path.sample is None or self._dc_reported is None:
             return False
-        v, a = self._dc_sample.voltage_v, self._dc_sample.current_a
+        v, a = self._dc_path.sample.voltage_v, self._dc_path.sample.current_a
         return (
             abs(v - self._dc_reported[0]) > self.settings.dc_report_deadband_v
             or abs(a - self._dc_reported[1]) > self.settings.dc_report_deadband_a
@@ -802,7 +763,7 @@ class EvseController:
             return p.EvseStatusCode.EVSE_MALFUNCTION
         if not self._available:
             return p.EvseStatusCode.EVSE_NOT_READY
-        if self._cable_check_running:
+        if self._dc_path.cable_check_running:
             return p.EvseStatusCode.EVSE_ISOLATION_MONITORING_ACTIVE
         if self._stop_requested:
             return p.EvseStatusCode.EVSE_SHUTDOWN
@@ -826,9 +787,9 @@ class EvseController:
         module = self.devices.power_module
         return reporting.dc_limits(
             module.capabilities if module is not None else None,
-            self._dc_sample,
+            self._dc_path.sample,
             derating_a=self._derating_a,
-            isolation=self._isolation,
+            isolation=self._dc_path.isolation,
             peak_current_ripple_a=self.settings.dc_peak_current_ripple_a,
             current_reg_tolerance_a=self.settings.dc_current_reg_tolerance_a,
         )
@@ -949,7 +910,6 @@ class EvseController:
         """DC cable check: start the isolation monitor; report ongoing / finished + level."""
 
         def apply(now: float) -> p.CableCheckResponse:
-            imd = self.devices.isolation_monitor
             if not self._dc:
                 log.warning("evse=%s cable_check on an AC EVSE", self.evse_id)
                 return p.CableCheckResponse(
@@ -957,55 +917,16 @@ class EvseController:
                     cable_check_status=p.CableCheckStatus.FINISHED,
                     isolation_level=p.IsolationLevel.INVALID,
                 )
-            if imd is None:
-                return p.CableCheckResponse(
-                    evse_id=self.evse_id,
-                    cable_check_status=p.CableCheckStatus.FINISHED,
-                    isolation_level=p.IsolationLevel.NO_IMD,
-                )
-            start = action is p.CableCheckAction.START or not (
-                self._cable_check_running or self._cable_check_passed or self._isolation is not None
-            )
-            if start:
-                reason = self._pwm_refusal()
-                try:
-                    if reason is None:
-                        imd.start()
-                except DeviceError as exc:
-                    self._link_fault("isolation_monitor", exc)
-                    reason = str(exc)
-                if reason is not None:
-                    # "finished/invalid" makes Josev end the session; silence would only time out.
-                    log.warning("evse=%s cable check refused: %s", self.evse_id, reason)
-                    return p.CableCheckResponse(
-                        evse_id=self.evse_id,
-                        cable_check_status=p.CableCheckStatus.FINISHED,
-                        isolation_level=p.IsolationLevel.INVALID,
-                    )
-                self._cable_check_running = True
-                self._cable_check_passed = False
-                self._isolation = None
-                log.info("evse=%s cable check started", self.evse_id)
-                return p.CableCheckResponse(
-                    evse_id=self.evse_id, cable_check_status=p.CableCheckStatus.ONGOING
-                )
-            self._read_dc(now)
-            if self._cable_check_running or self._isolation is None:
-                return p.CableCheckResponse(
-                    evse_id=self.evse_id, cable_check_status=p.CableCheckStatus.ONGOING
-                )
-            return p.CableCheckResponse(
-                evse_id=self.evse_id,
-                cable_check_status=p.CableCheckStatus.FINISHED,
-                isolation_level=p.IsolationLevel(self._isolation.value),
-            )
+            return self._dc_path.cable_check(action, self._pwm_refusal())
 
-        return self._run(apply)
+        result: p.CableCheckResponse = self._run(apply)
+        return result
 
     def handle_power_electronics_setpoint(
         self, req: p.PowerElectronicsSetpointRequest
     ) -> p.PowerElectronicsSetpointResponse:
-        """Drive the DC power module (pre-charge included); record AC set-points."""
+        """DC: pre-charge lets the interlock close, then the module follows the set-point;
+        current demand needs the contactor closed. AC set-points are accepted and recorded."""
 
         def reply(ok: bool, why: str = "") -> p.PowerElectronicsSetpointResponse:
             if not ok:
@@ -1017,50 +938,23 @@ class EvseController:
             refusal = self._pwm_refusal()
             if refusal is not None:
                 return reply(False, refusal)
-            if req.ac is not UNSET:
-                if self._dc:
-                    return reply(False, "AC set-point for a DC EVSE")
-                return reply(True)
-            dc = req.dc
-            if dc is UNSET or not self._dc:
-                return reply(False, "DC set-point for an AC EVSE")
-            assert isinstance(dc, p.PowerElectronicsSetpointDc)
-            module = self.devices.power_module
-            if module is None:
-                return reply(False, "no power module")
-            if dc.discharge_current is not UNSET or dc.discharge_power is not UNSET:
-                return reply(False, "bidirectional power transfer not supported")
-            voltage = float(dc.voltage) if dc.voltage is not UNSET else None
-            if voltage is None:
-                return reply(False, "no target voltage")
-            caps = module.capabilities
-            if voltage > min(caps.max_voltage_v, float(req.ev_limits.maximum_voltage)):
-                return reply(False, f"target {voltage} V above the EVSE or EV maximum")
-            if dc.charge_current is not UNSET:
-                current = float(dc.charge_current)
-            else:
-                current = float(dc.charge_power) / max(voltage, 1.0)  # type: ignore[arg-type]
-            precharge = req.is_precharge is True
-            if precharge:
-                current = min(current, self.settings.precharge_current_a)
-                self._precharge_started = True
-                # closing happens in the evaluation (interlock), then the module follows
-                self._evaluate_locked(now)
+            if not self._dc:
+                ok = req.ac is not UNSET
+                return reply(ok, "" if ok else "DC set-point for an AC EVSE")
+            setpoint = self._dc_path.validate(req)
+            if isinstance(setpoint, str):
+                return reply(False, setpoint)
+            if setpoint.precharge:
+                self._dc_path.precharge_started = True
+                self._evaluate_locked(now)  # the interlock closes now if it may
             if not self._cmd_closed:
                 why = self._last_decision.why() if self._last_decision else "contactor open"
                 return reply(False, f"contactor may not close: {why}")
-            current = max(0.0, min(current, caps.max_current_a, caps.max_power_w / max(voltage, 1.0)))
-            if self._derating_a is not None:
-                current = min(current, self._derating_a)
-            try:
-                module.set_target(voltage, current)
-                module.enable(True)
-            except DeviceError as exc:
-                self._link_fault("power_module", exc)
-                return reply(False, str(exc))
-            return reply(True)
+            error = self._dc_path.apply(setpoint, self._derating_a)
+            return reply(error is None, error or "")
 
-        return self._run(apply)
+        result: p.PowerElectronicsSetpointResponse = self._run(apply)
+        return result
 
     def meter_values(self, now: float | None = None) -> MeterReading:
         """The latest reading if it is fresh; raises DeviceError when it is not (never a stale
