@@ -435,3 +435,35 @@ def test_a_stopped_bridge_can_be_started_again_and_answers_requests(
 
     assert response["id"] == request["id"]
     assert [m.id for m in handler.calls] == [request["id"]]
+
+
+def test_a_request_whose_deadline_passes_while_queued_is_answered_with_an_error_and_never_handled(
+    bridge_factory: BridgeFactory, josev_peer: JosevPeer, contract: Contract
+) -> None:
+    release = threading.Event()
+    calls: list[str] = []
+    answer = example_payload(contract, "cs_contactor_status", "response")
+
+    def blocking(message: Message) -> Any:
+        calls.append(message.id)
+        release.wait(5)
+        return answer
+
+    # One worker: the second request waits behind the first until both deadlines have passed.
+    bridge = bridge_factory({("cs_contactor_status", "request"): blocking}, handler_deadline_s=0.2, workers=1)
+    first = example(contract, "cs_contactor_status", "request")
+    second = example(contract, "cs_contactor_status", "request")
+    josev_peer.send(first)
+    josev_peer.send(second)
+    msgs = josev_peer.wait_for(lambda ms: len(ms) == 2)
+    release.set()
+    deadline = time.monotonic() + 5
+    while bridge.stats().late_results_dropped < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+    assert {m["id"] for m in msgs} == {first["id"], second["id"]}
+    assert all(m["data"]["status"] == "error" for m in msgs)
+    assert calls == [first["id"]], "a handler ran after Josev had been told the request failed"
+    assert bridge.stats().handler_timeouts == 2
+    assert bridge.stats().late_results_dropped == 2
+    assert len(josev_peer.messages()) == 2

@@ -266,11 +266,15 @@ class MqttConnection:
         self._backoff.reset()
         self._connected = True
         self._disconnect_reported = False
+        offline = ""
+        if self.last_disconnect_monotonic is not None:
+            offline = f" offline_for={time.monotonic() - self.last_disconnect_monotonic:.3f}s"
         log.info(
-            "mqtt connected broker=%s client_id=%s session_present=%s",
+            "mqtt connected broker=%s client_id=%s session_present=%s%s",
             self.address.url,
             self.settings.client_id,
             bool(getattr(flags, "session_present", False)),
+            offline,
         )
         self._guard("on_connected", self._on_connected_cb)
         self._session_ready_pending = True

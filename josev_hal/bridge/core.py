@@ -373,7 +373,10 @@ class Bridge:
             flushed = len(self._queue)
             while self._queue:
                 topic, body = self._queue.popleft()
-                self._conn.publish(topic, body)
+                try:
+                    self._conn.publish(topic, body)
+                except Exception:  # one refused message must not keep the bridge offline
+                    log.exception("queued message to %s could not be published; dropped", topic)
             self._online = True
             self._conn.publish(
                 self._status_topic, _status_payload("online", self.settings.client_id), retain=True
@@ -504,6 +507,16 @@ class Bridge:
     # -- handlers (worker threads) -------------------------------------------------------------
 
     def _run_request(self, token: int, handler: RequestHandler, request: Message) -> None:
+        with self._inflight_lock:
+            expired = token not in self._inflight
+        if expired:
+            # Every worker was busy until the deadline passed and Josev already has an error
+            # response: running the handler now could actuate something Josev believes failed.
+            self._stats.add("late_results_dropped")
+            log.warning(
+                "%s.request id=%s not handled: its deadline passed in the queue", request.name, request.id
+            )
+            return
         try:
             result = handler(request)
             if not isinstance(result, Payload) or result.TYPE is not MessageType.RESPONSE:

@@ -210,13 +210,14 @@ def bridge_factory(broker: EmbeddedBroker) -> Iterator[Callable[..., Any]]:
         *,
         start: bool = True,
         broker_url: str | None = None,
+        workers: int = 8,
         **settings: Any,
     ) -> Bridge:
         settings.setdefault("client_id", f"josev-hal-test-{uuid.uuid4().hex[:8]}")
         settings.setdefault("broker", broker_url or broker.url)
         settings.setdefault("reconnect_min_s", 0.05)
         settings.setdefault("reconnect_max_s", 0.5)
-        bridge = Bridge(MqttSettings(**settings))
+        bridge = Bridge(MqttSettings(**settings), workers=workers)
         for (name, type_), handler in (register or {}).items():
             bridge.register(name, type_, handler)
         bridges.append(bridge)
