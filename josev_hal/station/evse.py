@@ -24,7 +24,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,7 +44,6 @@ from josev_hal.devices import (
     MeterReading,
     ProximityPilot,
     Rcd,
-    TransactionInfo,
 )
 from josev_hal.errors import DeviceError, DeviceOffline, HalError
 from josev_hal.messages import Payload
@@ -1180,30 +1179,14 @@ class EvseController:
 
         self._run(apply)
 
-    def begin_transaction(self, tx: TransactionInfo) -> None:
-        """Forward to the meter (signed values) -- used by the station functions."""
-        if self.devices.meter is not None:
-            self.devices.meter.begin_transaction(tx)
-
     def _all_unplugged(self) -> bool:
         letters = [c.letter for c in self._cp.values()]
         return all(letter is CpLetter.A for letter in letters)
 
 
 def _without_present(entry: Any) -> Any:
+    """A cs_status_and_limits entry with the DC present values zeroed (to compare the rest)."""
     if not isinstance(entry, dict) or "dc" not in entry:
         return entry
     dc = entry["dc"]
     return {**entry, "dc": msgspec.structs.replace(dc, present_voltage=0.0, present_current=0.0)}
-
-
-def iter_payload_types() -> Iterable[type[Payload]]:
-    """The update payload types the controller publishes (for docs and tests)."""
-    return (
-        p.CpStatusUpdate,
-        p.CsContactorStatusUpdate,
-        p.CsStatusAndLimitsUpdate,
-        p.CableInfoUpdate,
-        p.HardwareFaultUpdate,
-        p.MeterValuesUpdate,
-    )
