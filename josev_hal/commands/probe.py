@@ -96,7 +96,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         parents=[common],
         help="sweep baud rates and Modbus unit ids for energy meters",
         description="Sweep baud rates and Modbus unit ids on a serial port, identify meter models by "
-        "their registers (read-only) and show a live reading of each meter. A unit found at one rate "
+        "their registers (read-only) and show a live reading of each meter. A unit identified at one rate "
         "is not asked again at the later ones.",
         epilog=EXIT_CODES,
         formatter_class=fmt,

@@ -1,10 +1,10 @@
 """``probe serial``: find Modbus RTU meters on a line by sweeping baud rates and unit ids.
 
-For each baud rate the line is opened with the given parity and every unit id still unaccounted
-for is asked by the modbus plugin's :func:`josev_hal_modbus.scan` (model identification by
-registers). A unit that answered is not asked again at the later rates: a meter answers at its
-own rate only, and skipping it keeps a sweep short (a silent unit costs one timeout). Every
-identified meter then gets one live reading through the real ``modbus-meter`` driver.
+For each baud rate the line is opened with the given parity and every unit id not yet identified
+is asked by the modbus plugin's :func:`josev_hal_modbus.scan` (model identification by
+registers). A unit identified at one rate is not asked again at the later ones (a meter answers
+at its own rate only; a silent unit costs one timeout). Every identified meter then gets one
+live reading through the real ``modbus-meter`` driver.
 
 Reading registers is all this probe does: nothing is written to a meter.
 """
@@ -122,8 +122,10 @@ def probe_serial(
     except ImportError as exc:  # pragma: no cover - shipped with josev-hal
         raise ConfigError(f"the modbus plugin (josev_hal_modbus) is not installed: {exc}") from exc
 
-    found: list[Found] = []
-    remaining = list(units)
+    identified: list[Found] = []
+    # Units that answered without matching a model are asked again at the later rates: at a
+    # wrong rate a meter may answer garbage, and that must not hide it at its own rate.
+    unknown: dict[int, Found] = {}
     for baud in bauds:
         options = {"port": port, "baudrate": baud, "parity": parity, "timeout_s": timeout_s}
         try:
@@ -132,28 +134,24 @@ def probe_serial(
             raise ConfigError(f"serial line settings: {exc}") from exc
         bus.setup()
         try:
-            for unit in list(units):
+            for unit in units:
                 if progress is not None:
                     progress(baud, unit)
-                if unit not in remaining:
+                if any(f.address == unit for f in identified):
                     continue
                 results = scan(bus, [unit], timeout_s=timeout_s)
                 if not results:
                     continue
-                remaining.remove(unit)
                 model = results[0].model
                 log.info("probe serial found unit=%d baud=%d model=%s", unit, baud, model and model.name)
-                found.append(
-                    Found(
-                        bus="serial",
-                        location={"port": port, "baudrate": baud, "parity": parity},
-                        address=unit,
-                        model=model.name if model else None,
-                        reading=_live_reading(bus, unit, model.name) if model else {},
-                        driver="modbus-meter" if model else None,
-                        notes=[] if model else ["answers, but matches no shipped meter model"],
-                    )
-                )
+                location = {"port": port, "baudrate": baud, "parity": parity}
+                if model is None:
+                    note = "answers, but matches no shipped meter model"
+                    unknown.setdefault(unit, Found("serial", location, unit, None, notes=[note]))
+                    continue
+                unknown.pop(unit, None)
+                reading = _live_reading(bus, unit, model.name)
+                identified.append(Found("serial", location, unit, model.name, reading, driver="modbus-meter"))
         finally:
             bus.release()
-    return found
+    return sorted([*identified, *unknown.values()], key=lambda f: f.address or 0)
