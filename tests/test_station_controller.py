@@ -537,3 +537,26 @@ def test_dc_setpoints_outside_the_limits_are_rejected_without_a_fault(
     )
     assert dc.ctl.handle_power_electronics_setpoint(request).status is p.AcceptedRejected.REJECTED
     assert not dc.ctl.faults and not dc.ctl.contactor_closed
+
+
+def test_dc_limits_are_the_module_capabilities_within_the_evse_limits(rigs: list[SimEvse]) -> None:
+    from josev_hal.devices import DcCapabilities
+
+    rig = SimEvse(
+        "dc",
+        dc_limits=DcCapabilities(
+            max_voltage_v=500.0,
+            min_voltage_v=200.0,
+            max_current_a=80.0,
+            min_current_a=0.0,
+            max_power_w=40_000.0,
+        ),
+    )
+    rigs.append(rig)
+    limits = rig.ctl.status_and_limits_entry()["dc"]
+    assert (limits.max_voltage, limits.min_voltage, limits.max_current, limits.max_power) == (
+        500.0,
+        200.0,
+        80.0,
+        40_000.0,
+    )

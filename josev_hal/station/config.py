@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+from josev_hal.devices import DcCapabilities
 from josev_hal.station.cp import CpThresholds
 from josev_hal.station.pp import PpWindows
 
@@ -96,3 +97,6 @@ class EvseSettings:
     #: DC: voltage ripple and regulation tolerance advertised in cs_status_and_limits [A].
     dc_peak_current_ripple_a: float = 1.0
     dc_current_reg_tolerance_a: float | None = None
+    #: DC: the EVSE's own output limits (profile ``[evse.dc]``: cable, connector, fuse); the
+    #: power module's capabilities are capped by them.
+    dc_limits: DcCapabilities | None = None

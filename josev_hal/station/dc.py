@@ -15,7 +15,7 @@ from typing import Protocol
 
 from msgspec import UNSET, UnsetType
 
-from josev_hal.devices import DcPowerModule, DcSample, IsolationMonitor, IsolationStatus
+from josev_hal.devices import DcCapabilities, DcPowerModule, DcSample, IsolationMonitor, IsolationStatus
 from josev_hal.errors import DeviceError, DeviceOffline
 from josev_hal.messages import payloads as p
 
@@ -57,17 +57,34 @@ class DcPath:
         faults: FaultSink,
         *,
         precharge_current_a: float,
+        limits: DcCapabilities | None = None,
     ) -> None:
         self.evse_id = evse_id
         self.module = module
         self.imd = imd
         self._faults = faults
         self.precharge_current_a = precharge_current_a
+        self.limits = limits
         self.cable_check_running = False
         self.cable_check_passed = False
         self.isolation: IsolationStatus | None = None
         self.precharge_started = False
         self.sample: DcSample | None = None
+
+    @property
+    def capabilities(self) -> DcCapabilities | None:
+        """What the EVSE can deliver: the module's capabilities within the EVSE's own limits."""
+        caps = self.module.capabilities if self.module is not None else None
+        lim = self.limits
+        if caps is None or lim is None:
+            return caps or lim
+        return DcCapabilities(
+            max_voltage_v=min(caps.max_voltage_v, lim.max_voltage_v),
+            min_voltage_v=max(caps.min_voltage_v, lim.min_voltage_v),
+            max_current_a=min(caps.max_current_a, lim.max_current_a),
+            min_current_a=max(caps.min_current_a, lim.min_current_a),
+            max_power_w=min(caps.max_power_w, lim.max_power_w),
+        )
 
     # -- session -----------------------------------------------------------------------------
     def end_session(self) -> None:
@@ -199,7 +216,8 @@ class DcPath:
         if isinstance(dc.voltage, UnsetType):
             return "no target voltage"
         voltage = float(dc.voltage)
-        caps = self.module.capabilities
+        caps = self.capabilities
+        assert caps is not None
         top = min(caps.max_voltage_v, float(req.ev_limits.maximum_voltage))
         if not caps.min_voltage_v <= voltage <= top:
             return f"target {voltage} V outside {caps.min_voltage_v}..{top} V (EVSE and EV limits)"

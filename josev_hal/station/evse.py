@@ -185,6 +185,7 @@ class EvseController:
             devices.isolation_monitor,
             _Faults(self),
             precharge_current_a=settings.precharge_current_a,
+            limits=settings.dc_limits,
         )
         self._dc_reported: tuple[float, float] | None = None
 
@@ -783,9 +784,8 @@ class EvseController:
         return entry
 
     def _dc_limits(self) -> p.CsStatusAndLimitsDc:
-        module = self.devices.power_module
         return reporting.dc_limits(
-            module.capabilities if module is not None else None,
+            self._dc_path.capabilities,
             self._dc_path.sample,
             derating_a=self._derating_a,
             isolation=self._dc_path.isolation,

@@ -22,6 +22,7 @@ from msgspec import UNSET
 from josev_hal.devices import (
     Contactor,
     ControlPilot,
+    DcCapabilities,
     DcPowerModule,
     IsolationMonitor,
     Meter,
@@ -126,6 +127,15 @@ def settings_from_profile(profile: Profile, evse: EvseSpec, *, free_charging: bo
         free_charging=free_charging,
         dc_peak_current_ripple_a=dc.peak_current_ripple_a if dc is not None else 1.0,
         dc_current_reg_tolerance_a=dc.current_reg_tolerance_a if dc is not None else None,
+        dc_limits=DcCapabilities(
+            max_voltage_v=dc.max_voltage_v,
+            min_voltage_v=dc.min_voltage_v,
+            max_current_a=dc.max_current_a,
+            min_current_a=dc.min_current_a,
+            max_power_w=dc.max_power_w,
+        )
+        if dc is not None
+        else None,
     )
 
 
