@@ -444,3 +444,12 @@ def test_found_json_has_the_documented_keys() -> None:
     found = Found("serial", {"port": "/dev/ttyUSB0", "baudrate": 9600}, 1, "sdm630", {"frequency_hz": 50.0})
     data = msgspec.json.decode(msgspec.json.encode(found.to_json()))
     assert {"bus", "port", "address", "model", "reading"} <= set(data) and data["bus"] == "serial"
+
+
+@pytest.mark.parametrize("board", ["sim.toml", "rpi-ads1115-mcp23017-sdm630.toml"])
+def test_rewriting_a_shipped_board_as_a_draft_keeps_the_same_profile(
+    board: str, pm: HalPluginManager
+) -> None:
+    path = REPO / "boards" / board
+    rewritten = load_profile_text(render_draft(load_draft(path)), "rewritten.toml", pm)
+    assert msgspec.to_builtins(rewritten) == msgspec.to_builtins(load_profile(path, pm))
