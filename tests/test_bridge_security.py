@@ -29,6 +29,8 @@ class Pki:
     ca_file: Path
     cert_file: Path
     key_file: Path
+    client_cert_file: Path
+    client_key_file: Path
 
 
 def _name(cn: str) -> x509.Name:
@@ -98,10 +100,31 @@ def make_pki(directory: Path, label: str, *, hosts: tuple[str, ...] = ("127.0.0.
         )
         .sign(ca_key, hashes.SHA256())
     )
-    pki = Pki(directory / "ca.pem", directory / "server.pem", directory / "server.key")
+    client_key = ec.generate_private_key(ec.SECP256R1())
+    client_cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name("josev-hal station"))
+        .issuer_name(ca_cert.subject)
+        .public_key(client_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    pki = Pki(
+        directory / "ca.pem",
+        directory / "server.pem",
+        directory / "server.key",
+        directory / "client.pem",
+        directory / "client.key",
+    )
     pki.ca_file.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
     pki.cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     _write_key(key, pki.key_file)
+    pki.client_cert_file.write_bytes(client_cert.public_bytes(serialization.Encoding.PEM))
+    _write_key(client_key, pki.client_key_file)
     return pki
 
 
@@ -171,10 +194,45 @@ def test_plain_mqtt_url_to_a_tls_listener_fails_with_a_clear_error(tls_broker: E
     assert tls_broker.tls_port is not None
     bridge = _bridge(f"mqtt://127.0.0.1:{tls_broker.tls_port}")
     try:
-        with pytest.raises(BridgeError, match=r"mqtt://127\.0\.0\.1"):
+        with pytest.raises(BridgeError, match=r"mqtt://127\.0\.0\.1.*is this a TLS port"):
             bridge.start(wait_s=1.0)
     finally:
         bridge.stop()
+
+
+def test_bridge_presents_its_client_certificate_to_a_broker_that_requires_one(
+    broker_factory: BrokerFactory, pki: Pki, other_pki: Pki
+) -> None:
+    mtls = broker_factory(tls=BrokerTls(pki.cert_file, pki.key_file, pki.ca_file, require_client_cert=True))
+    good = _bridge(
+        mtls.tls_url,
+        ca_file=str(pki.ca_file),
+        cert_file=str(pki.client_cert_file),
+        key_file=str(pki.client_key_file),
+    )
+    foreign = _bridge(
+        mtls.tls_url,
+        ca_file=str(pki.ca_file),
+        cert_file=str(other_pki.client_cert_file),
+        key_file=str(other_pki.client_key_file),
+        client_id="foreign",
+    )
+    try:
+        good.start(wait_s=10)
+        assert good.connected
+        with pytest.raises(BridgeError, match="client certificate signed by its CA"):
+            foreign.start(wait_s=1.0)
+        assert not foreign.connected
+    finally:
+        good.stop()
+        foreign.stop()
+
+
+def test_unreadable_tls_files_are_reported_when_the_bridge_is_built(tmp_path: Path) -> None:
+    with pytest.raises(BridgeError, match="cannot load TLS files"):
+        _bridge("mqtts://127.0.0.1:8883", ca_file=str(tmp_path / "missing-ca.pem"))
+    with pytest.raises(BridgeError, match="cert_file and key_file must be given together"):
+        _bridge("mqtts://127.0.0.1:8883", cert_file=str(tmp_path / "c.pem"))
 
 
 @pytest.fixture

@@ -197,6 +197,13 @@ class MqttConnection:
             if self._stopping.is_set():
                 break
             failure, self._connack_failed = self._connack_failed, None
+            if failure is None and not self._connected and self._disconnect_reported:
+                # Closed after CONNECT but before any CONNACK: a refused TLS client certificate
+                # (TLS 1.3 reports it only then) or a broker that is not speaking MQTT here.
+                failure = BridgeError(
+                    f"mqtt: {self.address.url} closed the connection before answering CONNECT"
+                    f"{self._closed_hint()}"
+                )
             self._mark_disconnected(failure.args[0] if failure else "connection lost")
             if failure is not None:
                 self._report_failure(failure)
@@ -225,7 +232,17 @@ class MqttConnection:
         except OSError as exc:
             raise BridgeError(f"mqtt: cannot reach broker {where}: {exc.strerror or exc}") from None
         if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
-            raise BridgeError(f"mqtt: connecting to {where} failed: {mqtt.error_string(rc)}")
+            raise BridgeError(
+                f"mqtt: connecting to {where} failed: {mqtt.error_string(rc)}{self._closed_hint()}"
+            )
+
+    def _closed_hint(self) -> str:
+        if self.address.tls:
+            return (
+                " (the broker closed the TLS connection: does it require a client certificate "
+                "signed by its CA? check mqtt.cert_file / mqtt.key_file)"
+            )
+        return " (the broker closed the connection: is this a TLS port? then use mqtts://)"
 
     def _wait_backoff(self) -> None:
         delay = self._backoff.next_delay()
