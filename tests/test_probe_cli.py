@@ -306,3 +306,17 @@ def test_board_probe_reads_every_device_and_flags_a_meter_of_another_model(
         assert "registers match em340, the profile says sdm630" in meter["notes"]
     else:
         assert "notes" not in meter and meter["reading"]["read"]["voltage_v"]["l1"] == 230.0
+
+
+def test_i2c_front_end_options_are_used_for_the_reading_and_the_draft(tmp_path: Path) -> None:
+    draft = tmp_path / "board.toml"
+    result = josev_hal(
+        "probe", "i2c", "--bus", "1", "--sim-chips", CHIPS, "--json", "--draft-profile", draft,
+        "--cp-channel", "1", "--cp-negative-channel", "0", "--pp-channel", "3", "--pp-pull-up-ohm", "2700",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    adc = next(f for f in findings(result) if f["model"] == "ads1115")["reading"]
+    assert adc["cp_state"] == "A" and adc["pp_v"] == 0.0  # the simulated ADC's AIN3 is not wired
+    text = draft.read_text()
+    assert "positive_channel = 1, negative_channel = 0" in text
+    assert "channel = 3, pull_up_ohm = 2700.0" in text

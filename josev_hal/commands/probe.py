@@ -128,6 +128,11 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     )
     i2c.add_argument("--bus", required=True, help="adapter number (1 = /dev/i2c-1) or device path")
     i2c.add_argument("--cp-channel", type=int, default=0, help="ADC input of the positive CP plateau (0)")
+    i2c.add_argument(
+        "--cp-negative-channel",
+        default="1",
+        help="ADC input of the negative CP plateau, or 'none' (default 1)",
+    )
     i2c.add_argument("--cp-gain", type=float, default=None, help="level shifter ADC V per CP V (0.122)")
     i2c.add_argument("--cp-offset", type=float, default=None, help="ADC volts at CP = 0 V (1.7132)")
     i2c.add_argument("--pp-channel", type=int, default=2, help="ADC input of the PP node (2)")
@@ -439,13 +444,23 @@ def _run_i2c(args: argparse.Namespace, pm: HalPluginManager) -> int:
     from josev_hal.probe.i2c import SCAN_ADDRESSES, FrontEnd, probe_i2c
 
     adapter: int | str = int(args.bus) if str(args.bus).isdigit() else str(args.bus)
-    channels = (args.cp_channel, args.pp_channel)
-    if not all(0 <= c <= 3 for c in channels) or args.cp_channel == args.pp_channel:
-        _err("--cp-channel and --pp-channel must be different ADC inputs 0..3")
+    negative: int | None = None
+    if str(args.cp_negative_channel).lower() != "none":
+        try:
+            negative = int(args.cp_negative_channel)
+        except ValueError:
+            _err(f"--cp-negative-channel: not an ADC input: {args.cp_negative_channel!r}")
+            return EXIT_USAGE
+    channels = [c for c in (args.cp_channel, negative, args.pp_channel) if c is not None]
+    if not all(0 <= c <= 3 for c in channels) or len(set(channels)) != len(channels):
+        _err("--cp-channel, --cp-negative-channel and --pp-channel must be different ADC inputs 0..3")
+        return EXIT_USAGE
+    if (args.cp_gain is not None and args.cp_gain <= 0) or args.pp_pull_up_ohm <= 0:
+        _err("--cp-gain and --pp-pull-up-ohm must be > 0")
         return EXIT_USAGE
     front = FrontEnd(
         cp_channel=args.cp_channel,
-        cp_negative_channel=None if args.cp_channel == 1 or args.pp_channel == 1 else 1,
+        cp_negative_channel=negative,
         cp_gain=args.cp_gain or REFERENCE_CP_GAIN,
         cp_offset_v=REFERENCE_CP_OFFSET_V if args.cp_offset is None else args.cp_offset,
         pp_channel=args.pp_channel,
@@ -485,7 +500,15 @@ def _run_i2c(args: argparse.Namespace, pm: HalPluginManager) -> int:
             _plugin_lines(pm, _probe_board({bus.name: bus}))
     finally:
         handle.close()
-    failed = _draft(args, pm, lambda draft: merge_i2c(draft, found))
+    drafted_front = {
+        "positive_channel": front.cp_channel,
+        "negative_channel": front.cp_negative_channel,
+        "adc_v_per_cp_v": front.cp_gain,
+        "adc_offset_v": front.cp_offset_v,
+        "pp_channel": front.pp_channel,
+        "pull_up_ohm": front.pp_pull_up_ohm,
+    }
+    failed = _draft(args, pm, lambda draft: merge_i2c(draft, found, drafted_front))
     if failed is not None:
         return failed
     return EXIT_FOUND if found else EXIT_NOTHING
@@ -552,6 +575,9 @@ def _run_board(args: argparse.Namespace, pm: HalPluginManager) -> int:
     from josev_hal.errors import HalError
     from josev_hal.probe.board import probe_board
 
+    if args.draft_profile is not None:
+        _err("--draft-profile: probe board reads an existing profile, there is nothing to draft")
+        return EXIT_USAGE
     board = _load_board(args, pm)
     if isinstance(board, int):
         return board
@@ -567,8 +593,6 @@ def _run_board(args: argparse.Namespace, pm: HalPluginManager) -> int:
             _plugin_lines(pm, board)
     finally:
         board.release()
-    if args.draft_profile is not None:
-        _err("--draft-profile: probe board reads an existing profile; nothing to draft")
     return EXIT_NOTHING if any(f.notes for f in found) else EXIT_FOUND
 
 

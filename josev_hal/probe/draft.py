@@ -51,7 +51,10 @@ REFERENCE_BOARD = "boards/rpi-ads1115-mcp23017-sdm630.toml"
 
 _EVSE_ID_PLACEHOLDER = re.compile(r"^DE\*XXX\*E\d{4}$")
 _PLACEHOLDER_INTERFACE = "eth1"
-_REVIEW_PINS = f"REVIEW: pins/channels of the reference board ({REFERENCE_BOARD}) -- check your schematic"
+_REVIEW_PINS = (
+    f"REVIEW: pins/channels as on the reference board ({REFERENCE_BOARD}) unless given to the probe "
+    "-- check your schematic"
+)
 
 # Reference wiring (README "Supported I2C chips", josev_hal.simulators.i2c.AC_BOARD_PINS).
 _CONTACTOR_PINS = {"pin": 0, "feedback_pin": 8, "feedback_closed_level": "high"}
@@ -265,8 +268,22 @@ def merge_serial(draft: Draft, found: Sequence[Found]) -> list[str]:
     return messages
 
 
-def merge_i2c(draft: Draft, found: Sequence[Found]) -> list[str]:
-    """Add the AC board parts an I2C scan found (CP, PP, contactor, RCD, RFID reader)."""
+def merge_i2c(draft: Draft, found: Sequence[Found], front_end: dict[str, Any] | None = None) -> list[str]:
+    """Add the AC board parts an I2C scan found (CP, PP, contactor, RCD, RFID reader).
+
+    ``front_end`` overrides the reference board's analog front end: ``positive_channel``,
+    ``negative_channel``, ``adc_v_per_cp_v``, ``adc_offset_v`` (CP), ``pp_channel``,
+    ``pull_up_ohm`` (PP) -- what the user told the probe.
+    """
+    front = {
+        "positive_channel": _CP_CHANNELS["positive_channel"],
+        "negative_channel": _CP_CHANNELS["negative_channel"],
+        "adc_v_per_cp_v": REFERENCE_CP_GAIN,
+        "adc_offset_v": REFERENCE_CP_OFFSET_V,
+        "pp_channel": _PP_CHANNEL,
+        "pull_up_ohm": 1000.0,
+        **(front_end or {}),
+    }
     messages: list[str] = []
     chips = [f for f in found if f.bus == "i2c" and f.model]
     if not chips:
@@ -299,17 +316,22 @@ def merge_i2c(draft: Draft, found: Sequence[Found]) -> list[str]:
                 'ads1115 -- set adc = "ads1015" if it is one'
             )
         if pwm is not None:
+            if front["negative_channel"] is None:
+                messages.append(
+                    "cp: REVIEW: no negative-plateau input was given, but a profile cannot switch it off: "
+                    "the ads1x15-cp driver reads its default input AIN1 for the diode check"
+                )
             devices["cp"] = {
                 "driver": "ads1x15-cp",
                 "bus": bus,
                 "address": adc.address,
                 "options": {
                     "adc": chip,
-                    "positive_channel": _CP_CHANNELS["positive_channel"],
-                    "negative_channel": _CP_CHANNELS["negative_channel"],
+                    "positive_channel": front["positive_channel"],
+                    "negative_channel": front["negative_channel"],
                     "full_scale_v": 4.096,
-                    "adc_v_per_cp_v": REFERENCE_CP_GAIN,
-                    "adc_offset_v": REFERENCE_CP_OFFSET_V,
+                    "adc_v_per_cp_v": front["adc_v_per_cp_v"],
+                    "adc_offset_v": front["adc_offset_v"],
                     "pwm_address": pwm.address,
                     "pwm_channel": _CP_CHANNELS["pwm_channel"],
                     "state_e_channel": _CP_CHANNELS["state_e_channel"],
@@ -320,14 +342,20 @@ def merge_i2c(draft: Draft, found: Sequence[Found]) -> list[str]:
             messages.append(
                 "cp: an ADC was found but no PCA9685 to generate the CP: add [evse.devices.cp] yourself"
             )
-        if any(c.get("cable", "socket") == "socket" for c in evse.get("connectors", [])):
+        socket = any(c.get("cable", "socket") == "socket" for c in evse.get("connectors", []))
+        if socket and front["pp_channel"] is not None:
             devices["pp"] = {
                 "driver": "ads1x15-pp",
                 "bus": bus,
                 "address": adc.address,
-                "options": {"adc": chip, "channel": _PP_CHANNEL, "pull_up_ohm": 1000.0, "reference_v": 3.3},
+                "options": {
+                    "adc": chip,
+                    "channel": front["pp_channel"],
+                    "pull_up_ohm": front["pull_up_ohm"],
+                    "reference_v": 3.3,
+                },
             }
-            messages.append(f"pp: {chip} @0x{adc.address:02x} AIN{_PP_CHANNEL}")
+            messages.append(f"pp: {chip} @0x{adc.address:02x} AIN{front['pp_channel']}")
     if expander is not None:
         prefix = expander.model
         contactor: dict[str, Any] = dict(_CONTACTOR_PINS)
@@ -450,7 +478,9 @@ def _value(value: Any, key: str = "", hex_ints: bool = False) -> str:
     if isinstance(value, dict):
         if not value:
             return "{}"
-        return "{ " + ", ".join(f"{_key(k)} = {_value(v, k)}" for k, v in value.items()) + " }"
+        # TOML has no null: a None option means "the driver's default", so it is left out.
+        items = [f"{_key(k)} = {_value(v, k)}" for k, v in value.items() if v is not None]
+        return "{ " + ", ".join(items) + " }" if items else "{}"
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_value(v) for v in value) + "]"
     raise ConfigError(f"cannot write {type(value).__name__} into a profile")
