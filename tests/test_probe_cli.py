@@ -54,16 +54,17 @@ def findings(result: subprocess.CompletedProcess[str]) -> list[dict[str, Any]]:
     return data
 
 
-@pytest.mark.parametrize("kind", ["serial", "i2c", "can", "relay"])
+@pytest.mark.parametrize("kind", ["serial", "i2c", "can", "relay", "board"])
 def test_every_probe_kind_has_help_with_exit_codes(kind: str) -> None:
     result = josev_hal("probe", kind, "--help")
     assert result.returncode == 0
-    assert "exit codes:" in result.stdout and "--json" in result.stdout and "--draft-profile" in result.stdout
+    assert "Exit codes:" in result.stdout and "--json" in result.stdout and "--draft-profile" in result.stdout
 
 
 def test_probe_without_a_kind_prints_help_and_exits_2() -> None:
     result = josev_hal("probe")
     assert result.returncode == 2 and "serial" in result.stdout and "relay" in result.stdout
+    assert "Exit codes:" in josev_hal("probe", "--help").stdout
 
 
 # --------------------------------------------------------------------------------------------

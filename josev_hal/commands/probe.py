@@ -48,7 +48,7 @@ result and names what is still missing.
 """
 
 EXIT_CODES = """\
-exit codes:
+Exit codes:
   0  something was found (relay: switched, and the mirror contact followed)
   1  nothing was found (relay: refused -- vehicle connected, RCD tripped, contactor already
      closed -- or the mirror contact did not follow; the profile given is invalid)
