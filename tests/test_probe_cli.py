@@ -321,3 +321,21 @@ def test_i2c_front_end_options_are_used_for_the_reading_and_the_draft(tmp_path: 
     text = draft.read_text()
     assert "positive_channel = 1, negative_channel = 0" in text
     assert "channel = 3, pull_up_ohm = 2700.0" in text
+
+
+def test_a_probe_that_finds_nothing_does_not_create_a_draft(tmp_path: Path) -> None:
+    draft = tmp_path / "board.toml"
+    with PtyLine() as line:
+        result = josev_hal(
+            "probe",
+            "serial",
+            "--port",
+            line.client_port,
+            "--bauds",
+            "9600",
+            "--ids",
+            "1",
+            "--draft-profile",
+            draft,
+        )
+    assert result.returncode == 1 and "nothing to add" in result.stdout and not draft.exists()

@@ -325,6 +325,9 @@ def _draft(
     try:
         draft = start() if start is not None and not path.exists() else load_draft(path)
         messages = merge(draft)
+        if not messages:
+            print(f"draft profile {path}: nothing to add", file=out)
+            return None
         write_draft(path, draft)
     except (ConfigError, OSError) as exc:
         _err(f"draft not written: {exc}")
