@@ -7,7 +7,7 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import msgspec
@@ -51,6 +51,18 @@ class Recorder:
 def assert_all_valid(peer: JosevPeer, contract: Contract) -> None:
     for msg in peer.messages():
         contract.validate(msg)
+
+
+@pytest.fixture(autouse=True)
+def every_published_message_satisfies_the_contract(
+    request: pytest.FixtureRequest, contract: Contract
+) -> Iterator[None]:
+    """After each test that used the Josev peer: everything the bridge published on ``cs/josev``
+    validates against the contract's JSON Schemas (jsonschema, Draft 2020-12)."""
+    peer = request.getfixturevalue("josev_peer") if "josev_peer" in request.fixturenames else None
+    yield
+    if peer is not None:
+        assert_all_valid(peer, contract)
 
 
 REQUEST_TYPES = [

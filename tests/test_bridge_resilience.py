@@ -24,7 +24,13 @@ from josev_hal.messages import Message
 from josev_hal.messages import payloads as p
 from tests.support.broker import JosevPeer
 from tests.support.contract import Contract
-from tests.test_bridge import Recorder, assert_all_valid, example, example_payload
+from tests.test_bridge import (  # noqa: F401 - the autouse fixture applies here too
+    Recorder,
+    assert_all_valid,
+    every_published_message_satisfies_the_contract,
+    example,
+    example_payload,
+)
 
 BridgeFactory = Callable[..., Bridge]
 log = logging.getLogger(__name__)
