@@ -404,6 +404,14 @@ class EmbeddedBroker:
         }
 
 
+async def _cancel_other_tasks() -> None:
+    current = asyncio.current_task()
+    tasks = [t for t in asyncio.all_tasks() if t is not current]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
 class _AmqttThread:
     """amqtt's asyncio broker on its own thread and event loop."""
 
@@ -429,6 +437,16 @@ class _AmqttThread:
         if self._broker is not None:
             with contextlib.suppress(Exception):
                 asyncio.run_coroutine_threadsafe(self._broker.shutdown(), self._loop).result(_START_TIMEOUT_S)
+            # amqtt's shutdown leaves client connections open; cancel their tasks so the sockets
+            # close and clients notice at once, as they would with a stopped mosquitto.
+            with contextlib.suppress(Exception):
+                asyncio.run_coroutine_threadsafe(_cancel_other_tasks(), self._loop).result(_START_TIMEOUT_S)
+            # ...and make sure the listeners are gone even if amqtt's shutdown stopped half-way,
+            # so that restart() can bind the same port again.
+            for server in list(getattr(self._broker, "_servers", {}).values()):
+                instance = getattr(server, "instance", None)
+                if instance is not None:
+                    self._loop.call_soon_threadsafe(instance.close)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(_START_TIMEOUT_S)
         if not self._thread.is_alive():

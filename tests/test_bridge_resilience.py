@@ -51,11 +51,15 @@ def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
     return condition()
 
 
+def needs_persistent_sessions(broker: EmbeddedBroker) -> None:
+    if not broker.sessions_survive_restart:
+        pytest.skip("the amqtt fallback forgets sessions (subscriptions, queued messages) on restart")
+
+
 def test_updates_survive_five_broker_restarts_complete_in_order_and_never_duplicated_by_the_hal(
     broker: EmbeddedBroker, bridge_factory: BridgeFactory, contract: Contract
 ) -> None:
-    if not broker.sessions_survive_restart:
-        pytest.skip("the amqtt fallback keeps sessions in memory only")
+    needs_persistent_sessions(broker)
     peer = JosevPeer(broker, client_id="josev-persistent", clean_session=False)
     bridge = bridge_factory()
     produced: list[str] = []
@@ -108,6 +112,7 @@ def test_updates_survive_five_broker_restarts_complete_in_order_and_never_duplic
 def test_offline_queue_keeps_the_newest_updates_and_counts_the_dropped_oldest(
     broker: EmbeddedBroker, bridge_factory: BridgeFactory, josev_peer: JosevPeer, contract: Contract
 ) -> None:
+    needs_persistent_sessions(broker)
     bridge = bridge_factory(queue_size=20)
     broker.stop()
     assert wait_until(lambda: not bridge.connected, 5)
@@ -128,6 +133,7 @@ def test_offline_queue_keeps_the_newest_updates_and_counts_the_dropped_oldest(
 def test_state_snapshot_is_published_after_every_connect_behind_the_queued_updates(
     broker: EmbeddedBroker, bridge_factory: BridgeFactory, josev_peer: JosevPeer, contract: Contract
 ) -> None:
+    needs_persistent_sessions(broker)
     state = {"cp": p.CpState.A1}
     bridge = bridge_factory(start=False)
     bridge.add_snapshot_provider(
@@ -157,6 +163,7 @@ def test_state_snapshot_is_published_after_every_connect_behind_the_queued_updat
 def test_a_request_queued_by_the_broker_while_the_hal_was_away_is_answered_after_restart(
     broker: EmbeddedBroker, bridge_factory: BridgeFactory, josev_peer: JosevPeer, contract: Contract
 ) -> None:
+    needs_persistent_sessions(broker)
     client_id = f"josev-hal-{uuid.uuid4().hex[:6]}"
     answer = example_payload(contract, "cs_status_and_limits", "response")
     first = bridge_factory({("cs_status_and_limits", "request"): Recorder(answer)}, client_id=client_id)
