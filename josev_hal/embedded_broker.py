@@ -96,6 +96,21 @@ def _port_open(host: str, port: int) -> bool:
         return False
 
 
+def _answers_mqtt(host: str, port: int) -> bool:
+    """True when an MQTT broker (not just any listener) answers CONNECT on host:port."""
+    client_id = b"josev-hal-probe"
+    body = b"\x00\x04MQTT\x04\x02\x00\x3c" + len(client_id).to_bytes(2, "big") + client_id
+    try:
+        with socket.create_connection((host, port), timeout=0.5) as sock:
+            sock.sendall(bytes([0x10, len(body)]) + body)
+            answer = sock.recv(4)
+            with contextlib.suppress(OSError):
+                sock.sendall(b"\xe0\x00")  # DISCONNECT
+            return answer[:1] == b"\x20"  # CONNACK (accepted or not: it is a broker)
+    except OSError:
+        return False
+
+
 def _mosquitto_password_hash(password: str) -> str:
     """A mosquitto 2 password-file hash (``$7$`` = PBKDF2-SHA512, 101 iterations, 12-byte salt)."""
     salt = secrets.token_bytes(12)
@@ -142,6 +157,8 @@ class EmbeddedBroker:
         verbose: bool = False,
     ) -> None:
         self.host = host
+        self._auto_ports = port is None and tls_port is None
+        self._started_once = False
         self._port = port or free_port(host)
         self._tls = tls
         self._tls_port = (tls_port or free_port(host)) if tls else None
@@ -223,12 +240,27 @@ class EmbeddedBroker:
         """Start the broker and wait until the listeners accept connections."""
         if self.running:
             return self
-        if self.kind == "mosquitto":
-            self._start_mosquitto()
-        else:
-            self._amqtt = _AmqttThread(self._amqtt_config())
-            self._amqtt.start()
-        self._wait_listening()
+        for attempt in range(3):
+            try:
+                if self.kind == "mosquitto":
+                    self._start_mosquitto()
+                else:
+                    self._amqtt = _AmqttThread(self._amqtt_config())
+                    self._amqtt.start()
+                self._wait_listening()
+                break
+            except Exception as exc:
+                # free_port() can only pick a port that is free *now*; on a busy machine another
+                # process may take it before the broker binds. Pick new ports (first start only:
+                # restart() must keep its port so that clients find the broker again).
+                in_use = "in use" in str(exc).lower()
+                if not (in_use and self._auto_ports and not self._started_once and attempt < 2):
+                    raise
+                self.stop()
+                self._port = free_port(self.host)
+                self._tls_port = free_port(self.host) if self._tls else None
+                log.info("embedded broker: port taken, retrying on %d", self._port)
+        self._started_once = True
         log.info("embedded broker up kind=%s url=%s tls_port=%s", self.kind, self.url, self._tls_port)
         return self
 
@@ -371,7 +403,9 @@ class EmbeddedBroker:
                 raise EmbeddedBrokerError(
                     f"mosquitto exited at start-up: {stderr.strip()} {self.log_text.strip()}".strip()
                 )
-            if all(_port_open(self.host, p) for p in ports if p is not None):
+            # The plain listener must answer MQTT (a bare port check would also accept whoever
+            # grabbed the port before us); the TLS listener only has to accept connections.
+            if _answers_mqtt(self.host, self._port) and all(_port_open(self.host, p) for p in ports[1:]):
                 return
             time.sleep(0.02)
         self.stop()

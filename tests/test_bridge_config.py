@@ -227,3 +227,40 @@ def test_mosquitto_is_found_on_this_machine_when_ci_requires_it(monkeypatch: pyt
     assert find_mosquitto() is None
     with pytest.raises(pytest.fail.Exception, match="CI=true"):
         support._require_mosquitto_in_ci()
+
+
+def test_broker_picks_another_port_when_the_free_one_was_taken_meanwhile(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import socket
+
+    import josev_hal.embedded_broker as eb
+
+    squatter = socket.socket()
+    squatter.bind(("127.0.0.1", 0))
+    squatter.listen()
+    taken = squatter.getsockname()[1]
+    real_free_port = eb.free_port
+    ports = iter([taken])
+    monkeypatch.setattr(eb, "free_port", lambda host="127.0.0.1": next(ports, None) or real_free_port(host))
+    try:
+        with EmbeddedBroker() as retried:
+            assert retried.port != taken
+            client, _, codes = _connect(retried.port, "r", clean=True)
+            client.loop_stop()
+            client.disconnect()
+            assert codes == ["Success"]
+    finally:
+        squatter.close()
+
+
+def test_killed_broker_comes_back_on_the_same_port(broker: EmbeddedBroker) -> None:
+    port = broker.port
+    broker.kill()
+    assert not broker.running
+    broker.start()
+    client, _, codes = _connect(port, "k", clean=True)
+    client.loop_stop()
+    client.disconnect()
+    assert broker.port == port
+    assert codes == ["Success"]
