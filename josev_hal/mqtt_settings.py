@@ -39,8 +39,9 @@ class MqttSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # A request handler that takes longer than this gets an error response (where the API has
     # one); Josev's own timeout is 30-60 s, ISO 15118 needs power-path answers in tens of ms.
     handler_deadline_s: Annotated[float, msgspec.Meta(gt=0)] = 5.0
-    # Backoff between reconnect attempts: exponential from min to max, with jitter.
+    # Backoff between reconnect attempts: exponential from min to max, with jitter. Capped at 2 s
+    # by default so that the HAL is back within about 2 s once the broker returns.
     reconnect_min_s: Annotated[float, msgspec.Meta(gt=0)] = 0.1
-    reconnect_max_s: Annotated[float, msgspec.Meta(gt=0)] = 10.0
+    reconnect_max_s: Annotated[float, msgspec.Meta(gt=0)] = 2.0
     # Default timeout for requests the CS sends to Josev (authorization, data_transfer, ...).
     request_timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 30.0

@@ -129,6 +129,22 @@ def test_decode_error_names_json_path_and_reason(raw: bytes, path: str, reason: 
     assert str(info.value).startswith(f"{path}: ")
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"[" * 100_000,
+        b'{"id":"6f1c1a52-1111-4a4a-9c9c-111111111111","name":"cp_status","type":"update","data":'
+        + b"[" * 100_000,
+        b'{"id":"6f1c1a52-1111-4a4a-9c9c-111111111111","name":"ocpp_message","type":"request","data":'
+        b'{"ocpp_version":"ocpp2.0.1","message_name":"GetVariables","payload":' + b'{"a":' * 50_000 + b"}",
+    ],
+    ids=["array", "data", "open-object"],
+)
+def test_absurdly_deep_nesting_is_a_message_error_not_a_crash(raw: bytes) -> None:
+    with pytest.raises(MessageError, match=r"nesting too deep|malformed|expected"):
+        decode(raw)
+
+
 def test_unknown_name_type_pair_is_its_own_error() -> None:
     raw = b'{"id":"6f1c1a52-1111-4a4a-9c9c-111111111111","name":"cp_status","type":"request","data":{}}'
     with pytest.raises(UnknownMessageError) as info:

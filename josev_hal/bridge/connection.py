@@ -40,7 +40,7 @@ def topic_matches(subscription: str, topic: str) -> bool:
     return bool(mqtt.topic_matches_sub(subscription, topic))
 
 
-def _set_nodelay(client: mqtt.Client, userdata: Any, sock: Any) -> None:
+def set_tcp_nodelay(client: mqtt.Client, userdata: Any, sock: Any) -> None:
     """Disable Nagle's algorithm: MQTT sends many small packets (PUBLISH, then PUBACK ...) and
     with Nagle plus the peer's delayed ACK a response can sit in the kernel for 40 ms."""
     try:
@@ -105,7 +105,7 @@ class MqttConnection:
             client.username_pw_set(settings.username, read_password(settings))
         if address.tls:
             self._configure_tls(client)
-        client.on_socket_open = _set_nodelay
+        client.on_socket_open = set_tcp_nodelay
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message

@@ -38,10 +38,10 @@ class Bus:
         # takes it too.
         self.lock = threading.RLock()
 
-    def setup(self) -> None:  # noqa: B027 - optional
+    def setup(self) -> None:
         """Open the OS handle. Raise :class:`~josev_hal.errors.BusError` on failure."""
 
-    def release(self) -> None:  # noqa: B027 - optional
+    def release(self) -> None:
         """Close the OS handle. Idempotent; never raises."""
 
     def describe(self) -> str:

@@ -22,6 +22,7 @@ import paho.mqtt.client as mqtt
 from msgspec import UNSET
 
 from josev_hal.bridge.config import parse_broker_url
+from josev_hal.bridge.connection import set_tcp_nodelay
 from josev_hal.errors import BridgeError
 from josev_hal.messages import Message, MessageType, Payload, encode
 from josev_hal.messages import payloads as p
@@ -121,6 +122,7 @@ class JosevEmulator:
         self._client.on_connect = self._on_connect
         self._client.on_message = self._on_message
         self._client.on_subscribe = self._on_subscribe
+        self._client.on_socket_open = set_tcp_nodelay
         self._seq = itertools.count()
 
     # -- connection ------------------------------------------------------------------------------

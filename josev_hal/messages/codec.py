@@ -186,6 +186,14 @@ def decode(payload: bytes | str, *, strict: bool | None = None) -> Message:
     everything else; ``True``/``False`` force the policy. Raises :class:`MessageError` (JSON path
     and reason) or :class:`UnknownMessageError`.
     """
+    try:
+        return _decode(payload, strict)
+    except RecursionError:
+        # msgspec refuses absurd nesting by raising RecursionError; to callers it is bad input.
+        raise MessageError("malformed JSON: nesting too deep", path="$") from None
+
+
+def _decode(payload: bytes | str, strict: bool | None) -> Message:
     if payload.__class__ is bytes:
         # Fast path, one pass over the bytes: canonical envelopes (Josev writes id, name, type,
         # data in that order, compactly) go straight to a decoder typed for their (name, type).
