@@ -287,7 +287,8 @@ class HalSpec:
         or ``security_log``; ``since``/``until`` are the request's oldest/latest timestamps
         (aware UTC, ``None`` = open end). The caller archives the files and uploads them.
         Calling: firstresult. Default: the ``*.log`` files under ``<state_dir>/logs/``
-        (``security*.log`` for security logs) last modified inside the window.
+        (``security*.log`` for security logs) not last modified before ``since`` (a file
+        modified after ``until`` still holds earlier lines; the window is cut line by line later).
         """
         raise NotImplementedError
 

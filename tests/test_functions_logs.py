@@ -162,6 +162,29 @@ def test_upload_contains_the_window_and_not_the_lines_before_it(
     assert text.index("with a traceback") < text.index("live file")
 
 
+def test_upload_of_a_window_ending_in_the_past_still_yields_its_lines_from_the_live_log(
+    rig: FunctionsRig, server: UploadServer, contract: Contract
+) -> None:
+    # The live file was last written 0.2 h ago, after the window's end; it holds the 1.5 h line.
+    data, statuses = _upload(
+        rig,
+        contract,
+        {
+            "request_id": 7,
+            "log_type": "diagnostics_log",
+            "remote_location": server.url(),
+            "oldest_timestamp": _stamp(3.0),
+            "latest_timestamp": _stamp(1.0),
+        },
+    )
+    assert data["status"] == "accepted"
+    assert statuses == ["uploading", "uploaded"]
+    text = server.bodies[-1][2].decode()
+    assert "inside the window, live file" in text
+    assert "inside the window with a traceback" in text
+    assert "newest line" not in text and "before the window" not in text
+
+
 def test_security_log_upload_sends_only_the_security_log(
     rig: FunctionsRig, server: UploadServer, contract: Contract
 ) -> None:

@@ -337,3 +337,19 @@ def test_hal_key_store_plugin_provides_a_key_store(tmp_path: Path) -> None:
     store = pm.hook.hal_key_store(state_dir=tmp_path, profile=_profile(pm))
     assert isinstance(store, KeyStore)
     assert store.private_key_path("v2g_certificate") == tmp_path / "tpm" / "v2g_certificate.handle"
+
+
+def test_hal_collect_logs_default_keeps_the_live_log_for_a_window_ending_in_the_past(tmp_path: Path) -> None:
+    # The live log is always modified "now"; its earlier lines are still inside a past window.
+    now = datetime.now(UTC)
+    logs = tmp_path / "logs"
+    live = _touch(logs / "hal.log", now)
+    rotated = _touch(logs / "hal.log.1", now - timedelta(hours=5))
+    _touch(logs / "hal.log.2", now - timedelta(days=3))  # last written before the window began
+    found = _pm().hook.hal_collect_logs(
+        since=now - timedelta(hours=6),
+        until=now - timedelta(hours=2),
+        log_type="diagnostics_log",
+        state_dir=tmp_path,
+    )
+    assert found == [live, rotated]

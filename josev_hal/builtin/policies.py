@@ -67,8 +67,15 @@ def hal_install_firmware(path: Path, request: Any, state_dir: Path) -> FirmwareI
     )
 
 
-def _in_window(mtime: datetime, since: datetime | None, until: datetime | None) -> bool:
-    return (since is None or mtime >= since) and (until is None or mtime <= until)
+def _may_hold_window(mtime: datetime, since: datetime | None) -> bool:
+    """Whether a file last modified at ``mtime`` can hold records at or after ``since``.
+
+    Only a file last written before ``since`` is certainly outside the window. The upper end
+    (``until``) says nothing about a file: the live log is modified "now" and still holds every
+    earlier line, so filtering on it would drop the live log for any window ending in the past.
+    :mod:`josev_hal.functions.logs` cuts the window line by line afterwards.
+    """
+    return since is None or mtime >= since
 
 
 @hookimpl(trylast=True)
@@ -86,7 +93,7 @@ def hal_collect_logs(
         if log_type != "security_log" and candidate.name.startswith("security"):
             continue  # security logs only go out when asked for explicitly
         mtime = datetime.fromtimestamp(candidate.stat().st_mtime, UTC)
-        if _in_window(mtime, since, until):
+        if _may_hold_window(mtime, since):
             found.append(candidate)
     return found
 
