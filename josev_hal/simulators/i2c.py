@@ -43,6 +43,7 @@ __all__ = [
     "SimCpLine",
     "SimGpioExpander",
     "SimI2cBus",
+    "SimImdModule",
     "SimMcp23017",
     "SimPca9555",
     "SimPca9685",
@@ -848,6 +849,81 @@ class SimRcdModule:
 
     def tripped(self) -> bool:
         return self.faulted or (self.test() if self.test is not None else False)
+
+
+@dataclass
+class SimImdModule:
+    """An insulation monitoring device that reports through relay/open-collector outputs.
+
+    Logical model (the wiring to expander pins, with its polarity, is :meth:`wire`'s job):
+
+    * it measures while its enable input is asserted (``enable``; ``None``: no enable input,
+      always measuring) and needs ``startup_s`` of continuous enable before its outputs mean
+      anything -- until then it signals an alarm, as fail-safe IMDs do while starting;
+    * ``fault`` (insulation below the alarm threshold) drops the "insulation OK" output and
+      ``warning`` (below the pre-warning threshold) asserts the pre-warning output; a fault
+      implies the pre-warning;
+    * while its TEST input is asserted (after ``test_delay_s``) it simulates an insulation fault
+      (both alarms) unless ``test_works`` is False (a broken test circuit).
+    """
+
+    enable: Level | None = None
+    enable_settled: Level | None = None  # the enable input as it was ``startup_s`` ago
+    test: Level | None = None
+    fault: bool = False
+    warning: bool = False
+    test_works: bool = True
+
+    def measuring(self) -> bool:
+        if self.enable is None:
+            return True
+        settled = self.enable_settled() if self.enable_settled is not None else True
+        return bool(self.enable()) and bool(settled)
+
+    def _testing(self) -> bool:
+        return self.test_works and self.test is not None and bool(self.test())
+
+    def insulation_ok(self) -> bool:
+        """The "insulation OK" output (True = OK; de-energised = alarm while not ready)."""
+        return self.measuring() and not self.fault and not self._testing()
+
+    def prewarning(self) -> bool:
+        """The pre-warning output (True = warning), asserted while not ready too."""
+        return not self.measuring() or self.fault or self.warning or self._testing()
+
+    def wire(
+        self,
+        chip: SimGpioExpander,
+        *,
+        ok_pin: int,
+        warning_pin: int | None = None,
+        enable_pin: int | None = None,
+        test_pin: int | None = None,
+        ok_level: bool = True,
+        warning_level: bool = True,
+        enable_active: bool = True,
+        test_active: bool = True,
+        startup_s: float = 0.05,
+        test_delay_s: float = 0.01,
+    ) -> SimImdModule:
+        """Connect this IMD to ``chip``: outputs to input pins (``ok_level``/``warning_level`` are
+        the electrical levels that mean OK / warning), inputs follow output pins (``*_active``:
+        the level that asserts them; an unconfigured pin, still an input, asserts nothing)."""
+        if enable_pin is not None:
+            self.enable = DelayedLine(
+                chip, enable_pin, invert=not enable_active, idle_level=not enable_active
+            )
+            self.enable_settled = DelayedLine(
+                chip, enable_pin, startup_s, invert=not enable_active, idle_level=not enable_active
+            )
+        if test_pin is not None:
+            self.test = DelayedLine(
+                chip, test_pin, test_delay_s, invert=not test_active, idle_level=not test_active
+            )
+        chip.connect_input(ok_pin, lambda: self.insulation_ok() == ok_level)
+        if warning_pin is not None:
+            chip.connect_input(warning_pin, lambda: self.prewarning() == warning_level)
+        return self
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,8 @@ driver                 role                   hardware
 ``pca9555-rcd``        Rcd
 ``mcp23017-lock``      ConnectorLock          actuator output(s) + position switch
 ``pca9555-lock``       ConnectorLock
+``mcp23017-imd``       IsolationMonitor       IMD relay outputs (OK, pre-warning), enable and TEST
+``pca9555-imd``        IsolationMonitor
 ``pn532-reader``       IdTokenReader          PN532 NFC on I2C (ISO 14443A UID)
 =====================  =====================  ==================================================
 
@@ -38,6 +40,7 @@ from .gpio_drivers import (
     Pca9555Lock,
     Pca9555Rcd,
 )
+from .imd import Mcp23017Imd, Pca9555Imd
 from .pn532 import Pn532Reader
 
 __all__ = ["DRIVERS", "expected_chip", "hal_probe_lines", "hal_register_drivers"]
@@ -52,6 +55,8 @@ DRIVERS: dict[str, type[Driver]] = {
     "pca9555-rcd": Pca9555Rcd,
     "mcp23017-lock": Mcp23017Lock,
     "pca9555-lock": Pca9555Lock,
+    "mcp23017-imd": Mcp23017Imd,
+    "pca9555-imd": Pca9555Imd,
     "pn532-reader": Pn532Reader,
 }
 

@@ -18,7 +18,7 @@ from josev_hal_i2c import DRIVERS
 
 from josev_hal.buses.i2c import I2cBus, I2cBusOptions
 from josev_hal.devices import DeviceConfig, Driver
-from josev_hal.simulators.i2c import REFERENCE_CP_SHIFTER, SimAcBoard, build_ac_board
+from josev_hal.simulators.i2c import REFERENCE_CP_SHIFTER, SimAcBoard, SimImdModule, build_ac_board
 
 if TYPE_CHECKING:
     from tests.support.driver_factories import ContractEnv, Factory
@@ -33,6 +33,16 @@ _CP = {
 _CONTACTOR = {"pin": 0, "feedback_pin": 8}
 _RCD = {"trip_pin": 10, "test_pin": 3, "reset_pin": 4, "test_pulse_ms": 30.0, "reset_pulse_ms": 5.0}
 _LOCK = {"lock_pin": 1, "feedback_pin": 9}
+# IMD on pins the AC board leaves free; a simulated IMD (SimImdModule) is wired to them.
+_IMD = {
+    "ok_pin": 11,
+    "warning_pin": 12,
+    "enable_pin": 5,
+    "test_pin": 6,
+    "settle_ms": 20.0,
+    "test_pulse_ms": 30.0,
+    "test_timeout_ms": 1000.0,
+}
 
 #: driver name -> (gpio chip of the simulated board, address, options)
 _SETUPS: dict[str, tuple[str, int, dict[str, Any]]] = {
@@ -44,6 +54,8 @@ _SETUPS: dict[str, tuple[str, int, dict[str, Any]]] = {
     "pca9555-rcd": ("pca9555", 0x20, _RCD),
     "mcp23017-lock": ("mcp23017", 0x20, _LOCK),
     "pca9555-lock": ("pca9555", 0x20, _LOCK),
+    "mcp23017-imd": ("mcp23017", 0x20, _IMD),
+    "pca9555-imd": ("pca9555", 0x20, _IMD),
     "pn532-reader": ("mcp23017", 0x24, {}),
 }
 
@@ -81,6 +93,7 @@ def _factory(name: str) -> Factory:
     def factory(env: ContractEnv) -> Iterator[Driver]:
         board = build_ac_board(gpio_chip=gpio_chip, rcd_test_delay_s=0.01, contactor_delay_s=0.02)
         _controls(env, board, address)
+        SimImdModule().wire(board.gpio, ok_pin=11, warning_pin=12, enable_pin=5, test_pin=6, startup_s=0.01)
         bus = I2cBus("i2c1", I2cBusOptions(bus=1), smbus_factory=board.bus.factory)
         bus.setup()
         cls = DRIVERS[name]
