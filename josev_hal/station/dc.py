@@ -18,6 +18,7 @@ from msgspec import UNSET, UnsetType
 from josev_hal.devices import DcCapabilities, DcPowerModule, DcSample, IsolationMonitor, IsolationStatus
 from josev_hal.errors import DeviceError, DeviceOffline
 from josev_hal.messages import payloads as p
+from josev_hal.station.fault_names import contract_fault_name_of
 
 __all__ = ["DcPath", "FaultSink", "Setpoint"]
 
@@ -132,11 +133,7 @@ class DcPath:
         self._faults.clear_fault("link:power_module")
         self.sample = sample
         if sample.faults:
-            name = (
-                p.HardwareFaultName.OVERCURRENT_FAULT
-                if any("current" in f for f in sample.faults)
-                else p.HardwareFaultName.OTHER
-            )
+            name = contract_fault_name_of(sample.faults)
             self._faults.set_fault("power_module", "power_module", name, ",".join(sorted(sample.faults)))
         else:
             self._faults.clear_fault("power_module")
