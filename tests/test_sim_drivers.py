@@ -415,6 +415,40 @@ def test_dc_current_flows_once_contactor_is_closed_and_the_ev_requests_power(
     assert reading.energy_import_wh == pytest.approx(400 * (12.5 + 37.5) / 3600, rel=1e-9)
 
 
+def test_dc_present_current_is_zero_as_soon_as_the_contactor_feedback_opens(
+    board: Board, clock: ManualClock
+) -> None:
+    board.make("sim-cp", noise_v=0)
+    contactor = board.make("sim-contactor", close_delay_ms=0, open_delay_ms=20)
+    pm = board.make("sim-power-module", current_ramp_a_per_s=100, voltage_ramp_v_per_s=1000)
+    meter = board.make("sim-meter", kind="dc")
+    board.send("plug")
+    board.send("current", amps=100)
+    board.send("charge")
+    pm.set_target(400, 40)
+    pm.enable(True)
+    contactor.close()
+    clock.advance(1.0)
+    assert pm.read().current_a == pytest.approx(40.0)
+    contactor.open()
+    clock.advance(0.01)
+    assert pm.read().current_a == pytest.approx(40.0), "the contacts have not parted yet"
+    clock.advance(0.02)  # feedback open: no load any more
+    sample = pm.read()
+    assert sample.current_a == 0.0 and sample.voltage_v == pytest.approx(400.0)
+    assert meter.read().dc_current_a == 0.0
+    pm.enable(False)
+    clock.advance(0.1)
+    sample = pm.read()
+    assert sample.current_a == 0.0 and 0.0 < sample.voltage_v < 400.0  # the voltage decays
+    # closing again starts the current ramp from zero, not from the value before the opening
+    pm.enable(True)
+    clock.advance(1.0)
+    contactor.close()
+    clock.advance(0.1)
+    assert pm.read().current_a == pytest.approx(10.0)
+
+
 def test_isolation_monitor_measures_then_reports_status(board: Board, clock: ManualClock) -> None:
     imd = board.make("sim-imd", measure_ms=1000, isolation_ohm=5e6, test_voltage_v=500)
     calls = count_notifications(imd)

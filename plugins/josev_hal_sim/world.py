@@ -380,6 +380,10 @@ class SimWorld:
         pm = self.pm
         v = _ramp(pm.v_anchor, pm.v_goal, pm.voltage_ramp_v_per_s, now)
         i = _ramp(pm.i_anchor, pm.i_goal, pm.current_ramp_a_per_s, now)
+        if not self.relay.feedback:
+            # No load once the contacts are open: the output current collapses at once (only the
+            # voltage on the output capacitors decays along its ramp).
+            i = 0.0
         on = pm.enabled and not pm.faults
         pm.v_goal = pm.target_v if on else 0.0
         if self._dc_flowing():
