@@ -145,9 +145,10 @@ class DcPath:
             self._faults.link_fault("isolation_monitor", exc)
             return
         self._faults.clear_fault("link:isolation_monitor")
-        # An IMD reports "measuring" without a resistance until its first result is in; after
-        # that it keeps monitoring (measuring, with a resistance) until stopped.
-        if iso.measuring and iso.resistance_ohm is None:
+        # An IMD reports "measuring" with status invalid and no resistance until its first
+        # result is in; after that it keeps monitoring until stopped. The status, not the
+        # resistance, decides: an IMD with digital outputs never reports a resistance.
+        if iso.measuring and iso.resistance_ohm is None and iso.status is IsolationStatus.INVALID:
             return
         self.isolation = iso.status
         if self.cable_check_running:
