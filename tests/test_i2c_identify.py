@@ -112,6 +112,8 @@ def test_driver_on_a_non_i2c_bus_fails_setup_with_device_error(name: str) -> Non
         "ads1x15-cp": CP_OPTIONS,
         "ads1x15-pp": {},
         "pn532-reader": {},
+        "mcp23017-imd": {"ok_pin": 11},
+        "pca9555-imd": {"ok_pin": 11},
     }
     options = defaults.get(name)
     if options is None:
