@@ -288,7 +288,9 @@ class IsolationStatus(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class IsolationSample(Reading):
-    """Isolation measurement: resistance DC+/DC- to PE in ohm (``None`` while not measuring)."""
+    """Isolation measurement: resistance DC+/DC- to PE in ohm (``None`` while not measuring, before
+    the first result, and always for an IMD that signals through digital outputs only).
+    ``status`` is the authority: ``invalid`` while ``measuring`` means "no result yet"."""
 
     resistance_ohm: float | None
     status: IsolationStatus
