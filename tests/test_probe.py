@@ -262,10 +262,17 @@ def test_can_probe_listen_only_sends_nothing(can_channel: tuple[str, CanBus]) ->
 
 @pytest.fixture
 def sim_board(pm: HalPluginManager) -> Iterator[Board]:
+    from josev_hal_sim import WorldRegistry, set_default_registry
+
+    # A registry of our own: worlds another test left attached must not stand in for this board's.
+    previous = set_default_registry(WorldRegistry())
     board = Board.build(load_profile(SIM_BOARD, pm), pm)
     board.setup()
-    yield board
-    board.release()
+    try:
+        yield board
+    finally:
+        board.release()
+        set_default_registry(previous)
 
 
 def _world(board: Board) -> Any:
