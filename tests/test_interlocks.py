@@ -67,6 +67,7 @@ def test_contactor_must_open_outside_c2_d2(state: str) -> None:
         ({"authorized": False}, Blocker.NOT_AUTHORIZED),
         ({"cp_states": ("C2", "C2")}, Blocker.CP_AMBIGUOUS),
         ({"cp_states": ("C2", "E")}, Blocker.CP_NOT_CHARGING),
+        ({"plug_locked": False}, Blocker.PLUG_NOT_LOCKED),
     ],
 )
 def test_each_condition_alone_forbids_closing_and_says_why(
@@ -75,6 +76,12 @@ def test_each_condition_alone_forbids_closing_and_says_why(
     decision = decide(inputs(**change))
     assert decision.blockers == (blocker,)
     assert blocker.value in decision.why()
+
+
+def test_an_unlocked_socket_plug_forbids_closing_on_ac_and_dc() -> None:
+    assert decide(inputs(plug_locked=False)).blockers == (Blocker.PLUG_NOT_LOCKED,)
+    dc_ok = {"dc": True, "hlc_active": True, "cable_check_passed": True, "precharge_started": True}
+    assert decide(inputs(**dc_ok, plug_locked=False)).blockers == (Blocker.PLUG_NOT_LOCKED,)
 
 
 def test_hlc_session_stands_in_for_basic_authorization_on_ac() -> None:
@@ -106,8 +113,8 @@ BOOLS = (False, True)
 
 def test_exhaustively_closing_implies_every_condition() -> None:
     states = ("A1", "B1", "B2", "C1", "C2", "D2", "E", "F")
-    for state, dc, avail, rcd, fault, stop, auth, hlc, cable, pre, five in itertools.product(
-        states, BOOLS, BOOLS, BOOLS, BOOLS, BOOLS, BOOLS, BOOLS, BOOLS, BOOLS, BOOLS
+    for state, dc, avail, rcd, fault, stop, auth, hlc, cable, pre, five, locked in itertools.product(
+        states, BOOLS, BOOLS, BOOLS, BOOLS, BOOLS, BOOLS, BOOLS, BOOLS, BOOLS, BOOLS, BOOLS
     ):
         i = inputs(
             cp_states=(state,),
@@ -121,6 +128,7 @@ def test_exhaustively_closing_implies_every_condition() -> None:
             cable_check_passed=cable,
             precharge_started=pre,
             hlc_pwm=five,
+            plug_locked=locked,
         )
         expected = (
             state in ("C2", "D2")
@@ -128,6 +136,7 @@ def test_exhaustively_closing_implies_every_condition() -> None:
             and not rcd
             and not fault
             and not stop
+            and locked
             and ((hlc and cable and pre) if dc else (hlc if five else (auth or hlc)))
         )
         assert decide(i).may_close is expected, i

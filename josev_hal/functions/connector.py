@@ -4,6 +4,11 @@
 * ``lock`` commands locked and waits (up to ``wait_s``, locks take ~1 s) for the feedback.
 * ``unlock`` is **refused while the contactor is closed** (or its state cannot be read): pulling a
   plug under load draws an arc. The answer is then the real state (``locked``) with an ``info``.
+* On a socket outlet the station core drives the lock itself (locked during a session, see
+  :mod:`josev_hal.station.plug_lock`); lock/unlock then go through the core
+  (``request_lock``), so the core neither fights the request nor unlocks under load. An unlock
+  with no session active simply unlocks; an unlock during a session with the contactor open
+  releases the plug and keeps the contactor open until the session restarts.
 
 A connector without a lock (fixed cable) answers ``unknown``; an unknown EVSE/connector or a lock
 that does not follow its command answers ``error`` with the reason in ``info``.
@@ -74,15 +79,16 @@ class ConnectorService:
         try:
             if action == "status":
                 return ("locked" if _state(lock) else "unlocked"), ""
-            if action == "lock":
-                lock.lock()
-                return self._await(lock, True)
-            if action == "unlock":
-                if port.contactor_closed():
+            if action in ("lock", "unlock"):
+                locked = action == "lock"
+                if not locked and port.contactor_closed():
                     state = "locked" if _state(lock) else "unlocked"
                     return state, "unlock refused: contactor closed"
-                lock.unlock()
-                return self._await(lock, False)
+                refusal = port.request_lock(int(connector_id), locked)
+                if refusal is not None:
+                    state = "locked" if _state(lock) else "unlocked"
+                    return state, refusal
+                return self._await(lock, locked)
         except DeviceError as exc:
             return "error", str(exc)
         return "error", f"unknown action {action}"

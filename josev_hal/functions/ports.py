@@ -115,6 +115,24 @@ class StationEvse:
         serves = lock.config.connector_id
         return lock if serves is None or serves == connector_id else None
 
+    def request_lock(self, connector_id: int, locked: bool) -> str | None:
+        """Command the connector lock; returns a refusal reason or ``None``.
+
+        When the station core drives this lock (a socket outlet) the request goes through the core,
+        which refuses an unlock while the contactor may be closed and keeps its session logic from
+        undoing the request; otherwise the lock driver is commanded directly."""
+        if getattr(self.controller, "lock_connector_id", None) == connector_id:
+            result: str | None = self.controller.request_lock(connector_id, locked)
+            return result
+        lock = self.lock_driver(connector_id)
+        if lock is None:
+            return "connector has no lock"
+        if locked:
+            lock.lock()
+        else:
+            lock.unlock()
+        return None
+
     def token_reader(self) -> IdTokenReader | None:
         reader = self._device(Role.ID_TOKEN_READER)
         return reader if isinstance(reader, IdTokenReader) else None

@@ -82,6 +82,11 @@ class EvseSettings:
     cp_debounce_samples: int = 2
     pp_windows: PpWindows = field(default_factory=PpWindows)
     contactor_feedback_timeout_s: float = 0.25
+    #: socket connector lock: a lock whose feedback has not followed the command after this long
+    #: is a hardware fault (locks take ~1 s); a lock without feedback counts as locked after
+    #: ``lock_settle_s``.
+    lock_timeout_s: float = 2.0
+    lock_settle_s: float = 1.0
     meter_interval_s: float = 1.0
     meter_stale_after_s: float = 3.0
     #: AC basic charging without an authorization (the profile's free-charging switch).

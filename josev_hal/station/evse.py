@@ -33,6 +33,7 @@ import msgspec
 from msgspec import UNSET
 
 from josev_hal.devices import (
+    ConnectorLock,
     Contactor,
     ControlPilot,
     CpMode,
@@ -53,6 +54,7 @@ from josev_hal.station.config import EvseKind, EvseSettings, RcdResetPolicy, Wel
 from josev_hal.station.cp import CpClassifier, CpLetter, state_name
 from josev_hal.station.dc import DcPath
 from josev_hal.station.interlocks import Decision, InterlockInputs, decide
+from josev_hal.station.plug_lock import LOCK_FAULT, PlugLock
 from josev_hal.station.pp import CableReading, cable_from_sample
 from josev_hal.station.pwm import (
     HLC_DUTY_PERCENT,
@@ -80,13 +82,22 @@ class EvseDevices:
     meter: Meter | None = None
     power_module: DcPowerModule | None = None
     isolation_monitor: IsolationMonitor | None = None
+    #: the connector lock (socket outlets); its ``config.connector_id`` says which connector
+    lock: ConnectorLock | None = None
 
     def all(self) -> list[Driver]:
         """Every driver, each once."""
         out: list[Driver] = [*self.cp.values(), *self.pp.values()]
         out += [
             d
-            for d in (self.contactor, self.rcd, self.meter, self.power_module, self.isolation_monitor)
+            for d in (
+                self.contactor,
+                self.rcd,
+                self.meter,
+                self.power_module,
+                self.isolation_monitor,
+                self.lock,
+            )
             if d is not None
         ]
         return out
@@ -125,6 +136,14 @@ class _Faults:
         self._c._link_fault(what, exc)
 
 
+class _LockFaults(_Faults):
+    """The lock's faults do not block by themselves: the interlock's ``plug_not_locked`` already
+    keeps the contactor open, and a blocking fault would release the lock and retry endlessly."""
+
+    def set_fault(self, key: str, component: str, name: p.HardwareFaultName, detail: str) -> None:
+        self._c._set_fault(key, component, name, detail, blocks=False)
+
+
 class EvseController:
     """The station core for one EVSE (see the module docstring)."""
 
@@ -158,7 +177,7 @@ class EvseController:
         self._cp_state: dict[int, str | None] = {cid: None for cid in devices.cp}
         self._cp_sent: dict[int, str | None] = {cid: None for cid in devices.cp}
         self._cable: dict[int, CableReading] = {}
-        self._cable_sent: dict[int, tuple[str, int | None] | None] = {}
+        self._cable_sent: dict[int, tuple[str, int | None, str | None] | None] = {}
         self._connectors = {c.id: c for c in settings.connectors}
 
         # requests and session state
@@ -189,6 +208,12 @@ class EvseController:
         )
         self._dc_reported: tuple[float, float] | None = None
 
+        # connector lock (socket outlets only: a fixed cable has nothing to lock)
+        self._plug_lock = self._make_plug_lock(clock())
+        #: an explicit lock/unlock from Josev (cs_connector) that wins over the session logic
+        #: until the session begins or ends or a new authorization arrives
+        self._lock_override: bool | None = None
+
         # contactor supervision
         self._cmd_closed = False
         self._cmd_at = clock()
@@ -210,6 +235,25 @@ class EvseController:
 
         self._limits_sent: Any = None
         self._created_at = clock()
+
+    def _make_plug_lock(self, now: float) -> PlugLock | None:
+        device = self.devices.lock
+        if device is None:
+            return None
+        sockets = [c.id for c in self.settings.connectors if c.cable == "socket"]
+        served = device.config.connector_id
+        connector_id = served if served is not None else (sockets[0] if sockets else None)
+        if connector_id is None or connector_id not in sockets:
+            return None  # the lock serves a fixed cable: nothing to interlock
+        return PlugLock(
+            self.evse_id,
+            device,
+            connector_id,
+            _LockFaults(self),
+            timeout_s=self.settings.lock_timeout_s,
+            settle_s=self.settings.lock_settle_s,
+            now=now,
+        )
 
     # ==========================================================================================
     # lifecycle
@@ -237,6 +281,9 @@ class EvseController:
         with self._locked():
             self._open_contactor("station stopping")
             self._apply_output(CpOutput(CpMode.X1))
+            if self._plug_lock is not None:
+                # release the plug unless the contacts may still be closed (welded, unreadable)
+                self._plug_lock.drive(False, self._contactor_may_be_closed(), self._clock())
 
     def subscribe_notifications(self) -> None:
         """Have every driver's ``notify()`` trigger an immediate evaluation (idempotent)."""
@@ -324,6 +371,8 @@ class EvseController:
         self._read_pp()
         self._track_session()
         self._read_contactor(now)
+        if self._plug_lock is not None:
+            self._plug_lock.read(now)
         if self._dc:
             self._dc_path.read()
         self._check_meter_age(now)
@@ -335,6 +384,9 @@ class EvseController:
         decision = self._decide()
         if not self._cmd_closed and decision.may_close:
             self._close_contactor(now)
+        if self._plug_lock is not None:
+            # after the contactor step: an unlock is only ever commanded with the contactor open
+            self._plug_lock.drive(self._want_plug_locked(), self._contactor_may_be_closed(), now)
         self._last_decision = decision
         self._publish_changes()
 
@@ -412,6 +464,7 @@ class EvseController:
         plugged = any(x in (CpLetter.B, CpLetter.C, CpLetter.D) for x in letters)
         if plugged and not self._session:
             self._session = True
+            self._lock_override = None
             log.info("evse=%s session begins (ev connected)", self.evse_id)
         elif self._session and self._all_unplugged():
             self._session = False
@@ -425,6 +478,7 @@ class EvseController:
         self._slac_busy = False
         self._pwm_from_josev = False
         self._pwm_request = _PWM_X1
+        self._lock_override = None
         self._dc_path.end_session()
 
     def _read_contactor(self, now: float) -> None:
@@ -498,6 +552,7 @@ class EvseController:
             hlc_active=self._hlc_active,
             cable_check_passed=self._dc_path.cable_check_passed,
             precharge_started=self._dc_path.precharge_started,
+            plug_locked=self._plug_lock is None or self._plug_lock.confirmed,
             hlc_pwm=self._applied is not None
             and self._applied.mode is CpMode.PWM
             and self._applied.duty_percent == HLC_DUTY_PERCENT,
@@ -603,6 +658,31 @@ class EvseController:
         log.info("evse=%s cp output %s duty=%s", self.evse_id, out.mode.value, out.duty_percent)
         self._applied = out
 
+    def _want_plug_locked(self) -> bool:
+        """The plug stays locked while a session runs: EV plugged, not stopped, authorized (or an
+        ISO 15118 session), EVSE available and no blocking fault -- so the driver can take the
+        cable after a stop, an RCD trip or a fault. Josev's explicit cs_connector wins."""
+        if self._lock_override is not None:
+            return self._lock_override
+        return (
+            self._session
+            and not self._stop_requested
+            and self._available
+            and (self._authorized or self._hlc_active)
+            and not self._blocking_fault_active()
+        )
+
+    def _lock_status(self, cid: int) -> p.CableLockStatus | None:
+        """The lock state of connector ``cid`` for cable_info (None: the connector has no lock)."""
+        lock = self._plug_lock
+        if lock is None or lock.connector_id != cid:
+            return None
+        return lock.status(LOCK_FAULT in self._faults)
+
+    def _contactor_may_be_closed(self) -> bool:
+        """Commanded closed, mirror contact closed (welded), or state unknown: never unlock then."""
+        return bool(self._cmd_closed or self._feedback or "link:contactor" in self._faults)
+
     # -- faults --------------------------------------------------------------------------------
     def _set_fault(
         self,
@@ -671,13 +751,15 @@ class EvseController:
             conn = self._connectors.get(cid)
             if conn is not None and conn.cable == "fixed":
                 continue
+            lock = self._lock_status(cid)
             key = (
                 "connected" if cable.present else "disconnected",
                 None if cable.ampacity_a is None else int(cable.ampacity_a),
+                None if lock is None else lock.value,
             )
             if key != self._cable_sent.get(cid):
                 self._cable_sent[cid] = key
-                self._send(reporting.cable_info(self.evse_id, cable))
+                self._send(reporting.cable_info(self.evse_id, cable, lock))
         entry = self.status_and_limits_entry()
         if entry != self._limits_sent and (not self._dc or self._limits_changed(entry)):
             self._limits_sent = entry
@@ -810,7 +892,7 @@ class EvseController:
             for cid, cable in self._cable.items():
                 conn = self._connectors.get(cid)
                 if conn is None or conn.cable != "fixed":
-                    out.append(reporting.cable_info(self.evse_id, cable))
+                    out.append(reporting.cable_info(self.evse_id, cable, self._lock_status(cid)))
             return out
 
     # ==========================================================================================
@@ -1040,6 +1122,7 @@ class EvseController:
             self._authorized = authorized or self.settings.free_charging
             if authorized:
                 self._stop_requested = False
+                self._lock_override = None  # a new authorization locks the plug again
             log.info("evse=%s authorized=%s token=%s", self.evse_id, authorized, id_token or "-")
 
         self._run(apply)
@@ -1098,6 +1181,35 @@ class EvseController:
             self._available = available
 
         self._run(apply)
+
+    def request_lock(self, connector_id: int, locked: bool) -> str | None:
+        """An explicit lock/unlock (Josev's ``cs_connector``). Returns why it is refused, else
+        ``None`` (the lock was commanded; the caller waits for the feedback).
+
+        An unlock is refused while the contactor may be closed. Otherwise the request wins over
+        the session logic until the session begins or ends or a new authorization arrives: an
+        unlocked plug then keeps the contactor open (``plug_not_locked``) rather than being
+        locked again under the driver's hand."""
+
+        def apply(now: float) -> str | None:
+            lock = self._plug_lock
+            if lock is None or lock.connector_id != connector_id:
+                return f"connector {connector_id} has no lock the core drives"
+            if not locked and self._contactor_may_be_closed():
+                return "unlock refused: contactor closed"
+            self._lock_override = locked
+            lock.drive(locked, self._contactor_may_be_closed(), now)
+            if not lock.readable:
+                return "lock not readable"
+            return None
+
+        result: str | None = self._run(apply)
+        return result
+
+    @property
+    def lock_connector_id(self) -> int | None:
+        """The socket connector whose lock the core drives (None: it drives no lock)."""
+        return None if self._plug_lock is None else self._plug_lock.connector_id
 
     def set_derating_limit(self, amps: float | None) -> None:
         """Reduce the current limit (thermal or grid derating); ``None`` lifts it."""
@@ -1164,6 +1276,7 @@ class EvseController:
             self._end_session()
             self._session = False
             self._forced = None
+            self._lock_override = None
             self._transactions.clear()
             for key in [k for k, f in self._faults.items() if not f.latched]:
                 del self._faults[key]

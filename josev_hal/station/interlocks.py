@@ -14,6 +14,8 @@ When the contactor closes (documented in the README, "Station behaviour"):
   equivalent of basic charging's C2/D2.
 * the EVSE is available and no latched stop is pending (``stop_charging``);
 * no RCD trip and no blocking hardware fault;
+* a socket outlet with a connector lock: the lock's feedback confirms the plug is locked (pulling
+  a plug under load draws an arc; the lock must hold for as long as the contactor is closed);
 * AC basic charging: the session is authorized (``authorization`` accepted, a running
   transaction, or free charging); HLC: an ISO 15118 session is active (Josev authorizes inside
   the protocol before it sends PowerDelivery). At 5 % PWM only an HLC session may close;
@@ -43,6 +45,7 @@ class Blocker(enum.StrEnum):
     NO_HLC_SESSION = "no_hlc_session"
     CABLE_CHECK_PENDING = "cable_check_not_passed"
     NO_PRECHARGE = "precharge_not_started"
+    PLUG_NOT_LOCKED = "plug_not_locked"
 
 
 #: States in which the EV requests power with the PWM running.
@@ -66,6 +69,8 @@ class InterlockInputs:
     #: the generator runs the 5 % "use digital communication" duty: only an HLC session may then
     #: draw power (a basic EV that goes to C at 5 % misreads the PWM)
     hlc_pwm: bool = False
+    #: the plug is confirmed locked, or the connector needs no lock (fixed cable, no lock device)
+    plug_locked: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +107,8 @@ def decide(i: InterlockInputs) -> Decision:
         blockers.append(Blocker.HARDWARE_FAULT)
     if i.stop_requested:
         blockers.append(Blocker.STOP_REQUESTED)
+    if not i.plug_locked:
+        blockers.append(Blocker.PLUG_NOT_LOCKED)
     if i.dc:
         if not i.hlc_active:
             blockers.append(Blocker.NO_HLC_SESSION)

@@ -44,14 +44,16 @@ def cp_status(
     return p.CpStatusUpdate(evse_id=evse_id, connector_id=connector_id, state=p.CpState(state), **kwargs)
 
 
-def cable_info(evse_id: str, cable: CableReading) -> p.CableInfoUpdate:
-    """cable_info for a socket: plugged or not, and the rating the PP resistor codes."""
+def cable_info(evse_id: str, cable: CableReading, lock: p.CableLockStatus | None = None) -> p.CableInfoUpdate:
+    """cable_info for a socket: plugged or not, the rating the PP resistor codes and, when the
+    socket has a lock, its state."""
     status = p.CableConnectionStatus.CONNECTED if cable.present else p.CableConnectionStatus.DISCONNECTED
-    if cable.ampacity_a is None:
-        return p.CableInfoUpdate(evse_id=evse_id, connection_status=status)
-    return p.CableInfoUpdate(
-        evse_id=evse_id, connection_status=status, rated_cable_current=int(cable.ampacity_a)
-    )
+    update = p.CableInfoUpdate(evse_id=evse_id, connection_status=status)
+    if cable.ampacity_a is not None:
+        update.rated_cable_current = int(cable.ampacity_a)
+    if lock is not None:
+        update.lock = lock
+    return update
 
 
 def ac_limits(

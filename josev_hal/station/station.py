@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from msgspec import UNSET
 
 from josev_hal.devices import (
+    ConnectorLock,
     Contactor,
     ControlPilot,
     DcCapabilities,
@@ -165,6 +166,7 @@ def devices_of(board_evse: BoardEvse) -> EvseDevices:
         meter=_role(board_evse, Role.METER, Meter),
         power_module=_role(board_evse, Role.DC_POWER_MODULE, DcPowerModule),
         isolation_monitor=_role(board_evse, Role.ISOLATION_MONITOR, IsolationMonitor),
+        lock=_role(board_evse, Role.CONNECTOR_LOCK, ConnectorLock),
     )
 
 

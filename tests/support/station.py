@@ -37,6 +37,7 @@ class SimEvse:
         free_charging: bool = True,
         contactor: dict[str, Any] | None = None,
         rcd: dict[str, Any] | None = None,
+        lock: dict[str, Any] | None = None,
         publish_error: bool = False,
         **overrides: Any,
     ) -> None:
@@ -58,6 +59,8 @@ class SimEvse:
                 contactor=self._make("sim-contactor", **contactor_opts),
                 rcd=self._make("sim-rcd", **(rcd or {})),
                 meter=self._make("sim-meter"),
+                # ``lock``: options of a sim-lock on the socket (None: no lock)
+                lock=self._make("sim-lock", **lock) if lock is not None else None,
             )
             settings = EvseSettings(evse_id=self.evse_id, free_charging=free_charging)
         else:
