@@ -48,7 +48,9 @@ __all__ = [
     "DeviceSpec",
     "EvseKind",
     "EvseSpec",
+    "FirmwareSettings",
     "Iso15118ConnectorType",
+    "LogsSettings",
     "MeterSettings",
     "OcppConnectorType",
     "PpSettings",
@@ -56,6 +58,7 @@ __all__ = [
     "Profile",
     "Protection",
     "RcdResetPolicy",
+    "ResetMode",
     "ResetSettings",
     "SafetyDeclaration",
     "Service",
@@ -277,11 +280,63 @@ class StateSettings(_Table, kw_only=True):
     dir: Annotated[str, msgspec.Meta(min_length=1)] = "/var/lib/josev-hal"
 
 
+class ResetMode(enum.StrEnum):
+    """When a ``reset`` request is carried out.
+
+    The Josev ``reset`` request carries no OCPP reset type (Immediate/OnIdle): Josev forwards the
+    request when the reset should happen, so the station decides. ``on_idle`` (the default) never
+    cuts a running transaction: it blocks new sessions and waits for the running ones to end.
+    ``immediate`` stops charging (contactors open through the normal interlocks) and resets.
+    """
+
+    ON_IDLE = "on_idle"
+    IMMEDIATE = "immediate"
+
+
 class ResetSettings(_Table, kw_only=True):
-    """``[reset]``: ``command`` (argv list) run for a station reset by the default reset policy;
-    without it the HAL restarts itself."""
+    """``[reset]``: when and how a ``reset`` request is carried out. *What* it does is decided by
+    the ``hal_reset`` hook; the default policy runs ``command`` (an argv list, executed without a
+    shell) for a station reset, else restarts the HAL."""
 
     command: Annotated[list[str], msgspec.Meta(min_length=1)] | None = None
+    mode: ResetMode = ResetMode.ON_IDLE
+    command_timeout_s: Positive = 60.0
+    # Time between publishing the response and acting, so the response leaves the broker first.
+    delay_s: NonNegative = 1.0
+    # How long an "on idle" reset waits for transactions before giving up (0 = forever).
+    max_wait_s: NonNegative = 0.0
+
+
+class FirmwareSettings(_Table, kw_only=True):
+    """``[firmware]``: limits and defaults for ``update_firmware``."""
+
+    max_size_bytes: Annotated[int, msgspec.Meta(gt=0)] = 512 * 1024 * 1024
+    # Socket timeout of every connect/read; a server that stalls longer fails the attempt.
+    timeout_s: Positive = 30.0
+    # Used when the request carries no retries / retry_interval.
+    default_retries: Annotated[int, msgspec.Meta(ge=0)] = 2
+    default_retry_interval_s: NonNegative = 30.0
+    # Progress is logged every this many percent (or every 1 MiB when the size is unknown).
+    progress_step_percent: Annotated[int, msgspec.Meta(ge=1, le=100)] = 10
+    # PEM file with the manufacturer root certificate(s); when set, the signing certificate of a
+    # secure update must be issued directly by one of them.
+    trusted_ca_file: str | None = None
+    # Refuse unsigned updates (OCPP security profile 3 stations set this).
+    require_signature: bool = False
+
+
+class LogsSettings(_Table, kw_only=True):
+    """``[logs]``: the HAL's own rotating log files and ``upload_logs``."""
+
+    max_bytes: Annotated[int, msgspec.Meta(ge=4096)] = 5 * 1024 * 1024
+    backup_count: Annotated[int, msgspec.Meta(ge=1, le=100)] = 5
+    level: str = "INFO"
+    # "PUT" sends the log file as the body; "POST" sends multipart/form-data (field "file").
+    upload_method: str = "PUT"
+    timeout_s: Positive = 30.0
+    default_retries: Annotated[int, msgspec.Meta(ge=0)] = 2
+    default_retry_interval_s: NonNegative = 30.0
+    max_upload_bytes: Annotated[int, msgspec.Meta(gt=0)] = 64 * 1024 * 1024
 
 
 class BusSpec(msgspec.Struct, kw_only=True):
@@ -364,6 +419,8 @@ class Profile(_Table, kw_only=True):
     device_model: DeviceModelSettings = msgspec.field(default_factory=DeviceModelSettings)
     state: StateSettings = msgspec.field(default_factory=StateSettings)
     reset: ResetSettings = msgspec.field(default_factory=ResetSettings)
+    firmware: FirmwareSettings = msgspec.field(default_factory=FirmwareSettings)
+    logs: LogsSettings = msgspec.field(default_factory=LogsSettings)
     buses: dict[str, BusSpec] = msgspec.field(default_factory=dict)
     evse: list[EvseSpec] = msgspec.field(default_factory=list)
     # Free-form tables read by plugins in ``hal_board_loaded`` (``[plugins.<plugin name>]``).
