@@ -816,26 +816,26 @@ class CsContactorStatusRequest(Payload, kw_only=True, forbid_unknown_fields=True
     evse_id: str
 
 
-class CsContactorStatusResponse(Payload, kw_only=True, forbid_unknown_fields=True):
+class _CsContactorStatusFields(Payload, kw_only=True, forbid_unknown_fields=True):
+    """Fields that every ``cs_contactor_status`` payload below shares (same shape in the contract)."""
+
+    evse_id: str
+    status: ContactorStatus
+    info: str | UnsetType = UNSET
+
+
+class CsContactorStatusResponse(_CsContactorStatusFields, kw_only=True, forbid_unknown_fields=True):
     """``cs_contactor_status`` response payload (MUST PUBLISH (reply, same id)). Contactor state: closed, opened or error (+ optional info)."""
 
     NAME: ClassVar[str] = "cs_contactor_status"
     TYPE: ClassVar[MessageType] = MessageType.RESPONSE
 
-    evse_id: str
-    status: ContactorStatus
-    info: str | UnsetType = UNSET
 
-
-class CsContactorStatusUpdate(Payload, kw_only=True, forbid_unknown_fields=True):
+class CsContactorStatusUpdate(_CsContactorStatusFields, kw_only=True, forbid_unknown_fields=True):
     """``cs_contactor_status`` update payload (MUST PUBLISH (on every change)). Unsolicited contactor state change."""
 
     NAME: ClassVar[str] = "cs_contactor_status"
     TYPE: ClassVar[MessageType] = MessageType.UPDATE
-
-    evse_id: str
-    status: ContactorStatus
-    info: str | UnsetType = UNSET
 
 
 class CsParametersRequest(Payload, kw_only=True, forbid_unknown_fields=False):
@@ -1548,200 +1548,113 @@ class MeterValuesSignedMeterValue(msgspec.Struct, kw_only=True, forbid_unknown_f
     public_key: Annotated[str, Meta(max_length=2500)]
 
 
-class MeterValuesResponse(Payload, kw_only=True, forbid_unknown_fields=True):
+class _MeterValuesFields(Payload, kw_only=True, forbid_unknown_fields=True):
+    """Fields that every ``meter_values`` payload below shares (same shape in the contract)."""
+
+    # ISO 15118 EVSE ID string (e.g. DE*SEV*E123456789); identifies the EVSE across all messages; absent =
+    # whole charging station (OCPP evseId 0)
+    evse_id: str | UnsetType = UNSET
+    # RFC 3339 date-time of the reading (request: time at which the value should be read)
+    timestamp: Annotated[
+        str,
+        Meta(
+            pattern="^\\d{4}-\\d{2}-\\d{2}[Tt]\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,3})?([Zz]|([+-])\\d{2}:\\d{2})?$"
+        ),
+    ]
+    # AC voltage per phase [V]
+    voltage: MeterValuesVoltage
+    # AC current per phase [A]
+    current: MeterValuesCurrent
+    # power factor, 0..1
+    power_factor: Annotated[float, Meta(ge=0, le=1)]
+    # DC current [A]
+    dc_current: float | UnsetType = UNSET
+    # DC voltage [V]
+    dc_voltage: float | UnsetType = UNSET
+    # grid frequency [Hz]
+    frequency: float
+    # active energy import register [Wh, inferred from OCPP default unit]
+    total_active_energy_imported: float
+    # active energy export register [Wh, inferred]
+    total_active_energy_exported: float | UnsetType = UNSET
+    # reactive energy import register [varh, inferred]
+    total_reactive_energy_imported: float
+    # reactive energy export register [varh, inferred]
+    total_reactive_energy_exported: float | UnsetType = UNSET
+    # current offered to the EV [A]
+    max_current_offered: float | UnsetType = UNSET
+    # power offered to the EV [W]
+    max_power_offered: float | UnsetType = UNSET
+    # instantaneous active power import [W]
+    power_active_import: float | UnsetType = UNSET
+    # EV state of charge [%]
+    soc: float | UnsetType = UNSET
+    # EV departure time (RFC 3339)
+    departure_time: (
+        Annotated[
+            str,
+            Meta(
+                pattern="^\\d{4}-\\d{2}-\\d{2}[Tt]\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,3})?([Zz]|([+-])\\d{2}:\\d{2})?$"
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
+    # [W] (phase L1 or total; _l2/_l3 variants per phase)
+    min_charge_power: float | UnsetType = UNSET
+    min_charge_power_l2: float | UnsetType = UNSET
+    min_charge_power_l3: float | UnsetType = UNSET
+    # [W] (phase L1 or total; _l2/_l3 variants per phase)
+    max_charge_power: float | UnsetType = UNSET
+    max_charge_power_l2: float | UnsetType = UNSET
+    max_charge_power_l3: float | UnsetType = UNSET
+    # [W] (phase L1 or total; _l2/_l3 variants per phase)
+    min_discharge_power: float | UnsetType = UNSET
+    min_discharge_power_l2: float | UnsetType = UNSET
+    min_discharge_power_l3: float | UnsetType = UNSET
+    # [W] (phase L1 or total; _l2/_l3 variants per phase)
+    max_discharge_power: float | UnsetType = UNSET
+    max_discharge_power_l2: float | UnsetType = UNSET
+    max_discharge_power_l3: float | UnsetType = UNSET
+    # [A]
+    min_charge_current: float | UnsetType = UNSET
+    # [A]
+    max_charge_current: float | UnsetType = UNSET
+    # [A]
+    min_discharge_current: float | UnsetType = UNSET
+    # [A]
+    max_discharge_current: float | UnsetType = UNSET
+    # [V]
+    min_voltage: float | UnsetType = UNSET
+    # [V]
+    max_voltage: float | UnsetType = UNSET
+    # [Wh]
+    ev_target_energy_request: float | UnsetType = UNSET
+    # [Wh]
+    ev_min_energy_request: float | UnsetType = UNSET
+    # [Wh]
+    ev_max_energy_request: float | UnsetType = UNSET
+    # [Wh]
+    ev_min_v2x_energy_request: float | UnsetType = UNSET
+    # [Wh]
+    ev_max_v2x_energy_request: float | UnsetType = UNSET
+    # [%]
+    target_soc: float | UnsetType = UNSET
+    # OCPP 2.0.1 SignedMeterValueType entries
+    signed_meter_values: list[MeterValuesSignedMeterValue] | UnsetType = UNSET
+
+
+class MeterValuesResponse(_MeterValuesFields, kw_only=True, forbid_unknown_fields=True):
     """``meter_values`` response payload (MUST PUBLISH (reply, same id)). Meter reading: per-phase V/I, PF, frequency, energy registers, optional DC V/I, offered current/power, EV/BPT figures and signed meter values."""
 
     NAME: ClassVar[str] = "meter_values"
     TYPE: ClassVar[MessageType] = MessageType.RESPONSE
 
-    # ISO 15118 EVSE ID string (e.g. DE*SEV*E123456789); identifies the EVSE across all messages; absent =
-    # whole charging station (OCPP evseId 0)
-    evse_id: str | UnsetType = UNSET
-    # RFC 3339 date-time of the reading (request: time at which the value should be read)
-    timestamp: Annotated[
-        str,
-        Meta(
-            pattern="^\\d{4}-\\d{2}-\\d{2}[Tt]\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,3})?([Zz]|([+-])\\d{2}:\\d{2})?$"
-        ),
-    ]
-    # AC voltage per phase [V]
-    voltage: MeterValuesVoltage
-    # AC current per phase [A]
-    current: MeterValuesCurrent
-    # power factor, 0..1
-    power_factor: Annotated[float, Meta(ge=0, le=1)]
-    # DC current [A]
-    dc_current: float | UnsetType = UNSET
-    # DC voltage [V]
-    dc_voltage: float | UnsetType = UNSET
-    # grid frequency [Hz]
-    frequency: float
-    # active energy import register [Wh, inferred from OCPP default unit]
-    total_active_energy_imported: float
-    # active energy export register [Wh, inferred]
-    total_active_energy_exported: float | UnsetType = UNSET
-    # reactive energy import register [varh, inferred]
-    total_reactive_energy_imported: float
-    # reactive energy export register [varh, inferred]
-    total_reactive_energy_exported: float | UnsetType = UNSET
-    # current offered to the EV [A]
-    max_current_offered: float | UnsetType = UNSET
-    # power offered to the EV [W]
-    max_power_offered: float | UnsetType = UNSET
-    # instantaneous active power import [W]
-    power_active_import: float | UnsetType = UNSET
-    # EV state of charge [%]
-    soc: float | UnsetType = UNSET
-    # EV departure time (RFC 3339)
-    departure_time: (
-        Annotated[
-            str,
-            Meta(
-                pattern="^\\d{4}-\\d{2}-\\d{2}[Tt]\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,3})?([Zz]|([+-])\\d{2}:\\d{2})?$"
-            ),
-        ]
-        | UnsetType
-    ) = UNSET
-    # [W] (phase L1 or total; _l2/_l3 variants per phase)
-    min_charge_power: float | UnsetType = UNSET
-    min_charge_power_l2: float | UnsetType = UNSET
-    min_charge_power_l3: float | UnsetType = UNSET
-    # [W] (phase L1 or total; _l2/_l3 variants per phase)
-    max_charge_power: float | UnsetType = UNSET
-    max_charge_power_l2: float | UnsetType = UNSET
-    max_charge_power_l3: float | UnsetType = UNSET
-    # [W] (phase L1 or total; _l2/_l3 variants per phase)
-    min_discharge_power: float | UnsetType = UNSET
-    min_discharge_power_l2: float | UnsetType = UNSET
-    min_discharge_power_l3: float | UnsetType = UNSET
-    # [W] (phase L1 or total; _l2/_l3 variants per phase)
-    max_discharge_power: float | UnsetType = UNSET
-    max_discharge_power_l2: float | UnsetType = UNSET
-    max_discharge_power_l3: float | UnsetType = UNSET
-    # [A]
-    min_charge_current: float | UnsetType = UNSET
-    # [A]
-    max_charge_current: float | UnsetType = UNSET
-    # [A]
-    min_discharge_current: float | UnsetType = UNSET
-    # [A]
-    max_discharge_current: float | UnsetType = UNSET
-    # [V]
-    min_voltage: float | UnsetType = UNSET
-    # [V]
-    max_voltage: float | UnsetType = UNSET
-    # [Wh]
-    ev_target_energy_request: float | UnsetType = UNSET
-    # [Wh]
-    ev_min_energy_request: float | UnsetType = UNSET
-    # [Wh]
-    ev_max_energy_request: float | UnsetType = UNSET
-    # [Wh]
-    ev_min_v2x_energy_request: float | UnsetType = UNSET
-    # [Wh]
-    ev_max_v2x_energy_request: float | UnsetType = UNSET
-    # [%]
-    target_soc: float | UnsetType = UNSET
-    # OCPP 2.0.1 SignedMeterValueType entries
-    signed_meter_values: list[MeterValuesSignedMeterValue] | UnsetType = UNSET
 
-
-class MeterValuesUpdate(Payload, kw_only=True, forbid_unknown_fields=True):
+class MeterValuesUpdate(_MeterValuesFields, kw_only=True, forbid_unknown_fields=True):
     """``meter_values`` update payload (SHOULD PUBLISH (periodically / on change)). Same payload as the response, pushed by the CS unsolicited."""
 
     NAME: ClassVar[str] = "meter_values"
     TYPE: ClassVar[MessageType] = MessageType.UPDATE
-
-    # ISO 15118 EVSE ID string (e.g. DE*SEV*E123456789); identifies the EVSE across all messages; absent =
-    # whole charging station (OCPP evseId 0)
-    evse_id: str | UnsetType = UNSET
-    # RFC 3339 date-time of the reading (request: time at which the value should be read)
-    timestamp: Annotated[
-        str,
-        Meta(
-            pattern="^\\d{4}-\\d{2}-\\d{2}[Tt]\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,3})?([Zz]|([+-])\\d{2}:\\d{2})?$"
-        ),
-    ]
-    # AC voltage per phase [V]
-    voltage: MeterValuesVoltage
-    # AC current per phase [A]
-    current: MeterValuesCurrent
-    # power factor, 0..1
-    power_factor: Annotated[float, Meta(ge=0, le=1)]
-    # DC current [A]
-    dc_current: float | UnsetType = UNSET
-    # DC voltage [V]
-    dc_voltage: float | UnsetType = UNSET
-    # grid frequency [Hz]
-    frequency: float
-    # active energy import register [Wh, inferred from OCPP default unit]
-    total_active_energy_imported: float
-    # active energy export register [Wh, inferred]
-    total_active_energy_exported: float | UnsetType = UNSET
-    # reactive energy import register [varh, inferred]
-    total_reactive_energy_imported: float
-    # reactive energy export register [varh, inferred]
-    total_reactive_energy_exported: float | UnsetType = UNSET
-    # current offered to the EV [A]
-    max_current_offered: float | UnsetType = UNSET
-    # power offered to the EV [W]
-    max_power_offered: float | UnsetType = UNSET
-    # instantaneous active power import [W]
-    power_active_import: float | UnsetType = UNSET
-    # EV state of charge [%]
-    soc: float | UnsetType = UNSET
-    # EV departure time (RFC 3339)
-    departure_time: (
-        Annotated[
-            str,
-            Meta(
-                pattern="^\\d{4}-\\d{2}-\\d{2}[Tt]\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,3})?([Zz]|([+-])\\d{2}:\\d{2})?$"
-            ),
-        ]
-        | UnsetType
-    ) = UNSET
-    # [W] (phase L1 or total; _l2/_l3 variants per phase)
-    min_charge_power: float | UnsetType = UNSET
-    min_charge_power_l2: float | UnsetType = UNSET
-    min_charge_power_l3: float | UnsetType = UNSET
-    # [W] (phase L1 or total; _l2/_l3 variants per phase)
-    max_charge_power: float | UnsetType = UNSET
-    max_charge_power_l2: float | UnsetType = UNSET
-    max_charge_power_l3: float | UnsetType = UNSET
-    # [W] (phase L1 or total; _l2/_l3 variants per phase)
-    min_discharge_power: float | UnsetType = UNSET
-    min_discharge_power_l2: float | UnsetType = UNSET
-    min_discharge_power_l3: float | UnsetType = UNSET
-    # [W] (phase L1 or total; _l2/_l3 variants per phase)
-    max_discharge_power: float | UnsetType = UNSET
-    max_discharge_power_l2: float | UnsetType = UNSET
-    max_discharge_power_l3: float | UnsetType = UNSET
-    # [A]
-    min_charge_current: float | UnsetType = UNSET
-    # [A]
-    max_charge_current: float | UnsetType = UNSET
-    # [A]
-    min_discharge_current: float | UnsetType = UNSET
-    # [A]
-    max_discharge_current: float | UnsetType = UNSET
-    # [V]
-    min_voltage: float | UnsetType = UNSET
-    # [V]
-    max_voltage: float | UnsetType = UNSET
-    # [Wh]
-    ev_target_energy_request: float | UnsetType = UNSET
-    # [Wh]
-    ev_min_energy_request: float | UnsetType = UNSET
-    # [Wh]
-    ev_max_energy_request: float | UnsetType = UNSET
-    # [Wh]
-    ev_min_v2x_energy_request: float | UnsetType = UNSET
-    # [Wh]
-    ev_max_v2x_energy_request: float | UnsetType = UNSET
-    # [%]
-    target_soc: float | UnsetType = UNSET
-    # OCPP 2.0.1 SignedMeterValueType entries
-    signed_meter_values: list[MeterValuesSignedMeterValue] | UnsetType = UNSET
 
 
 class NotifyEventUpdate(Payload, kw_only=True, forbid_unknown_fields=True):
@@ -2253,28 +2166,27 @@ class WebsocketStatusRequest(Payload, kw_only=True, forbid_unknown_fields=False)
     TYPE: ClassVar[MessageType] = MessageType.REQUEST
 
 
-class WebsocketStatusResponse(Payload, kw_only=True, forbid_unknown_fields=True):
+class _WebsocketStatusFields(Payload, kw_only=True, forbid_unknown_fields=True):
+    """Fields that every ``websocket_status`` payload below shares (same shape in the contract)."""
+
+    status: WebsocketState
+    identity: str | UnsetType = UNSET
+    csms_url: str | UnsetType = UNSET
+    security_profile: Annotated[int, Meta(ge=1, le=3)] | UnsetType = UNSET
+
+
+class WebsocketStatusResponse(_WebsocketStatusFields, kw_only=True, forbid_unknown_fields=True):
     """``websocket_status`` response payload (LISTEN). Connection state plus identity, CSMS URL and security profile (the latter present when connected)."""
 
     NAME: ClassVar[str] = "websocket_status"
     TYPE: ClassVar[MessageType] = MessageType.RESPONSE
 
-    status: WebsocketState
-    identity: str | UnsetType = UNSET
-    csms_url: str | UnsetType = UNSET
-    security_profile: Annotated[int, Meta(ge=1, le=3)] | UnsetType = UNSET
 
-
-class WebsocketStatusUpdate(Payload, kw_only=True, forbid_unknown_fields=True):
+class WebsocketStatusUpdate(_WebsocketStatusFields, kw_only=True, forbid_unknown_fields=True):
     """``websocket_status`` update payload (LISTEN). Unsolicited notification whenever the CSMS connection state changes."""
 
     NAME: ClassVar[str] = "websocket_status"
     TYPE: ClassVar[MessageType] = MessageType.UPDATE
-
-    status: WebsocketState
-    identity: str | UnsetType = UNSET
-    csms_url: str | UnsetType = UNSET
-    security_profile: Annotated[int, Meta(ge=1, le=3)] | UnsetType = UNSET
 
 
 # (name, type, payload class, topic, publisher, CS obligation) for every pair on the CS topics.
