@@ -403,3 +403,50 @@ def test_random_dc_sequences_never_close_without_cable_check_and_precharge(
         if rig.ctl.contactor_closed:
             event("dc contactor closed")
             assert inputs_now.cable_check_passed and inputs_now.precharge_started and inputs_now.hlc_active
+
+
+LOCK_ACTIONS = ["josev_lock", "josev_unlock", "force_unlock", "slow_lock", "fast_lock"]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    steps=st.lists(st.sampled_from([*WEIGHTED, *LOCK_ACTIONS, *LOCK_ACTIONS]), min_size=1, max_size=30),
+    amps=st.sampled_from([0.0, 16.0, 32.0]),
+    free=st.booleans(),
+)
+def test_random_sequences_never_close_on_an_unlocked_plug_nor_unlock_under_load(
+    make_rig: list[SimEvse], steps: list[str], amps: float, free: bool
+) -> None:
+    rig = SimEvse("ac", free_charging=free, lock={"delay_ms": 200.0})
+    make_rig.append(rig)
+    world = rig.world
+    unlocks_under_load: list[tuple[bool, bool]] = []
+    command_lock = world.command_lock
+
+    def recording_command_lock(locked: bool) -> None:
+        if not locked and (world.relay.commanded or world.relay.feedback):
+            unlocks_under_load.append((world.relay.commanded, world.relay.feedback))
+        command_lock(locked)
+
+    world.command_lock = recording_command_lock  # type: ignore[method-assign]
+    for action in steps:
+        if action == "josev_lock":
+            rig.ctl.request_lock(1, True)
+        elif action == "josev_unlock":
+            rig.ctl.request_lock(1, False)
+        elif action == "force_unlock":  # the bolt is forced back by hand
+            with world.lock:
+                world.door.locked = False
+        elif action == "slow_lock":
+            world.door.delay_s = 3.0
+        elif action == "fast_lock":
+            world.door.delay_s = 0.2
+        else:
+            apply(rig, action, amps)
+        rig.tick(0.05)
+        event(f"closed={rig.ctl.contactor_closed}")
+        if rig.ctl.contactor_closed:
+            assert world.door.locked, "contactor closed on a plug that is not locked"
+            decision = rig.ctl.last_decision
+            assert decision is not None and decision.may_close
+        assert not unlocks_under_load, "the lock was commanded open while the contactor was closed"
