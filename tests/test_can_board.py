@@ -3,20 +3,19 @@ a safety MCU (pty), both through ``Board.build`` / ``Board.setup`` like the daem
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
 
 from josev_hal.board import Board
 from josev_hal.devices import ContactorSample, CpSample, DcSample, Role
-from josev_hal.errors import DeviceError, ProfileError
+from josev_hal.errors import ProfileError
 from josev_hal.plugins import get_plugin_manager
 from josev_hal.profile import load_profile_text
 from josev_hal.simulators.can_power_module import InfyPowerGroupSim
 from josev_hal.simulators.mcu import McuSim
+from tests.support.waiting import eventually, ok
 
 PROFILE = """[station]
 vendor = "Acme"
@@ -100,22 +99,6 @@ max_power_w = 50000
     poll_interval_s = 0.05
     offline_after_s = 0.5
 """
-
-
-def eventually(predicate: Callable[[], bool], timeout_s: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
-
-
-def ok(fn: Callable[[], Any]) -> Any:
-    try:
-        return fn()
-    except DeviceError:
-        return None
 
 
 @pytest.fixture

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import threading
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import can
 import msgspec
@@ -13,15 +12,7 @@ import pytest
 
 from josev_hal.buses.can import CanBus, CanBusOptions
 from josev_hal.errors import BusError
-
-
-def eventually(predicate: Callable[[], bool], timeout_s: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
+from tests.support.waiting import eventually
 
 
 @pytest.fixture

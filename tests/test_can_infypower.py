@@ -23,18 +23,10 @@ from josev_hal.buses.can import CanBus, CanBusOptions
 from josev_hal.devices import DeviceConfig
 from josev_hal.errors import BusError, DeviceError, DeviceOffline, DeviceTimeout
 from josev_hal.simulators.can_power_module import ALARM_NAMES, InfyPowerGroupSim
+from tests.support.waiting import eventually
 
 OFFLINE_AFTER_S = 0.5
 POLL_S = 0.05
-
-
-def eventually(predicate: Callable[[], bool], timeout_s: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 def read_or_none(driver: InfyPowerDc) -> Any:

@@ -8,9 +8,8 @@ wire format end to end and the same behaviours once through this family's frames
 from __future__ import annotations
 
 import struct
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,18 +22,10 @@ from josev_hal.buses.can import CanBus, CanBusOptions
 from josev_hal.devices import DeviceConfig
 from josev_hal.errors import DeviceError, DeviceOffline
 from josev_hal.simulators.can_power_module import WINLINE_ALARM_BITS, WinlineGroupSim
+from tests.support.waiting import eventually
 
 POLL_S = 0.05
 OFFLINE_AFTER_S = 0.5
-
-
-def eventually(predicate: Callable[[], bool], timeout_s: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 def read_or_none(driver: WinlineDc) -> Any:

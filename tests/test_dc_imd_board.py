@@ -4,12 +4,10 @@ InfyPower group on python-can ``virtual``, the SDM630 as a pymodbus RTU peer on 
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 from josev_hal_i2c.imd import ExpanderImd
@@ -33,24 +31,9 @@ from josev_hal.simulators.can_power_module import InfyPowerGroupSim
 from josev_hal.simulators.i2c import SimAcBoard, SimImdModule, build_ac_board
 from josev_hal.simulators.modbus_meter import ModbusPeer, PtyLine, SimulatedMeter
 from josev_hal.station.dc import DcPath
+from tests.support.waiting import eventually, ok
 
 BOARD = Path(__file__).resolve().parents[1] / "boards" / "dc-infypower-imd.toml"
-
-
-def eventually(predicate: Callable[[], bool], timeout_s: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
-
-
-def ok(fn: Callable[[], Any]) -> Any:
-    try:
-        return fn()
-    except DeviceError:
-        return None
 
 
 @dataclass

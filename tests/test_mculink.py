@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import struct
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,24 +22,9 @@ from josev_hal.buses.serial import SerialBus, SerialBusOptions
 from josev_hal.devices import CpMode, DeviceConfig
 from josev_hal.errors import DeviceError, DeviceOffline
 from josev_hal.simulators.mcu import McuSim
+from tests.support.waiting import eventually, ok
 
 LINK = {"keepalive_interval_s": 0.05, "mcu_failsafe_timeout_ms": 300, "link_timeout_s": 0.4}
-
-
-def eventually(predicate: Callable[[], bool], timeout_s: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
-
-
-def ok(fn: Callable[[], Any]) -> Any:
-    try:
-        return fn()
-    except DeviceError:
-        return None
 
 
 # -- protocol -------------------------------------------------------------------------------
