@@ -47,14 +47,15 @@ def _wait_readable(read: Callable[[], Any], timeout_s: float = 5.0) -> None:
 
 
 @contextmanager
-def _infypower_dc(env: ContractEnv) -> Iterator[Driver]:
+def _dc_group(env: ContractEnv, sim_cls: Any, driver_cls: Any, options_cls: Any) -> Iterator[Driver]:
+    """A two-module group on its own virtual CAN channel, with the family's simulated peer."""
     channel = f"contract-{uuid.uuid4().hex}"
-    sim = InfyPowerGroupSim(interface="virtual", channel=channel, modules=(0, 1), load_ohm=20.0).start()
+    sim = sim_cls(interface="virtual", channel=channel, modules=(0, 1), load_ohm=20.0).start()
     bus = CanBus("can0", CanBusOptions(interface="virtual", channel=channel))
     bus.setup()
     env.peer.disconnect = lambda off: sim.set_silent(None, off)
-    options = InfyPowerOptions(modules=[0, 1], poll_interval_s=0.05, offline_after_s=0.5)
-    driver = InfyPowerDc(DeviceConfig(device_id="contract.power_module", options=options, bus=bus))
+    options = options_cls(modules=[0, 1], poll_interval_s=0.05, offline_after_s=0.5)
+    driver = driver_cls(DeviceConfig(device_id="contract.power_module", options=options, bus=bus))
     try:
         driver.setup()
         _wait_readable(driver.read)
@@ -65,23 +66,12 @@ def _infypower_dc(env: ContractEnv) -> Iterator[Driver]:
         sim.stop()
 
 
-@contextmanager
-def _winline_dc(env: ContractEnv) -> Iterator[Driver]:
-    channel = f"contract-{uuid.uuid4().hex}"
-    sim = WinlineGroupSim(interface="virtual", channel=channel, modules=(0, 1), load_ohm=20.0).start()
-    bus = CanBus("can0", CanBusOptions(interface="virtual", channel=channel))
-    bus.setup()
-    env.peer.disconnect = lambda off: sim.set_silent(None, off)
-    options = WinlineOptions(modules=[0, 1], poll_interval_s=0.05, offline_after_s=0.5)
-    driver = WinlineDc(DeviceConfig(device_id="contract.power_module", options=options, bus=bus))
-    try:
-        driver.setup()
-        _wait_readable(driver.read)
-        yield driver
-    finally:
-        driver.release()
-        bus.release()
-        sim.stop()
+def _infypower_dc(env: ContractEnv) -> Any:
+    return _dc_group(env, InfyPowerGroupSim, InfyPowerDc, InfyPowerOptions)
+
+
+def _winline_dc(env: ContractEnv) -> Any:
+    return _dc_group(env, WinlineGroupSim, WinlineDc, WinlineOptions)
 
 
 @contextmanager
