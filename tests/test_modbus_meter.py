@@ -47,7 +47,13 @@ SERVED = {
     "reactive_export": 2000.0,
     "frequency": 50.0,
     "power_factor": 0.95,
+    "dc_voltage": 400.5,
+    "dc_current": -62.5,
 }
+
+#: Where a model's resolution cannot hold a SERVED value: the Acrel's power is an int16 with a
+#: decimal point, so at 7 kW its resolution is 1 W.
+SERVED_OVERRIDES: dict[str, dict[str, float]] = {"acrel_djsf1352rn": {"power_total": 7200.0}}
 
 FIELDS = {
     "power_total": lambda r: r.power_w,
@@ -57,13 +63,16 @@ FIELDS = {
     "reactive_export": lambda r: r.reactive_export_varh,
     "frequency": lambda r: r.frequency_hz,
     "power_factor": lambda r: r.power_factor,
+    "dc_voltage": lambda r: r.dc_voltage_v,
+    "dc_current": lambda r: r.dc_current_a,
     **{f"voltage_l{i}": (lambda r, i=i: getattr(r.voltage_v, f"l{i}")) for i in (1, 2, 3)},
     **{f"current_l{i}": (lambda r, i=i: getattr(r.current_a, f"l{i}")) for i in (1, 2, 3)},
 }
 
 
 def served_for(model: str) -> dict[str, float]:
-    return {q: v for q, v in SERVED.items() if q in builtin_models()[model].registers}
+    served = {**SERVED, **SERVED_OVERRIDES.get(model, {})}
+    return {q: v for q, v in served.items() if q in builtin_models()[model].registers}
 
 
 @pytest.fixture
@@ -115,6 +124,59 @@ def test_reading_equals_served_values_at_wire_speed(model: str) -> None:
             b.release()
     assert_reading_matches(reading, expected)
     assert reading.age() >= 0
+
+
+#: (decimal points of voltage / current / power, values): each value is exact at its decimal point
+#: and uses most of the int16 / uint16 range (raw x 10^(dp - 3)).
+ACREL_CASES = [
+    ((0, 0, 0), {"dc_voltage": 12.345, "dc_current": 1.001, "power_total": 0.5}),
+    ((1, 1, 4), {"dc_voltage": 400.12, "dc_current": 125.5, "power_total": 50000.0}),
+    ((2, 2, 5), {"dc_voltage": 999.9, "dc_current": -0.5, "power_total": -12500.0}),
+    ((3, 3, 3), {"dc_voltage": 1000.0, "dc_current": -32768.0, "power_total": 32767.0}),
+]
+
+
+@pytest.mark.parametrize(("points", "values"), ACREL_CASES, ids=lambda v: str(v))
+def test_acrel_dc_reading_equals_served_values_at_each_decimal_point(
+    line: PtyLine, bus: SerialBus, points: tuple[int, int, int], values: dict[str, float]
+) -> None:
+    energy = {"energy_import": 123_456_789.0, "energy_export": 70_000.0}
+    sim = SimulatedMeter("acrel_djsf1352rn", unit=1, values={**values, **energy})
+    dp_v, dp_i, dp_p = points
+    sim.set_exponents(dc_voltage=dp_v, dc_current=dp_i, power_total=dp_p)
+    # The decimal points sit right after their values; energy is U32 high word first.
+    words = sim.words(3, 0, 16)
+    assert (words[1], words[3], words[9]) == points
+    assert words[12:14] == [123_456_789 >> 16, 123_456_789 & 0xFFFF]
+    with ModbusPeer(line.peer_port, [sim]):
+        meter = make_meter(bus, 1, model="acrel_djsf1352rn")
+        before = sim.requests
+        reading = meter.read()
+        # Values and their decimal points come from one FC3 transaction (one snapshot).
+        assert sim.requests - before == 1
+    assert reading.dc_voltage_v == pytest.approx(values["dc_voltage"], rel=1e-9)
+    assert reading.dc_current_a == pytest.approx(values["dc_current"], rel=1e-9)
+    assert reading.power_w == pytest.approx(values["power_total"], rel=1e-9)
+    assert reading.energy_import_wh == 123_456_789.0
+    assert reading.energy_export_wh == 70_000.0
+    assert reading.voltage_v is None and reading.current_a is None
+
+
+def test_acrel_garbage_decimal_point_reads_as_not_available(line: PtyLine, bus: SerialBus) -> None:
+    sim = SimulatedMeter("acrel_djsf1352rn", unit=1, values={"dc_voltage": 400.0, "dc_current": 10.0})
+    sim.set_words(3, 1, [0x7FFF])  # voltage decimal point: 10^(32767 - 3) is no voltage
+    with ModbusPeer(line.peer_port, [sim]):
+        reading = make_meter(bus, 1, model="acrel_djsf1352rn").read()
+    assert reading.dc_voltage_v is None
+    assert reading.dc_current_a == pytest.approx(10.0)
+
+
+def test_acrel_is_not_mistaken_for_another_model_by_identify(line: PtyLine, bus: SerialBus) -> None:
+    sim = SimulatedMeter("acrel_djsf1352rn", unit=5, values=served_for("acrel_djsf1352rn"))
+    with ModbusPeer(line.peer_port, [sim]):
+        result = scan(bus, [5], timeout_s=0.25)
+    # It answers (refuses the other maps' registers) but matches no model: configured by hand.
+    assert [(r.unit, r.answered, r.model) for r in result] == [(5, True, None)]
 
 
 def test_energy_registers_in_kwh_are_reported_in_wh(line: PtyLine, bus: SerialBus) -> None:

@@ -80,6 +80,23 @@ def test_exponent_register_scales_an_energy_counter() -> None:
     assert decode_register(r, words_of(encode_register(r, 500.0, exponent=2))) == pytest.approx(500.0)
 
 
+@pytest.mark.parametrize(
+    ("dp", "raw", "value"), [(0, 12345, 12.345), (1, 40012, 400.12), (3, 7, 7.0), (5, 125, 12500.0)]
+)
+def test_decimal_point_register_with_offset_scales_raw_by_ten_to_dp_minus_three(
+    dp: int, raw: int, value: float
+) -> None:
+    r = reg("uint16", exponent_register=101, exponent_offset=-3)
+    assert decode_register(r, {(4, 100): raw, (4, 101): dp}) == pytest.approx(value, rel=1e-12)
+    assert encode_register(r, value, exponent=dp) == {100: raw, 101: dp}
+
+
+@pytest.mark.parametrize("word", [0x7FFF, 0x8000, 22])
+def test_implausible_decimal_point_decodes_to_not_available(word: int) -> None:
+    r = reg("uint16", exponent_register=101, exponent_offset=-3)
+    assert decode_register(r, {(4, 100): 1000, (4, 101): word}) is None
+
+
 def test_not_available_sentinels_decode_to_none_only_when_the_model_uses_them() -> None:
     r = reg("uint32")
     all_ones = {(4, 100): 0xFFFF, (4, 101): 0xFFFF}
@@ -115,7 +132,7 @@ def test_reads_are_grouped_per_function_within_the_meter_limits() -> None:
 
 
 def test_shipped_models_cover_the_issue_list() -> None:
-    assert {"sdm630", "sdm72dm", "abb_b23", "em340", "wm3m4c"} <= set(builtin_models())
+    assert {"sdm630", "sdm72dm", "abb_b23", "em340", "wm3m4c", "acrel_djsf1352rn"} <= set(builtin_models())
     for model in builtin_models().values():
         assert all(b.count <= model.max_registers_per_read for b in model.plan()), model.name
 
@@ -129,6 +146,34 @@ def test_sdm630_map_matches_the_hardware_facts() -> None:
     assert (em.type, em.word_order, em.factor) == ("int32", "little", pytest.approx(0.1))
     abb = builtin_models()["abb_b23"].registers["energy_import"]
     assert (abb.address, abb.function, abb.type, abb.factor) == (0x5000, 3, "uint64", pytest.approx(10.0))
+
+
+ACREL_HEAD = 'name = "x"\ntitle = "t"\n[defaults]\nfunction = 3\ntype = "int16"\n[registers]\n'
+
+#: Decimal-point (exponent) registers a map must refuse, and the key path the error names.
+BROKEN_DECIMAL_POINTS = [
+    ("dc_voltage = { address = 0, exponent_offset = -3 }", "registers.dc_voltage.exponent_offset"),
+    (
+        "dc_voltage = { address = 0, exponent_register = 1, exponent_offset = 99 }",
+        "registers.dc_voltage.exponent_offset: 99 is out of range",
+    ),
+    (
+        "dc_voltage = { address = 0, exponent_register = 0 }",
+        "registers.dc_voltage.exponent_register: 0 (0x0000) is a register of dc_voltage",
+    ),
+    (
+        "dc_voltage = { address = 0, exponent_register = 2 }\ndc_current = { address = 2 }",
+        "registers.dc_voltage.exponent_register: 2 (0x0002) is a register of dc_current",
+    ),
+    (
+        "dc_voltage = { address = 0, exponent_register = 100, exponent_offset = -3 }",
+        "registers.dc_voltage.exponent_register: 100 (0x0064) is outside the block",
+    ),
+    (
+        "dc_voltage = { address = 0, exponent_register = 70000 }",
+        "at `$.registers.dc_voltage.exponent_register`",
+    ),
+]
 
 
 @pytest.mark.parametrize(
@@ -156,6 +201,7 @@ def test_sdm630_map_matches_the_hardware_facts() -> None:
             "identify[0].quantity",
         ),
         ('name = "x"\n[registers', "invalid TOML"),
+        *[(ACREL_HEAD + body, message) for body, message in BROKEN_DECIMAL_POINTS],
     ],
 )
 def test_broken_model_files_name_file_and_key(text: str, message: str) -> None:
@@ -184,6 +230,22 @@ def test_broken_model_files_name_file_and_key(text: str, message: str) -> None:
             "registers.current_l1.sign_from",
         ),
         ({"model": "sdm630", "response_timeout_s": 0}, "response_timeout_s"),
+        (
+            {"model": "acrel_djsf1352rn", "max_registers_per_read": 1},
+            "registers.dc_voltage.exponent_register: 1 (0x0001) is outside the block",
+        ),
+        (
+            {
+                "model": "acrel_djsf1352rn",
+                "defaults": {"function": 3, "type": "int16"},
+                "registers": {"dc_current": {"address": 2, "exponent_register": 0, "exponent_offset": -3}},
+            },
+            "registers.dc_current.exponent_register: 0 (0x0000) is a register of dc_voltage",
+        ),
+        (
+            {"registers": {"dc_voltage": {"address": 0, "exponent_register": 1, "exponent_offset": -20}}},
+            "registers.dc_voltage.exponent_offset",
+        ),
     ],
 )
 def test_bad_driver_options_are_rejected_with_the_key(options: dict[str, object], message: str) -> None:

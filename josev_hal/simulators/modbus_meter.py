@@ -64,6 +64,10 @@ class SimulatedMeter:
     base units (V, A, W, Wh, varh, Hz) encoded exactly as the model's map says (type, word
     order, scale, unit, exponent register). Registers outside the map answer with Modbus
     exception 2 (illegal data address), like a real meter.
+
+    Values with an exponent / decimal-point register are served with the smallest non-negative
+    exponent word that fits the raw type (the finest resolution, like an auto-ranging meter),
+    unless :meth:`set_exponents` pinned the word for that quantity.
     """
 
     def __init__(
@@ -92,6 +96,9 @@ class SimulatedMeter:
         self.requests = 0
         self._lock = threading.RLock()
         self._words: dict[tuple[int, int], int] = {}
+        #: Pinned exponent / decimal-point words by quantity (see :meth:`set_exponents`).
+        self._exponents: dict[str, int] = {}
+        self._values: dict[str, float] = {}
         # Served address ranges per table (3 = holding, 4 = input): the map, bridged like the
         # model reads it, so every read the driver plans is valid and nothing else is.
         addrs = [a for r in model.registers.values() for a in r.addresses()]
@@ -129,8 +136,48 @@ class SimulatedMeter:
         with self._lock:
             for q, v in values.items():
                 reg = self.model.registers[q]
-                for addr, word in encode_register(reg, float(v)).items():
+                if reg.exponent_register is None:
+                    words = encode_register(reg, float(v))
+                elif q in self._exponents:
+                    words = encode_register(reg, float(v), exponent=self._exponents[q])
+                else:
+                    words = self._auto_ranged(reg, float(v))
+                for addr, word in words.items():
                     self._words[(reg.function, addr)] = word
+                self._values[q] = float(v)
+
+    @staticmethod
+    def _auto_ranged(reg: Any, value: float) -> dict[int, int]:
+        from josev_hal_modbus.model import MAX_EXPONENT, encode_register
+
+        for exponent in range(0, MAX_EXPONENT - reg.exponent_offset + 1):
+            try:
+                return dict(encode_register(reg, value, exponent=exponent))
+            except ValueError:
+                continue
+        raise ValueError(f"{reg.quantity}: {value} does not fit {reg.type} with any exponent")
+
+    def set_exponents(self, **exponents: int | None) -> None:
+        """Pin the exponent / decimal-point word served for these quantities (``None`` = back to
+        auto-ranging) and re-encode their current values with it. A value that does not fit the
+        raw type at that exponent raises :class:`ValueError` (nothing changes)."""
+        from josev_hal_modbus.model import encode_register
+
+        bad = sorted(
+            q for q in exponents if getattr(self.model.registers.get(q), "exponent_register", None) is None
+        )
+        if bad:
+            raise ValueError(f"model {self.model.name} has no exponent register for {', '.join(bad)}")
+        with self._lock:
+            for q, e in exponents.items():
+                if e is not None:
+                    encode_register(self.model.registers[q], self._values.get(q, 0.0), exponent=e)
+            for q, e in exponents.items():
+                if e is None:
+                    self._exponents.pop(q, None)
+                else:
+                    self._exponents[q] = e
+            self.set_values(**{q: self._values.get(q, 0.0) for q in exponents})
 
     def set_words(self, function: int, address: int, words: Iterable[int]) -> None:
         """Store raw register words (e.g. "not available" sentinels)."""

@@ -49,7 +49,14 @@ from josev_hal.devices import (
 from josev_hal.errors import BusError, ConfigError, CrcError, DeviceError, DeviceOffline, DeviceTimeout
 
 from . import iskra
-from .model import MODBUS_MAX_READ, MeterModel, RegisterDefaults, RegisterMap, builtin_models
+from .model import (
+    MODBUS_MAX_READ,
+    MeterModel,
+    RegisterDefaults,
+    RegisterMap,
+    builtin_models,
+    check_exponent_registers,
+)
 from .model import resolve_registers as _resolve
 from .rtu import ModbusExceptionError, RtuMaster
 
@@ -73,7 +80,7 @@ class ModbusMeterOptions(msgspec.Struct, forbid_unknown_fields=True):
     """``options`` of a ``modbus-meter`` device."""
 
     #: A shipped model (``josev-hal probe serial`` lists them): sdm630, sdm72dm, sdm72dm2,
-    #: abb_b23, em340, wm3m4c.
+    #: abb_b23, em340, wm3m4c, acrel_djsf1352rn.
     model: ModelName | None = None
     #: Registers of a user-defined map, or replacements/additions to ``model``'s registers.
     registers: RegisterMap = RegisterMap()
@@ -150,6 +157,11 @@ def resolve_model(opts: ModbusMeterOptions) -> MeterModel:
             signed=model.signed,
             identify=model.identify,
         )
+    # Exponent / decimal-point registers are checked on the final map: an inline register may
+    # point at one of the model's, and overridden read limits may split a value from it.
+    check_exponent_registers(
+        model.registers, max_count=model.max_registers_per_read, max_gap=model.max_gap, where="registers"
+    )
     return model
 
 

@@ -23,12 +23,14 @@ A model file (``models/<name>.toml``) describes one meter family::
 
 The same register table can be given inline in a board profile (driver option ``registers``);
 see :class:`RegisterOptions`. Values are decoded as ``raw * scale * unit_factor`` (times
-``10 ** exponent`` when the register has an ``exponent_register``) into the base unit of the
-quantity (V, A, W, Wh, varh, Hz).
+``10 ** (exponent + exponent_offset)`` when the register has an ``exponent_register``) into the
+base unit of the quantity (V, A, W, Wh, varh, Hz). A decimal-point register (Acrel: value =
+raw x 10^(dp - 3)) is an ``exponent_register`` with ``exponent_offset = -3``.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import struct
 import tomllib
@@ -42,8 +44,11 @@ import msgspec
 
 from josev_hal.errors import ConfigError
 
+log = logging.getLogger(__name__)
+
 __all__ = [
     "DATA_TYPES",
+    "MAX_EXPONENT",
     "QUANTITIES",
     "Address",
     "Batch",
@@ -57,6 +62,7 @@ __all__ = [
     "RegisterOptions",
     "Unit",
     "builtin_models",
+    "check_exponent_registers",
     "decode_register",
     "encode_register",
     "load_model_file",
@@ -144,6 +150,12 @@ _UNITS: dict[str, dict[str, float]] = {
 #: Modbus limit for one read (FC3/FC4): 125 registers.
 MODBUS_MAX_READ = 125
 
+#: Largest decade exponent (register word + offset) a value is scaled by. A meter answering with
+#: more is reporting garbage (a float would overflow at 10^309); the value is then "not available".
+MAX_EXPONENT = 18
+#: Allowed ``exponent_offset`` in a map.
+_MAX_EXPONENT_OFFSET = 12
+
 
 class RegisterDefaults(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     """Defaults applied to every register of a map that does not set the field."""
@@ -159,7 +171,10 @@ class RegisterOptions(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     ``address`` is the 0-based PDU address sent on the wire (input register 30001 = address 0).
     ``unit`` is the unit of ``raw * scale`` (``"kWh"`` for an energy register in kWh); the driver
     converts to the quantity's base unit. ``exponent_register``: address (same function code) of
-    a signed 16-bit decade exponent applied to this value (Iskra energy counters).
+    a signed 16-bit decade exponent applied to this value (Iskra energy counters), or of a
+    decimal-point register (Acrel DC meters); ``exponent_offset`` is added to that register's
+    value (Acrel: ``-3``, value = raw x 10^(dp - 3)). The exponent register must be read in the
+    same transaction as the value, so a value is never scaled by a stale decimal point.
     ``sign_from``: another quantity whose sign this value takes (Eastron currents are magnitudes;
     the phase power carries the direction). The subclasses below fix the units per dimension.
     """
@@ -171,6 +186,7 @@ class RegisterOptions(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     scale: float = 1.0
     unit: Unit | None = None
     exponent_register: Address | None = None
+    exponent_offset: int = 0
     sign_from: Quantity | None = None
 
 
@@ -278,6 +294,7 @@ class Register:
     unit: str
     factor: float  # raw -> base unit: scale * unit factor
     exponent_register: int | None = None
+    exponent_offset: int = 0
     sign_from: str | None = None
 
     @property
@@ -397,6 +414,13 @@ def resolve_registers(
             raise ValueError(f"{path}.sign_from: {opt.sign_from!r} is not a register of this map")
         if opt.exponent_register is not None and not 0 <= opt.exponent_register <= 0xFFFF:
             raise ValueError(f"{path}.exponent_register: not a register address")
+        if opt.exponent_offset and opt.exponent_register is None:
+            raise ValueError(f"{path}.exponent_offset: only applies with exponent_register")
+        if abs(opt.exponent_offset) > _MAX_EXPONENT_OFFSET:
+            raise ValueError(
+                f"{path}.exponent_offset: {opt.exponent_offset} is out of range "
+                f"(-{_MAX_EXPONENT_OFFSET}..{_MAX_EXPONENT_OFFSET})"
+            )
         out[quantity] = Register(
             quantity=quantity,
             address=opt.address,
@@ -407,9 +431,51 @@ def resolve_registers(
             unit=unit,
             factor=opt.scale * _UNITS[base][unit],
             exponent_register=opt.exponent_register,
+            exponent_offset=opt.exponent_offset,
             sign_from=opt.sign_from,
         )
     return out
+
+
+def check_exponent_registers(
+    registers: Mapping[str, Register], *, max_count: int, max_gap: int, where: str
+) -> None:
+    """Check every ``exponent_register`` of a complete map (model plus inline overrides, with
+    the read limits in force): it must not be a word of any value of the map (that would scale
+    by a measurement, not a decimal point), and the planned reads must fetch it in the same
+    transaction as its value. Raises :class:`ValueError` as ``<where>.<quantity>.exponent_register:``."""
+    value_words: dict[tuple[int, int], str] = {}
+    for q, reg in registers.items():
+        for i in range(reg.count):
+            value_words[(reg.function, reg.address + i)] = q
+    plan = plan_reads(
+        (a for r in registers.values() for a in r.addresses()), max_count=max_count, max_gap=max_gap
+    )
+    # In address order, so the first problem reported is the first in the map.
+    for q, reg in sorted(registers.items(), key=lambda item: (item[1].function, item[1].address)):
+        if reg.exponent_register is None:
+            continue
+        path = f"{where}.{q}.exponent_register"
+        key = (reg.function, reg.exponent_register)
+        if key in value_words:
+            raise ValueError(
+                f"{path}: {reg.exponent_register} (0x{reg.exponent_register:04X}) is a register of "
+                f"{value_words[key]}, not a separate exponent / decimal-point register"
+            )
+        same = [
+            b
+            for b in plan
+            if b.function == reg.function
+            and b.address <= reg.address
+            and reg.address + reg.count <= b.address + b.count
+            and b.address <= reg.exponent_register < b.address + b.count
+        ]
+        if not same:
+            raise ValueError(
+                f"{path}: {reg.exponent_register} (0x{reg.exponent_register:04X}) is outside the block "
+                f"read with the value at {reg.address} (0x{reg.address:04X}); raise max_gap or "
+                f"max_registers_per_read so both come in one transaction"
+            )
 
 
 def _check_limits(max_registers_per_read: int, max_gap: int, where: str) -> None:
@@ -423,6 +489,9 @@ def model_from_file(data: ModelFile) -> MeterModel:
     """Build a model from a decoded file; raises :class:`ValueError` with the key path."""
     _check_limits(data.max_registers_per_read, data.max_gap, "")
     regs = resolve_registers(data.registers, data.defaults, "registers")
+    check_exponent_registers(
+        regs, max_count=data.max_registers_per_read, max_gap=data.max_gap, where="registers"
+    )
     for i, check in enumerate(data.identify):
         if check.quantity is not None and check.quantity not in regs:
             raise ValueError(f"identify[{i}].quantity: {check.quantity!r} is not a register of this map")
@@ -517,15 +586,26 @@ def decode_register(
     value = raw * reg.factor
     if reg.exponent_register is not None:
         exp_word = words[(reg.function, reg.exponent_register)]
-        value *= 10.0 ** struct.unpack(">h", exp_word.to_bytes(2, "big"))[0]
+        exponent = struct.unpack(">h", exp_word.to_bytes(2, "big"))[0] + reg.exponent_offset
+        if abs(exponent) > MAX_EXPONENT:
+            log.warning(
+                "meter register %d: exponent / decimal point word %d gives 10^%d, value not available",
+                reg.exponent_register,
+                exp_word,
+                exponent,
+            )
+            return None
+        value *= 10.0**exponent
     return value
 
 
 def encode_register(reg: Register, value: float, *, exponent: int = 0) -> dict[int, int]:
     """Words (``{address: word}``, function ``reg.function``) that make ``reg`` decode to
     ``value`` -- the inverse of :func:`decode_register`, used by the simulated meter. For
-    registers with an ``exponent_register`` the exponent word is included (``exponent``)."""
-    raw_value = value / reg.factor / (10.0**exponent if reg.exponent_register is not None else 1.0)
+    registers with an ``exponent_register`` the exponent word is included (``exponent``, the
+    register's content; ``exponent_offset`` is added when scaling)."""
+    scale_exp = exponent + reg.exponent_offset if reg.exponent_register is not None else 0
+    raw_value = value / reg.factor / 10.0**scale_exp
     if reg.type in ("t5", "t6"):
         exp = -6
         mantissa = round(raw_value * 10**-exp)
