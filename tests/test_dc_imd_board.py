@@ -1,6 +1,6 @@
 """The shipped DC board ``boards/dc-infypower-imd.toml`` built end to end against simulators:
 the I2C parts on the register-level simulated board (with a simulated IMD on the expander), the
-InfyPower group on python-can ``virtual``, the SDM630 as a pymodbus RTU peer on a pty."""
+InfyPower group on python-can ``virtual``, the Acrel DC meter as a pymodbus RTU peer on a pty."""
 
 from __future__ import annotations
 
@@ -62,7 +62,9 @@ def board_text(can_channel: str, meter_port: str, settle_ms: int) -> str:
 @pytest.fixture
 def rig() -> Iterator[Rig]:
     channel = f"dc-imd-{uuid.uuid4().hex}"
-    meter = SimulatedMeter("sdm630", 1, values={"voltage_l1": 230.0, "energy_import": 12_345.0})
+    meter = SimulatedMeter(
+        "acrel_djsf1352rn", 1, values={"dc_voltage": 0.0, "dc_current": 0.0, "energy_import": 12_345.0}
+    )
     with (
         PtyLine(baudrate=9600) as line,
         ModbusPeer(line.peer_port, [meter]),
@@ -117,7 +119,7 @@ def test_dc_board_setpoint_reaches_the_modules_through_the_closed_contactor(rig:
     meter = evse.require(Role.METER, Meter)
     caps = power.capabilities
     assert (caps.max_voltage_v, caps.max_current_a, caps.max_power_w) == (1000.0, 125.0, 50_000.0)
-    assert meter.read().voltage_v.l1 == pytest.approx(230.0)
+    assert meter.read().energy_import_wh == pytest.approx(12_345.0)
     cp.set_pwm(5.0)  # high-level communication
     rig.i2c.cp.set_ev_state("C")
     assert eventually(lambda: cp.read().positive_v == pytest.approx(6.0, abs=0.1))
@@ -127,6 +129,14 @@ def test_dc_board_setpoint_reaches_the_modules_through_the_closed_contactor(rig:
     power.enable(True)
     assert eventually(lambda: all(m.on and m.setpoint_a == 20.0 for m in rig.modules.modules.values()))
     assert eventually(lambda: (s := ok(power.read)) is not None and s.enabled and s.voltage_v > 300)
+    # The DC meter on the output reports what the modules deliver (served here by its simulator
+    # at the meter's own decimal points).
+    rig.meter.set_values(dc_voltage=400.0, dc_current=40.0, power_total=16_000.0)
+    rig.meter.set_exponents(dc_voltage=1, dc_current=2, power_total=4)
+    reading = meter.read()
+    assert (reading.dc_voltage_v, reading.dc_current_a, reading.power_w) == pytest.approx(
+        (400.0, 40.0, 16_000.0)
+    )
     power.enable(False)
     contactor.open()
     assert eventually(lambda: not any(m.on for m in rig.modules.modules.values()))
