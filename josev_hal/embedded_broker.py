@@ -45,7 +45,15 @@ from typing import Any, Literal
 
 from josev_hal.errors import ConfigError, HalError
 
-__all__ = ["BrokerTls", "EmbeddedBroker", "EmbeddedBrokerError", "find_mosquitto", "free_port"]
+__all__ = [
+    "BrokerTls",
+    "EmbeddedBroker",
+    "EmbeddedBrokerError",
+    "answers_mqtt",
+    "find_mosquitto",
+    "free_port",
+    "port_open",
+]
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +96,8 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-def _port_open(host: str, port: int) -> bool:
+def port_open(host: str, port: int) -> bool:
+    """True when something accepts TCP connections on host:port."""
     try:
         with socket.create_connection((host, port), timeout=0.2):
             return True
@@ -96,7 +105,7 @@ def _port_open(host: str, port: int) -> bool:
         return False
 
 
-def _answers_mqtt(host: str, port: int) -> bool:
+def answers_mqtt(host: str, port: int) -> bool:
     """True when an MQTT broker (not just any listener) answers CONNECT on host:port."""
     client_id = b"josev-hal-probe"
     body = b"\x00\x04MQTT\x04\x02\x00\x3c" + len(client_id).to_bytes(2, "big") + client_id
@@ -405,7 +414,7 @@ class EmbeddedBroker:
                 )
             # The plain listener must answer MQTT (a bare port check would also accept whoever
             # grabbed the port before us); the TLS listener only has to accept connections.
-            if _answers_mqtt(self.host, self._port) and all(_port_open(self.host, p) for p in ports[1:]):
+            if answers_mqtt(self.host, self._port) and all(port_open(self.host, p) for p in ports[1:]):
                 return
             time.sleep(0.02)
         self.stop()
@@ -416,7 +425,7 @@ class EmbeddedBroker:
     def _wait_port_free(self) -> None:
         # restart() re-binds the same port; wait until the old listener is really gone.
         deadline = time.monotonic() + _START_TIMEOUT_S
-        while time.monotonic() < deadline and _port_open(self.host, self._port):
+        while time.monotonic() < deadline and port_open(self.host, self._port):
             time.sleep(0.02)
 
     # -- amqtt fallback ----------------------------------------------------------------------

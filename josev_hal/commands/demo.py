@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import socket
 import sys
 import tempfile
 import time
@@ -45,14 +44,13 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 
 def _reachable(url: str) -> bool:
+    """Whether a broker answers at ``url``: a real MQTT CONNACK for mqtt://; for mqtts:// (whose
+    handshake needs certificates) an open port."""
     from josev_hal.bridge import parse_broker_url
+    from josev_hal.embedded_broker import answers_mqtt, port_open
 
     addr = parse_broker_url(url)
-    try:
-        with socket.create_connection((addr.host, addr.port), timeout=0.5):
-            return True
-    except OSError:
-        return False
+    return port_open(addr.host, addr.port) if addr.tls else answers_mqtt(addr.host, addr.port)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -8,7 +8,6 @@ like a healthy Josev would, and reports every message as a :class:`TimelineEvent
 
 from __future__ import annotations
 
-import itertools
 import json
 import ssl
 import threading
@@ -123,7 +122,6 @@ class JosevEmulator:
         self._client.on_message = self._on_message
         self._client.on_subscribe = self._on_subscribe
         self._client.on_socket_open = set_tcp_nodelay
-        self._seq = itertools.count()
 
     # -- connection ------------------------------------------------------------------------------
     def connect(self) -> None:
