@@ -133,6 +133,9 @@ def _connect(
         client.username_pw_set(auth["username"], auth["password"])
     client.on_message = lambda c, u, m: got.append(m.payload)
     client.on_connect = lambda c, u, f, rc, p: codes.append(str(rc))
+    # One attempt per call: paho's loop would otherwise retry a refused CONNECT after a second
+    # and record a second answer before the test looks.
+    client.reconnect_delay_set(min_delay=60, max_delay=60)
     client.connect("127.0.0.1", port)
     client.loop_start()
     deadline = time.monotonic() + 5

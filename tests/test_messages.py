@@ -181,6 +181,13 @@ def test_outgoing_messages_are_always_strict() -> None:
         p.ConnectorAndChargingUpdate(evse_id="E", connector_id=1)
 
 
+def test_encode_refuses_an_id_that_is_not_a_uuid() -> None:
+    payload = p.CpStatusUpdate(evse_id="E", connector_id=1, state=p.CpState.A1)
+    msg = Message(id='x","name":"evil', name="cp_status", type=MessageType.UPDATE, data=payload)
+    with pytest.raises(MessageError, match=r"^\$\.id: expected a UUID string"):
+        encode(msg)
+
+
 def test_utc_timestamp_matches_the_contract_pattern(contract: Contract) -> None:
     doc = contract.schema_doc("meter_values", "update")
     pattern = doc["properties"]["data"]["properties"]["timestamp"]["pattern"]

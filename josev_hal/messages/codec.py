@@ -152,6 +152,7 @@ _CANONICAL = re.compile(
     rb'"name":"([a-z0-9_]{1,64})","type":"(request|response|update)","data":'
 )
 _canonical_match = _CANONICAL.match
+_uuid_match = re.compile(UUID_PATTERN).match
 _FAST: dict[tuple[bytes | Any, ...], tuple[msgspec.json.Decoder[Any], MessageType]] = {}
 
 
@@ -382,10 +383,22 @@ def encode(message: Message) -> bytes:
     except msgspec.ValidationError as exc:
         envelope = _Envelope(message.id, message.name, message.type, msgspec.Raw(body))
         raise _payload_error(cls, exc, envelope) from None
-    head = _encoder.encode((message.id, message.name, message.type.value))
-    # head is '["<id>","<name>","<type>"]'; splice the already-encoded parts into the envelope.
-    ident, name, type_ = head[2:-2].split(b'","')
-    return b'{"id":"%s","name":"%s","type":"%s","data":%s}' % (ident, name, type_, body)
+    ident = message.id
+    if not isinstance(ident, str) or _uuid_match(ident) is None:
+        raise MessageError(
+            f"expected a UUID string (8-4-4-4-12 hex digits), got {ident!r}",
+            path="$.id",
+            name=message.name,
+            type=spec.type.value,
+        )
+    # Every part is known to be plain ASCII without quotes (a UUID and names from the contract),
+    # so the envelope is spliced around the already-encoded payload instead of encoded again.
+    return b'{"id":"%s","name":"%s","type":"%s","data":%s}' % (
+        ident.encode(),
+        spec.name.encode(),
+        spec.type.value.encode(),
+        body,
+    )
 
 
 # --------------------------------------------------------------------------------------------
