@@ -7,6 +7,7 @@ test fails when the committed files differ from a fresh generation.
 
 from __future__ import annotations
 
+import inspect
 import json
 from typing import Annotated, Any, Literal
 
@@ -15,7 +16,7 @@ from msgspec import Meta
 
 from josev_hal.messages.codec import SPECS, UUID_PATTERN, MessageSpec
 
-__all__ = ["message_schema", "message_schemas", "render"]
+__all__ = ["canonical", "message_schema", "message_schemas", "render"]
 
 _DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
@@ -61,6 +62,31 @@ def message_schemas() -> dict[str, dict[str, Any]]:
     return {f"{n}.{t}.json": message_schema(spec) for (n, t), spec in sorted(SPECS.items())}
 
 
+def canonical(node: Any) -> Any:
+    """``node`` in a form that does not depend on the msgspec release that generated it.
+
+    Why: releases differ in details that do not change what a schema accepts - whether Struct
+    docstrings are dedented (0.23 does, earlier ones do not), the order of ``anyOf`` members and of
+    keys. Descriptions are dedented with :func:`inspect.cleandoc`, ``anyOf`` members sorted by their
+    JSON text, and :func:`render` sorts keys, so the committed files are byte-identical under every
+    supported msgspec version (a test generates them under the lowest and the newest).
+    """
+    if isinstance(node, dict):
+        out: dict[str, Any] = {}
+        for k, v in node.items():
+            if k == "description" and isinstance(v, str):
+                out[k] = inspect.cleandoc(v)
+            elif k == "anyOf" and isinstance(v, list):
+                members = [canonical(m) for m in v]
+                out[k] = sorted(members, key=lambda m: json.dumps(m, sort_keys=True))
+            else:
+                out[k] = canonical(v)
+        return out
+    if isinstance(node, list):
+        return [canonical(v) for v in node]
+    return node
+
+
 def render(schema: dict[str, Any]) -> str:
-    """The exact text written to disk (stable across runs)."""
-    return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
+    """The exact text written to disk (stable across runs and msgspec versions)."""
+    return json.dumps(canonical(schema), indent=2, ensure_ascii=False, sort_keys=True) + "\n"
