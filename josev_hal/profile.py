@@ -53,6 +53,7 @@ __all__ = [
     "LogsSettings",
     "MeterSettings",
     "OcppConnectorType",
+    "OperationsSettings",
     "PpSettings",
     "PpWindow",
     "Profile",
@@ -339,6 +340,19 @@ class LogsSettings(_Table, kw_only=True):
     max_upload_bytes: Annotated[int, msgspec.Meta(gt=0)] = 64 * 1024 * 1024
 
 
+class OperationsSettings(_Table, kw_only=True):
+    """``[operations]``: the local control endpoint (status, metrics, operator actions, page).
+
+    ``listen`` is ``host:port`` (port 0: any free port; the daemon writes the address it got into
+    the state dir). Operator actions always need the token from ``<state dir>/operations.token``;
+    on an address other than loopback every request needs it."""
+
+    enabled: bool = True
+    listen: Annotated[str, msgspec.Meta(pattern=r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}$")] = (
+        "127.0.0.1:8765"
+    )
+
+
 class BusSpec(msgspec.Struct, kw_only=True):
     """A ``[buses.<name>]`` table after loading: ``kind`` and that kind's ``Options`` Struct.
 
@@ -421,6 +435,7 @@ class Profile(_Table, kw_only=True):
     reset: ResetSettings = msgspec.field(default_factory=ResetSettings)
     firmware: FirmwareSettings = msgspec.field(default_factory=FirmwareSettings)
     logs: LogsSettings = msgspec.field(default_factory=LogsSettings)
+    operations: OperationsSettings = msgspec.field(default_factory=OperationsSettings)
     buses: dict[str, BusSpec] = msgspec.field(default_factory=dict)
     evse: list[EvseSpec] = msgspec.field(default_factory=list)
     # Free-form tables read by plugins in ``hal_board_loaded`` (``[plugins.<plugin name>]``).
@@ -838,6 +853,8 @@ class _Loader:
                 ("safety", "cp_loss_shutdown"),
                 'must be "hardware" or "hal" (opening on CP loss is mandatory)',
             )
+        if int(profile.operations.listen.rsplit(":", 1)[1]) > 65535:
+            add(("operations", "listen"), "port must be 0..65535")
         if profile.meter.stale_after_s <= profile.meter.interval_s:
             add(("meter", "stale_after_s"), "must be greater than interval_s")
         if not profile.evse:
