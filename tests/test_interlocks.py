@@ -4,12 +4,17 @@ EV actions, faults and Josev requests (hypothesis, on the sim board with a manua
 Invariants checked after every step:
 
 * contactor commanded closed => CP in C2/D2, EVSE available, no RCD trip, no blocking fault;
+* never closed in D2 without ventilation, never on a socket without a valid PP, never with a
+  failed or pending RCD self-test or an overcurrent trip;
+* DC: never closed without a cable check and a pre-charge *of this ISO 15118 session*;
+* never closed within ``min_close_interval_s`` of the previous closing;
 * every accepted CP change yields exactly one cp_status (no repeats, none missed);
 * a welded contactor never leads to a new session (the relay is never closed again).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Iterator
 
@@ -48,7 +53,21 @@ def inputs(**changes: object) -> InterlockInputs:
 
 def test_ac_basic_charging_may_close_in_c2_when_everything_is_fine() -> None:
     assert decide(OK).may_close
-    assert decide(inputs(cp_states=("D2",))).may_close
+    assert decide(inputs(cp_states=("D2",), ventilation=True)).may_close
+
+
+def test_state_d_is_refused_without_ventilation_and_says_why() -> None:
+    decision = decide(inputs(cp_states=("D2",)))
+    assert decision.blockers == (Blocker.NO_VENTILATION,)
+    assert "state_d_without_ventilation" in decision.why()
+    # C2 does not need ventilation; D1 is not a charging state in the first place
+    assert decide(inputs(cp_states=("C2",), ventilation=False)).may_close
+    assert decide(inputs(cp_states=("D1",), ventilation=True)).blockers == (Blocker.CP_NOT_CHARGING,)
+
+
+def test_the_safe_default_is_no_ventilation() -> None:
+    assert InterlockInputs.__dataclass_fields__["ventilation"].default is False
+    assert Blocker.NO_VENTILATION in decide(inputs(cp_states=("D2",))).blockers
 
 
 @pytest.mark.parametrize("state", ["A1", "A2", "B1", "B2", "C1", "D1", "E", "F"])
@@ -68,6 +87,12 @@ def test_contactor_must_open_outside_c2_d2(state: str) -> None:
         ({"cp_states": ("C2", "C2")}, Blocker.CP_AMBIGUOUS),
         ({"cp_states": ("C2", "E")}, Blocker.CP_NOT_CHARGING),
         ({"plug_locked": False}, Blocker.PLUG_NOT_LOCKED),
+        ({"cp_states": ("D2",)}, Blocker.NO_VENTILATION),
+        ({"pp_required": True, "pp_valid": False}, Blocker.PP_INVALID),
+        ({"rcd_self_test_failed": True}, Blocker.RCD_SELF_TEST_FAILED),
+        ({"rcd_self_test_pending": True}, Blocker.RCD_SELF_TEST_PENDING),
+        ({"overcurrent": True}, Blocker.OVERCURRENT),
+        ({"since_last_close_s": 3.0, "min_close_interval_s": 10.0}, Blocker.CLOSE_INTERVAL),
     ],
 )
 def test_each_condition_alone_forbids_closing_and_says_why(
@@ -82,6 +107,59 @@ def test_an_unlocked_socket_plug_forbids_closing_on_ac_and_dc() -> None:
     assert decide(inputs(plug_locked=False)).blockers == (Blocker.PLUG_NOT_LOCKED,)
     dc_ok = {"dc": True, "hlc_active": True, "cable_check_passed": True, "precharge_started": True}
     assert decide(inputs(**dc_ok, plug_locked=False)).blockers == (Blocker.PLUG_NOT_LOCKED,)
+
+
+def test_a_socket_needs_a_valid_pp_coding_a_fixed_cable_does_not() -> None:
+    assert decide(inputs(pp_required=True, pp_valid=True)).may_close
+    assert decide(inputs(pp_required=True, pp_valid=False)).blockers == (Blocker.PP_INVALID,)
+    assert decide(inputs(pp_required=False, pp_valid=False)).may_close  # fixed cable
+    dc_ok = {"dc": True, "hlc_active": True, "cable_check_passed": True, "precharge_started": True}
+    assert decide(inputs(**dc_ok, pp_required=True)).blockers == (Blocker.PP_INVALID,)
+
+
+def test_a_failed_rcd_self_test_wins_over_a_pending_one() -> None:
+    decision = decide(inputs(rcd_self_test_failed=True, rcd_self_test_pending=True))
+    assert decision.blockers == (Blocker.RCD_SELF_TEST_FAILED,)
+
+
+@pytest.mark.parametrize(
+    ("since_s", "closes"),
+    [
+        (None, True),
+        (0.0, False),
+        (9.99, False),
+        (10.0, True),
+        (3600.0, True),
+        (-1.0, False),
+        (float("nan"), False),
+    ],
+)
+def test_min_close_interval_holds_back_a_new_closing(since_s: float | None, closes: bool) -> None:
+    decision = decide(inputs(since_last_close_s=since_s, min_close_interval_s=10.0))
+    assert decision.may_close is closes
+    if not closes:
+        assert decision.blockers == (Blocker.CLOSE_INTERVAL,)
+
+
+def test_min_close_interval_never_opens_a_closed_contactor() -> None:
+    # the interval is measured from the last closing: while closed it is always "too soon"
+    assert decide(inputs(contactor_closed=True, since_last_close_s=0.1, min_close_interval_s=10.0)).may_close
+
+
+def test_min_close_interval_of_zero_disables_the_rule() -> None:
+    assert decide(inputs(since_last_close_s=0.0, min_close_interval_s=0.0)).may_close
+
+
+DC_OK = {"dc": True, "hlc_active": True, "cable_check_passed": True, "precharge_started": True}
+
+
+def test_dc_cable_check_and_precharge_of_an_earlier_session_are_stale() -> None:
+    fresh = inputs(**DC_OK, hlc_session=2, cable_check_session=2, precharge_session=2)
+    assert decide(fresh).may_close
+    second = inputs(**DC_OK, hlc_session=3, cable_check_session=2, precharge_session=2)
+    assert decide(second).blockers == (Blocker.CABLE_CHECK_PENDING, Blocker.NO_PRECHARGE)
+    checked = inputs(**DC_OK, hlc_session=3, cable_check_session=3, precharge_session=2)
+    assert decide(checked).blockers == (Blocker.NO_PRECHARGE,)
 
 
 def test_hlc_session_stands_in_for_basic_authorization_on_ac() -> None:
@@ -113,8 +191,8 @@ BOOLS = (False, True)
 
 def test_exhaustively_closing_implies_every_condition() -> None:
     states = ("A1", "B1", "B2", "C1", "C2", "D2", "E", "F")
-    for state, dc, avail, rcd, fault, stop, auth, hlc, cable, pre, five, locked in itertools.product(
-        states, BOOLS, BOOLS, BOOLS, BOOLS, BOOLS, BOOLS, BOOLS, BOOLS, BOOLS, BOOLS, BOOLS
+    for state, dc, avail, rcd, fault, stop, auth, hlc, cable, pre, five, locked, vent in itertools.product(
+        states, BOOLS, BOOLS, BOOLS, BOOLS, BOOLS, BOOLS, BOOLS, BOOLS, BOOLS, BOOLS, BOOLS, BOOLS
     ):
         i = inputs(
             cp_states=(state,),
@@ -129,9 +207,10 @@ def test_exhaustively_closing_implies_every_condition() -> None:
             precharge_started=pre,
             hlc_pwm=five,
             plug_locked=locked,
+            ventilation=vent,
         )
         expected = (
-            state in ("C2", "D2")
+            (state == "C2" or (state == "D2" and vent))
             and avail
             and not rcd
             and not fault
@@ -140,6 +219,109 @@ def test_exhaustively_closing_implies_every_condition() -> None:
             and ((hlc and cable and pre) if dc else (hlc if five else (auth or hlc)))
         )
         assert decide(i).may_close is expected, i
+
+
+_SESSIONS = st.integers(min_value=0, max_value=3)
+
+
+@st.composite
+def any_inputs(draw: st.DrawFn) -> InterlockInputs:
+    """Every input at once, including the #14 ones (ventilation, PP, RCD self-test, overcurrent,
+    DC session counters, minimum close interval)."""
+    states = st.sampled_from(["A1", "A2", "B1", "B2", "C1", "C2", "D1", "D2", "E", "F"])
+    return InterlockInputs(
+        cp_states=tuple(draw(st.lists(states, min_size=1, max_size=2))),
+        dc=draw(st.booleans()),
+        available=draw(st.booleans()),
+        rcd_tripped=draw(st.booleans()),
+        blocking_faults=draw(st.sampled_from([frozenset(), frozenset({"contactor_welded"})])),
+        stop_requested=draw(st.booleans()),
+        authorized=draw(st.booleans()),
+        hlc_active=draw(st.booleans()),
+        cable_check_passed=draw(st.booleans()),
+        precharge_started=draw(st.booleans()),
+        hlc_pwm=draw(st.booleans()),
+        plug_locked=draw(st.booleans()),
+        ventilation=draw(st.booleans()),
+        pp_required=draw(st.booleans()),
+        pp_valid=draw(st.booleans()),
+        rcd_self_test_failed=draw(st.booleans()),
+        rcd_self_test_pending=draw(st.booleans()),
+        overcurrent=draw(st.booleans()),
+        hlc_session=draw(_SESSIONS),
+        cable_check_session=draw(_SESSIONS),
+        precharge_session=draw(_SESSIONS),
+        contactor_closed=draw(st.booleans()),
+        since_last_close_s=draw(st.none() | st.floats(min_value=-1.0, max_value=30.0)),
+        min_close_interval_s=draw(st.sampled_from([0.0, 10.0])),
+    )
+
+
+@settings(max_examples=2000, deadline=None)
+@given(i=any_inputs())
+def test_closing_implies_every_new_rule(i: InterlockInputs) -> None:
+    decision = decide(i)
+    assert decision.may_close is (not decision.blockers)
+    if not decision.may_close:
+        return
+    event("may close")
+    charging = [s for s in i.cp_states if s in ("C2", "D2")]
+    assert len(charging) == 1
+    assert not ("D2" in charging and not i.ventilation), "closed in D without ventilation"
+    assert not i.pp_required or i.pp_valid, "closed on a socket without a valid PP"
+    assert not (i.rcd_self_test_failed or i.rcd_self_test_pending or i.overcurrent)
+    if i.dc:
+        assert i.cable_check_passed and i.cable_check_session == i.hlc_session
+        assert i.precharge_started and i.precharge_session == i.hlc_session
+    if not i.contactor_closed and i.since_last_close_s is not None:
+        assert i.since_last_close_s >= i.min_close_interval_s, "closed within the minimum interval"
+
+
+@settings(max_examples=500, deadline=None)
+@given(i=any_inputs())
+def test_each_new_rule_alone_decides(i: InterlockInputs) -> None:
+    """Breaking one of the new rules on inputs that may close always forbids closing."""
+    base = dataclasses.replace(
+        i,
+        cp_states=("C2",),
+        available=True,
+        rcd_tripped=False,
+        blocking_faults=frozenset(),
+        stop_requested=False,
+        authorized=True,
+        hlc_active=True,
+        cable_check_passed=True,
+        precharge_started=True,
+        hlc_pwm=False,
+        plug_locked=True,
+        pp_valid=True,
+        rcd_self_test_failed=False,
+        rcd_self_test_pending=False,
+        overcurrent=False,
+        cable_check_session=i.hlc_session,
+        precharge_session=i.hlc_session,
+        since_last_close_s=None,
+    )
+    assert decide(base).may_close
+    broken = [
+        (dataclasses.replace(base, cp_states=("D2",), ventilation=False), Blocker.NO_VENTILATION),
+        (dataclasses.replace(base, pp_required=True, pp_valid=False), Blocker.PP_INVALID),
+        (dataclasses.replace(base, rcd_self_test_failed=True), Blocker.RCD_SELF_TEST_FAILED),
+        (dataclasses.replace(base, rcd_self_test_pending=True), Blocker.RCD_SELF_TEST_PENDING),
+        (dataclasses.replace(base, overcurrent=True), Blocker.OVERCURRENT),
+        (
+            dataclasses.replace(
+                base, contactor_closed=False, since_last_close_s=1.0, min_close_interval_s=10.0
+            ),
+            Blocker.CLOSE_INTERVAL,
+        ),
+    ]
+    if i.dc:
+        stale_check = dataclasses.replace(base, cable_check_session=i.hlc_session + 1)
+        stale_precharge = dataclasses.replace(base, precharge_session=i.hlc_session + 1)
+        broken += [(stale_check, Blocker.CABLE_CHECK_PENDING), (stale_precharge, Blocker.NO_PRECHARGE)]
+    for bad, blocker in broken:
+        assert decide(bad).blockers == (blocker,), (bad, blocker)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -272,14 +454,40 @@ def watch_states(rig: SimEvse) -> StateLog:
     return log
 
 
-def check_invariants(rig: SimEvse, closings_at_weld: int | None) -> None:
+class CloseLog:
+    """Records the clock time of every closing command the world receives, so the minimum close
+    interval is checked against what reached the relay, not against the core's bookkeeping."""
+
+    def __init__(self, rig: SimEvse) -> None:
+        self.times: list[float] = []
+        world = rig.world
+        command = world.command_relay
+
+        def recording(closed: bool) -> None:
+            if closed and not world.relay.commanded:
+                self.times.append(rig.clock.now())
+            command(closed)
+
+        world.command_relay = recording  # type: ignore[method-assign]
+
+
+def check_invariants(rig: SimEvse, closings_at_weld: int | None, closes: CloseLog | None = None) -> None:
     ctl = rig.ctl
+    inputs_now = ctl._inputs()
     if ctl.contactor_closed:
         states = set(ctl.cp_states.values())
         assert states <= {"C2", "D2"}, states
         assert ctl.available
         assert not ctl.rcd_tripped
         assert not [f for f in ctl.faults.values() if f.blocks], ctl.faults
+        # the #14 rules, as the core sees its own inputs
+        assert "D2" not in states or inputs_now.ventilation, "closed in D without ventilation"
+        assert not inputs_now.pp_required or inputs_now.pp_valid, "closed on a socket without a valid PP"
+        assert not inputs_now.rcd_self_test_failed and not inputs_now.rcd_self_test_pending
+        assert not inputs_now.overcurrent
+    if closes is not None and inputs_now.min_close_interval_s > 0:
+        gaps = [b - a for a, b in itertools.pairwise(closes.times)]
+        assert all(g >= inputs_now.min_close_interval_s for g in gaps), ("closed within the interval", gaps)
     sent = [m.state.value for m in rig.of(p.CpStatusUpdate)]
     assert all(a != b for a, b in itertools.pairwise(sent)), sent
     if sent:
@@ -303,13 +511,16 @@ def test_random_sequences_keep_the_interlock_invariants(
     rig = SimEvse("ac", free_charging=free, publish_error=broker_down)
     make_rig.append(rig)
     watch_states(rig)
+    closes = CloseLog(rig)
     welded_at: int | None = None
     for action in steps:
         apply(rig, action, amps)
         rig.tick(0.05)
         if welded_at is None and "contactor_welded" in rig.ctl.faults:
             welded_at = rig.world.relay.closings
-        check_invariants(rig, welded_at)
+        check_invariants(rig, welded_at, closes)
+        if "D2" in rig.ctl.cp_states.values():
+            event("EV in D2")
         if rig.ctl.contactor_closed:
             event("contactor closed during the sequence")  # the invariant is not vacuous
         if welded_at is not None:
@@ -392,17 +603,21 @@ def test_random_dc_sequences_never_close_without_cable_check_and_precharge(
     rig = SimEvse("dc")
     make_rig.append(rig)
     watch_states(rig)
+    closes = CloseLog(rig)
     welded_at: int | None = None
     for action in steps:
         apply_dc(rig, action)
         rig.tick(0.1)
         if welded_at is None and "contactor_welded" in rig.ctl.faults:
             welded_at = rig.world.relay.closings
-        check_invariants(rig, welded_at)
+        check_invariants(rig, welded_at, closes)
         inputs_now = rig.ctl._inputs()
         if rig.ctl.contactor_closed:
             event("dc contactor closed")
             assert inputs_now.cable_check_passed and inputs_now.precharge_started and inputs_now.hlc_active
+            # the cable check and the pre-charge belong to *this* ISO 15118 session
+            assert inputs_now.cable_check_session == inputs_now.hlc_session
+            assert inputs_now.precharge_session == inputs_now.hlc_session
 
 
 LOCK_ACTIONS = ["josev_lock", "josev_unlock", "force_unlock", "slow_lock", "fast_lock"]

@@ -57,9 +57,11 @@ def test_readings_outside_every_band_are_a_pilot_fault(volts: float) -> None:
         (10.5, CpLetter.C, CpLetter.B),
         (7.5, CpLetter.B, CpLetter.B),
         (7.5, CpLetter.C, CpLetter.C),
-        (7.5, CpLetter.A, CpLetter.C),
+        (7.5, CpLetter.D, CpLetter.C),
+        (7.5, None, CpLetter.C),
         (4.5, CpLetter.C, CpLetter.C),
-        (4.5, CpLetter.B, CpLetter.D),
+        (4.5, CpLetter.D, CpLetter.D),
+        (4.5, None, CpLetter.D),
         (-10.5, CpLetter.F, CpLetter.F),
         (-10.5, CpLetter.B, None),
         (-1.5, CpLetter.B, CpLetter.E),
@@ -67,9 +69,59 @@ def test_readings_outside_every_band_are_a_pilot_fault(volts: float) -> None:
     ],
 )
 def test_gap_readings_keep_the_upper_neighbour_only_when_coming_from_it(
-    volts: float, previous: CpLetter, expected: CpLetter | None
+    volts: float, previous: CpLetter | None, expected: CpLetter | None
 ) -> None:
     assert classify_level(volts, previous, T) is expected
+
+
+@pytest.mark.parametrize(
+    ("volts", "previous", "expected"),
+    [
+        # 7..8 V gap: B is kept when coming from A or B (issue #14 item 13, chargebyte's rule)
+        (7.5, CpLetter.A, CpLetter.B),
+        (7.5, CpLetter.B, CpLetter.B),
+        (7.01, CpLetter.A, CpLetter.B),
+        (7.99, CpLetter.C, CpLetter.C),
+        # 4..5 V gap: C is kept when coming from A, B or C
+        (4.5, CpLetter.A, CpLetter.C),
+        (4.5, CpLetter.B, CpLetter.C),
+        (4.5, CpLetter.C, CpLetter.C),
+        (4.01, CpLetter.B, CpLetter.C),
+        (4.99, CpLetter.D, CpLetter.D),
+        (4.5, CpLetter.E, CpLetter.D),
+    ],
+)
+def test_cp_gap_hysteresis_keeps_the_higher_state_when_coming_from_above(
+    volts: float, previous: CpLetter, expected: CpLetter
+) -> None:
+    assert classify_level(volts, previous, T) is expected
+
+
+def test_a_b_plateau_sagging_through_the_7_to_8_v_gap_stays_b_without_a_c_flicker() -> None:
+    cp = CpClassifier(debounce_samples=1)
+    states = [cp.update(sample(v), PWM).state for v in (8.98, 8.2, 7.9, 7.5, 7.1, 7.4, 7.9, 8.5)]
+    assert states == ["B2"] * 8
+
+
+def test_an_ev_leaving_c_through_the_4_to_5_v_gap_is_never_read_as_d() -> None:
+    cp = CpClassifier(debounce_samples=1)
+    cp.update(sample(12.0), X1)
+    states = [cp.update(sample(v), PWM).letter for v in (5.99, 5.2, 4.8, 4.2, 4.6)]
+    assert CpLetter.D not in states
+    assert cp.update(sample(2.93), PWM).letter is CpLetter.D  # inside the D band it is D
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    volts=st.floats(min_value=-14.0, max_value=14.0, allow_nan=False),
+    previous=st.sampled_from([None, *CpLetter]),
+)
+def test_a_gap_reading_is_always_one_of_its_two_neighbours(volts: float, previous: CpLetter | None) -> None:
+    letter = classify_level(volts, previous, T)
+    if T.c_max_v < volts < T.b_min_v:
+        assert letter in (CpLetter.B, CpLetter.C)
+    if T.d_max_v < volts < T.c_min_v:
+        assert letter in (CpLetter.C, CpLetter.D)
 
 
 @pytest.mark.parametrize(

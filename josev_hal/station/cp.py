@@ -6,10 +6,16 @@ debounces the result.
 
 The bands follow the IEC 61851-1 Table A.4 implementation of chargebyte (A 11..13 V, B 8..10 V,
 C 5..7 V, D 2..4 V, E -1..2 V, F -13..-11 V). A reading in a gap between two bands keeps the
-previous state when that state is the upper neighbour and otherwise takes the lower one, which
-gives the hysteresis IEC 61851-1 A.4.11 tests for. Readings outside every band (above 13 V,
-between -10 and -2 V, below -13 V) are a *pilot fault*; the core reports them as state E because
-E is the "CP line error" state of the contract and it forces the contactor open.
+higher state when the EV comes from above, as chargebyte's CP utilities do: the 10..11 V gap
+stays A only when coming from A; the 7..8 V gap stays B when coming from A or B; the 4..5 V gap
+stays C when coming from A, B or C. Otherwise the gap takes the lower band. This is the
+hysteresis IEC 61851-1 A.4.11 tests for, and it matters on a slowly falling plateau: a B that
+sags through 7..8 V (cable, EV diode temperature) must not flicker to C and back, and an EV
+leaving C through 4..5 V must not be read as D (which needs ventilation).
+
+Readings outside every band (above 13 V, between -10 and -2 V, below -13 V) are a *pilot fault*;
+the core reports them as state E because E is the "CP line error" state of the contract and it
+forces the contactor open.
 
 Diode check: with PWM running and an EV present, a healthy EV diode leaves the negative plateau
 near -12 V. A negative plateau above ``diode_fault_above_v`` (default -10 V, which also catches a
@@ -40,6 +46,9 @@ class CpLetter(enum.StrEnum):
 
 
 _POWER = frozenset({CpLetter.C, CpLetter.D})
+#: Gap hysteresis: previous states from which the 7..8 V gap stays B and the 4..5 V gap stays C.
+_FROM_B_OR_ABOVE = frozenset({CpLetter.A, CpLetter.B})
+_FROM_C_OR_ABOVE = frozenset({CpLetter.A, CpLetter.B, CpLetter.C})
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,17 +104,17 @@ def classify_level(positive_v: float, previous: CpLetter | None, t: CpThresholds
         return None
     if v >= t.a_min_v:
         return CpLetter.A
-    # Gap bands: stay in the upper neighbour if we were there, else take the lower one.
+    # Gap bands: keep the higher state when coming from it or from above, else the lower one.
     if v > t.b_max_v:
         return CpLetter.A if previous is CpLetter.A else CpLetter.B
     if v >= t.b_min_v:
         return CpLetter.B
     if v > t.c_max_v:
-        return CpLetter.B if previous is CpLetter.B else CpLetter.C
+        return CpLetter.B if previous in _FROM_B_OR_ABOVE else CpLetter.C
     if v >= t.c_min_v:
         return CpLetter.C
     if v > t.d_max_v:
-        return CpLetter.C if previous is CpLetter.C else CpLetter.D
+        return CpLetter.C if previous in _FROM_C_OR_ABOVE else CpLetter.D
     if v >= t.d_min_v:
         return CpLetter.D
     if v >= t.e_min_v:
