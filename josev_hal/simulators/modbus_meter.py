@@ -9,6 +9,8 @@ test-only, and the driver cannot tell it from a real line (it talks to a serial 
   P-256 key, the firmware's zero-padded DER signature.
 * :class:`ModbusPeer` -- a pymodbus RTU server on a serial device serving one or more simulated
   meters (an RS485 line). Unit ids nobody serves stay silent, like on a real line.
+* :class:`ModbusTcpPeer` -- the same meters behind a pymodbus TCP server on localhost (a meter
+  with an Ethernet port, or an RTU-to-TCP gateway).
 * :class:`PtyLine` -- two pseudo-terminals joined by forwarding threads: the driver opens
   :attr:`PtyLine.client_port`, the peer :attr:`PtyLine.peer_port`. It can emulate the wire speed
   (each frame arrives after its transmission time at the baud rate), flip bits in answers (CRC
@@ -29,6 +31,7 @@ import json
 import logging
 import os
 import select
+import socket
 import termios
 import threading
 import time
@@ -41,7 +44,7 @@ from josev_hal.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ModbusPeer", "PtyLine", "SimulatedMeter", "wire_time_s"]
+__all__ = ["ModbusPeer", "ModbusTcpPeer", "PtyLine", "SimulatedMeter", "wire_time_s"]
 
 
 def wire_time_s(
@@ -397,16 +400,17 @@ class ModbusPeer:
         self._started = threading.Event()
         self._error: BaseException | None = None
 
+    #: Where the unit id sits in a frame (RTU: first byte; Modbus TCP: after the MBAP header).
+    _unit_offset = 0
+
     def _trace_packet(self, sending: bool, data: bytes) -> bytes:
-        if sending and data:
-            meter = self.meters.get(data[0])
+        if sending and len(data) > self._unit_offset:
+            meter = self.meters.get(data[self._unit_offset])
             if meter is None or not meter.online:
                 return b""
         return data
 
     def _run(self) -> None:
-        from pymodbus.server import ModbusSerialServer
-
         loop = asyncio.new_event_loop()
         self._loop = loop
         asyncio.set_event_loop(loop)
@@ -417,16 +421,7 @@ class ModbusPeer:
             # pymodbus sends requests for unknown unit ids to device 0; this catch-all answers
             # them and _trace_packet drops the answer, so the line stays silent for them.
             catch_all = SimDevice(id=0, simdata=[SimData(0, values=[0], datatype=DataType.REGISTERS)])
-            self._server = ModbusSerialServer(
-                [catch_all, *(m.sim_device() for m in self.meters.values())],
-                port=self.port,
-                ignore_missing_devices=True,
-                trace_packet=self._trace_packet,
-                baudrate=self.baudrate,
-                parity=self.parity,
-                stopbits=self.stopbits,
-                bytesize=self.bytesize,
-            )
+            self._server = self._make_server([catch_all, *(m.sim_device() for m in self.meters.values())])
             await self._server.serve_forever(background=True)
 
         try:
@@ -441,6 +436,20 @@ class ModbusPeer:
             loop.run_forever()
         finally:
             loop.close()
+
+    def _make_server(self, devices: list[Any]) -> Any:
+        from pymodbus.server import ModbusSerialServer
+
+        return ModbusSerialServer(
+            devices,
+            port=self.port,
+            ignore_missing_devices=True,
+            trace_packet=self._trace_packet,
+            baudrate=self.baudrate,
+            parity=self.parity,
+            stopbits=self.stopbits,
+            bytesize=self.bytesize,
+        )
 
     def start(self) -> ModbusPeer:
         """Start serving (returns once the port is open)."""
@@ -480,6 +489,52 @@ class ModbusPeer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class ModbusTcpPeer(ModbusPeer):
+    """The same meters served over Modbus TCP on ``host``:``port`` (``port=0``: a free port,
+    chosen once, so :meth:`stop`/:meth:`start` bring the meter back at the same address -- a
+    meter or gateway rebooting). Unit ids nobody serves get no answer, like a gateway whose RTU
+    device is silent."""
+
+    _unit_offset = 6  # transaction id, protocol id, length: 6 bytes, then the unit id
+
+    def __init__(self, meters: Sequence[SimulatedMeter], *, host: str = "127.0.0.1", port: int = 0) -> None:
+        super().__init__(f"{host}:{port}", meters)
+        self.host = host
+        self.tcp_port = port or _free_tcp_port(host)
+        self.port = f"{host}:{self.tcp_port}"
+
+    def _make_server(self, devices: list[Any]) -> Any:
+        from pymodbus.server import ModbusTcpServer
+
+        return ModbusTcpServer(
+            devices,
+            address=(self.host, self.tcp_port),
+            ignore_missing_devices=True,
+            trace_packet=self._trace_packet,
+        )
+
+    def start(self) -> ModbusTcpPeer:
+        super().start()
+        # serve_forever(background=True) returns before the socket listens on some versions.
+        deadline = time.monotonic() + 5.0
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection((self.host, self.tcp_port), timeout=0.2):
+                    return self
+            except OSError:
+                time.sleep(0.01)
+        raise RuntimeError(f"modbus tcp peer does not listen on {self.port}")
+
+    def __enter__(self) -> ModbusTcpPeer:
+        return self.start()
+
+
+def _free_tcp_port(host: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
 
 
 # --------------------------------------------------------------------------------------------

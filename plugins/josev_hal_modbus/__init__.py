@@ -3,8 +3,10 @@
 Registered through the ``josev_hal`` entry-point group (``modbus = "josev_hal_modbus"``) exactly
 like a third-party plugin. A model is a register-map file in ``models/`` (see
 :mod:`josev_hal_modbus.model`); shipped: Eastron SDM630, SDM72D-M (v1 and v2), ABB B23/B24,
-Carlo Gavazzi EM340, Iskra WM3M4C (with signed OCMF values). Frames go through
-:class:`josev_hal_modbus.rtu.RtuMaster` on the shared ``serial`` bus.
+Carlo Gavazzi EM340 / EM580, Iskra WM3M4C (with signed OCMF values), Acrel DJSF1352-RN, Eastron
+SDM120 / SDM230, Chint DTSU666 / DDSU666, Orno WE-517, Inepro PRO380. Frames go through
+:class:`josev_hal_modbus.rtu.RtuMaster` on a shared ``serial`` bus (``modbus-meter``) or through
+:class:`josev_hal_modbus.tcp.TcpMaster` on a ``modbus_tcp`` bus (``modbus-tcp-meter``).
 """
 
 from __future__ import annotations
@@ -12,20 +14,25 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from josev_hal.buses import Bus
 from josev_hal.devices import Driver
 from josev_hal.hookspecs import hookimpl
 
-from .driver import ModbusMeter, ModbusMeterOptions
+from .driver import ModbusMeter, ModbusMeterOptions, ModbusTcpMeter
 from .identify import ScanResult, identify, scan
 from .model import MeterModel, builtin_models
+from .tcp import ModbusTcpBus
 
 __all__ = [
     "MeterModel",
     "ModbusMeter",
     "ModbusMeterOptions",
+    "ModbusTcpBus",
+    "ModbusTcpMeter",
     "ScanResult",
     "builtin_models",
     "hal_probe_lines",
+    "hal_register_bus_kinds",
     "hal_register_drivers",
     "identify",
     "scan",
@@ -35,7 +42,13 @@ __all__ = [
 @hookimpl
 def hal_register_drivers() -> Mapping[str, type[Driver]]:
     """Contribute the Modbus meter driver."""
-    return {"modbus-meter": ModbusMeter}
+    return {"modbus-meter": ModbusMeter, "modbus-tcp-meter": ModbusTcpMeter}
+
+
+@hookimpl
+def hal_register_bus_kinds() -> Mapping[str, type[Bus]]:
+    """Contribute the ``modbus_tcp`` bus kind (one TCP endpoint shared by its unit ids)."""
+    return {"modbus_tcp": ModbusTcpBus}
 
 
 @hookimpl
@@ -46,7 +59,7 @@ def hal_probe_lines(board: Any) -> Sequence[str] | None:
     from .identify import _identify
 
     lines: list[str] = []
-    meters = [d for d in board.devices() if isinstance(d, ModbusMeter)]
+    meters = [d for d in board.devices() if isinstance(d, ModbusMeter)]  # TCP meters included
     for bus in dict.fromkeys(m.bus for m in meters):
         lines.append(f"{bus.name} ({bus.describe()}):")
         for meter in (m for m in meters if m.bus is bus):

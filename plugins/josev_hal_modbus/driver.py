@@ -1,4 +1,5 @@
-"""The ``modbus-meter`` driver: any Modbus RTU meter described by a register map.
+"""The ``modbus-meter`` driver: any Modbus RTU meter described by a register map (and
+``modbus-tcp-meter``: the same maps over Modbus TCP, see :mod:`josev_hal_modbus.tcp`).
 
 Profile::
 
@@ -60,7 +61,7 @@ from .model import (
 from .model import resolve_registers as _resolve
 from .rtu import ModbusExceptionError, RtuMaster
 
-__all__ = ["ModbusMeter", "ModbusMeterOptions", "resolve_model"]
+__all__ = ["ModbusMeter", "ModbusMeterOptions", "ModbusTcpMeter", "resolve_model"]
 
 log = logging.getLogger(__name__)
 
@@ -215,21 +216,20 @@ class ModbusMeter(Meter):
         opts = config.options
         if not isinstance(opts, ModbusMeterOptions):
             raise ConfigError(f"{self.device_id}: options must be ModbusMeterOptions")
-        if not isinstance(config.bus, SerialBus):
-            raise ConfigError(f"{self.device_id}: bus: modbus-meter needs a bus of kind 'serial'")
-        if config.address is None or not 1 <= config.address <= 247:
+        self.master = self._master_for(config.bus)
+        low, high = self.unit_ids
+        if config.address is None or not low <= config.address <= high:
             raise ConfigError(
-                f"{self.device_id}: address: Modbus unit id must be 1..247, got {config.address}"
+                f"{self.device_id}: address: Modbus unit id must be {low}..{high}, got {config.address}"
             )
         self.opts: ModbusMeterOptions = opts
-        self.bus: SerialBus = config.bus
+        self.bus: Any = config.bus
         self.unit: int = config.address
         try:
             self.model = resolve_model(opts)
         except ValueError as exc:
             raise ConfigError(f"{self.device_id}: options.{exc}") from exc
         self._plan = self.model.plan()
-        self.master = RtuMaster.for_bus(self.bus)
         # Only the WM3M4C map brings the signed-value interface.
         self.supports_signed = self.model.signed == "iskra"  # type: ignore[misc]
         self.stats: Counter[str] = Counter()
@@ -240,6 +240,15 @@ class ModbusMeter(Meter):
         self._op_lock = threading.RLock()
         self._signed_tx: TransactionInfo | None = None
         self._last_signature: bytes | None = None
+
+    #: Unit ids the transport allows (RTU: 1..247; 0 is broadcast).
+    unit_ids: ClassVar[tuple[int, int]] = (1, 247)
+
+    def _master_for(self, bus: Any) -> Any:
+        """The shared Modbus master of ``bus`` (RTU here; the TCP driver overrides it)."""
+        if not isinstance(bus, SerialBus):
+            raise ConfigError(f"{self.device_id}: bus: modbus-meter needs a bus of kind 'serial'")
+        return RtuMaster.for_bus(bus)
 
     # -- lifecycle ---------------------------------------------------------------------------
     def setup(self) -> None:
@@ -486,3 +495,21 @@ class ModbusMeter(Meter):
                 public_key=base64.b64encode(iskra.DER_P256_PREFIX + pubkey).decode("ascii"),
             ),
         )
+
+
+class ModbusTcpMeter(ModbusMeter):
+    """The same meter models over Modbus TCP (a ``modbus_tcp`` bus: the meter's own Ethernet
+    port or an RTU-to-TCP gateway). Retries, offline detection and signed transactions work as
+    on RTU; only the transport differs."""
+
+    bus_kind: ClassVar[str | None] = "modbus_tcp"
+    #: Over TCP the unit id only selects a device behind a gateway: 0 and 255 are common for a
+    #: meter that answers by itself.
+    unit_ids: ClassVar[tuple[int, int]] = (0, 255)
+
+    def _master_for(self, bus: Any) -> Any:
+        from .tcp import ModbusTcpBus, TcpMaster
+
+        if not isinstance(bus, ModbusTcpBus):
+            raise ConfigError(f"{self.device_id}: bus: modbus-tcp-meter needs a bus of kind 'modbus_tcp'")
+        return TcpMaster.for_bus(bus)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from josev_hal.buses.serial import SerialBus
 from josev_hal.errors import DeviceError, DeviceTimeout
@@ -45,7 +46,7 @@ def identify_order(models: dict[str, MeterModel] | None = None) -> list[MeterMod
     return sorted((m for m in models.values() if m.identify), key=key)
 
 
-def _passes(master: RtuMaster, unit: int, model: MeterModel, timeout_s: float | None) -> bool:
+def _passes(master: Any, unit: int, model: MeterModel, timeout_s: float | None) -> bool:
     for check in model.identify:
         if check.ascii_contains:
             assert check.address is not None
@@ -84,8 +85,17 @@ class ScanResult:
     model: MeterModel | None
 
 
-def _identify(bus: SerialBus, address: int, timeout_s: float | None) -> ScanResult:
-    master = RtuMaster.for_bus(bus)
+def _master_for(bus: Any) -> Any:
+    """The shared master of a serial line or of a Modbus TCP endpoint."""
+    from .tcp import ModbusTcpBus, TcpMaster
+
+    if isinstance(bus, ModbusTcpBus):
+        return TcpMaster.for_bus(bus)
+    return RtuMaster.for_bus(bus)
+
+
+def _identify(bus: SerialBus | Any, address: int, timeout_s: float | None) -> ScanResult:
+    master = _master_for(bus)
     answered = False
     for model in identify_order():
         try:

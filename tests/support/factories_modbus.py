@@ -3,7 +3,8 @@
 Merged into :data:`tests.support.driver_factories.FACTORIES` (see the protocol documented there).
 Peer: a pymodbus RTU server (:class:`~josev_hal.simulators.modbus_meter.ModbusPeer`) serving a
 simulated SDM630 on a pseudo-terminal pair at 9600 baud; ``disconnect`` makes the meter stay silent
-on the line (as if unpowered) while the line itself keeps working.
+on the line (as if unpowered) while the line itself keeps working. ``modbus-tcp-meter``: the same
+meter behind a pymodbus TCP server on localhost.
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from josev_hal_modbus.driver import ModbusMeter, ModbusMeterOptions
+from josev_hal_modbus.driver import ModbusMeter, ModbusMeterOptions, ModbusTcpMeter
+from josev_hal_modbus.tcp import ModbusTcpBus, ModbusTcpBusOptions
 
 from josev_hal.buses.serial import SerialBus, SerialBusOptions
 from josev_hal.devices import DeviceConfig, Driver
-from josev_hal.simulators.modbus_meter import ModbusPeer, PtyLine, SimulatedMeter
+from josev_hal.simulators.modbus_meter import ModbusPeer, ModbusTcpPeer, PtyLine, SimulatedMeter
 
 if TYPE_CHECKING:
     from tests.support.driver_factories import ContractEnv
@@ -48,4 +50,28 @@ def _modbus_meter(env: ContractEnv) -> Iterator[Driver]:
             bus.release()
 
 
-MODBUS_FACTORIES = {"modbus-meter": _modbus_meter}
+@contextmanager
+def _modbus_tcp_meter(env: ContractEnv) -> Iterator[Driver]:
+    sim = SimulatedMeter(
+        "sdm630",
+        unit=1,
+        values={"voltage_l1": 230.0, "current_l1": 16.0, "energy_import": 12_345.0, "frequency": 50.0},
+    )
+
+    def disconnect(off: bool) -> None:
+        sim.online = not off
+
+    env.peer.disconnect = disconnect
+    with ModbusTcpPeer([sim]) as peer:
+        bus = ModbusTcpBus("lan", ModbusTcpBusOptions(host=peer.host, port=peer.tcp_port, timeout_s=0.25))
+        options = ModbusMeterOptions(model="sdm630", retries=1, backoff_s=0.01, offline_after=2)
+        driver = ModbusTcpMeter(DeviceConfig(device_id="contract.meter", options=options, bus=bus, address=1))
+        try:
+            driver.setup()
+            yield driver
+        finally:
+            driver.release()
+            bus.release()
+
+
+MODBUS_FACTORIES = {"modbus-meter": _modbus_meter, "modbus-tcp-meter": _modbus_tcp_meter}
