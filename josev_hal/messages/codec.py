@@ -37,10 +37,17 @@ from msgspec import inspect as mi
 
 from josev_hal.errors import MessageError, UnknownMessageError
 from josev_hal.messages.base import MessageType, Payload
+from josev_hal.messages.patterns import (
+    DATE_TIME_PATTERN,
+    TRANSFER_URL_PATTERN,
+    UUID_PATTERN,
+    WS_URL_PATTERN,
+)
 from josev_hal.messages.payloads import CONTRACT
 
 __all__ = [
     "SPECS",
+    "UUID_PATTERN",
     "Message",
     "MessageSpec",
     "decode",
@@ -51,8 +58,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-UUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,7 +200,23 @@ def decode(payload: bytes | str, *, strict: bool | None = None) -> Message:
 
 
 def _decode(payload: bytes | str, strict: bool | None) -> Message:
-    if payload.__class__ is bytes:
+    if isinstance(payload, str):
+        if not payload.isascii():
+            try:
+                payload.encode()
+            except UnicodeEncodeError as exc:  # a lone surrogate cannot be UTF-8 on any wire
+                raise MessageError(
+                    f"malformed JSON: not encodable as UTF-8 at character {exc.start}", path="$"
+                ) from None
+    else:
+        if payload.__class__ is not bytes:
+            payload = bytes(payload)  # bytearray / memoryview
+        if not payload.isascii():
+            # JSON on the wire is UTF-8 (RFC 8259). msgspec checks UTF-8 only in the strings it
+            # decodes: bytes in ``data`` that the envelope keeps raw, or in a skipped unknown key,
+            # would get past it. One check of the whole buffer (cheap: ASCII is the common case)
+            # makes every position a message error, never an exception from deeper down.
+            _check_utf8(payload)
         # Fast path, one pass over the bytes: canonical envelopes (Josev writes id, name, type,
         # data in that order, compactly) go straight to a decoder typed for their (name, type).
         # The prefix pattern checks the id; the typed decoder checks everything else.
@@ -205,7 +226,7 @@ def _decode(payload: bytes | str, strict: bool | None) -> Message:
             if entry is not None:
                 try:
                     msg: Message = entry[0].decode(payload)
-                except msgspec.ValidationError:
+                except msgspec.DecodeError:  # ValidationError included
                     pass  # the general path below explains what is wrong
                 else:
                     if msg.type is entry[1]:  # a repeated "type" key later in the object
@@ -228,50 +249,94 @@ def _decode(payload: bytes | str, strict: bool | None) -> Message:
         data = _decoder(cls).decode(env.data)
     except msgspec.ValidationError as exc:
         lenient = (_lenient_incoming and spec.incoming) if strict is None else not strict
-        data = _lenient_decode(cls, env, exc) if lenient else None
-        if data is None:
-            raise _payload_error(cls, exc, env) from None
+        data = _repair(cls, env, exc, lenient)
+    except msgspec.DecodeError as exc:  # malformed JSON inside ``data`` (the envelope kept it raw)
+        raise MessageError(f"malformed JSON: {_split(exc)[0]}", path="$.data") from None
     return Message(id=env.id, name=env.name, type=env.type, data=data)
 
 
-def _lenient_decode(cls: type[Payload], env: _Envelope, exc: msgspec.ValidationError) -> Payload | None:
-    """Accept a message whose only fault is unknown keys; None when that is not the fault."""
-    if "unknown field" not in str(exc):
-        return None
+def _check_utf8(payload: bytes) -> None:
+    try:
+        payload.decode()
+    except UnicodeDecodeError as exc:
+        raise MessageError(f"malformed JSON: invalid UTF-8 at byte {exc.start}", path="$") from None
+
+
+_INTEGRAL_FLOAT = "Expected `int`, got `float`"
+
+
+def _repair(cls: type[Payload], env: _Envelope, exc: msgspec.ValidationError, lenient: bool) -> Payload:
+    """The slow path after a failed payload decode: what the contract's JSON Schemas accept but
+    msgspec's typed decoder does not.
+
+    * Integral floats (``3.0``, ``1e3``) where the schema says ``integer``: JSON Schema counts them
+      as integers, so they are accepted and normalised to ``int`` (a Python peer may compute an
+      integer as a float). ``3.5`` stays an error.
+    * Unknown keys, only while ``lenient`` (incoming-leniency policy): dropped with a warning.
+
+    Anything else raises the MessageError of the first real fault, with its JSON path.
+    """
+    reason = str(exc)
+    if not (reason.startswith(_INTEGRAL_FLOAT) or (lenient and "unknown field" in reason)):
+        raise _payload_error(cls, exc, env)
     raw = msgspec.json.decode(env.data)
     dropped: list[str] = []
-    pruned = _prune(raw, mi.type_info(cls), "$.data", dropped)
+    fixed = _normalise(raw, mi.type_info(cls), "$.data", dropped if lenient else None)
     try:
-        data = msgspec.convert(pruned, cls, strict=True)
-    except msgspec.ValidationError:
-        return None
-    log.warning("message name=%s id=%s: ignored unknown keys %s", env.name, env.id, ", ".join(dropped))
+        data: Payload = msgspec.convert(fixed, cls, strict=True)
+    except msgspec.ValidationError as again:
+        raise _payload_error(cls, again, env) from None
+    if dropped:
+        log.warning("message name=%s id=%s: ignored unknown keys %s", env.name, env.id, ", ".join(dropped))
     return data
 
 
-def _prune(value: Any, info: mi.Type, path: str, dropped: list[str]) -> Any:
-    """Drop keys that ``info`` does not know from ``value`` (recursively)."""
+def _normalise(value: Any, info: mi.Type, path: str, dropped: list[str] | None) -> Any:
+    """``value`` with integral floats at integer positions turned into ints and, when ``dropped``
+    is a list, keys that ``info`` does not know removed (and recorded there), recursively."""
+    info = _unwrap(info)
+    if isinstance(info, mi.IntType):
+        if value.__class__ is float and value.is_integer():
+            return int(value)
+        return value
     if isinstance(info, mi.UnionType):
-        structs = [t for t in info.types if isinstance(t, (mi.StructType, mi.ListType))]
-        return _prune(value, structs[0], path, dropped) if len(structs) == 1 else value
+        if value.__class__ is float and any(isinstance(_unwrap(t), mi.FloatType) for t in info.types):
+            return value  # a float member takes it as it is
+        if isinstance(value, dict):
+            members = [t for t in info.types if isinstance(_unwrap(t), (mi.StructType, mi.DictType))]
+        elif isinstance(value, list):
+            members = [t for t in info.types if isinstance(_unwrap(t), mi.ListType)]
+        else:
+            members = [t for t in info.types if isinstance(_unwrap(t), mi.IntType)]
+        return _normalise(value, members[0], path, dropped) if len(members) == 1 else value
     if isinstance(info, mi.StructType) and isinstance(value, dict):
         fields = {f.encode_name: f for f in info.fields}
         out = {}
         for key, item in value.items():
             field = fields.get(key)
             if field is None:
-                if info.forbid_unknown_fields:
+                if dropped is not None and info.forbid_unknown_fields:
                     dropped.append(f"{path}.{key}")
                     continue
                 out[key] = item
             else:
-                out[key] = _prune(item, field.type, f"{path}.{key}", dropped)
+                out[key] = _normalise(item, field.type, f"{path}.{key}", dropped)
         return out
-    if isinstance(info, mi.ListType) and isinstance(value, list):
-        return [_prune(v, info.item_type, f"{path}[{i}]", dropped) for i, v in enumerate(value)]
+    if isinstance(info, mi.DictType) and isinstance(value, dict):
+        return {k: _normalise(v, info.value_type, f"{path}.{k}", dropped) for k, v in value.items()}
+    if isinstance(info, (mi.ListType, mi.FrozenSetType, mi.SetType, mi.VarTupleType)) and isinstance(
+        value, list
+    ):
+        return [_normalise(v, info.item_type, f"{path}[{i}]", dropped) for i, v in enumerate(value)]
     return value
 
 
+_PATTERN_WORDS = {
+    repr(UUID_PATTERN): "expected a UUID string (8-4-4-4-12 hex digits)",
+    repr(DATE_TIME_PATTERN): "expected an RFC 3339 date-time (YYYY-MM-DDThh:mm:ss[.fff][Z|+hh:mm])",
+    repr(WS_URL_PATTERN): "expected a ws:// or wss:// URL",
+    repr(TRANSFER_URL_PATTERN): "expected an http(s)://, ftp(s):// or sftp:// URL",
+}
 _AT = re.compile(r"^(?P<reason>.*?)(?: - at `(?P<path>[^`]*)`)?$", re.S)
 _SEG = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]")
 
@@ -321,8 +386,10 @@ def _refine(cls: type | None, path: str, reason: str) -> tuple[str, str]:
         if allowed:
             return path, f"expected one of {', '.join(allowed)}, got {msgspec.json.encode(got).decode()}"
         return path, f"unknown value {msgspec.json.encode(got).decode()}"
-    if UUID_PATTERN in reason:
-        return path, "expected a UUID string (8-4-4-4-12 hex digits)"
+    if reason.startswith("Expected `str` matching regex"):
+        for pattern, words in _PATTERN_WORDS.items():
+            if pattern in reason:  # msgspec quotes the pattern with repr()
+                return path, words
     if reason.startswith("Expected `"):
         return path, reason[0].lower() + reason[1:]
     return path, reason

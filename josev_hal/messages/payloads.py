@@ -18,6 +18,7 @@ from msgspec import UNSET, Meta, UnsetType
 
 from josev_hal.messages import rules
 from josev_hal.messages.base import MessageType, Payload
+from josev_hal.messages.patterns import DateTime, TransferUrl, WsUrl
 
 
 class AuthorizationTokenType(enum.StrEnum):
@@ -574,15 +575,7 @@ class AuthorizationResponse(Payload, kw_only=True, forbid_unknown_fields=True):
     evse_id: str | UnsetType = UNSET
     group_id_token: Annotated[str, Meta(max_length=36, min_length=0)] | UnsetType = UNSET
     group_id_token_type: AuthorizationGroupIdTokenType | UnsetType = UNSET
-    cache_expiry_date_time: (
-        Annotated[
-            str,
-            Meta(
-                pattern="^\\d{4}-\\d{2}-\\d{2}[Tt]\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,3})?([Zz]|([+-])\\d{2}:\\d{2})?$"
-            ),
-        ]
-        | UnsetType
-    ) = UNSET
+    cache_expiry_date_time: DateTime | UnsetType = UNSET
 
 
 class AuthorizationUpdate(Payload, kw_only=True, forbid_unknown_fields=True):
@@ -692,12 +685,7 @@ class ClockSyncUpdate(Payload, kw_only=True, forbid_unknown_fields=True):
     NAME: ClassVar[str] = "clock_sync"
     TYPE: ClassVar[MessageType] = MessageType.UPDATE
 
-    current_time: Annotated[
-        str,
-        Meta(
-            pattern="^\\d{4}-\\d{2}-\\d{2}[Tt]\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,3})?([Zz]|([+-])\\d{2}:\\d{2})?$"
-        ),
-    ]
+    current_time: DateTime
 
 
 class ConnectorAndChargingUpdate(Payload, kw_only=True, forbid_unknown_fields=True):
@@ -1173,7 +1161,7 @@ class DeviceModelResponse(Payload, kw_only=True, forbid_unknown_fields=True):
     vendor: str
     ocpp_version: OcppVersion | UnsetType = UNSET
     # ws:// for security profile 1, wss:// for profiles 2 and 3
-    ocpp_csms_url: Annotated[str, Meta(pattern="^(ws|wss)://")]
+    ocpp_csms_url: WsUrl
     # OCPP security profile 1..3
     security_profile: Annotated[int, Meta(ge=1, le=3)]
     # OCPP charging-station identity (websocket path / basic-auth user)
@@ -1262,24 +1250,8 @@ class DisplayAndPersonalMsgUpdate(Payload, kw_only=True, forbid_unknown_fields=T
     # ISO 4217 code
     currency: str | UnsetType = UNSET
     qr_code_text: str | UnsetType = UNSET
-    start_date_time: (
-        Annotated[
-            str,
-            Meta(
-                pattern="^\\d{4}-\\d{2}-\\d{2}[Tt]\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,3})?([Zz]|([+-])\\d{2}:\\d{2})?$"
-            ),
-        ]
-        | UnsetType
-    ) = UNSET
-    end_date_time: (
-        Annotated[
-            str,
-            Meta(
-                pattern="^\\d{4}-\\d{2}-\\d{2}[Tt]\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,3})?([Zz]|([+-])\\d{2}:\\d{2})?$"
-            ),
-        ]
-        | UnsetType
-    ) = UNSET
+    start_date_time: DateTime | UnsetType = UNSET
+    end_date_time: DateTime | UnsetType = UNSET
 
 
 class DisplayParamsUpdate(Payload, kw_only=True, forbid_unknown_fields=True):
@@ -1390,15 +1362,7 @@ class EvRatedLimitsUpdate(Payload, kw_only=True, forbid_unknown_fields=True):
     TYPE: ClassVar[MessageType] = MessageType.UPDATE
 
     evse_id: str
-    departure_time: (
-        Annotated[
-            str,
-            Meta(
-                pattern="^\\d{4}-\\d{2}-\\d{2}[Tt]\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,3})?([Zz]|([+-])\\d{2}:\\d{2})?$"
-            ),
-        ]
-        | UnsetType
-    ) = UNSET
+    departure_time: DateTime | UnsetType = UNSET
     ac_rated_limits: EvRatedLimitsAcRatedLimits | UnsetType = UNSET
     dc_rated_limits: EvRatedLimitsDcRatedLimits | UnsetType = UNSET
 
@@ -1513,12 +1477,7 @@ class MeterValuesRequest(Payload, kw_only=True, forbid_unknown_fields=True):
     # whole charging station (OCPP evseId 0)
     evse_id: str | UnsetType = UNSET
     # RFC 3339 date-time of the reading (request: time at which the value should be read)
-    timestamp: Annotated[
-        str,
-        Meta(
-            pattern="^\\d{4}-\\d{2}-\\d{2}[Tt]\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,3})?([Zz]|([+-])\\d{2}:\\d{2})?$"
-        ),
-    ]
+    timestamp: DateTime
 
 
 class MeterValuesVoltage(msgspec.Struct, kw_only=True, forbid_unknown_fields=False):
@@ -1555,12 +1514,7 @@ class _MeterValuesFields(Payload, kw_only=True, forbid_unknown_fields=True):
     # whole charging station (OCPP evseId 0)
     evse_id: str | UnsetType = UNSET
     # RFC 3339 date-time of the reading (request: time at which the value should be read)
-    timestamp: Annotated[
-        str,
-        Meta(
-            pattern="^\\d{4}-\\d{2}-\\d{2}[Tt]\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,3})?([Zz]|([+-])\\d{2}:\\d{2})?$"
-        ),
-    ]
+    timestamp: DateTime
     # AC voltage per phase [V]
     voltage: MeterValuesVoltage
     # AC current per phase [A]
@@ -1590,15 +1544,7 @@ class _MeterValuesFields(Payload, kw_only=True, forbid_unknown_fields=True):
     # EV state of charge [%]
     soc: float | UnsetType = UNSET
     # EV departure time (RFC 3339)
-    departure_time: (
-        Annotated[
-            str,
-            Meta(
-                pattern="^\\d{4}-\\d{2}-\\d{2}[Tt]\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,3})?([Zz]|([+-])\\d{2}:\\d{2})?$"
-            ),
-        ]
-        | UnsetType
-    ) = UNSET
+    departure_time: DateTime | UnsetType = UNSET
     # [W] (phase L1 or total; _l2/_l3 variants per phase)
     min_charge_power: float | UnsetType = UNSET
     min_charge_power_l2: float | UnsetType = UNSET
@@ -1927,7 +1873,7 @@ class SetOcppNetworkConnectionRequest(Payload, kw_only=True, forbid_unknown_fiel
 
     identity: str | UnsetType = UNSET
     basic_auth_password: str | UnsetType = UNSET
-    csms_url: Annotated[str, Meta(pattern="^(ws|wss)://")]
+    csms_url: WsUrl
     security_profile: Annotated[int, Meta(ge=1, le=3)]
 
     def __post_init__(self) -> None:
@@ -2083,22 +2029,9 @@ class UpdateFirmwareRequest(Payload, kw_only=True, forbid_unknown_fields=True):
 
     # OCPP requestId; echo it in firmware_status
     request_id: int
-    location: Annotated[str, Meta(pattern="^(https?|ftps?|sftp)://")]
-    retrieve_datetime: Annotated[
-        str,
-        Meta(
-            pattern="^\\d{4}-\\d{2}-\\d{2}[Tt]\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,3})?([Zz]|([+-])\\d{2}:\\d{2})?$"
-        ),
-    ]
-    install_datetime: (
-        Annotated[
-            str,
-            Meta(
-                pattern="^\\d{4}-\\d{2}-\\d{2}[Tt]\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,3})?([Zz]|([+-])\\d{2}:\\d{2})?$"
-            ),
-        ]
-        | UnsetType
-    ) = UNSET
+    location: TransferUrl
+    retrieve_datetime: DateTime
+    install_datetime: DateTime | UnsetType = UNSET
     # number of download retries
     retries: int | UnsetType = UNSET
     # [s]
@@ -2125,28 +2058,12 @@ class UploadLogsRequest(Payload, kw_only=True, forbid_unknown_fields=True):
     # OCPP requestId; echo it in logs_status
     request_id: int
     log_type: UploadLogsLogType
-    remote_location: Annotated[str, Meta(pattern="^(https?|ftps?|sftp)://")]
+    remote_location: TransferUrl
     retries: int | UnsetType = UNSET
     # [s]
     retry_interval: int | UnsetType = UNSET
-    oldest_timestamp: (
-        Annotated[
-            str,
-            Meta(
-                pattern="^\\d{4}-\\d{2}-\\d{2}[Tt]\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,3})?([Zz]|([+-])\\d{2}:\\d{2})?$"
-            ),
-        ]
-        | UnsetType
-    ) = UNSET
-    latest_timestamp: (
-        Annotated[
-            str,
-            Meta(
-                pattern="^\\d{4}-\\d{2}-\\d{2}[Tt]\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,3})?([Zz]|([+-])\\d{2}:\\d{2})?$"
-            ),
-        ]
-        | UnsetType
-    ) = UNSET
+    oldest_timestamp: DateTime | UnsetType = UNSET
+    latest_timestamp: DateTime | UnsetType = UNSET
 
 
 class UploadLogsResponse(Payload, kw_only=True, forbid_unknown_fields=True):

@@ -14,7 +14,8 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta
 
-from josev_hal.messages.codec import SPECS, UUID_PATTERN, MessageSpec
+from josev_hal.messages.codec import SPECS, MessageSpec
+from josev_hal.messages.patterns import UUID_PATTERN, ecma
 
 __all__ = ["canonical", "message_schema", "message_schemas", "render"]
 
@@ -67,7 +68,8 @@ def canonical(node: Any) -> Any:
 
     Why: releases differ in details that do not change what a schema accepts - whether Struct
     docstrings are dedented (0.23 does, earlier ones do not), the order of ``anyOf`` members and of
-    keys. Descriptions are dedented with :func:`inspect.cleandoc`, ``anyOf`` members sorted by their
+    keys. Patterns are written in their ECMA-262 spelling (:func:`~josev_hal.messages.patterns.ecma`).
+    Descriptions are dedented with :func:`inspect.cleandoc`, ``anyOf`` members sorted by their
     JSON text, and :func:`render` sorts keys, so the committed files are byte-identical under every
     supported msgspec version (a test generates them under the lowest and the newest).
     """
@@ -76,6 +78,8 @@ def canonical(node: Any) -> Any:
         for k, v in node.items():
             if k == "description" and isinstance(v, str):
                 out[k] = inspect.cleandoc(v)
+            elif k == "pattern" and isinstance(v, str):
+                out[k] = ecma(v)
             elif k == "anyOf" and isinstance(v, list):
                 members = [canonical(m) for m in v]
                 out[k] = sorted(members, key=lambda m: json.dumps(m, sort_keys=True))
