@@ -414,6 +414,9 @@ class EvseSpec(_Table, kw_only=True):
     max_current_a: Positive | None = None
     min_current_a: NonNegative = 6.0
     max_power_w: Positive | None = None
+    #: The charging area is ventilated (IEC 61851-1 state D): only then does an EV that asks
+    #: for ventilation (CP D2) get energy. Default false: D2 is refused with a reason.
+    ventilation: bool = False
     dc: DcLimits | None = None
     cp: CpSettings | None = None
     connectors: list[ConnectorSpec] = msgspec.field(default_factory=list)

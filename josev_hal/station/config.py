@@ -75,6 +75,8 @@ class EvseSettings:
     phases: int = 3
     nominal_voltage_v: float = 230.0
     max_current_a: float = 32.0
+    #: profile ``[evse] ventilation``: the charging area is ventilated, so CP D2 may be supplied
+    ventilation: bool = False
     connectors: tuple[ConnectorSettings, ...] = (ConnectorSettings(1),)
     safety: SafetySettings = field(default_factory=SafetySettings)
     cp_thresholds: CpThresholds = field(default_factory=CpThresholds)
