@@ -43,32 +43,65 @@ def test_demo_fast_completes_a_session_with_no_contract_violation(dc: bool) -> N
 
 
 def test_demo_fails_when_the_cs_breaks_the_contract() -> None:
-    proc = run_cli("demo", "--fast", "--embedded-broker", "--inject-violation")
+    proc = run_cli("demo", "--fast", "--inject-violation")
     assert proc.returncode == 1, proc.stdout[-3000:]
     assert "FAILED" in proc.stdout
     assert "$.data.state: expected one of A1" in proc.stdout
 
 
-def test_demo_starts_an_embedded_broker_when_none_answers() -> None:
+def test_demo_is_private_by_default_and_publishes_nothing_to_the_station_broker(
+    broker: EmbeddedBroker,
+) -> None:
+    # ``broker`` stands in for the station's production broker (tests never touch 1883): it is
+    # where $JOSEV_HAL_BROKER points, as it would on a station.
+    station = _Recorder(broker.port, topic="#")
+    try:
+        env = {**os.environ, "JOSEV_HAL_BROKER": broker.url}
+        proc = run_cli("demo", "--fast", env=env)
+        time.sleep(0.5)  # anything published there would have arrived by now
+    finally:
+        station.close()
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert "private broker: mosquitto" in proc.stdout or "private broker: amqtt" in proc.stdout
+    assert f":{broker.port}" not in proc.stdout
+    assert station.messages == []
+
+
+def test_demo_with_broker_says_that_it_publishes_there(broker: EmbeddedBroker) -> None:
+    seen = _Recorder(broker.port, topic="#")
+    try:
+        proc = run_cli("demo", "--fast", "--broker", broker.url)
+    finally:
+        seen.close()
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert f"publishing a simulated Josev conversation to {broker.url}" in proc.stdout
+    assert seen.messages, "the named broker must carry the conversation"
+
+
+def test_demo_with_a_named_broker_that_does_not_answer_is_a_runtime_error() -> None:
     from josev_hal.embedded_broker import free_port
 
     port = free_port()
     proc = run_cli("demo", "--fast", "--broker", f"mqtt://127.0.0.1:{port}")
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
-    assert "starting an embedded one" in proc.stdout
-    assert "embedded broker: mosquitto" in proc.stdout or "embedded broker: amqtt" in proc.stdout
+    assert proc.returncode == 3, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert f"no broker answers at mqtt://127.0.0.1:{port}" in proc.stderr
+    assert "private broker" not in proc.stdout
 
 
 class _Recorder:
     """Collects everything on cs/josev."""
 
-    def __init__(self, url_port: int) -> None:
+    def __init__(self, url_port: int, topic: str = "cs/josev") -> None:
         self.messages: list[bytes] = []
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"rec-{uuid.uuid4().hex[:6]}")
         self.client.on_message = lambda c, u, m: self.messages.append(bytes(m.payload))
         self.client.connect("127.0.0.1", url_port)
-        self.client.subscribe("cs/josev", qos=1)
+        subscribed = threading.Event()
+        self.client.on_subscribe = lambda *a: subscribed.set()
+        self.client.subscribe(topic, qos=1)
         self.client.loop_start()
+        # Only a confirmed subscription makes "saw nothing" mean something.
+        assert subscribed.wait(10), "subscription not confirmed"
 
     def close(self) -> None:
         self.client.loop_stop()

@@ -1,7 +1,9 @@
 """``josev-hal demo``: a complete charging session on the simulated board, with nothing else running.
 
-It connects to the broker given (default ``mqtt://127.0.0.1:1883``); when none answers it starts
-an embedded broker (mosquitto on a free port when the binary exists, otherwise amqtt in-process).
+By default it starts a private broker on a free port (mosquitto when the binary exists, otherwise
+amqtt in-process) and never touches any other broker: on a station, the broker on 127.0.0.1:1883
+is the production one, and a simulated Josev conversation there would reach the real charging
+stack. Only ``--broker URL`` makes it publish to an existing broker (it says so before it does).
 Then it runs the HAL on the built-in simulated board and the built-in Josev emulator, which plays
 Josev's side of the session while the simulated EV plugs in, charges and leaves. Every message is
 printed on a timeline and checked against the contract.
@@ -17,24 +19,40 @@ import time
 import uuid
 from typing import Any
 
-EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_RUNTIME = 0, 1, 2, 3
-DEFAULT_BROKER = "mqtt://127.0.0.1:1883"
+from josev_hal.cli import (
+    EXIT_OK,
+    EXIT_PROBLEMS,
+    EXIT_RUNTIME,
+    add_log_level_argument,
+    broker_url,
+    stderr_logging,
+)
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = sub.add_parser(
         "demo",
-        help="run a full charging session on the simulated board (embedded broker if needed)",
+        help="run a full charging session on the simulated board (on a private broker)",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Exit codes: 0 the session completed and no message broke the contract, 1 otherwise, "
-        "3 no broker could be reached or started.",
+        "2 usage error, 3 the broker given could not be reached or a private one could not be started.",
     )
-    parser.add_argument("--broker", help=f"broker URL (default {DEFAULT_BROKER}, else an embedded broker)")
-    parser.add_argument("--embedded-broker", action="store_true", help="always start a private broker")
+    parser.add_argument(
+        "--broker",
+        type=broker_url,
+        metavar="URL",
+        help="publish the simulated conversation to this existing broker instead of a private one "
+        "(mqtt://host:port or mqtts://host:port)",
+    )
+    parser.add_argument(
+        "--embedded-broker",
+        action="store_true",
+        help="start a private broker (the default; kept so that older scripts keep working)",
+    )
     parser.add_argument("--fast", action="store_true", help="compress time: the demo takes well under 20 s")
     parser.add_argument("--dc", action="store_true", help="run the DC (ISO 15118) session instead of AC")
-    parser.add_argument("--log-level", default="WARNING", help="HAL log level on stderr (default WARNING)")
+    add_log_level_argument(parser, "WARNING")
     parser.add_argument(
         "--inject-violation",
         action="store_true",
@@ -63,20 +81,28 @@ def run(args: argparse.Namespace) -> int:
     from josev_hal.errors import HalError
     from josev_hal.plugins import get_plugin_manager
 
-    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    stderr_logging(args.log_level, logging.WARNING)
     # Wide lines when piped (CI logs): the timeline is one message per line.
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
     t0 = time.monotonic()
     broker: EmbeddedBroker | None = None
-    url = args.broker or DEFAULT_BROKER
     try:
-        if args.embedded_broker or not _reachable(url):
-            if args.broker and not args.embedded_broker:
-                console.print(f"[yellow]no broker answers at {url}; starting an embedded one[/]")
+        if args.broker and not args.embedded_broker:
+            url = args.broker
+            # Never fall back silently: the user named a broker, so a private one would hide that
+            # the named one is down.
+            if not _reachable(url):
+                print(f"josev-hal demo: no broker answers at {url}", file=sys.stderr)
+                return EXIT_RUNTIME
+            console.print(
+                f"[yellow]--broker given: publishing a simulated Josev conversation to {url} "
+                "(every client of that broker will see it)[/]"
+            )
+        else:
             broker = EmbeddedBroker().start()
             url = broker.url
             kind = "amqtt (in-process)" if broker.is_fallback else "mosquitto"
-            console.print(f"[dim]embedded broker: {kind} at {url}[/]")
+            console.print(f"[dim]private broker: {kind} at {url} (use --broker URL for another)[/]")
         pm = get_plugin_manager()
         profile, source = load_board_profile(None, pm)
         # A unique client id: several demos (or a daemon) may share one broker.
@@ -90,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
                 emulator = JosevEmulator(url, on_event=TimelinePrinter(console), timeout_s=5.0)
                 with emulator:
                     if args.inject_violation:
-                        _inject(daemon)
+                        _inject(url, profile.mqtt.publish_topic)
                     result = run_scenario(emulator, scenario, fast=args.fast, step_timeout_s=5.0)
             finally:
                 daemon.stop()
@@ -104,11 +130,30 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK if result.ok else EXIT_PROBLEMS
 
 
-def _inject(daemon: Any) -> None:
-    """Publish, as the CS, a cp_status with a state the contract does not know."""
-    bridge = daemon.bridge
+def _inject(url: str, topic: str) -> None:
+    """Publish, on the CS's topic, a cp_status with a state the contract does not know.
+
+    A separate client (not the HAL's bridge, whose strict encoder would refuse the message) is
+    the simplest honest way to put a contract-breaking message where the CS's messages go.
+    """
+    import paho.mqtt.client as mqtt
+
+    from josev_hal.bridge import parse_broker_url
+
+    addr = parse_broker_url(url)
     raw = (
         f'{{"id":"{uuid.uuid4()}","name":"cp_status","type":"update",'
         '"data":{"evse_id":"DE*JHL*E0001","connector_id":1,"state":"X9"}}'
     ).encode()
-    bridge._conn.publish(bridge.settings.publish_topic, raw)  # bypasses the strict encoder on purpose
+    client = mqtt.Client(
+        mqtt.CallbackAPIVersion.VERSION2, client_id=f"josev-hal-demo-inject-{uuid.uuid4().hex[:6]}"
+    )
+    if addr.tls:
+        client.tls_set()
+    client.connect(addr.host, addr.port)
+    client.loop_start()
+    try:
+        client.publish(topic, raw, qos=1).wait_for_publish(timeout=5.0)
+    finally:
+        client.loop_stop()
+        client.disconnect()

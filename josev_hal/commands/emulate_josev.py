@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from josev_hal.cli import broker_url, positive_float
+
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_RUNTIME = 0, 1, 2, 3
 
 
@@ -27,10 +29,16 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         epilog="Exit codes: 0 session completed with no violation, 1 violations or failed steps, "
         "2 usage error, 3 broker unreachable.",
     )
-    parser.add_argument("--broker", required=True, help="broker URL, mqtt://host:port or mqtts://host:port")
+    parser.add_argument(
+        "--broker",
+        required=True,
+        type=broker_url,
+        metavar="URL",
+        help="broker URL, mqtt://host:port or mqtts://host:port",
+    )
     parser.add_argument("--scenario", choices=sorted(SCENARIOS), default="startup", help="default: startup")
     parser.add_argument(
-        "--timeout", type=float, default=5.0, help="seconds to wait for each step (default 5)"
+        "--timeout", type=positive_float, default=5.0, help="seconds to wait for each step (default 5)"
     )
     parser.add_argument("--slow", action="store_true", help="charge for 20 s instead of 3 s")
     parser.add_argument("--username", help="broker user name")

@@ -22,6 +22,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from josev_hal.cli import add_log_level_argument, stderr_logging
+
 if TYPE_CHECKING:
     from josev_hal.board import Board
     from josev_hal.buses import Bus
@@ -74,7 +76,7 @@ def _common() -> argparse.ArgumentParser:
         metavar="FILE",
         help="merge the findings into this board profile (created when missing) and check it",
     )
-    common.add_argument("--log-level", default="WARNING", help="log level on stderr (default WARNING)")
+    add_log_level_argument(common, "WARNING")
     return common
 
 
@@ -687,11 +689,7 @@ def run(args: argparse.Namespace) -> int:
     if kind is None:
         args._probe_parser.print_help()
         return EXIT_USAGE
-    try:
-        logging.basicConfig(level=str(args.log_level).upper(), format="%(levelname)s %(name)s: %(message)s")
-    except ValueError:
-        _err(f"unknown --log-level {args.log_level!r}")
-        return EXIT_USAGE
+    stderr_logging(args.log_level, logging.WARNING)
     try:
         pm = get_plugin_manager()
     except PluginError as exc:

@@ -18,7 +18,14 @@ import threading
 from pathlib import Path
 from typing import Any
 
-EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_RUNTIME = 0, 1, 2, 3
+from josev_hal.cli import (
+    EXIT_OK,
+    EXIT_PROBLEMS,
+    EXIT_RUNTIME,
+    add_log_level_argument,
+    broker_url,
+    non_negative_float,
+)
 
 log = logging.getLogger("josev_hal.run")
 
@@ -33,19 +40,25 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         "(hardware could not be set up, broker refused the credentials).",
     )
     parser.add_argument("--board", type=Path, help="board profile (TOML); default: the built-in sim board")
-    parser.add_argument("--broker", help="broker URL (mqtt://host:port or mqtts://host:port)")
-    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR (default INFO)")
+    parser.add_argument(
+        "--broker", type=broker_url, metavar="URL", help="broker URL (mqtt://host:port or mqtts://host:port)"
+    )
+    add_log_level_argument(parser, "INFO")
     parser.add_argument("--log-file", type=Path, help="also log to this rotating file")
     parser.add_argument("--state-dir", type=Path, help="state directory (availability, logs, firmware, keys)")
     parser.add_argument(
-        "--stats-interval", type=float, default=0.0, metavar="S", help="log bridge counters every S s"
+        "--stats-interval",
+        type=non_negative_float,
+        default=0.0,
+        metavar="S",
+        help="log bridge counters every S s",
     )
     parser.add_argument(
         "--free-charging", action="store_true", help="AC sessions start without authorization"
     )
     parser.add_argument(
         "--wait-broker",
-        type=float,
+        type=non_negative_float,
         default=None,
         metavar="S",
         help="fail when the broker is not up within S s",
@@ -56,7 +69,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 def _setup_logging(args: argparse.Namespace, state_dir: Path | None) -> None:
     from josev_hal.logging_setup import setup_logging
 
-    setup_logging(state_dir, level=args.log_level)
+    setup_logging(state_dir, level=args.log_level.root_or(logging.INFO))
+    args.log_level.apply()
     if args.log_file:
         from logging.handlers import RotatingFileHandler
 
