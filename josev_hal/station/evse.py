@@ -47,13 +47,16 @@ from josev_hal.devices import (
     Rcd,
 )
 from josev_hal.errors import DeviceError, DeviceOffline, HalError
+from josev_hal.liveness import Heartbeat, Liveness
 from josev_hal.messages import Payload
 from josev_hal.messages import payloads as p
 from josev_hal.station import reporting
 from josev_hal.station.config import EvseKind, EvseSettings, RcdResetPolicy, WeldingDetection
 from josev_hal.station.cp import CpClassifier, CpLetter, state_name
 from josev_hal.station.dc import DcPath
+from josev_hal.station.events import EventKind, EventListener, StationEvent
 from josev_hal.station.interlocks import Decision, InterlockInputs, decide
+from josev_hal.station.outbox import Outbox, TransactionChange, TransactionListener
 from josev_hal.station.plug_lock import LOCK_FAULT, PlugLock
 from josev_hal.station.pp import CableReading, cable_from_sample
 from josev_hal.station.pwm import (
@@ -119,6 +122,9 @@ class Fault:
 # What Josev (or the auto basic-charging logic) asked the CP generator to do.
 _PWM_X1 = ("x1", None)
 
+#: Above this current [A] an opening counts as "under load" for the wear counters.
+UNDER_LOAD_A = 0.5
+
 
 class _Faults:
     """The controller's fault table as the DC path sees it."""
@@ -154,14 +160,23 @@ class EvseController:
         publish: Publisher,
         *,
         clock: Callable[[], float] = time.monotonic,
+        liveness: Liveness | None = None,
     ) -> None:
         if not devices.cp:
             raise HalError(f"evse {settings.evse_id}: a control pilot device is required")
         self.settings = settings
         self.evse_id = settings.evse_id
         self.devices = devices
-        self._publish = publish
         self._clock = clock
+        self._liveness = liveness
+        self._heartbeats: list[Heartbeat] = []
+        #: everything that leaves the core (updates, events, transaction changes) goes through
+        #: here and is delivered after the lock is released (see :mod:`.outbox`)
+        self._outbox = Outbox(settings.evse_id, publish)
+        #: stop() began: nothing may close or start a PWM any more; _stopped: stop() finished,
+        #: drivers may be released, so nothing touches them any more
+        self._stopping = False
+        self._stopped = False
         self._dc = settings.kind is EvseKind.DC
 
         self._lock = threading.Lock()
@@ -191,7 +206,6 @@ class EvseController:
         self._forced: str | None = None  # "e" / "f" forced by cp_pwm
         self._session = False
         self._transactions: dict[str, str] = {}
-        self._tx_listeners: list[Callable[[str, str, str], None]] = []
         self._last_tx_id = ""
         self._tx_was_active = False
         self._derating_a: float | None = None
@@ -219,6 +233,7 @@ class EvseController:
         self._cmd_at = clock()
         self._feedback: bool | None = None
         self._mismatch_since: float | None = None
+        self._awaiting_confirmation = False  # a command whose mirror-contact echo is due
         self._contactor_sent: str | None = None
         self._last_decision: Decision | None = None
 
@@ -253,6 +268,7 @@ class EvseController:
             timeout_s=self.settings.lock_timeout_s,
             settle_s=self.settings.lock_settle_s,
             now=now,
+            on_command=lambda cid, locked: self._emit(EventKind.LOCK, connector_id=cid, locked=locked),
         )
 
     # ==========================================================================================
@@ -273,17 +289,77 @@ class EvseController:
             thread.start()
 
     def stop(self, timeout: float = 2.0) -> None:
-        """Stop the threads and leave the hardware safe (contactor open, CP at X1)."""
+        """Stop for good and leave the hardware safe: contactor open and confirmed (or a fault
+        reported), CP at X1 (F while the EVSE is unavailable), the final state published within
+        ``timeout``. Returns even while the publisher is wedged."""
+        self.begin_stop()
+        self.finish_stop(timeout)
+
+    def begin_stop(self) -> None:
+        """Phase 1 of :meth:`stop` (the station runs it for every EVSE first): from here on
+        nothing closes or starts a PWM; the contactor is commanded open and the CP set to X1/F."""
+        self._stopping = True  # read under the lock by every evaluation from now on
         self._stop.set()
+        with self._lock:
+            self._shutdown_step(self._clock())
+        self._outbox.flush_within(0.0)  # hand the news to a helper; never wait here
+
+    def finish_stop(self, timeout: float = 2.0) -> None:
+        """Phase 2: join the loops, confirm the contactor opened, publish the final state."""
+        deadline = time.monotonic() + timeout
         for thread in self._threads:
-            thread.join(timeout)
+            thread.join(max(0.0, min(0.5, deadline - time.monotonic())))
+            if thread.is_alive():
+                log.error("evse=%s %s did not stop (stuck in a call); leaving it", self.evse_id, thread.name)
         self._threads = []
-        with self._locked():
-            self._open_contactor("station stopping")
-            self._apply_output(CpOutput(CpMode.X1))
-            if self._plug_lock is not None:
-                # release the plug unless the contacts may still be closed (welded, unreadable)
-                self._plug_lock.drive(False, self._contactor_may_be_closed(), self._clock())
+        for hb in self._heartbeats:
+            hb.close()
+        self._heartbeats = []
+        self._confirm_open(min(self.settings.contactor_feedback_timeout_s * 2, 1.0))
+        with self._lock:
+            self._shutdown_step(self._clock())
+            self._stopped = True  # nothing touches a driver after this: the board may release them
+        self._outbox.flush_within(max(0.0, deadline - time.monotonic()))
+
+    def _shutdown_step(self, now: float) -> None:
+        """The only evaluation once stopping: open, X1/F, unlock when safe, report."""
+        self._open_contactor("station stopping", now)
+        final = CpOutput(CpMode.STATE_F) if not self._available else CpOutput(CpMode.X1)
+        if self._applied != final:
+            self._apply_output(final)
+        if self._plug_lock is not None:
+            # release the plug unless the contacts may still be closed (welded, unreadable)
+            self._plug_lock.drive(False, self._contactor_may_be_closed(), now)
+        self._read_contactor(now)
+        self._publish_changes()
+
+    def _confirm_open(self, timeout_s: float) -> None:
+        """Wait (bounded, wall time) for the mirror contact to read open; a contactor that does
+        not is reported as welded (latched hardware fault) so the final state says ``error``."""
+        contactor = self.devices.contactor
+        if contactor is None or not contactor.has_feedback:
+            return
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                closed = contactor.read().feedback_closed
+            except DeviceError as exc:
+                with self._lock:
+                    self._link_fault("contactor", exc)
+                return
+            if not closed:
+                return
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(0.005)
+        with self._lock:
+            self._set_fault(
+                "contactor_welded",
+                "contactor",
+                p.HardwareFaultName.OTHER,
+                f"contacts still closed {timeout_s:g}s after the open command at shutdown",
+                latched=True,
+            )
 
     def subscribe_notifications(self) -> None:
         """Have every driver's ``notify()`` trigger an immediate evaluation (idempotent)."""
@@ -295,9 +371,26 @@ class EvseController:
                 continue  # meter changes come through the meter thread
             driver.subscribe(self._on_notify)
 
+    def add_event_listener(self, fn: EventListener) -> None:
+        """Receive every :class:`~josev_hal.station.events.StationEvent` of this EVSE, called
+        after the EVSE lock is released on the thread that evaluated (must be quick)."""
+        self._outbox.event_listeners.append(fn)
+
+    def _beat(self, name: str, limit_s: float) -> Heartbeat | None:
+        if self._liveness is None:
+            return None
+        hb = self._liveness.register(name, limit_s)
+        self._heartbeats.append(hb)
+        return hb
+
     def _sample_loop(self) -> None:
         interval = self.settings.cp_sample_interval_s
+        # generous: a slow bus read under the lock is legitimate; a loop that does not turn for
+        # seconds is not (the watchdog then restarts the process, and the board fails safe)
+        hb = self._beat(f"station.cp.{self.evse_id}", max(5.0, 20 * interval))
         while not self._stop.wait(interval):
+            if hb is not None:
+                hb.beat()
             try:
                 self.evaluate()
             except Exception:  # the sampling thread must survive any driver bug
@@ -305,8 +398,12 @@ class EvseController:
 
     def _meter_loop(self) -> None:
         interval = self.settings.meter_interval_s
+        # a Modbus meter may time out and retry for a few seconds before it is declared offline
+        hb = self._beat(f"station.meter.{self.evse_id}", max(15.0, 3 * interval + 10.0))
         next_at = time.monotonic()
         while not self._stop.is_set():
+            if hb is not None:
+                hb.beat()
             try:
                 self.poll_meter()
             except Exception:
@@ -323,18 +420,23 @@ class EvseController:
     # ==========================================================================================
     def _on_notify(self) -> None:
         """Driver push: evaluate now on this thread, or hand over to the current lock holder."""
+        if self._stopped:
+            return  # drivers may be released already
         self._dirty = True
-        self._drain(confirmed=True)
-        if self._tx_listeners:
-            self._fire_tx_listeners()
+        self._after_release()
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
         """The state lock; on release, run any evaluation a notification left pending meanwhile
-        (a notification never waits for the lock, so whoever holds it must catch up)."""
+        (a notification never waits for the lock, so whoever holds it must catch up) and deliver
+        what the core produced (never under the lock)."""
         with self._lock:
             yield
+        self._after_release()
+
+    def _after_release(self) -> None:
         self._drain(confirmed=True)
+        self._outbox.flush()
 
     def _drain(self, *, confirmed: bool = False) -> None:
         while self._dirty:
@@ -352,8 +454,7 @@ class EvseController:
         with self._lock:
             self._dirty = False
             self._evaluate_locked(self._clock() if now is None else now, confirmed=confirmed)
-        self._drain(confirmed=True)
-        self._fire_tx_listeners()
+        self._after_release()
 
     def _run(self, fn: Callable[[float], Any], now: float | None = None) -> Any:
         """Run ``fn(now)`` under the lock followed by an evaluation (for request handlers)."""
@@ -361,11 +462,15 @@ class EvseController:
             t = self._clock() if now is None else now
             result = fn(t)
             self._evaluate_locked(t)
-        self._drain(confirmed=True)
-        self._fire_tx_listeners()
+        self._after_release()
         return result
 
     def _evaluate_locked(self, now: float, *, confirmed: bool = False) -> None:
+        if self._stopped:
+            return  # the drivers may be released: touch nothing
+        if self._stopping:
+            self._shutdown_step(now)
+            return
         self._read_rcd(now)
         self._read_cp(now, confirmed)
         self._read_pp()
@@ -389,6 +494,14 @@ class EvseController:
             self._plug_lock.drive(self._want_plug_locked(), self._contactor_may_be_closed(), now)
         self._last_decision = decision
         self._publish_changes()
+        self._note_transaction()
+
+    def _note_transaction(self) -> None:
+        active = self.is_transaction_active()
+        if active != self._tx_was_active:
+            self._tx_was_active = active
+            status = "started" if active else "ended"
+            self._outbox.put(TransactionChange(self.evse_id, self._last_tx_id, status))
 
     # -- inputs --------------------------------------------------------------------------------
     def _read_rcd(self, now: float) -> None:
@@ -405,6 +518,7 @@ class EvseController:
         if sample.tripped and not self._rcd_latched:
             self._rcd_latched = True
             log.warning("evse=%s rcd tripped residual_ma=%s", self.evse_id, sample.residual_ma)
+            self._emit(EventKind.RCD_TRIP, now, dc_6ma=None, residual_ma=sample.residual_ma)
             # Open right here: the hardware path should already have opened (safety declaration),
             # this is the second channel.
             self._open_contactor("rcd tripped", now)
@@ -432,7 +546,7 @@ class EvseController:
             self._clear_fault(f"link:cp{cid}")
             reading = self._cp[cid].update(sample, output, confirmed=confirmed)
             previous = self._cp_state[cid]
-            self._cp_state[cid] = reading.state
+            self._set_cp_state(cid, reading.state, now)
             if reading.changed and self._cmd_closed and reading.state not in ("C2", "D2"):
                 # React on the very sample that shows the change (the 100 ms budget).
                 self._open_contactor(f"cp {previous}->{reading.state}", now)
@@ -492,6 +606,14 @@ class EvseController:
             return
         self._clear_fault("link:contactor")
         self._feedback = sample.feedback_closed
+        if self._awaiting_confirmation and sample.feedback_closed == self._cmd_closed:
+            self._awaiting_confirmation = False
+            self._emit(
+                EventKind.CONTACTOR_CONFIRMED,
+                now,
+                closed=self._cmd_closed,
+                switch_time_s=max(0.0, now - self._cmd_at),
+            )
         if (
             not contactor.has_feedback
             or sample.feedback_closed is None
@@ -563,6 +685,8 @@ class EvseController:
 
     def _open_contactor(self, why: str, now: float | None = None) -> None:
         """Open now. Never raises: a failing driver is logged and reported, not propagated."""
+        if self._stopped:
+            return  # opened and confirmed by stop(); the driver may be released
         if self._cmd_closed:
             self._dc_path.disable()
         contactor = self.devices.contactor
@@ -573,13 +697,33 @@ class EvseController:
                 log.error("evse=%s contactor open FAILED: %s", self.evse_id, exc)
         if self._cmd_closed:
             log.info("evse=%s contactor open reason=%s", self.evse_id, why)
+            t = self._clock() if now is None else now
+            current = self._present_current_a()
             self._cmd_closed = False
-            self._cmd_at = self._clock() if now is None else now
+            self._cmd_at = t
             self._mismatch_since = None
+            self._awaiting_confirmation = True
+            self._emit(
+                EventKind.CONTACTOR_OPENED,
+                t,
+                reason=why,
+                under_load=current is not None and current > UNDER_LOAD_A,
+                current_a=current,
+            )
+
+    def _present_current_a(self) -> float | None:
+        """The highest current flowing as far as the core knows (meter phases or DC output)."""
+        if self._dc and self._dc_path.sample is not None:
+            return abs(self._dc_path.sample.current_a)
+        reading = self._meter_reading
+        if reading is None or reading.current_a is None:
+            return None
+        c = reading.current_a
+        return max(abs(c.l1), abs(c.l2), abs(c.l3))
 
     def _close_contactor(self, now: float) -> None:
         contactor = self.devices.contactor
-        if contactor is None:
+        if contactor is None or self._stopping:
             return
         try:
             contactor.close()
@@ -591,6 +735,8 @@ class EvseController:
         self._cmd_closed = True
         self._cmd_at = now
         self._mismatch_since = None
+        self._awaiting_confirmation = True
+        self._emit(EventKind.CONTACTOR_CLOSED, now, reason="interlock clear")
 
     def _desired_output(self) -> CpOutput:
         if not self._available or self._forced == "f":
@@ -632,8 +778,14 @@ class EvseController:
             # The suffix follows the applied output at once (x1 <-> x2); no new sample needed.
             for cid, classifier in self._cp.items():
                 if classifier.letter is not None:
-                    self._cp_state[cid] = state_name(classifier.letter, self._output_of(cid))
+                    self._set_cp_state(cid, state_name(classifier.letter, self._output_of(cid)))
                     classifier.state = self._cp_state[cid]
+
+    def _set_cp_state(self, cid: int, state: str | None, now: float | None = None) -> None:
+        previous = self._cp_state[cid]
+        self._cp_state[cid] = state
+        if state is not None and state != previous:
+            self._emit(EventKind.CP_STATE, now, connector_id=cid, state=state, previous=previous)
 
     def _output_of(self, cid: int) -> CpOutput:
         try:
@@ -698,6 +850,9 @@ class EvseController:
             return
         fault = Fault(key, component, name, detail, latched, blocks)
         self._faults[key] = fault
+        self._emit(
+            EventKind.FAULT_SET, key=key, component=component, name=name.value, detail=detail, blocks=blocks
+        )
         log.warning(
             "evse=%s hardware_fault component=%s fault=%s latched=%s detail=%s",
             self.evse_id,
@@ -711,8 +866,14 @@ class EvseController:
     def _clear_fault(self, key: str) -> None:
         fault = self._faults.get(key)
         if fault is not None and not fault.latched:
-            del self._faults[key]
+            self._drop_fault(key)
+
+    def _drop_fault(self, key: str) -> None:
+        """Remove a fault (latched or not) and tell the observers."""
+        fault = self._faults.pop(key, None)
+        if fault is not None:
             log.info("evse=%s fault cleared component=%s key=%s", self.evse_id, fault.component, key)
+            self._emit(EventKind.FAULT_CLEARED, key=key)
 
     def _link_fault(self, what: str, exc: DeviceError) -> None:
         """A device stopped answering: the board (or bus) link is lost for it."""
@@ -729,10 +890,13 @@ class EvseController:
 
     # -- publishing ----------------------------------------------------------------------------
     def _send(self, payload: Payload) -> None:
-        try:
-            self._publish(payload)
-        except Exception:  # publishing must never break a safety path
-            log.exception("evse=%s publish %s failed", self.evse_id, type(payload).__name__)
+        """Queue an update; it is published after the lock is released (never under it)."""
+        self._outbox.put(payload)
+
+    def _emit(self, kind: EventKind, now: float | None = None, **detail: Any) -> None:
+        """Queue a :class:`StationEvent`; listeners run after the lock is released."""
+        at = self._clock() if now is None else now
+        self._outbox.put(StationEvent(self.evse_id, kind, at, detail))
 
     def _publish_cp(self) -> None:
         for cid in self._cp:
@@ -816,6 +980,15 @@ class EvseController:
     @property
     def last_decision(self) -> Decision | None:
         return self._last_decision
+
+    @property
+    def derating_limit_a(self) -> float | None:
+        """The derating set with :meth:`set_derating_limit` (None: none)."""
+        return self._derating_a
+
+    def pending_updates(self) -> int:
+        """Updates and events produced but not yet delivered (a stalled publisher)."""
+        return self._outbox.pending()
 
     def contactor_status(self) -> str:
         """``closed`` / ``opened`` from the feedback (or the command without feedback), ``error``
@@ -947,6 +1120,8 @@ class EvseController:
         return p.CpPwmResponse(evse_id=self.evse_id, status=p.CpPwmStatus.VALID)
 
     def _pwm_refusal(self) -> str | None:
+        if self._stopping:
+            return "station stopping"
         if not self._available:
             return "evse unavailable"
         if self._rcd_latched or self._rcd_now:
@@ -984,15 +1159,15 @@ class EvseController:
             t = self._clock()
             self._evaluate_locked(t)
             result = apply(t)
-        self._drain(confirmed=True)
+        self._after_release()
         return result
 
     def handle_cable_check(self, action: p.CableCheckAction) -> p.CableCheckResponse:
         """DC cable check: start the isolation monitor; report ongoing / finished + level."""
 
         def apply(now: float) -> p.CableCheckResponse:
-            if not self._dc:
-                log.warning("evse=%s cable_check on an AC EVSE", self.evse_id)
+            if not self._dc or self._stopping:
+                log.warning("evse=%s cable_check refused (AC EVSE or stopping)", self.evse_id)
                 return p.CableCheckResponse(
                     evse_id=self.evse_id,
                     cable_check_status=p.CableCheckStatus.FINISHED,
@@ -1060,7 +1235,7 @@ class EvseController:
         """Read the meter once (outside the lock), then record and publish the reading or the
         failure. Called by the meter thread at the profile interval."""
         meter = self.devices.meter
-        if meter is None:
+        if meter is None or self._stopping:
             return
         try:
             reading = meter.read()
@@ -1084,8 +1259,7 @@ class EvseController:
                 self._clear_fault("meter")
                 self._evaluate_locked(t)
                 self._send(self.meter_payload(reading, p.MeterValuesUpdate))
-        self._drain(confirmed=True)
-        self._fire_tx_listeners()
+        self._after_release()
 
     # ==========================================================================================
     # listen-only updates and station functions
@@ -1152,24 +1326,12 @@ class EvseController:
         the contactor is commanded closed (basic charging without OCPP serves an EV too)."""
         return bool(self._transactions) or self._cmd_closed
 
-    def add_transaction_listener(self, fn: Callable[[str, str, str], None]) -> None:
+    def add_transaction_listener(self, fn: TransactionListener) -> None:
         """``fn(evse_id, transaction_id, "started" | "ended")`` whenever
         :meth:`is_transaction_active` changed. ``transaction_id`` is Josev's OCPP id when one is
         known, else ``""`` (basic charging without OCPP). Called outside the core's lock, so it
         may call back into the controller (e.g. ``set_available``)."""
-        self._tx_listeners.append(fn)
-
-    def _fire_tx_listeners(self) -> None:
-        active = self.is_transaction_active()
-        if active == self._tx_was_active:
-            return
-        self._tx_was_active = active
-        status = "started" if active else "ended"
-        for listener in list(self._tx_listeners):
-            try:
-                listener(self.evse_id, self._last_tx_id, status)
-            except Exception:
-                log.exception("evse=%s transaction listener failed", self.evse_id)
+        self._outbox.transaction_listeners.append(fn)
 
     def set_available(self, available: bool) -> None:
         """Operative / inoperative (change_availability). Inoperative opens at once and drives F."""
@@ -1178,6 +1340,8 @@ class EvseController:
             if not available:
                 # open before the flag flips, so no reader ever sees "unavailable and closed"
                 self._open_contactor("evse made unavailable", now)
+            if available != self._available:
+                self._emit(EventKind.AVAILABILITY, now, available=available)
             self._available = available
 
         self._run(apply)
@@ -1193,6 +1357,8 @@ class EvseController:
 
         def apply(now: float) -> str | None:
             lock = self._plug_lock
+            if self._stopping:
+                return "station stopping"
             if lock is None or lock.connector_id != connector_id:
                 return f"connector {connector_id} has no lock the core drives"
             if not locked and self._contactor_may_be_closed():
@@ -1220,6 +1386,8 @@ class EvseController:
         return bool(self._run(lambda now: self._do_rcd_reset()))
 
     def _do_rcd_reset(self) -> bool:
+        if self._stopping:
+            return False
         rcd = self.devices.rcd
         if rcd is None:
             self._rcd_latched = False
@@ -1234,7 +1402,7 @@ class EvseController:
             return False
         self._rcd_latched = False
         self._rcd_now = False
-        self._faults.pop("rcd", None)
+        self._drop_fault("rcd")
         log.info("evse=%s rcd reset", self.evse_id)
         return True
 
@@ -1244,6 +1412,8 @@ class EvseController:
         A contactor that still reads closed while commanded open stays "welded"."""
 
         def apply(now: float) -> list[str]:
+            if self._stopping:
+                return []
             still_welded = False
             contactor = self.devices.contactor
             if contactor is not None and contactor.has_feedback and not self._cmd_closed:
@@ -1257,7 +1427,7 @@ class EvseController:
                     continue
                 if key == "contactor_welded" and still_welded:
                     continue
-                del self._faults[key]
+                self._drop_fault(key)
                 cleared.append(key)
             self._mismatch_since = None
             return cleared
@@ -1272,6 +1442,8 @@ class EvseController:
         must not clear what only an operator may clear."""
 
         def apply(now: float) -> None:
+            if self._stopping:
+                return
             self._open_contactor("evse restart", now)
             self._end_session()
             self._session = False
@@ -1279,7 +1451,7 @@ class EvseController:
             self._lock_override = None
             self._transactions.clear()
             for key in [k for k, f in self._faults.items() if not f.latched]:
-                del self._faults[key]
+                self._drop_fault(key)
             for cid in self._cp:
                 self._cp[cid] = CpClassifier(self.settings.cp_thresholds, self.settings.cp_debounce_samples)
                 self._cp_state[cid] = None

@@ -15,6 +15,7 @@ A lock whose feedback does not follow the command within ``timeout_s`` is a hard
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Protocol
 
 from josev_hal.devices import ConnectorLock
@@ -52,6 +53,7 @@ class PlugLock:
         timeout_s: float,
         settle_s: float,
         now: float,
+        on_command: Callable[[int, bool], None] | None = None,
     ) -> None:
         self.evse_id = evse_id
         self.device = device
@@ -65,6 +67,8 @@ class PlugLock:
         self.confirmed = False  #: locked, as far as the feedback (or the settle time) says
         self._cmd_at = now
         self._mismatch_since: float | None = None
+        #: told of every lock/unlock command (the controller turns it into a StationEvent)
+        self._on_command = on_command
 
     # -- inputs --------------------------------------------------------------------------------
     def read(self, now: float) -> None:
@@ -124,6 +128,8 @@ class PlugLock:
         log.info("evse=%s connector=%s %s", self.evse_id, self.connector_id, "lock" if locked else "unlock")
         self.commanded = locked
         self._cmd_at = now
+        if self._on_command is not None:
+            self._on_command(self.connector_id, locked)
         self._mismatch_since = None
         if not locked:
             self.confirmed = False

@@ -14,6 +14,7 @@ Other station functions that also need one of these updates subscribe with
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -32,6 +33,7 @@ from josev_hal.devices import (
     Role,
 )
 from josev_hal.errors import HalError
+from josev_hal.liveness import Liveness
 from josev_hal.messages import Message, Payload
 from josev_hal.messages import payloads as p
 from josev_hal.station.config import (
@@ -185,6 +187,7 @@ class Station:
         *,
         free_charging: bool = False,
         clock: Callable[[], float] | None = None,
+        liveness: Liveness | None = None,
     ) -> None:
         self.profile = profile
         self.board = board
@@ -193,9 +196,12 @@ class Station:
         self._listeners: dict[str, list[Callable[[Payload], None]]] = {}
         for board_evse in board.evses:
             settings = settings_from_profile(profile, board_evse.spec, free_charging=free_charging)
-            kwargs = {"clock": clock} if clock is not None else {}
             self.controllers[board_evse.id] = EvseController(
-                settings, devices_of(board_evse), bridge.publish_update, **kwargs
+                settings,
+                devices_of(board_evse),
+                bridge.publish_update,
+                clock=clock if clock is not None else time.monotonic,
+                liveness=liveness,
             )
         self._registered = False
 
@@ -225,10 +231,16 @@ class Station:
             controller.start()
         log.info("station started evses=%s", ",".join(self.controllers))
 
-    def stop(self) -> None:
-        """Stop the controllers; each leaves its contactor open and its CP at X1."""
+    def stop(self, timeout: float = 2.0) -> None:
+        """Stop for good: every contactor is commanded open first (all EVSEs, before any waiting),
+        then each controller's loops are joined, the opening confirmed and the final state
+        published -- bounded by ``timeout`` even while the bridge is wedged. The board's drivers
+        may be released afterwards: no controller touches them again."""
         for controller in self.controllers.values():
-            controller.stop()
+            controller.begin_stop()
+        deadline = time.monotonic() + timeout
+        for controller in self.controllers.values():
+            controller.finish_stop(max(0.1, deadline - time.monotonic()))
 
     def snapshot(self) -> list[Payload]:
         """Current cp_status, contactor, limits and cable state of every EVSE."""

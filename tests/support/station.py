@@ -7,6 +7,7 @@ exactly as in production. Time only moves in :meth:`SimEvse.tick`."""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 from typing import Any, TypeVar
 
@@ -18,6 +19,7 @@ from josev_hal_sim.world import SimWorld
 from josev_hal.devices import DeviceConfig, Driver
 from josev_hal.messages import Message, Payload, encode
 from josev_hal.station.config import ConnectorSettings, EvseKind, EvseSettings
+from josev_hal.station.events import EventKind, StationEvent
 from josev_hal.station.evse import EvseController, EvseDevices
 
 P = TypeVar("P", bound=Payload)
@@ -39,6 +41,7 @@ class SimEvse:
         rcd: dict[str, Any] | None = None,
         lock: dict[str, Any] | None = None,
         publish_error: bool = False,
+        publish_gate: threading.Event | None = None,
         **overrides: Any,
     ) -> None:
         self.kind = kind
@@ -50,6 +53,9 @@ class SimEvse:
         self.published: list[Payload] = []
         self.wire: list[bytes] = []  # every payload encoded as it would go on cs/josev
         self._publish_error = publish_error
+        #: while this event is clear, publishing blocks (a wedged bridge, issue #13)
+        self._publish_gate = publish_gate
+        self.events: list[StationEvent] = []
         cp = self._make("sim-cp", noise_v=0.0, ev_draw_a=120.0 if kind == "dc" else 16.0)
         contactor_opts = {"close_delay_ms": 30.0, "open_delay_ms": 20.0, **(contactor or {})}
         if kind == "ac":
@@ -81,6 +87,7 @@ class SimEvse:
         self.settings = replace(settings, **overrides)
         self.devices = devices
         self.ctl = EvseController(self.settings, devices, self._record, clock=self.clock.now)
+        self.ctl.add_event_listener(self.events.append)
         self.ctl.subscribe_notifications()
         world = self.registry.find(self.evse_id)
         assert world is not None
@@ -101,6 +108,8 @@ class SimEvse:
         return driver
 
     def _record(self, payload: Payload) -> None:
+        if self._publish_gate is not None:
+            self._publish_gate.wait()
         self.published.append(payload)
         self.wire.append(encode(Message.update(payload)))
         if self._publish_error:
@@ -131,6 +140,9 @@ class SimEvse:
     # -- what was published -------------------------------------------------------------------
     def of(self, cls: type[P]) -> list[P]:
         return [m for m in self.published if isinstance(m, cls)]
+
+    def events_of(self, kind: EventKind) -> list[StationEvent]:
+        return [e for e in self.events if e.kind is kind]
 
     def close(self) -> None:
         for driver in reversed(self.drivers):
