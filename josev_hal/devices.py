@@ -257,12 +257,15 @@ class DcSample(Reading):
 
     ``faults`` holds readable fault names from the module's status/alarm bits (e.g.
     ``"output_overvoltage"``); empty when healthy. ``enabled``: output switched on.
+    ``warnings``: vendor warnings of modules that still deliver (a fan fault on a module that
+    derates itself): reported and logged, never a reason to stop a charge by themselves.
     """
 
     voltage_v: float
     current_a: float
     enabled: bool
     faults: frozenset[str] = frozenset()
+    warnings: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)

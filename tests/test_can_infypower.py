@@ -22,7 +22,9 @@ from josev_hal_can.infypower import InfyPowerDc, InfyPowerOptions
 from josev_hal.buses.can import CanBus, CanBusOptions
 from josev_hal.devices import DeviceConfig
 from josev_hal.errors import BusError, DeviceError, DeviceOffline, DeviceTimeout
+from josev_hal.messages.payloads import HardwareFaultName
 from josev_hal.simulators.can_power_module import ALARM_NAMES, InfyPowerGroupSim
+from josev_hal.station.fault_names import contract_fault_name_of
 from tests.support.waiting import eventually
 
 OFFLINE_AFTER_S = 0.5
@@ -117,8 +119,7 @@ def test_set_output_payload_rejects_values_the_wire_cannot_carry(bad: tuple[floa
     ("byte", "bit", "name"),
     [
         (7, 0, "output_short_circuit"),
-        (6, 3, "fan_fault"),
-        (6, 4, "over_temperature"),
+        (6, 1, "module_fault"),
         (6, 5, "output_overvoltage"),
         (5, 5, "input_undervoltage"),
         (5, 6, "input_overvoltage"),
@@ -129,6 +130,28 @@ def test_status_bit_decodes_to_its_fault_name(byte: int, bit: int, name: str) ->
     data = bytearray(8)
     data[byte] = 1 << bit
     assert proto.decode_status(bytes(data)).faults == {name}
+
+
+@pytest.mark.parametrize(
+    ("byte", "bit", "name"),
+    [
+        (6, 3, "fan_fault"),
+        (6, 4, "over_temperature"),
+        (5, 2, "load_sharing_alarm"),
+        (5, 4, "input_unbalanced"),
+    ],
+)
+def test_vendor_warning_bits_decode_as_warnings_not_faults(byte: int, bit: int, name: str) -> None:
+    data = bytearray(8)
+    data[byte] = 1 << bit
+    status = proto.decode_status(bytes(data))
+    assert status.warnings == {name}
+    assert status.faults == frozenset()
+
+
+def test_no_status_bit_is_both_a_fault_and_a_warning() -> None:
+    assert not set(proto.ALARM_BITS) & set(proto.WARNING_BITS)
+    assert not set(proto.ALARM_BITS.values()) & set(proto.WARNING_BITS.values())
 
 
 def test_state_bits_are_not_faults() -> None:
@@ -291,9 +314,7 @@ def test_one_silent_module_is_a_fault_and_the_others_take_its_share(rig: Rig) ->
     assert eventually(lambda: rig.sim.modules[0].setpoint_a == 30.0)
 
 
-@pytest.mark.parametrize(
-    "name", ["output_overvoltage", "fan_fault", "input_undervoltage", "over_temperature"]
-)
+@pytest.mark.parametrize("name", ["output_overvoltage", "input_undervoltage", "output_short_circuit"])
 def test_alarm_bits_become_named_faults_and_clear_again(rig: Rig, name: str) -> None:
     driver = rig.make()
     assert eventually(lambda: read_or_none(driver) is not None)
@@ -306,11 +327,74 @@ def test_alarm_bits_become_named_faults_and_clear_again(rig: Rig, name: str) -> 
     assert eventually(lambda: driver.read().faults == frozenset())
 
 
-def test_every_simulated_alarm_has_a_driver_fault_name(rig: Rig) -> None:
+def test_every_simulated_alarm_has_a_driver_fault_or_warning_name(rig: Rig) -> None:
     driver = rig.make()
     for name in ALARM_NAMES:
         rig.sim.set_alarm(0, name)
-    assert eventually(lambda: (s := read_or_none(driver)) is not None and s.faults == set(ALARM_NAMES))
+    assert eventually(
+        lambda: (s := read_or_none(driver)) is not None and s.faults | s.warnings == set(ALARM_NAMES)
+    )
+    sample = driver.read()
+    assert sample.warnings == set(proto.WARNING_BITS.values())
+    assert sample.faults == set(proto.ALARM_BITS.values())
+
+
+@pytest.mark.parametrize("name", sorted(proto.WARNING_BITS.values()))
+def test_infypower_vendor_warning_on_a_delivering_module_warns_and_does_not_block(
+    rig: Rig, name: str
+) -> None:
+    rig.sim.load_ohm = 10.0
+    driver = rig.make()
+    driver.set_target(400.0, 60.0)
+    driver.enable(True)
+    assert eventually(lambda: (s := read_or_none(driver)) is not None and s.current_a > 39)
+    notified: list[int] = []
+    driver.subscribe(lambda: notified.append(1))
+    rig.sim.set_alarm(1, name)
+    assert eventually(lambda: (s := read_or_none(driver)) is not None and name in s.warnings)
+    assert eventually(lambda: len(notified) >= 1)  # the core hears about it
+    # a few more polls: it stays a warning while the module delivers
+    time.sleep(5 * POLL_S)
+    sample = driver.read()
+    assert sample.faults == frozenset() and sample.enabled
+    assert sample.current_a == pytest.approx(40.0)
+    assert driver.describe()["module_warnings"] == {"0x01": [name]}
+    rig.sim.set_alarm(1, name, active=False)
+    assert eventually(lambda: (s := read_or_none(driver)) is not None and not s.warnings)
+
+
+def test_infypower_warning_on_a_module_that_switched_itself_off_is_a_fault(rig: Rig) -> None:
+    rig.sim.load_ohm = 10.0
+    driver = rig.make()
+    driver.set_target(400.0, 60.0)
+    driver.enable(True)
+    assert eventually(lambda: (s := read_or_none(driver)) is not None and s.current_a > 39)
+    rig.sim.set_alarm(1, "over_temperature", switch_off=True)  # protects itself: no longer delivers
+    assert eventually(lambda: (s := read_or_none(driver)) is not None and "over_temperature" in s.faults)
+    assert "over_temperature" not in driver.read().warnings
+
+
+def test_infypower_warning_while_the_group_is_off_stays_a_warning(rig: Rig) -> None:
+    driver = rig.make()
+    rig.sim.set_alarm(0, "fan_fault", switch_off=True)  # off anyway: nothing was asked of it
+    assert eventually(lambda: (s := read_or_none(driver)) is not None and "fan_fault" in s.warnings)
+    assert driver.read().faults == frozenset()
+
+
+def test_infypower_module_fault_and_short_circuit_stay_blocking_faults(rig: Rig) -> None:
+    rig.sim.load_ohm = 10.0
+    driver = rig.make()
+    driver.set_target(400.0, 60.0)
+    driver.enable(True)
+    assert eventually(lambda: (s := read_or_none(driver)) is not None and s.current_a > 39)
+    rig.sim.set_alarm(0, "output_short_circuit")
+    rig.sim.set_alarm(1, "module_fault")
+    assert eventually(
+        lambda: (
+            (s := read_or_none(driver)) is not None and {"output_short_circuit", "module_fault"} <= s.faults
+        )
+    )
+    assert contract_fault_name_of(driver.read().faults) is HardwareFaultName.OVERCURRENT_FAULT
 
 
 def test_set_point_refused_by_the_module_is_counted(rig: Rig) -> None:

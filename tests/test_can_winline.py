@@ -21,7 +21,9 @@ from josev_hal_can.winline import WinlineDc, WinlineOptions
 from josev_hal.buses.can import CanBus, CanBusOptions
 from josev_hal.devices import DeviceConfig
 from josev_hal.errors import DeviceError, DeviceOffline
+from josev_hal.messages.payloads import HardwareFaultName
 from josev_hal.simulators.can_power_module import WINLINE_ALARM_BITS, WinlineGroupSim
+from josev_hal.station.fault_names import contract_fault_name_of
 from tests.support.waiting import eventually
 
 POLL_S = 0.05
@@ -86,9 +88,42 @@ def test_request_payloads_match_the_register_map(payload: bytes, expected: bytes
 
 
 def test_undocumented_status_bits_are_states_not_faults() -> None:
-    faults, states = proto.decode_status((1 << 7) | (1 << 22) | (1 << 30))
+    faults, states = proto.decode_status((1 << 7) | (1 << 22) | (1 << 29))
     assert faults == {"output_overvoltage"}
-    assert states == {"dc_off", "bit30"}
+    assert states == {"dc_off", "bit29"}
+
+
+@pytest.mark.parametrize(
+    ("bit", "name"),
+    [
+        (27, "fan_fault"),
+        (28, "output_short_circuit"),
+        (30, "over_temperature"),
+        (31, "output_overvoltage_protection"),
+        (3, "internal_communication_failure"),
+        (4, "input_mode_error"),
+        (5, "input_mode_mismatch"),
+        (8, "pfc_voltage_abnormal"),
+        (17, "current_imbalance"),
+    ],
+)
+def test_winline_alarm_bits_that_are_real_faults_decode_as_faults(bit: int, name: str) -> None:
+    faults, states = proto.decode_status(1 << bit)
+    assert faults == {name}
+    assert states == frozenset()
+
+
+def test_winline_ac_power_limiting_is_a_state() -> None:
+    assert proto.decode_status(1 << 25) == (frozenset(), frozenset({"ac_power_limiting"}))
+
+
+def test_winline_short_circuit_reports_as_overcurrent() -> None:
+    faults, _ = proto.decode_status(1 << 28)
+    assert contract_fault_name_of(faults) is HardwareFaultName.OVERCURRENT_FAULT
+
+
+def test_the_simulator_and_the_driver_name_every_winline_alarm_bit_alike() -> None:
+    assert {name: bit for bit, name in proto.ALARM_BITS.items()} == WINLINE_ALARM_BITS
 
 
 def test_set_target_reaches_every_module_with_its_share(rig: Rig) -> None:

@@ -15,8 +15,11 @@ What it models (InfyPower; Winline the same with its registers, see :class:`Winl
   frame from the controller (10 s on real modules);
 * a resistive load (``load_ohm``): the paralleled modules regulate voltage until the load wants
   more current than their limits allow, then they limit current (CC/CV);
-* test controls: :meth:`set_alarm` raises status bits by name, :meth:`set_silent` makes a module
-  stop answering (a dead module or a broken CAN transceiver).
+* test controls: :meth:`set_alarm` raises status bits by name (``switch_off=True``: the module
+  protects itself and switches its output off while the alarm lasts, reporting "DC off"),
+  :meth:`set_silent` makes a module stop answering (a dead module or a broken CAN transceiver);
+* a short circuit on the output is a very small ``load_ohm``: the modules reach their current
+  limit at a low voltage (CC), which is what the controller sees of a short.
 """
 
 from __future__ import annotations
@@ -91,6 +94,8 @@ class SimModule:
     setpoint_a: float = 0.0
     on: bool = False
     alarms: set[str] = field(default_factory=set)
+    #: alarms during which the module keeps its output off (it protects itself)
+    protective: set[str] = field(default_factory=set)
     silent: bool = False
     last_heard: float | None = None
     watchdog_trips: int = 0
@@ -170,16 +175,21 @@ class _ModuleGroupSim:
         self.stop()
 
     # -- test controls -----------------------------------------------------------------------
-    def set_alarm(self, address: int, name: str, active: bool = True) -> None:
-        """Raise (or clear) a status bit by name (see :attr:`ALARMS`)."""
+    def set_alarm(self, address: int, name: str, active: bool = True, *, switch_off: bool = False) -> None:
+        """Raise (or clear) a status bit by name (see :attr:`ALARMS`). With ``switch_off`` the
+        module also switches its output off while the alarm is active (and reports DC off)."""
         if name not in self.ALARMS:
             raise ValueError(f"unknown alarm {name!r}; known: {sorted(self.ALARMS)}")
         with self.lock:
-            alarms = self.modules[address].alarms
+            m = self.modules[address]
             if active:
-                alarms.add(name)
+                m.alarms.add(name)
+                if switch_off:
+                    m.protective.add(name)
             else:
-                alarms.discard(name)
+                m.alarms.discard(name)
+                m.protective.discard(name)
+            self._update_outputs()
 
     def set_silent(self, address: int | None = None, silent: bool = True) -> None:
         """Make one module (or all, with ``address=None``) stop answering, or answer again."""
@@ -218,7 +228,7 @@ class _ModuleGroupSim:
     # -- physics -----------------------------------------------------------------------------
     def _update_outputs(self) -> None:
         """Paralleled modules into a resistive load: CV until the current limits bind, then CC."""
-        active = [m for m in self.modules.values() if m.on and m.setpoint_v > 0]
+        active = [m for m in self.modules.values() if self._delivers(m) and m.setpoint_v > 0]
         for m in self.modules.values():
             if m not in active:
                 m.output_v = m.output_a = 0.0
@@ -240,6 +250,11 @@ class _ModuleGroupSim:
             m.output_v = voltage
             m.output_a = demand * share
             m.power_limiting = limits[m.address] < m.setpoint_a
+
+    @staticmethod
+    def _delivers(m: SimModule) -> bool:
+        """Switched on and not held off by a protective alarm."""
+        return m.on and not (m.alarms & m.protective)
 
     def _watchdog_loop(self) -> None:
         while not self._stop.wait(0.05):
@@ -322,7 +337,7 @@ class InfyPowerGroupSim(_ModuleGroupSim):
             for name in m.alarms:
                 byte, bit = ALARM_NAMES[name]
                 status[byte] |= 1 << bit
-            if not m.on:
+            if not self._delivers(m):
                 status[_DC_OFF[0]] |= 1 << _DC_OFF[1]
             if m.power_limiting:
                 status[_POWER_LIMITING[0]] |= 1 << _POWER_LIMITING[1]
@@ -354,10 +369,19 @@ class InfyPowerGroupSim(_ModuleGroupSim):
 WINLINE_ALARM_BITS: dict[str, int] = {
     "module_fault": 0,
     "module_protection": 1,
+    "internal_communication_failure": 3,
+    "input_mode_error": 4,
+    "input_mode_mismatch": 5,
     "output_overvoltage": 7,
+    "pfc_voltage_abnormal": 8,
     "input_overvoltage": 9,
     "input_undervoltage": 14,
     "communication_interrupted": 16,
+    "current_imbalance": 17,
+    "fan_fault": 27,
+    "output_short_circuit": 28,
+    "over_temperature": 30,
+    "output_overvoltage_protection": 31,
 }
 _W_PROTOCOL = 0x060
 _W_DC_OFF, _W_POWER_LIMITING = 22, 23
@@ -432,7 +456,7 @@ class WinlineGroupSim(_ModuleGroupSim):
         word = 0
         for name in m.alarms:
             word |= 1 << WINLINE_ALARM_BITS[name]
-        if not m.on:
+        if not self._delivers(m):
             word |= 1 << _W_DC_OFF
         if m.power_limiting:
             word |= 1 << _W_POWER_LIMITING

@@ -13,6 +13,11 @@ A family (InfyPower, Winline ...) only says how frames look (:meth:`ModuleGroupD
   the reading's ``taken_at`` is when the modules last spoke. A module silent for longer than
   ``offline_after_s`` drops out of the aggregate (fault ``module_offline``); when every module is
   silent :meth:`read` raises :class:`~josev_hal.errors.DeviceOffline`.
+* **Warnings** (vendor alarms a module survives, e.g. InfyPower's fan fault or over-temperature:
+  it derates itself) are reported in ``DcSample.warnings``, not as faults, while the module still
+  delivers. A module that shows a warning *and* has switched its output off although the group
+  is on (seen in a status received at least one poll after the on command) no longer delivers:
+  its warnings count as faults then.
 """
 
 from __future__ import annotations
@@ -95,11 +100,13 @@ class GroupOptions(msgspec.Struct, forbid_unknown_fields=True):
 @dataclass(frozen=True, slots=True)
 class ModuleStatus:
     """A decoded status word: ``faults`` (readable names), ``states`` (normal conditions such as
-    ``power_limiting``) and whether the output is switched on."""
+    ``power_limiting``), whether the output is switched on, and ``warnings`` (vendor warnings the
+    module survives; see the module docstring)."""
 
     faults: frozenset[str]
     states: frozenset[str]
     output_on: bool
+    warnings: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,12 +163,16 @@ class ModuleGroupDriver(DcPowerModule):
         self._state_lock = threading.Lock()
         self._target: tuple[float, float] | None = None
         self._on = False
+        #: monotonic time of the last off -> on command (a status older than this plus one
+        #: poll may still show the output off without meaning anything)
+        self._on_since: float | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._listener: int | None = None
         self._started_at: float | None = None
         self._reported_count: int | None = None
         self._last_summary: tuple[frozenset[str], bool] | None = None
+        self._last_warnings: frozenset[str] = frozenset()
 
     # -- family hooks ------------------------------------------------------------------------
     @abstractmethod
@@ -292,6 +303,8 @@ class ModuleGroupDriver(DcPowerModule):
         """Switch the group's output on or off. Off is sent to every module, answering or not."""
         if on and self._target is None:
             raise self.error("enable(True) before set_target(): refusing to switch on without a set-point")
+        if on and not self._on:
+            self._on_since = time.monotonic()
         self._on = bool(on)
         try:
             self._send_on_off(bool(on))
@@ -327,9 +340,14 @@ class ModuleGroupDriver(DcPowerModule):
                 DeviceOffline,
             )
         faults: set[str] = set()
+        warnings: set[str] = set()
         for m in fresh:
             assert m.status is not None
             faults |= m.status.faults
+            if self._stopped_delivering(m):
+                faults |= m.status.warnings
+            else:
+                warnings |= m.status.warnings
         if any(self._is_missing(m, now) for m in modules):
             faults.add(MODULE_OFFLINE)
         times = [t for m in fresh for t in (m.voltage_at, m.current_at, m.status_at) if t is not None]
@@ -343,6 +361,7 @@ class ModuleGroupDriver(DcPowerModule):
             current_a=sum(m.current_a or 0.0 for m in fresh),
             enabled=any(m.status.output_on for m in fresh if m.status is not None),
             faults=frozenset(faults),
+            warnings=frozenset(warnings - faults),
         )
 
     def describe(self) -> dict[str, Any]:
@@ -354,16 +373,31 @@ class ModuleGroupDriver(DcPowerModule):
                 for m in self._modules.values()
                 if m.status is not None and m.status.states
             }
+            warnings = {
+                f"0x{m.address:02X}": sorted(m.status.warnings)
+                for m in self._modules.values()
+                if m.status is not None and m.status.warnings
+            }
         return {
             "family": self.family,
             "modules": [f"0x{a:02X}" for a in self.opts.modules],
             "reported_module_count": self._reported_count,
             "reported_capabilities": reported,
             "module_states": states,
+            "module_warnings": warnings,
             "rejected_commands": rejected,
         }
 
     # -- internals ---------------------------------------------------------------------------
+    def _stopped_delivering(self, m: _ModuleState) -> bool:
+        """The module reports its output off while the group is on, in a status received at
+        least one poll after the on command (the first status after switching on may predate
+        it). Called with ``_state_lock`` held or on a snapshot."""
+        on_since = self._on_since
+        if not self._on or on_since is None or m.status is None or m.status_at is None:
+            return False
+        return not m.status.output_on and m.status_at[0] > on_since + self.opts.poll_interval_s
+
     def _is_fresh(self, m: _ModuleState, now: float) -> bool:
         """A module counts once it sent output and status replies, until it goes quiet."""
         return (
@@ -510,7 +544,20 @@ class ModuleGroupDriver(DcPowerModule):
                 if m.status is not None and not m.offline
                 for f in m.status.faults
             )
+            warnings = frozenset(
+                f"0x{m.address:02X}:{w}"
+                for m in self._modules.values()
+                if m.status is not None and not m.offline
+                for w in m.status.warnings
+            )
             any_offline = any(m.offline for m in self._modules.values())
+        if warnings != self._last_warnings:
+            # A warning does not stop the charge, but the operator must see it come and go.
+            log.warning(
+                "%s warnings device=%s warnings=%s", self.family, self.device_id, sorted(warnings) or "none"
+            )
+            self._last_warnings = warnings
+            changed = True
         summary = (faults, any_offline)
         if summary != self._last_summary:
             if self._last_summary is not None and faults != self._last_summary[0]:

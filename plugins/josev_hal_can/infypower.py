@@ -93,7 +93,8 @@ class InfyPowerDc(ModuleGroupDriver):
             return Reply(fid.source, "output", voltage_v=voltage, current_a=current)
         if fid.command == proto.Cmd.READ_STATUS:
             s = proto.decode_status(data)
-            return Reply(fid.source, "status", status=ModuleStatus(s.faults, s.states, s.output_on))
+            status = ModuleStatus(s.faults, s.states, s.output_on, s.warnings)
+            return Reply(fid.source, "status", status=status)
         if fid.command == proto.Cmd.READ_CAPABILITIES:
             c = proto.decode_capabilities(data)
             info = {

@@ -25,6 +25,7 @@ __all__ = [
     "DEVICE_GROUP",
     "DEVICE_MODULE",
     "INFO_BITS",
+    "WARNING_BITS",
     "Cmd",
     "FrameId",
     "ModuleCapabilities",
@@ -145,22 +146,30 @@ def decode_capabilities(data: bytes) -> ModuleCapabilities:
 
 
 #: (byte, bit) -> fault name for the status reply. These mean the module cannot (or must not)
-#: deliver what was asked; the core turns any of them into a hardware fault.
+#: deliver what was asked; the core turns any of them into a blocking hardware fault.
 ALARM_BITS: dict[tuple[int, int], str] = {
     (7, 0): "output_short_circuit",
     (7, 5): "discharge_abnormal",
     (6, 1): "module_fault",
     (6, 2): "module_protection",
-    (6, 3): "fan_fault",
-    (6, 4): "over_temperature",
     (6, 5): "output_overvoltage",
     (6, 7): "communication_interrupted",
     (5, 1): "address_conflict",
-    (5, 2): "load_sharing_alarm",
     (5, 3): "input_phase_lost",
-    (5, 4): "input_unbalanced",
     (5, 5): "input_undervoltage",
     (5, 6): "input_overvoltage",
+}
+
+#: (byte, bit) -> warning name. Vendor warnings (EVerest's InfyPower driver raises them as
+#: VendorWarning, not as errors): a failing fan or a hot module derates itself, load sharing and
+#: input unbalance degrade the group -- while the module still delivers, a charge may go on at
+#: what it delivers. A warning on a module that has switched its output off although it was told
+#: to be on is no longer "still delivering": the group driver reports it as a fault then.
+WARNING_BITS: dict[tuple[int, int], str] = {
+    (6, 3): "fan_fault",
+    (6, 4): "over_temperature",
+    (5, 2): "load_sharing_alarm",
+    (5, 4): "input_unbalanced",
 }
 
 #: (byte, bit) -> state name. Normal operating states, not faults (``dc_off`` is how the module
@@ -176,10 +185,12 @@ INFO_BITS: dict[tuple[int, int], str] = {
 
 @dataclass(frozen=True, slots=True)
 class ModuleStatus:
-    """Decoded status reply: ``faults`` from :data:`ALARM_BITS`, ``states`` from :data:`INFO_BITS`."""
+    """Decoded status reply: ``faults`` from :data:`ALARM_BITS`, ``warnings`` from
+    :data:`WARNING_BITS`, ``states`` from :data:`INFO_BITS`."""
 
     faults: frozenset[str]
     states: frozenset[str]
+    warnings: frozenset[str] = frozenset()
 
     @property
     def output_on(self) -> bool:
@@ -192,4 +203,5 @@ def decode_status(data: bytes) -> ModuleStatus:
         raise ValueError(f"status reply needs 8 bytes, got {len(data)}")
     faults = frozenset(name for (byte, bit), name in ALARM_BITS.items() if data[byte] & (1 << bit))
     states = frozenset(name for (byte, bit), name in INFO_BITS.items() if data[byte] & (1 << bit))
-    return ModuleStatus(faults, states)
+    warnings = frozenset(name for (byte, bit), name in WARNING_BITS.items() if data[byte] & (1 << bit))
+    return ModuleStatus(faults, states, warnings)

@@ -149,17 +149,35 @@ def decode_reply(data: bytes) -> RegisterReply:
     return RegisterReply(data[0], data[1], int.from_bytes(data[2:4], "big"), bytes(data[4:8]))
 
 
-#: Status bit -> fault name (names shared with the other families).
+#: Status bit -> fault name (names shared with the other families where they mean the same).
+#: The bit meanings are the Winline status word ("Chart 2" of the protocol document) as EVerest's
+#: Winline driver decodes it (``CanPackets.hpp``, ``PowerModuleStatus``). Every one of them means
+#: the module cannot or must not deliver, so each is a blocking fault (issue #14 item 5): a fan
+#: fault or DC/DC over-temperature on this family comes with no "still delivering" guarantee.
 ALARM_BITS: dict[int, str] = {
     0: "module_fault",
     1: "module_protection",
-    7: "output_overvoltage",
+    3: "internal_communication_failure",  # module-internal SCI link
+    4: "input_mode_error",  # input mode / wiring error
+    5: "input_mode_mismatch",  # input mode set by the controller differs from the wiring
+    7: "output_overvoltage",  # DC/DC over-voltage
+    8: "pfc_voltage_abnormal",  # PFC bus imbalance, over- or under-voltage
     9: "input_overvoltage",
     14: "input_undervoltage",
     16: "communication_interrupted",
+    17: "current_imbalance",  # paralleled modules do not share the current
+    27: "fan_fault",
+    28: "output_short_circuit",  # DC/DC short circuit
+    30: "over_temperature",  # DC/DC over-temperature
+    31: "output_overvoltage_protection",  # DC/DC output over-voltage (protection tripped)
 }
 #: Status bit -> state name (normal conditions).
-INFO_BITS: dict[int, str] = {22: "dc_off", 23: "power_limiting", 24: "temperature_derating"}
+INFO_BITS: dict[int, str] = {
+    22: "dc_off",
+    23: "power_limiting",
+    24: "temperature_derating",
+    25: "ac_power_limiting",
+}
 
 
 def decode_status(word: int) -> tuple[frozenset[str], frozenset[str]]:
