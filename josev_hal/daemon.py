@@ -13,12 +13,13 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from josev_hal.errors import ConfigError
+from josev_hal.errors import ConfigError, HalError
 
 if TYPE_CHECKING:
     from josev_hal.board import Board
     from josev_hal.bridge import Bridge
     from josev_hal.functions import Functions
+    from josev_hal.operations.server import OperationsServer
     from josev_hal.plugins import HalPluginManager
     from josev_hal.profile import Profile
     from josev_hal.station import Station
@@ -71,6 +72,7 @@ class Daemon:
         self.bridge: Bridge | None = None
         self.station: Station | None = None
         self.functions: Functions | None = None
+        self.operations: OperationsServer | None = None  # operations endpoint (#19)
 
     def start(self, *, wait_s: float | None = None) -> None:
         """Bring everything up. With ``wait_s``, fail when the broker is not reachable in time;
@@ -95,6 +97,9 @@ class Daemon:
             )
             self.station.start()
             self.functions.start()
+            # --- operations endpoint (#19): after the station runs; its failure never stops charging
+            self._start_operations(settings.state_dir)
+            # --- end operations
             self.bridge.start(wait_s=wait_s)
         except BaseException:
             self.stop()
@@ -108,6 +113,11 @@ class Daemon:
         """Contactors open first, final state published, then disconnect and release. Idempotent."""
         from josev_hal.plugins import call_each
 
+        # --- operations endpoint (#19): stop it first, so no operator action races the shutdown
+        if self.operations is not None:
+            self.operations.stop()
+            self.operations = None
+        # --- end operations
         if self.station is not None:
             self.station.stop()  # every controller opens its contactor and leaves CP at X1
             if self.bridge is not None:
@@ -123,6 +133,19 @@ class Daemon:
             self.board.release()
         self.station = self.functions = self.bridge = None
         self.board = None
+
+    def _start_operations(self, state_dir: Path) -> None:
+        """The local control endpoint (#19). A port in use is logged, not fatal: the station
+        charges without its status page rather than not at all."""
+        from josev_hal.operations import start_operations
+
+        assert self.station is not None
+        try:
+            self.operations = start_operations(
+                self.profile, self.station, self.bridge, state_dir, self.source, self.functions
+            )
+        except (OSError, HalError) as exc:
+            log.error("operations endpoint not started (%s): %s", self.profile.operations.listen, exc)
 
     def _flush(self, timeout: float) -> None:
         """Give the final updates a moment to leave (they are QoS 1 and in order)."""
