@@ -18,6 +18,7 @@ from josev_hal.messages.codec import (
     decode,
     encode,
     error_response,
+    invalid_request_response,
     set_incoming_lenient,
     utc_timestamp,
 )
@@ -33,6 +34,7 @@ __all__ = [
     "decode",
     "encode",
     "error_response",
+    "invalid_request_response",
     "payloads",
     "set_incoming_lenient",
     "utc_timestamp",

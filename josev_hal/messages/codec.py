@@ -27,6 +27,7 @@ import logging
 import re
 import uuid
 from dataclasses import dataclass
+from dataclasses import field as dc_field
 from datetime import UTC, datetime
 from functools import cache
 from typing import Annotated, Any, Literal
@@ -43,7 +44,7 @@ from josev_hal.messages.patterns import (
     UUID_PATTERN,
     WS_URL_PATTERN,
 )
-from josev_hal.messages.payloads import CONTRACT
+from josev_hal.messages.payloads import CONTRACT, OcppMessageResponse
 
 __all__ = [
     "SPECS",
@@ -53,6 +54,7 @@ __all__ = [
     "decode",
     "encode",
     "error_response",
+    "invalid_request_response",
     "set_incoming_lenient",
     "utc_timestamp",
 ]
@@ -71,15 +73,20 @@ class MessageSpec:
     publisher: str
     obligation: str
 
-    @property
-    def incoming(self) -> bool:
-        """Whether Josev sends this message to the CS (it may travel on ``josev/cs``)."""
-        return "josev/cs" in self.topic or self.topic.startswith("reverse")
+    incoming: bool = dc_field(init=False)
+    """Whether Josev sends this message to the CS (it travels on ``josev/cs``)."""
+    outgoing: bool = dc_field(init=False)
+    """Whether the CS may publish this message (on ``cs/josev``)."""
 
-    @property
-    def outgoing(self) -> bool:
-        """Whether the CS may publish this message (on ``cs/josev``)."""
-        return "cs/josev" in self.topic or self.topic.startswith("reverse")
+    def __post_init__(self) -> None:
+        # Only the topics the contract states count; a parenthesised remark such as "(schema text
+        # says josev/cs)" records a contradiction in the sources, not a direction. So a
+        # device_model_reset *request* (CS -> Josev) that arrives on josev/cs is a wrong-direction
+        # message like any other. Computed once: the bridge asks for every message.
+        stated = re.sub(r"\([^)]*\)", "", self.topic)
+        reverse = stated.startswith("reverse")
+        object.__setattr__(self, "incoming", "josev/cs" in stated or reverse)
+        object.__setattr__(self, "outgoing", "cs/josev" in stated or reverse)
 
 
 SPECS: dict[tuple[str, str], MessageSpec] = {
@@ -480,6 +487,9 @@ def utc_timestamp(when: datetime | None = None) -> str:
 
 
 _ERROR_STATUSES = ("error", "rejected", "invalid", "failed", "unknown")
+# For a request the CS could not even read, "invalid" says it best; "unknown" (a lock or link
+# state) would be a statement about the hardware, not about the request, so it is not used.
+_INVALID_STATUSES = ("invalid", "rejected", "error", "failed", "failed_not_found", "discarded")
 
 
 def error_response(request: Message, reason: str) -> Payload | None:
@@ -493,34 +503,115 @@ def error_response(request: Message, reason: str) -> Payload | None:
     spec = SPECS.get((request.name, MessageType.RESPONSE.value))
     if spec is None:
         return None
-    return _error_payload(spec.payload_cls, request.data, reason)
+    return _error_payload(spec.payload_cls, request.data, reason, _ERROR_STATUSES)
 
 
-def _error_payload(cls: type[Payload], request_data: Any, reason: str) -> Payload | None:
-    info = mi.type_info(cls)
-    assert isinstance(info, mi.StructType)
-    kwargs: dict[str, Any] = {}
-    for field in info.fields:
-        ftype = _unwrap(field.type)
-        if field.name == "status" and isinstance(ftype, mi.EnumType):
-            values = [m.value for m in ftype.cls]
-            status = next((s for s in _ERROR_STATUSES if s in values), None)
-            if status is None:
-                return None
-            kwargs["status"] = ftype.cls(status)
-        elif (
-            field.name in ("evse_id", "connector_id")
-            and getattr(request_data, field.name, UNSET) is not UNSET
-        ):
-            kwargs[field.name] = getattr(request_data, field.name)
-        elif field.name in ("status_info", "info", "rejected_reason") and isinstance(ftype, mi.StrType):
-            kwargs[field.name] = reason[: ftype.max_length or None]
-        elif field.required and isinstance(ftype, mi.StrType) and not ftype.pattern:
-            # e.g. generate_csr's mandatory ``csr``: empty alongside a "rejected" status.
-            kwargs[field.name] = ""
-    if "status" not in kwargs:
+def invalid_request_response(payload: bytes | str, exc: MessageError) -> Message | None:
+    """The immediate answer to a request whose envelope is valid but whose ``data`` is not, or
+    None when the daemon must stay silent.
+
+    Answered: a request Josev may send (``josev/cs``) whose response schema has a status meaning
+    invalid / rejected / error / failed (first of those it offers). ``evse_id`` / ``connector_id``
+    are echoed only when the request carried them with a valid type; when the response requires
+    them and they are missing or of the wrong type, ``evse_id`` is answered as ``""`` (the id
+    of the message is what Josev matches; the status and ``info`` say why). Not answered: errors
+    in the envelope (no trustworthy id), unknown (name, type) pairs, wrong-direction requests,
+    and responses without such a status (the README's coverage table lists them).
+    """
+    if not exc.path.startswith("$.data") or exc.type != MessageType.REQUEST.value:
+        return None
+    try:  # the envelope itself must be valid: only then are its id and name trustworthy
+        env = _envelope_decoder.decode(payload)
+    except (msgspec.DecodeError, RecursionError):  # ValidationError included
+        return None
+    spec = SPECS.get((env.name, MessageType.REQUEST.value))
+    answer = SPECS.get((env.name, MessageType.RESPONSE.value))
+    if env.type is not MessageType.REQUEST or spec is None or answer is None or not spec.incoming:
         return None
     try:
-        return msgspec.convert(kwargs, cls, from_attributes=False, strict=False)
+        raw = msgspec.json.decode(env.data)
+    except (msgspec.DecodeError, RecursionError):
+        raw = None
+    reason = f"invalid request: {exc}"
+    echo = _Echo(raw if isinstance(raw, dict) else {})
+    data: Payload | None
+    if answer.payload_cls is OcppMessageResponse:
+        data = _ocpp_format_violation(echo, reason)
+    else:
+        data = _error_payload(answer.payload_cls, echo, reason, _INVALID_STATUSES)
+    if data is None:
+        return None
+    return Message(id=env.id, name=spec.name, type=MessageType.RESPONSE, data=data)
+
+
+def _ocpp_format_violation(echo: _Echo, reason: str) -> Payload | None:
+    """An OCPP CallError for an unreadable ``ocpp_message`` request (OCPP-J: FormatViolation),
+    in the request's own ``ocpp_version`` (required; without a valid one there is no answer)."""
+    try:
+        return msgspec.convert(
+            {
+                "ocpp_version": echo.ocpp_version,
+                "message_type": "CallError",
+                "error_code": "FormatViolation",
+                "error_description": reason[:255],
+                "error_details": {},
+            },
+            OcppMessageResponse,
+            strict=True,
+        )
     except msgspec.ValidationError:
         return None
+
+
+class _Echo:
+    """Attribute access to the request's raw ``evse_id`` / ``connector_id`` (UNSET if absent)."""
+
+    def __init__(self, raw: dict[str, Any]) -> None:
+        self._raw = raw
+
+    def __getattr__(self, name: str) -> Any:
+        return self._raw.get(name, UNSET)
+
+
+def _error_payload(
+    cls: type[Payload], request_data: Any, reason: str, statuses: tuple[str, ...]
+) -> Payload | None:
+    info = mi.type_info(cls)
+    assert isinstance(info, mi.StructType)
+    py_types = {f.name: f.type for f in msgspec.structs.fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for f in info.fields:
+        ftype = _unwrap(f.type)
+        if f.name in ("status", "result") and isinstance(ftype, mi.EnumType):
+            values = [m.value for m in ftype.cls]
+            status = next((s for s in statuses if s in values), None)
+            if status is None:
+                return None
+            kwargs[f.name] = ftype.cls(status)
+        elif f.name in ("evse_id", "connector_id") and _fits(
+            getattr(request_data, f.name, UNSET), py_types[f.name]
+        ):
+            kwargs[f.name] = getattr(request_data, f.name)
+        elif f.name in ("status_info", "info", "rejected_reason") and isinstance(ftype, mi.StrType):
+            kwargs[f.name] = reason[: ftype.max_length or None]
+        elif f.required and isinstance(ftype, mi.StrType) and not ftype.pattern:
+            # e.g. generate_csr's mandatory ``csr``: empty alongside a "rejected" status.
+            kwargs[f.name] = ""
+    if "status" not in kwargs and "result" not in kwargs:
+        return None
+    try:
+        return msgspec.convert(kwargs, cls, from_attributes=False, strict=True)
+    except msgspec.ValidationError:
+        return None
+
+
+def _fits(value: Any, type_: Any) -> bool:
+    """Whether ``value`` (echoed from a request) is valid for the response field; a value of the
+    wrong JSON type is never coerced, it counts as absent."""
+    if value is UNSET:
+        return False
+    try:
+        msgspec.convert(value, type_, strict=True)
+    except msgspec.ValidationError:
+        return False
+    return True
