@@ -47,11 +47,14 @@ __all__ = [
     "DeviceModelSettings",
     "DeviceSpec",
     "EvseKind",
+    "EvseNorthbound",
     "EvseSpec",
     "FirmwareSettings",
     "Iso15118ConnectorType",
     "LogsSettings",
     "MeterSettings",
+    "NorthboundKind",
+    "NorthboundSettings",
     "OcppConnectorType",
     "OperationsSettings",
     "PpSettings",
@@ -95,6 +98,13 @@ class RcdResetPolicy(enum.StrEnum):
 class EvseKind(enum.StrEnum):
     AC = "ac"
     DC = "dc"
+
+
+class NorthboundKind(enum.StrEnum):
+    """Which charging stack an EVSE runs under (README "Running under EVerest")."""
+
+    JOSEV = "josev"
+    EVEREST = "everest"
 
 
 class Service(enum.StrEnum):
@@ -353,6 +363,35 @@ class OperationsSettings(_Table, kw_only=True):
     )
 
 
+# An EVerest API module id is one MQTT topic level: no '/', '+', '#'.
+ModuleId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+
+
+class NorthboundSettings(_Table, kw_only=True):
+    """``[northbound]``: the stack every EVSE runs under unless its ``[evse.northbound]`` says
+    otherwise, and the EVerest link's communication monitoring (josev_hal.everest)."""
+
+    kind: NorthboundKind = NorthboundKind.JOSEV
+    # EVerest heartbeat silence after which the EVSE fails safe (contactor open, PWM off), until
+    # discovery tells the real period (then 3 periods). Within cfg_communication_check_to_s (5 s).
+    heartbeat_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=60)] = 3.0
+    # Interval of m2e/communication_check (halved period from discovery if that is shorter).
+    communication_check_s: Annotated[float, msgspec.Meta(gt=0, le=60)] = 1.0
+
+
+class EvseNorthbound(_Table, kw_only=True):
+    """``[evse.northbound]``: this EVSE's stack and, under EVerest, its API module ids (the
+    module ids of the EVerest config; defaults bsp_<ocpp_id>, powermeter_<ocpp_id>,
+    imd_<ocpp_id>, psu_<ocpp_id>, auth_<ocpp_id>)."""
+
+    kind: NorthboundKind | None = None
+    evse_board_support: ModuleId | None = None
+    powermeter: ModuleId | None = None
+    isolation_monitor: ModuleId | None = None
+    power_supply_DC: ModuleId | None = None
+    auth_token_provider: ModuleId | None = None
+
+
 class BusSpec(msgspec.Struct, kw_only=True):
     """A ``[buses.<name>]`` table after loading: ``kind`` and that kind's ``Options`` Struct.
 
@@ -419,6 +458,7 @@ class EvseSpec(_Table, kw_only=True):
     ventilation: bool = False
     dc: DcLimits | None = None
     cp: CpSettings | None = None
+    northbound: EvseNorthbound | None = None
     connectors: list[ConnectorSpec] = msgspec.field(default_factory=list)
     devices: dict[Role, DeviceSpec] = msgspec.field(default_factory=dict)
 
@@ -439,10 +479,16 @@ class Profile(_Table, kw_only=True):
     firmware: FirmwareSettings = msgspec.field(default_factory=FirmwareSettings)
     logs: LogsSettings = msgspec.field(default_factory=LogsSettings)
     operations: OperationsSettings = msgspec.field(default_factory=OperationsSettings)
+    northbound: NorthboundSettings = msgspec.field(default_factory=NorthboundSettings)
     buses: dict[str, BusSpec] = msgspec.field(default_factory=dict)
     evse: list[EvseSpec] = msgspec.field(default_factory=list)
     # Free-form tables read by plugins in ``hal_board_loaded`` (``[plugins.<plugin name>]``).
     plugins: dict[str, dict[str, Any]] = msgspec.field(default_factory=dict)
+
+    def northbound_of(self, evse: EvseSpec) -> NorthboundKind:
+        """The stack ``evse`` runs under (its own ``[evse.northbound] kind`` or ``[northbound]``)."""
+        own = evse.northbound.kind if evse.northbound is not None else None
+        return own if own is not None else self.northbound.kind
 
     def evse_by_id(self, evse_id: str) -> EvseSpec:
         """The EVSE with this ISO 15118 id (KeyError when there is none)."""

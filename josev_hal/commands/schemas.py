@@ -38,12 +38,22 @@ def generate() -> dict[str, str]:
     return files
 
 
+def generate_everest() -> dict[str, str]:
+    """``everest/<api>.<direction>.<name>.json`` -> text: the EVerest API payloads (a sub-directory,
+    so the Josev message set above stays exactly the contract's)."""
+    from josev_hal.everest.schema import everest_schemas
+    from josev_hal.messages.schema import render
+
+    return {name: render(schema) for name, schema in everest_schemas().items()}
+
+
 def run(args: argparse.Namespace) -> int:
-    files = generate()
+    files = {**generate(), **generate_everest()}
     out: Path = args.out
     if args.check:
         stale = [n for n, text in files.items() if not (out / n).is_file() or (out / n).read_text() != text]
-        extra = sorted(p.name for p in out.glob("*.json") if p.name not in files) if out.is_dir() else []
+        on_disk = [p.relative_to(out).as_posix() for p in [*out.glob("*.json"), *out.glob("everest/*.json")]]
+        extra = sorted(n for n in on_disk if n not in files) if out.is_dir() else []
         for name in stale:
             print(f"stale {out / name}")
         for name in extra:
@@ -51,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
         return 1 if stale or extra else 0
     out.mkdir(parents=True, exist_ok=True)
     for name, text in files.items():
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
         (out / name).write_text(text)
     print(f"wrote {len(files)} schemas to {out}")
     return 0
