@@ -147,6 +147,27 @@ class PowerModuleClear(_Command, tag="power_module_clear", frozen=True):
     """The DC power module's faults are gone."""
 
 
+class PpFault(_Command, tag="pp_fault", frozen=True):
+    """A PP wiring fault of the plugged cable: ``open`` (reads as no cable), ``short`` (PP to PE),
+    ``none`` (repaired). Cleared by unplugging."""
+
+    kind: Literal["open", "short", "none"] = "open"
+
+
+class RcdSelfTest(_Command, tag="rcd_self_test", frozen=True):
+    """The outcome of the RCD's next self-tests (``passes=false``: a broken test circuit)."""
+
+    passes: bool
+
+
+class CableShort(_Command, tag="cable_short", frozen=True):
+    """A short circuit between DC+ and DC- of the cable (``active=false`` removes it): with the
+    contactor closed the power module runs into its current limit at a low voltage."""
+
+    ohm: Annotated[float, msgspec.Meta(ge=0, le=1000)] = 0.05
+    active: bool = True
+
+
 SimCommand = (
     Plug
     | Unplug
@@ -167,6 +188,9 @@ SimCommand = (
     | Isolation
     | PowerModuleFault
     | PowerModuleClear
+    | PpFault
+    | RcdSelfTest
+    | CableShort
 )
 
 ACTIONS: tuple[str, ...] = tuple(str(cls.__struct_config__.tag) for cls in typing.get_args(SimCommand))
@@ -274,6 +298,12 @@ class SimControl:
                 world.set_pm_fault(fault)
             case PowerModuleClear():
                 world.set_pm_fault(None)
+            case PpFault(kind=kind):
+                world.set_pp_fault(None if kind == "none" else kind)
+            case RcdSelfTest(passes=passes):
+                world.set_rcd_self_test(passes)
+            case CableShort(ohm=ohm, active=active):
+                world.set_cable_short(float(ohm) if active else None)
         log.info(
             "sim command applied evse=%s connector=%d action=%s",
             command.evse_id,

@@ -531,6 +531,10 @@ class SimImdOptions(SimOptions, forbid_unknown_fields=True, kw_only=True):
     # Voltage the Ω/V thresholds refer to: >= 500 Ω/V valid, >= 100 Ω/V warning, else fault.
     test_voltage_v: Positive = 500.0
     self_test_passes: bool = True
+    # 0: measure with the IMD's own test voltage. Above 0: a result needs at least this voltage
+    # on the DC cable (contactor closed, module at the cable-check voltage) for measure_ms, and
+    # the Ω/V thresholds refer to the cable voltage (IEC 61851-23 cable check).
+    min_voltage_v: NonNegative = 0.0
 
 
 class SimIsolationMonitor(_SimDevice, IsolationMonitor):
@@ -546,6 +550,7 @@ class SimIsolationMonitor(_SimDevice, IsolationMonitor):
         world.imd.isolation_ohm = self.options.isolation_ohm
         world.imd.test_voltage_v = self.options.test_voltage_v
         world.imd.self_test_passes = self.options.self_test_passes
+        world.imd.min_voltage_v = self.options.min_voltage_v
 
     def _make_safe(self, world: SimWorld) -> None:
         world.imd_stop()

@@ -72,6 +72,9 @@ class SimEv:
     diode_shorted: bool = False
     cp_shorted: bool = False  # CP shorted to PE in the cable or vehicle (reads as state E)
     cable_a: int | None = 32  # Type 2 cable rating coded by Rc; None = cable without PP coding
+    #: a PP wiring fault of the plugged cable: "open" (PP wire broken: reads as no cable),
+    #: "short" (PP shorted to PE: ~0 ohm, out of every window); None = healthy
+    pp_fault: str | None = None
     draw_a: float = 32.0
     phases: int = 3
     battery_v: float = 400.0
@@ -131,6 +134,8 @@ class SimRcd:
     latched: bool = False
     hardware_cutoff: bool = True
     self_test_passes: bool = True
+    #: every self-test run: (world time, contactor mirror contact closed during the test)
+    self_tests: list[tuple[float, bool]] = field(default_factory=list)
 
     @property
     def tripped(self) -> bool:
@@ -179,6 +184,9 @@ class SimPowerModule:
     i_anchor: tuple[float, float] = (0.0, 0.0)  # (amps, time)
     v_goal: float = 0.0
     i_goal: float = 0.0
+    #: a short circuit on the DC cable (ohm between DC+ and DC-), ``None`` = none: with the
+    #: contactor closed the module runs into its current limit at a low voltage
+    short_ohm: float | None = None
 
 
 @dataclass
@@ -190,12 +198,18 @@ class SimImd:
     isolation_ohm: float = 5_000_000.0
     test_voltage_v: float = 500.0
     self_test_passes: bool = True
+    #: 0: the sim IMD measures with its own test voltage (a board IMD that injects it). Above 0:
+    #: the measurement is only meaningful with at least this voltage on the DC cable (IEC
+    #: 61851-23 cable check): below it the IMD keeps "measuring" with no result, the measuring
+    #: time starts when the cable reaches it, and the Ohm/V thresholds refer to the cable voltage.
+    min_voltage_v: float = 0.0
+    at_voltage_since: float | None = None
     active: bool = False
     started_at: float = 0.0
     last_status: IsolationStatus = IsolationStatus.INVALID
 
-    def status_for(self, ohm: float) -> IsolationStatus:
-        per_volt = ohm / self.test_voltage_v
+    def status_for(self, ohm: float, volts: float | None = None) -> IsolationStatus:
+        per_volt = ohm / (volts if volts else self.test_voltage_v)
         if per_volt >= ISOLATION_VALID_OHM_PER_V:
             return IsolationStatus.VALID
         if per_volt >= ISOLATION_FAULT_OHM_PER_V:
@@ -242,6 +256,8 @@ class SimWorld:
         self._unnotified: set[str] = set()
         self._timers: set[TimerHandle] = set()
         self._closed = False
+        #: world time the contactor's contacts last closed (the cable is live from then on)
+        self._cable_live_since: float | None = None
 
     # ------------------------------------------------------------------------------------------
     # notifications and time
@@ -357,8 +373,10 @@ class SimWorld:
 
     def pp_resistance(self) -> float | None:
         with self.lock:
-            if not self.ev.plugged or self.ev.cable_a is None:
+            if not self.ev.plugged or self.ev.cable_a is None or self.ev.pp_fault == "open":
                 return None
+            if self.ev.pp_fault == "short":
+                return 0.5
             return pp_resistance_ohm(self.ev.cable_a)
 
     def _ac_current_a(self) -> float:
@@ -378,6 +396,7 @@ class SimWorld:
     def _pm_retarget(self, now: float) -> None:
         """Re-anchor the power-module ramps at ``now`` after any change of their goals."""
         pm = self.pm
+        self._imd_track(now)  # with the old anchors, before they move
         v = _ramp(pm.v_anchor, pm.v_goal, pm.voltage_ramp_v_per_s, now)
         i = _ramp(pm.i_anchor, pm.i_goal, pm.current_ramp_a_per_s, now)
         if not self.relay.feedback:
@@ -386,8 +405,14 @@ class SimWorld:
             i = 0.0
         on = pm.enabled and not pm.faults
         pm.v_goal = pm.target_v if on else 0.0
-        if self._dc_flowing():
-            limit = pm.max_power_w / max(pm.target_v, 1.0)
+        limit = pm.max_power_w / max(pm.target_v, 1.0)
+        if on and self.relay.feedback and pm.short_ohm is not None:
+            # A short on the cable: the module regulates current at its limit and the voltage
+            # stays at I_limit * R_short -- "current limit reached at low voltage".
+            i_limit = max(0.0, min(pm.target_a, limit))
+            pm.v_goal = min(pm.target_v, i_limit * pm.short_ohm)
+            pm.i_goal = pm.v_goal / pm.short_ohm if pm.short_ohm > 0 else i_limit
+        elif self._dc_flowing():
             pm.i_goal = max(0.0, min(pm.target_a, self.ev.draw_a, limit))
         else:
             pm.i_goal = 0.0
@@ -399,6 +424,35 @@ class SimWorld:
         )
         if settle > 0:
             self._schedule(settle, _nothing, Role.DC_POWER_MODULE, Role.METER, base=now)
+
+    def _cable_voltage(self, t: float) -> float:
+        """Voltage on the DC cable (EV side of the contactor): the module's output while the
+        contacts are closed, else nothing (the EV's own contactors are open before pre-charge)."""
+        if not self.relay.feedback:
+            return 0.0
+        return _ramp(self.pm.v_anchor, self.pm.v_goal, self.pm.voltage_ramp_v_per_s, t)
+
+    def _imd_track(self, now: float) -> None:
+        """Keep ``imd.at_voltage_since`` right: when the cable reached the IMD's minimum voltage
+        on the current ramp segment (exact: a segment is linear), or None while below it."""
+        imd, pm = self.imd, self.pm
+        if imd.min_voltage_v <= 0:
+            return
+        if self._cable_voltage(now) < imd.min_voltage_v:
+            imd.at_voltage_since = None
+            return
+        if imd.at_voltage_since is not None:
+            return
+        (v0, t0), rate = pm.v_anchor, pm.voltage_ramp_v_per_s
+        crossed = t0 if v0 >= imd.min_voltage_v or rate <= 0 else t0 + (imd.min_voltage_v - v0) / rate
+        imd.at_voltage_since = max(crossed, self._cable_live_since or crossed)
+
+    def cable_voltage(self) -> float:
+        """Voltage on the DC cable now (what a voltage measurement behind the contactor reads)."""
+        with self.lock:
+            now = self.clock.now()
+            self._advance(now)
+            return self._cable_voltage(now)
 
     def _pm_output(self, t: float) -> tuple[float, float]:
         pm = self.pm
@@ -493,9 +547,18 @@ class SimWorld:
         """(resistance or None, status, measuring)."""
         with self.lock:
             now = self.clock.now()
+            self._advance(now)
             imd = self.imd
             if not imd.active:
                 return None, imd.last_status, False
+            if imd.min_voltage_v > 0:
+                # Only meaningful at voltage: the measuring time runs from when the cable got there.
+                self._imd_track(now)
+                since = imd.at_voltage_since
+                if since is None or now < max(since, imd.started_at) + imd.measure_s:
+                    return None, IsolationStatus.INVALID, True
+                imd.last_status = imd.status_for(imd.isolation_ohm, self._cable_voltage(now))
+                return imd.isolation_ohm, imd.last_status, True
             if now < imd.started_at + imd.measure_s:
                 return None, IsolationStatus.INVALID, True
             imd.last_status = imd.status_for(imd.isolation_ohm)
@@ -525,7 +588,10 @@ class SimWorld:
     def _settle_relay(self, t: float) -> None:
         """The contacts follow the coil now; a welded contact stays closed."""
         r = self.relay
+        was_closed = r.feedback
         r.feedback = r.coil or (r.welded and r.feedback)
+        if r.feedback and not was_closed:
+            self._cable_live_since = t
         self._pm_retarget(t)
 
     def rcd_reset(self) -> None:
@@ -537,9 +603,18 @@ class SimWorld:
                 self._announce_soon(Role.RCD)
 
     def rcd_self_test(self) -> bool:
-        """A test trip that the module reports on its test path, not as a residual-current fault."""
+        """A test trip that the module reports on its test path, not as a residual-current fault.
+        Every run is logged in ``rcd.self_tests`` with whether the contactor was closed (the
+        rule: test with the contactor open)."""
         with self.lock:
+            now = self._mutate()
+            self.rcd.self_tests.append((now, self.relay.feedback))
             return self.rcd.self_test_passes and not self.rcd.fault
+
+    def set_rcd_self_test(self, passes: bool) -> None:
+        """Inject the outcome of the next self-tests (a broken test circuit fails them)."""
+        with self.lock:
+            self.rcd.self_test_passes = passes
 
     def command_lock(self, locked: bool) -> None:
         with self.lock:
@@ -599,6 +674,7 @@ class SimWorld:
             self.ev.request = EvRequest.IDLE
             self.ev.diode_shorted = False
             self.ev.cp_shorted = False
+            self.ev.pp_fault = None
             self._pm_retarget(now)
         self._external(Role.CONTROL_PILOT, Role.PROXIMITY_PILOT, Role.METER)
 
@@ -681,6 +757,25 @@ class SimWorld:
         with self.lock:
             self.tokens.append(uid)
         self._external(Role.ID_TOKEN_READER)
+
+    def set_pp_fault(self, kind: str | None) -> None:
+        """A PP wiring fault of the cable: ``"open"``, ``"short"``, or ``None`` (repaired)."""
+        if kind not in (None, "open", "short"):
+            raise ValueError(f"pp fault must be 'open', 'short' or None, got {kind!r}")
+        with self.lock:
+            self._mutate()
+            self.ev.pp_fault = kind
+        self._external(Role.PROXIMITY_PILOT)
+
+    def set_cable_short(self, ohm: float | None) -> None:
+        """A short circuit between DC+ and DC- of the cable (``None`` removes it)."""
+        if ohm is not None and not ohm >= 0:
+            raise ValueError(f"short resistance must be >= 0 ohm, got {ohm}")
+        with self.lock:
+            now = self._mutate()
+            self.pm.short_ohm = ohm
+            self._pm_retarget(now)
+        self._external(Role.DC_POWER_MODULE, Role.METER)
 
     def set_isolation(self, ohm: float) -> None:
         with self.lock:
