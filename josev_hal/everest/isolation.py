@@ -1,0 +1,152 @@
+"""``isolation_monitor``: start/stop recurring measurements, the self test, results.
+
+While started, the adapter publishes ``isolation_measurement`` every ``interval_s`` once the IMD
+has a result. The spec wants resistances, not verdicts ("EvseManager will interpret them
+according to the limits"); an IMD that only signals through digital outputs gives no resistance,
+so for it the adapter publishes nothing and raises ``VendorError`` (sub_type ``no_resistance``)
+once, telling EVerest that this IMD cannot serve its cable check. A driver that cannot be read
+raises ``CommunicationFault`` until it answers again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from josev_hal.devices import IsolationMonitor, IsolationStatus
+from josev_hal.errors import DeviceError
+from josev_hal.everest import codec
+from josev_hal.everest import messages as m
+from josev_hal.everest.link import EverestLink
+from josev_hal.everest.monitor import ErrorRegistry
+
+__all__ = ["IsolationAdapter"]
+
+log = logging.getLogger(__name__)
+
+API = codec.ApiType.ISOLATION_MONITOR.value
+E = m.ImdErrorType
+
+
+class IsolationAdapter:
+    def __init__(
+        self,
+        link: EverestLink,
+        imd: IsolationMonitor,
+        module_id: str,
+        *,
+        interval_s: float = 1.0,
+        voltage_source: object | None = None,
+    ) -> None:
+        self.link = link
+        self.imd = imd
+        self.module_id = module_id
+        self.interval_s = interval_s
+        self.voltage_source = voltage_source  # a DcPowerModule whose output voltage is reported
+        self.errors = ErrorRegistry(link, API, module_id, m.ImdError)
+        self.active = False
+        self.published = 0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def register(self) -> None:
+        self.link.route(API, self.module_id, "start", self._on_start)
+        self.link.route(API, self.module_id, "stop", self._on_stop)
+        self.link.route(API, self.module_id, "start_self_test", self._on_self_test)
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(
+                target=self._run, name=f"everest-imd-{self.module_id}", daemon=True
+            )
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.join(5)
+        try:
+            self.imd.stop()
+        except DeviceError as exc:
+            log.error("everest imd=%s stop failed: %s", self.module_id, exc)
+
+    # -- commands (worker thread) ------------------------------------------------------------------
+
+    def _on_start(self, _: None) -> None:
+        try:
+            self.imd.start()
+        except DeviceError as exc:
+            self.errors.raise_(E.COMMUNICATION_FAULT, "start", str(exc))
+            return
+        self.errors.clear(E.COMMUNICATION_FAULT, "start")
+        with self._lock:
+            self.active = True
+        log.info("everest imd=%s measuring", self.module_id)
+        self._wake.set()
+
+    def _on_stop(self, _: None) -> None:
+        with self._lock:
+            self.active = False
+        try:
+            self.imd.stop()
+        except DeviceError as exc:
+            self.errors.raise_(E.COMMUNICATION_FAULT, "stop", str(exc))
+            return
+        self.errors.clear(E.COMMUNICATION_FAULT, "stop")
+        log.info("everest imd=%s stopped", self.module_id)
+
+    def _on_self_test(self, voltage_v: float) -> None:
+        try:
+            passed = self.imd.self_test()
+        except DeviceError as exc:
+            log.error("everest imd=%s self test failed: %s", self.module_id, exc)
+            passed = False
+        self.errors.set(not passed, E.DEVICE_FAULT, "self_test", "IMD self test failed")
+        log.info("everest imd=%s self_test at %.0f V passed=%s", self.module_id, voltage_v, passed)
+        self.link.publish(API, self.module_id, "self_test_result", passed)
+
+    # -- measurements ------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            with self._lock:
+                active = self.active
+            if active:
+                self._measure()
+            self._wake.wait(self.interval_s)
+            self._wake.clear()
+
+    def _measure(self) -> None:
+        try:
+            sample = self.imd.read()
+        except DeviceError as exc:
+            self.errors.raise_(E.COMMUNICATION_FAULT, "read", str(exc))
+            return
+        self.errors.clear(E.COMMUNICATION_FAULT, "read")
+        if sample.resistance_ohm is None:
+            if sample.status in (IsolationStatus.VALID, IsolationStatus.WARNING, IsolationStatus.FAULT):
+                self.errors.raise_(
+                    E.VENDOR_ERROR, "no_resistance", f"IMD reports {sample.status} without a resistance value"
+                )
+            return
+        measurement = m.IsolationMeasurement(resistance_F_Ohm=sample.resistance_ohm)
+        voltage = self._voltage()
+        if voltage is not None:
+            measurement.voltage_V = voltage
+        self.published += 1
+        self.link.publish(API, self.module_id, "isolation_measurement", measurement)
+
+    def _voltage(self) -> float | None:
+        source = self.voltage_source
+        read = getattr(source, "read", None)
+        if read is None:
+            return None
+        try:
+            return float(read().voltage_v)
+        except (DeviceError, AttributeError):
+            return None
