@@ -90,6 +90,10 @@ class Role(enum.StrEnum):
     ID_TOKEN_READER = "id_reader"
     DC_POWER_MODULE = "power_module"
     ISOLATION_MONITOR = "isolation_monitor"
+    # The main meter of the whole station (OCPP evseId 0), listed under one EVSE's devices; any
+    # Meter driver serves it. At most one per board. Without it, the station-level reading is
+    # aggregated from the EVSE meters (josev_hal.station.station_meter).
+    STATION_METER = "station_meter"
 
 
 # --------------------------------------------------------------------------------------------

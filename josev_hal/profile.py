@@ -869,6 +869,8 @@ class _Loader:
     def _device_driver(self, role: Role, spec: DeviceSpec, path: KeyPath) -> bool:
         """Resolve the driver, check its role, convert ``options``; False on problems."""
         driver = self.pm.drivers.get(spec.driver)
+        # the station meter is served by any meter driver
+        role = Role.METER if role is Role.STATION_METER else role
         if driver is None:
             known = sorted(n for n, d in self.pm.drivers.items() if d.role is role)
             self.problems.add(
@@ -926,6 +928,12 @@ class _Loader:
                 self._check_cp(evse.cp, (*path, "cp"))
             self._check_evse(profile, evse, path)
             self._check_devices(profile, evse, path, used_addresses)
+        station_meters = [i for i, e in enumerate(profile.evse) if Role.STATION_METER in e.devices]
+        for index in station_meters[1:]:
+            add(
+                ("evse", index, "devices", Role.STATION_METER.value),
+                f"a board has one station meter (also evse[{station_meters[0]}])",
+            )
 
     def _check_cp(self, cp: CpSettings, path: KeyPath) -> None:
         bands = [("state_f_v", cp.state_f_v), ("state_e_v", cp.state_e_v), ("state_d_v", cp.state_d_v)]

@@ -47,6 +47,7 @@ from josev_hal.station.config import (
 from josev_hal.station.cp import CpThresholds
 from josev_hal.station.evse import EvseController, EvseDevices
 from josev_hal.station.pp import PpWindows
+from josev_hal.station.station_meter import StationMeter, station_meter_device
 
 if TYPE_CHECKING:
     from josev_hal.board import Board, BoardEvse
@@ -203,6 +204,7 @@ class Station:
                 clock=clock if clock is not None else time.monotonic,
                 liveness=liveness,
             )
+        self.station_meter = StationMeter(self.controllers, station_meter_device(board))
         self._registered = False
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -341,16 +343,11 @@ class Station:
         is honest, whereas an old value under a new timestamp would not be."""
         req = msg.data
         assert isinstance(req, p.MeterValuesRequest)
-        if req.evse_id is UNSET:
-            if len(self.controllers) != 1:
-                raise HalError("meter_values for the whole station: this station has no station-level meter")
-            controller = next(iter(self.controllers.values()))
-        else:
-            controller = self.controller(str(req.evse_id))
+        if req.evse_id is UNSET:  # the whole station (OCPP evseId 0): see station_meter.py
+            return self.station_meter.response()
+        controller = self.controller(str(req.evse_id))
         reading = controller.meter_values()
         payload: p.MeterValuesResponse = controller.meter_payload(reading, p.MeterValuesResponse)
-        if req.evse_id is UNSET:
-            payload.evse_id = UNSET
         return payload
 
     # -- listen-only updates ---------------------------------------------------------------------
