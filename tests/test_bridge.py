@@ -428,8 +428,13 @@ def test_a_thousand_hostile_payloads_are_rejected_counted_and_the_bridge_keeps_s
     assert all(not r.calls for r in others.values()) and not auth_update.calls
     assert bridge.stats().rejects == expected
     assert sum(expected.values()) == 1000
-    # Nothing but the one valid answer went out: bad input is never answered or actuated.
-    assert [m["id"] for m in josev_peer.messages()] == [valid["id"]]
+    # Besides the one valid answer, only readable cp_pwm requests with unreadable data were
+    # answered, at once and with "invalid" (#15 item 4); bad input never reached a handler.
+    answerable = {json.loads(raw)["id"] for reason, raw in hostile if reason == "schema_violation"}
+    out = josev_peer.messages()
+    assert out[-1]["id"] == valid["id"]
+    assert {m["id"] for m in out[:-1]} == answerable and len(out) == len(answerable) + 1
+    assert all(m["name"] == "cp_pwm" and m["data"]["status"] == "invalid" for m in out[:-1])
 
 
 def test_a_stopped_bridge_can_be_started_again_and_answers_requests(

@@ -36,7 +36,16 @@ from josev_hal.bridge.config import parse_broker_url, resolve_broker_url
 from josev_hal.bridge.connection import MqttConnection, topic_matches
 from josev_hal.bridge.stats import BridgeStats, StatsSnapshot, format_stats
 from josev_hal.errors import BridgeError, ConfigError, MessageError, RequestTimeout, UnknownMessageError
-from josev_hal.messages import SPECS, Message, MessageType, Payload, decode, encode, error_response
+from josev_hal.messages import (
+    SPECS,
+    Message,
+    MessageType,
+    Payload,
+    decode,
+    encode,
+    error_response,
+    invalid_request_response,
+)
 from josev_hal.mqtt_settings import MqttSettings
 
 __all__ = ["Bridge", "RawCallback", "RequestHandler", "SnapshotProvider", "UpdateHandler", "status_topic"]
@@ -429,6 +438,15 @@ class Bridge:
             message = decode(payload)
         except MessageError as exc:
             self._reject(self._classify(exc), f"{exc.path}: {exc.reason}", exc)
+            # A readable request with unreadable data is answered at once with the response's
+            # "invalid"/"rejected"/"error" status where it has one (Josev would otherwise wait for
+            # its timeout); envelope errors and wrong-direction requests stay unanswered.
+            answer = invalid_request_response(payload, exc)
+            if answer is not None:
+                try:
+                    self._send(answer)
+                except Exception:
+                    log.exception("could not answer the invalid %s request id=%s", exc.name, exc.msg_id)
             return
         except RecursionError:
             # msgspec gives up on absurd nesting before the codec can turn it into a MessageError.
