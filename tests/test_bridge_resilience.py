@@ -160,23 +160,53 @@ def test_state_snapshot_is_published_after_every_connect_behind_the_queued_updat
     assert_all_valid(josev_peer, contract)
 
 
-def test_a_request_queued_by_the_broker_while_the_hal_was_away_is_answered_after_restart(
+def test_a_request_queued_by_the_broker_before_the_hal_started_is_never_handled(
     broker: EmbeddedBroker, bridge_factory: BridgeFactory, josev_peer: JosevPeer, contract: Contract
 ) -> None:
+    """Issue #13 item 4: a fresh HAL starts from a clean session; what an earlier run left queued
+    at the broker (a cp_pwm, a sim/cs command) must not move hardware now."""
     needs_persistent_sessions(broker)
     client_id = f"josev-hal-{uuid.uuid4().hex[:6]}"
     answer = example_payload(contract, "cs_status_and_limits", "response")
     first = bridge_factory({("cs_status_and_limits", "request"): Recorder(answer)}, client_id=client_id)
     first.stop()
-    request = example(contract, "cs_status_and_limits", "request")
-    josev_peer.send(request)  # the broker keeps it for the HAL's persistent session
+    stale = example(contract, "cs_status_and_limits", "request")
+    josev_peer.send(stale)  # queued by the broker for the old persistent session
 
     handler = Recorder(answer)
     bridge_factory({("cs_status_and_limits", "request"): handler}, client_id=client_id)
-    msgs = josev_peer.wait_for(lambda ms: any(m["id"] == request["id"] for m in ms))
+    fresh = {**example(contract, "cs_status_and_limits", "request"), "id": str(uuid.uuid4())}
+    josev_peer.send(fresh)
+    msgs = josev_peer.wait_for(lambda ms: any(m["id"] == fresh["id"] for m in ms))
+    time.sleep(0.2)  # a stale delivery would have arrived before the fresh one; give it a margin
 
+    assert [m.id for m in handler.calls] == [fresh["id"]]
+    assert stale["id"] not in {m["id"] for m in josev_peer.messages()}
+    assert [m["id"] for m in msgs if m["type"] == "response"] == [fresh["id"]]
+
+
+def test_a_request_sent_while_the_broker_restarts_is_handled_after_the_reconnect(
+    broker: EmbeddedBroker, bridge_factory: BridgeFactory, josev_peer: JosevPeer, contract: Contract
+) -> None:
+    """The clean start is per process: within one run the session stays persistent (QoS 1)."""
+    needs_persistent_sessions(broker)
+    answer = example_payload(contract, "cs_status_and_limits", "response")
+    handler = Recorder(answer)
+    bridge = bridge_factory(
+        {("cs_status_and_limits", "request"): handler}, reconnect_min_s=1.5, reconnect_max_s=1.5
+    )
+    broker.stop()
+    assert wait_until(lambda: not bridge.connected, 5)
+    broker.start()
+    # The peer reconnects faster than the HAL's backoff: the broker queues this for the HAL.
+    assert wait_until(lambda: josev_peer.client.is_connected(), 5)
+    request = example(contract, "cs_status_and_limits", "request")
+    josev_peer.send(request)
+    sent_while_hal_away = not bridge.connected
+
+    josev_peer.wait_for(lambda ms: any(m["id"] == request["id"] for m in ms), timeout=10)
+    assert sent_while_hal_away
     assert [m.id for m in handler.calls] == [request["id"]]
-    assert [m["id"] for m in msgs] == [request["id"]]
 
 
 def test_presence_topic_is_online_while_connected_and_offline_after_a_clean_stop(

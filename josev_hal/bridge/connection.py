@@ -1,10 +1,26 @@
-"""The one place that knows paho-mqtt: a persistent-session client with its own network thread.
+"""The one place that knows paho-mqtt: a persistent-session client driven by its own network thread.
+
+**Only the network thread touches the paho client** (connect, publish, subscribe, disconnect,
+the loop). Other threads hand finished messages to the :class:`~josev_hal.bridge.outbox.Outbox`
+and return at once; the network thread drains it whenever the session is up. paho runs its
+callbacks (``on_disconnect`` even from inside ``publish()``) on the thread that called into it,
+which is therefore always this one, and no lock of the bridge is held while paho runs. See
+docs/architecture.md "Threads and locks".
 
 Why not ``loop_start()``: paho resends a persistent session's unacknowledged QoS 1 messages only
-*after* ``on_connect`` returns, so publishing the offline queue from ``on_connect`` would put newer
-updates on the wire before older ones. Running the network loop ourselves lets the bridge flush
-its queue right after the CONNACK has been fully processed (:attr:`MqttConnection.on_session_ready`),
-and gives us capped, jittered backoff and a clear error for TLS and credential failures.
+*after* ``on_connect`` returns, so flushing the offline queue from ``on_connect`` would put newer
+updates on the wire before older ones. Running the network loop ourselves (paho's external-loop
+API: ``socket()``, ``loop_read/write/misc``) lets the bridge flush after the CONNACK has been
+fully processed, wake up the moment something is queued, bound the wait for a CONNACK from a
+broker that accepts TCP and never answers, and end within a deadline on stop().
+
+**Sessions** (issue #13 item 4): the first connection of a process starts from a *clean* session,
+so requests and ``sim/cs`` commands the broker kept for an earlier run of the HAL are discarded
+and never move hardware; from then on the session is persistent, so QoS 1 messages sent to the HAL
+while the broker restarts are still delivered. MQTT 3.1.1 has no "clean now, persistent later"
+flag: a clean session ends with its connection. So the network thread first connects once with
+``clean_session=True`` and disconnects (the broker drops whatever it kept), then connects with
+``clean_session=False`` for the rest of the process.
 
 Every callback from paho is wrapped: an exception in bridge code is logged and never reaches
 paho's loop, so the network thread cannot die.
@@ -13,26 +29,41 @@ paho's loop, so the network thread cannot die.
 from __future__ import annotations
 
 import logging
+import select
 import socket
 import ssl
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
 from josev_hal.bridge.config import Backoff, BrokerAddress, read_password
+from josev_hal.bridge.outbox import Outbox, Outgoing
 from josev_hal.errors import BridgeError
 from josev_hal.mqtt_settings import MqttSettings
 
-__all__ = ["MqttConnection", "topic_matches"]
+if TYPE_CHECKING:
+    from josev_hal.liveness import Heartbeat, Liveness
+
+__all__ = ["NETWORK_LOOP_LIMIT_S", "MqttConnection", "topic_matches"]
 
 log = logging.getLogger(__name__)
 
 # How often the network thread wakes up when idle (also bounds how quickly stop() takes effect).
 _LOOP_TIMEOUT_S = 0.2
+# TCP connect / TLS handshake timeout (paho blocks in reconnect() for at most this long) and how
+# long a broker may take to answer CONNECT before the attempt counts as failed.
+_CONNECT_TIMEOUT_S = 5.0
+# Messages handed to paho per loop turn before incoming traffic is read again.
+_DRAIN_BATCH = 500
+#: How long the network loop may go without turning before the watchdog calls it stuck: a
+#: blocking connect/TLS handshake plus a CONNACK wait, with room for a loaded machine.
+NETWORK_LOOP_LIMIT_S = 3 * _CONNECT_TIMEOUT_S
+_OK_RCS = (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN, MQTTErrorCode.MQTT_ERR_CONN_LOST)
 
 
 def topic_matches(subscription: str, topic: str) -> bool:
@@ -50,14 +81,17 @@ def set_tcp_nodelay(client: mqtt.Client, userdata: Any, sock: Any) -> None:
 
 
 class MqttConnection:
-    """A paho client with ``clean_session=False``, QoS 1 and a self-driven network thread.
+    """A paho client with QoS 1, a clean-then-persistent session and a self-driven network thread.
 
-    Callbacks (all on the network thread, all must be quick):
+    Callbacks (all on the network thread, all must be quick and must not block):
 
     * ``on_message(topic, payload)`` for every incoming message;
     * ``on_connected()`` inside paho's CONNACK handling (subscribe here);
-    * ``on_session_ready()`` after the CONNACK and paho's resends are queued (flush here);
+    * ``on_session_ready()`` after the CONNACK and paho's resends are queued; the outbox is
+      drained right after it returns;
     * ``on_disconnected(reason)`` when the connection is lost.
+
+    Other threads use :meth:`submit`, :meth:`request_subscribe` and :meth:`stop` only.
     """
 
     def __init__(
@@ -65,6 +99,7 @@ class MqttConnection:
         settings: MqttSettings,
         address: BrokerAddress,
         *,
+        outbox: Outbox,
         will_topic: str,
         will_payload: bytes,
         on_message: Callable[[str, bytes], None],
@@ -72,45 +107,59 @@ class MqttConnection:
         on_session_ready: Callable[[], None],
         on_disconnected: Callable[[str], None],
         on_connect_failed: Callable[[BridgeError], None],
+        liveness: Liveness | None = None,
     ) -> None:
         self.settings = settings
         self.address = address
+        self.outbox = outbox
         self._on_message_cb = on_message
         self._on_connected_cb = on_connected
         self._on_session_ready_cb = on_session_ready
         self._on_disconnected_cb = on_disconnected
         self._on_connect_failed_cb = on_connect_failed
+        self._liveness = liveness
+        self._heartbeat: Heartbeat | None = None
         self._backoff = Backoff(settings.reconnect_min_s, settings.reconnect_max_s)
         self._stopping = threading.Event()
+        self._stop_deadline = 0.0
+        self._final: Outgoing | None = None
         self._thread: threading.Thread | None = None
         self._session_ready_pending = False
         self._connack_failed: BridgeError | None = None
         self._connected = False
+        self._may_publish = False
         self._disconnect_reported = True
+        self._stale_session_cleared = False
+        self._subs_lock = threading.Lock()
+        self._pending_subs: deque[str] = deque()
         self.last_disconnect_monotonic: float | None = None
+        self._client = self._new_client(clean_session=False)
+        self._client.will_set(will_topic, will_payload, qos=1, retain=True)
+        self._client.on_connect = self._on_connect
+        self._client.on_disconnect = self._on_disconnect
+        self._client.on_message = self._on_message
+        self._client.connect_async(address.host, address.port, keepalive=settings.keepalive_s)
 
+    def _new_client(self, *, clean_session: bool) -> mqtt.Client:
+        settings = self.settings
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=settings.client_id,
-            clean_session=False,
+            clean_session=clean_session,
             protocol=mqtt.MQTTv311,
         )
-        # The bridge bounds the offline queue itself; paho's own in-flight window must not reorder
-        # or hold back anything, so it is unlimited (mosquitto acknowledges at wire speed).
+        # The bridge bounds the outbox itself; paho's own in-flight window must not reorder or
+        # hold back anything, so it is unlimited (mosquitto acknowledges at wire speed).
         client.max_inflight_messages_set(0)
         client.max_queued_messages_set(0)
         client.suppress_exceptions = True
-        client.will_set(will_topic, will_payload, qos=1, retain=True)
+        client.connect_timeout = _CONNECT_TIMEOUT_S
         if settings.username is not None:
             client.username_pw_set(settings.username, read_password(settings))
-        if address.tls:
+        if self.address.tls:
             self._configure_tls(client)
         client.on_socket_open = set_tcp_nodelay
-        client.on_connect = self._on_connect
-        client.on_disconnect = self._on_disconnect
-        client.on_message = self._on_message
-        client.connect_async(address.host, address.port, keepalive=settings.keepalive_s)
-        self._client = client
+        return client
 
     def _configure_tls(self, client: mqtt.Client) -> None:
         s = self.settings
@@ -126,77 +175,119 @@ class MqttConnection:
         # its traffic to a broker that merely answers on the right address.
         client.tls_set_context(context)
 
-    # -- lifecycle ---------------------------------------------------------------------------
+    # -- lifecycle (any thread) ----------------------------------------------------------------
 
     def start(self) -> None:
         if self._thread is not None:
             return
         self._stopping.clear()
+        if self._liveness is not None:
+            self._heartbeat = self._liveness.register("bridge network loop", NETWORK_LOOP_LIMIT_S)
         self._thread = threading.Thread(target=self._run, name="josev-hal-mqtt", daemon=True)
         self._thread.start()
 
-    def stop(
-        self, final_topic: str | None = None, final_payload: bytes | None = None, timeout: float = 2.0
-    ) -> None:
-        """Publish ``final_payload`` (retained) if connected, disconnect cleanly, end the thread."""
+    def stop(self, final: Outgoing | None = None, timeout: float = 1.0) -> bool:
+        """End the network thread within about ``timeout`` seconds, whatever the broker does.
+
+        When the session is up, the network thread first hands the outbox and then ``final``
+        (the retained presence) to the broker, waits for the broker's acknowledgement of
+        ``final`` and disconnects cleanly - all within the deadline. Without a session (broker
+        down, or accepting TCP but never answering) it ends at once. Returns True when the
+        thread ended; False when it is stuck inside a blocking connect (it is a daemon thread
+        and dies with the process).
+        """
         thread = self._thread
         if thread is None:
-            return
-        if self._connected and final_topic is not None and final_payload is not None:
-            info = self._client.publish(final_topic, final_payload, qos=1, retain=True)
-            try:
-                info.wait_for_publish(timeout)
-            except (RuntimeError, ValueError):
-                pass
+            return True
+        self._final = final
+        self._stop_deadline = time.monotonic() + timeout
         self._stopping.set()
-        if self._connected:
-            self._client.disconnect()
+        self.outbox.wake()
         thread.join(timeout + _LOOP_TIMEOUT_S * 2)
+        if thread.is_alive():
+            log.warning(
+                "mqtt network thread did not end within %.1fs (blocked in connect); leaving it", timeout
+            )
+            return False
         self._thread = None
+        if self._heartbeat is not None:
+            self._heartbeat.close()
+            self._heartbeat = None
+        return True
 
     @property
     def connected(self) -> bool:
         return self._connected
 
-    # -- publishing --------------------------------------------------------------------------
+    def submit(self, item: Outgoing) -> bool:
+        """Queue ``item`` for the network thread; never blocks. True when the oldest was dropped."""
+        return self.outbox.put(item)
 
-    def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> None:
-        """Hand a QoS 1 message to paho. Safe from any thread; the caller checks ``connected``.
+    def request_subscribe(self, topic: str) -> None:
+        """Subscribe to ``topic`` now if connected (done by the network thread); after every
+        reconnect ``on_connected`` subscribes again anyway."""
+        with self._subs_lock:
+            self._pending_subs.append(topic)
+        self.outbox.wake()
 
-        If the connection drops at this very moment paho keeps the message and resends it after
-        the reconnect, ahead of anything queued later, so nothing is lost or reordered.
-        """
-        info = self._client.publish(topic, payload, qos=1, retain=retain)
-        if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
-            raise BridgeError(f"mqtt publish to {topic} failed: {mqtt.error_string(info.rc)}")
+    # -- network thread --------------------------------------------------------------------------
 
     def subscribe(self, topic: str) -> None:
+        """Network thread only (from ``on_connected``)."""
         self._client.subscribe(topic, qos=1)
 
-    # -- network thread ----------------------------------------------------------------------
+    def publish_now(self, item: Outgoing) -> mqtt.MQTTMessageInfo:
+        """Network thread only: hand ``item`` to paho (QoS 1). A connection that drops at this
+        very moment keeps the message in paho's session state; it is resent after the reconnect,
+        ahead of anything published later."""
+        info = self._client.publish(item.topic, item.body, qos=1, retain=item.retain)
+        if info.rc not in _OK_RCS:
+            log.error(
+                "mqtt publish to %s refused by paho: %s; dropped", item.topic, mqtt.error_string(info.rc)
+            )
+        return info
+
+    def _beat(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.beat()
 
     def _run(self) -> None:
         while not self._stopping.is_set():
+            self._beat()
             try:
+                if not self._stale_session_cleared:
+                    self._clear_stale_session()
+                    self._stale_session_cleared = True
                 self._connect_once()
             except BridgeError as exc:
+                if self._stopping.is_set():
+                    break
                 self._report_failure(exc)
                 self._wait_backoff()
                 continue
+            attempt_started = time.monotonic()
+            failure: BridgeError | None = None
             while not self._stopping.is_set():
+                self._beat()
                 try:
-                    rc = self._client.loop(timeout=_LOOP_TIMEOUT_S)
+                    rc = self._turn(_LOOP_TIMEOUT_S)
                 except Exception:  # paho or TLS internals; never let the thread die
                     log.exception("mqtt network loop failed; reconnecting")
                     rc = MQTTErrorCode.MQTT_ERR_UNKNOWN
-                if self._session_ready_pending:
-                    self._session_ready_pending = False
-                    self._guard("on_session_ready", self._on_session_ready_cb)
                 if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                    break
+                if not self._connected and time.monotonic() - attempt_started > _CONNECT_TIMEOUT_S:
+                    # TCP accepted, CONNECT sent, no CONNACK: a wedged or black-holing broker.
+                    failure = BridgeError(
+                        f"mqtt: {self.address.url} accepted the connection but did not answer "
+                        f"CONNECT within {_CONNECT_TIMEOUT_S:g}s"
+                    )
+                    self._drop_socket()
                     break
             if self._stopping.is_set():
                 break
-            failure, self._connack_failed = self._connack_failed, None
+            failure = failure or self._connack_failed
+            self._connack_failed = None
             if failure is None and not self._connected and self._disconnect_reported:
                 # Closed after CONNECT but before any CONNACK: a refused TLS client certificate
                 # (TLS 1.3 reports it only then) or a broker that is not speaking MQTT here.
@@ -208,20 +299,165 @@ class MqttConnection:
             if failure is not None:
                 self._report_failure(failure)
             self._wait_backoff()
-        # stop(): keep the loop turning until the final status and the DISCONNECT are written.
-        deadline = time.monotonic() + 1.0
-        while time.monotonic() < deadline:
+        self._finish()
+
+    def _turn(self, timeout: float) -> MQTTErrorCode:
+        """One turn of the network loop: wait for the socket or the outbox, read, publish, write."""
+        client = self._client
+        sock = client.socket()
+        if sock is None:
+            return MQTTErrorCode.MQTT_ERR_NO_CONN
+        # TLS may hold decrypted bytes that select() cannot see.
+        pending = sock.pending() if hasattr(sock, "pending") else 0
+        if pending or (self._may_publish and len(self.outbox)):
+            timeout = 0.0
+        wlist = [sock] if client.want_write() else []
+        rlist: list[Any] = [sock, self.outbox]
+        try:
+            readable, _, _ = select.select(rlist, wlist, [], timeout)
+        except (OSError, ValueError, TypeError):
+            return MQTTErrorCode.MQTT_ERR_CONN_LOST
+        if sock in readable or pending:
+            rc = client.loop_read()
+            if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                return rc
+        if self.outbox in readable:
+            self.outbox.ack_wake()
+        if self._session_ready_pending:
+            self._session_ready_pending = False
+            self._guard("on_session_ready", self._on_session_ready_cb)
+            self._may_publish = self._connected
+        if self._connected:
+            self._subscribe_pending()
+        if self._may_publish:
+            self._drain(_DRAIN_BATCH)
+        if client.socket() is None:
+            return MQTTErrorCode.MQTT_ERR_CONN_LOST
+        if client.want_write():
+            rc = client.loop_write()
+            if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                return rc
+        return client.loop_misc()
+
+    def _drain(self, limit: int) -> None:
+        for _ in range(limit):
+            if not self._may_publish:
+                return  # the connection dropped inside publish(): the rest waits for the session
+            item = self.outbox.take()
+            if item is None:
+                return
+            self.publish_now(item)
+
+    def _subscribe_pending(self) -> None:
+        while True:
+            with self._subs_lock:
+                if not self._pending_subs:
+                    return
+                topic = self._pending_subs.popleft()
+            self._client.subscribe(topic, qos=1)
+
+    def _finish(self) -> None:
+        """stop(): flush and say goodbye within the deadline when the session is up."""
+        deadline = self._stop_deadline
+        final = self._final
+        if self._connected and self._may_publish:
+            info = None
             try:
-                if self._client.loop(timeout=0.05) != MQTTErrorCode.MQTT_ERR_SUCCESS:
-                    break
+                while len(self.outbox) and time.monotonic() < deadline:
+                    self._drain(_DRAIN_BATCH)
+                    if self._client.want_write():
+                        self._client.loop_write()
+                if final is not None and self._connected:
+                    info = self.publish_now(final)
+                while self._connected and time.monotonic() < deadline:
+                    if info is None or info.is_published():
+                        break
+                    if self._turn(0.05) != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                        break
+                if self._connected:
+                    self._client.disconnect()
+                    while self._client.socket() is not None and time.monotonic() < deadline:
+                        if self._turn(0.05) != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                            break
             except Exception:
-                break
+                log.exception("mqtt: error while disconnecting; closing the socket")
+        unsent = self.outbox.clear()
+        if unsent:
+            log.warning(
+                "mqtt stopped with %d messages not handed to the broker (no session or deadline)", unsent
+            )
+        self._drop_socket()
         self._mark_disconnected("stopped")
 
+    def _drop_socket(self) -> None:
+        sock = self._client.socket()
+        if sock is not None:
+            try:
+                sock.close()
+            except OSError:
+                pass
+
+    def _clear_stale_session(self) -> None:
+        """Connect once with ``clean_session=True`` and disconnect: the broker discards the
+        session an earlier run of this HAL left behind, with every request and command queued
+        in it (see the module docstring)."""
+        client = self._new_client(clean_session=True)
+        acked = threading.Event()
+        refused: list[str] = []
+
+        def on_connect(c: mqtt.Client, u: Any, flags: Any, reason_code: Any, props: Any) -> None:
+            if reason_code.is_failure:
+                refused.append(str(reason_code))
+            acked.set()
+
+        client.on_connect = on_connect
+        self._connect_client(client)
+        try:
+            deadline = time.monotonic() + _CONNECT_TIMEOUT_S
+            while not acked.is_set() and not self._stopping.is_set():
+                self._beat()
+                if client.loop(timeout=0.05) != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                    break
+                if time.monotonic() > deadline:
+                    break
+            if refused:
+                hint = ""
+                if any("authori" in r.lower() or "password" in r.lower() for r in refused):
+                    hint = " (check mqtt.username and mqtt.password_file)"
+                raise BridgeError(
+                    f"mqtt: broker {self.address.url} refused the connection: {refused[0]}{hint}"
+                )
+            if not acked.is_set():
+                raise BridgeError(
+                    f"mqtt: {self.address.url} did not answer CONNECT within {_CONNECT_TIMEOUT_S:g}s"
+                    f"{self._closed_hint()}"
+                )
+            client.disconnect()
+            for _ in range(20):
+                if client.loop(timeout=0.01) != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                    break
+            log.info(
+                "mqtt cleared any session an earlier run left at the broker client_id=%s",
+                self.settings.client_id,
+            )
+        finally:
+            sock = client.socket()
+            if sock is not None:
+                try:
+                    sock.close()
+                except OSError:
+                    pass
+
     def _connect_once(self) -> None:
+        self._connect_client(self._client, reconnect=True)
+
+    def _connect_client(self, client: mqtt.Client, *, reconnect: bool = False) -> None:
         where = self.address.url
         try:
-            rc = self._client.reconnect()
+            if reconnect:
+                rc = client.reconnect()
+            else:
+                rc = client.connect(self.address.host, self.address.port, keepalive=self.settings.keepalive_s)
         except ssl.SSLCertVerificationError as exc:
             raise BridgeError(
                 f"mqtt: TLS certificate of {where} rejected ({exc.verify_message}); "
@@ -247,13 +483,21 @@ class MqttConnection:
     def _wait_backoff(self) -> None:
         delay = self._backoff.next_delay()
         log.debug("mqtt reconnect in %.2fs (attempt %d)", delay, self._backoff.attempt)
-        self._stopping.wait(delay)
+        end = time.monotonic() + delay
+        # Waiting is turning: beat in slices so a long backoff is not mistaken for a hang.
+        while not self._stopping.is_set():
+            self._beat()
+            left = end - time.monotonic()
+            if left <= 0:
+                return
+            self._stopping.wait(min(left, 1.0))
 
     def _report_failure(self, exc: BridgeError) -> None:
         log.error("%s (retrying with backoff, attempt %d)", exc, self._backoff.attempt + 1)
         self._guard("on_connect_failed", self._on_connect_failed_cb, exc)
 
     def _mark_disconnected(self, reason: str) -> None:
+        self._may_publish = False
         if self._disconnect_reported:
             return
         self._disconnect_reported = True

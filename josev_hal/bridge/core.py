@@ -12,10 +12,13 @@ Threads and who does what:
 * **watchdog**: answers a request with an error response when its handler misses
   ``handler_deadline_s``; the late result is then dropped (Josev already has its answer).
 
-Publishing (:meth:`Bridge.publish_update`, responses, requests) works from any thread. While the
-broker is away, messages go to a bounded deque (oldest dropped first, counted) and are flushed in
-order after the reconnect - after paho's own resends of unacknowledged QoS 1 messages, so the
-order on the wire is the order in which the HAL produced them.
+Publishing (:meth:`Bridge.publish_update`, responses, requests) works from any thread and never
+blocks: the message is encoded on the caller's thread and put into the bounded
+:class:`~josev_hal.bridge.outbox.Outbox` (oldest dropped first, counted); only the network thread
+hands messages to paho. While the broker is away the outbox is the offline queue; after the
+reconnect it is drained in order - after paho's own resends of unacknowledged QoS 1 messages, so
+the order on the wire is the order in which the HAL produced them. No lock of the bridge is held
+while paho or a handler runs (docs/architecture.md, "Threads and locks").
 """
 
 from __future__ import annotations
@@ -26,14 +29,14 @@ import json
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from josev_hal.bridge.config import parse_broker_url, resolve_broker_url
 from josev_hal.bridge.connection import MqttConnection, topic_matches
+from josev_hal.bridge.outbox import Outbox, Outgoing
 from josev_hal.bridge.stats import BridgeStats, StatsSnapshot, format_stats
 from josev_hal.errors import BridgeError, ConfigError, MessageError, RequestTimeout, UnknownMessageError
 from josev_hal.messages import (
@@ -47,6 +50,9 @@ from josev_hal.messages import (
     invalid_request_response,
 )
 from josev_hal.mqtt_settings import MqttSettings
+
+if TYPE_CHECKING:
+    from josev_hal.liveness import Liveness
 
 __all__ = ["Bridge", "RawCallback", "RequestHandler", "SnapshotProvider", "UpdateHandler", "status_topic"]
 
@@ -130,9 +136,17 @@ class Bridge:
 
     ``broker_url`` overrides ``settings.broker`` (see :func:`resolve_broker_url` for ``--broker``
     and ``$JOSEV_HAL_BROKER``). ``workers`` is the number of request handlers that may run at once.
+    ``liveness``: the network loop beats a heartbeat there (the daemon's watchdog checks it).
     """
 
-    def __init__(self, settings: MqttSettings, *, broker_url: str | None = None, workers: int = 8) -> None:
+    def __init__(
+        self,
+        settings: MqttSettings,
+        *,
+        broker_url: str | None = None,
+        workers: int = 8,
+        liveness: Liveness | None = None,
+    ) -> None:
         self.settings = settings
         self.address = parse_broker_url(broker_url or resolve_broker_url(settings))
         self._status_topic = status_topic(settings.client_id)
@@ -144,11 +158,9 @@ class Bridge:
         self._snapshot_providers: list[SnapshotProvider] = []
         self._pending: dict[str, _Pending] = {}
         self._pending_lock = threading.Lock()
-        # Publishing state: ``_online`` flips only under ``_pub_lock`` so that a publisher either
-        # goes straight to paho or into the queue, never around a flush in progress.
-        self._pub_lock = threading.Lock()
+        # Every outgoing message goes through the outbox; only the network thread drains it.
+        self._outbox = Outbox(settings.queue_size)
         self._online = False
-        self._queue: deque[tuple[str, bytes]] = deque()
         self._connected_event = threading.Event()
         self._last_error: BridgeError | None = None
         # Handler deadline bookkeeping.
@@ -165,6 +177,8 @@ class Bridge:
         self._conn = MqttConnection(
             settings,
             self.address,
+            outbox=self._outbox,
+            liveness=liveness,
             will_topic=self._status_topic,
             will_payload=_status_payload("offline", settings.client_id),
             on_message=self._on_message,
@@ -218,12 +232,13 @@ class Bridge:
             raise ConfigError(f"bridge: {topic!r} overlaps the Josev request topic; use register()")
         self._raw.append((topic, callback))
         if self._conn.connected:
-            self._conn.subscribe(topic)
+            self._conn.request_subscribe(topic)
 
     def add_snapshot_provider(self, provider: SnapshotProvider) -> None:
         """``provider()`` returns update payloads that describe the current state (cp_status per
         connector, cs_status_and_limits, cs_contactor_status ...); they are published after every
-        (re)connect, after the offline queue. Called on the network thread: keep it quick."""
+        (re)connect, after the offline queue. Called on a worker thread (never the network thread,
+        so a provider that waits for a station lock cannot stall the connection)."""
         self._snapshot_providers.append(provider)
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -249,12 +264,15 @@ class Bridge:
                 f"mqtt: not connected to {self.address.url} after {wait_s}s"
             )
 
-    def stop(self) -> None:
-        """Announce ``offline`` (retained), disconnect cleanly and stop the workers."""
+    def stop(self, flush_s: float = 1.0) -> None:
+        """Hand what is queued to the broker, announce ``offline`` (retained), disconnect, stop
+        the workers - all bounded by about ``flush_s`` seconds whether the broker is up, down or
+        accepting TCP without answering (the rest is dropped and logged)."""
         if not self._running:
             return
         self._running = False
-        self._conn.stop(self._status_topic, _status_payload("offline", self.settings.client_id))
+        final = Outgoing(self._status_topic, _status_payload("offline", self.settings.client_id), True)
+        self._conn.stop(final, timeout=flush_s)
         with self._deadline_cv:
             self._deadline_cv.notify_all()
         if self._watchdog is not None:
@@ -293,8 +311,7 @@ class Bridge:
         return self._connected_event.wait(timeout)
 
     def stats(self) -> StatsSnapshot:
-        with self._pub_lock:
-            self._stats.queue_depth = len(self._queue)
+        self._stats.queue_depth = len(self._outbox)
         return self._stats.snapshot()
 
     def format_stats(self) -> str:
@@ -351,22 +368,16 @@ class Bridge:
         self._stats.count_out(key)
 
     def _publish_or_queue(self, topic: str, body: bytes) -> None:
-        dropped = False
-        with self._pub_lock:
-            if self._online:
-                self._conn.publish(topic, body)
-                return
-            if len(self._queue) >= self.settings.queue_size:
-                self._queue.popleft()
-                dropped = True
-            self._queue.append((topic, body))
-        if dropped:
+        # Never blocks and never touches paho: safe while holding any lock, from any thread.
+        if self._conn.submit(Outgoing(topic, body)):
             self._stats.add("queue_dropped")
-            log.warning(
-                "offline queue full (%d); dropped the oldest message (total dropped=%d)",
-                self.settings.queue_size,
-                self._stats.queue_dropped,
-            )
+            dropped = self._outbox.dropped
+            if dropped == 1 or dropped % 1000 == 0:  # a full queue must not flood the log as well
+                log.warning(
+                    "outbound queue full (%d); dropped the oldest message (total dropped=%d)",
+                    self.settings.queue_size,
+                    dropped,
+                )
 
     # -- connection events (network thread) ------------------------------------------------
 
@@ -376,24 +387,24 @@ class Bridge:
             self._conn.subscribe(topic)
 
     def _on_session_ready(self) -> None:
-        # paho has queued its resends of unacknowledged messages by now; our queue goes after
-        # them, then the presence and the snapshot of the current state.
-        with self._pub_lock:
-            flushed = len(self._queue)
-            while self._queue:
-                topic, body = self._queue.popleft()
-                try:
-                    self._conn.publish(topic, body)
-                except Exception:  # one refused message must not keep the bridge offline
-                    log.exception("queued message to %s could not be published; dropped", topic)
-            self._online = True
-            self._conn.publish(
-                self._status_topic, _status_payload("online", self.settings.client_id), retain=True
-            )
+        # Network thread. paho has queued its resends of unacknowledged messages by now; the
+        # outbox is drained right after this returns, and the snapshot of the current state is
+        # computed on a worker and queued behind it.
+        queued = len(self._outbox)
+        self._conn.publish_now(
+            Outgoing(self._status_topic, _status_payload("online", self.settings.client_id), True)
+        )
+        self._online = True
         self._stats.connected = True
         self._stats.add("connects")
-        if flushed:
-            log.info("mqtt flushed %d queued messages after connect", flushed)
+        if queued:
+            log.info("mqtt sending %d messages queued while offline", queued)
+        if self._snapshot_providers and self._workers is not None:
+            self._submit(self._workers, self._publish_snapshots)
+        else:
+            self._connected_event.set()
+
+    def _publish_snapshots(self) -> None:
         for provider in list(self._snapshot_providers):
             try:
                 payloads = list(provider())
@@ -408,8 +419,7 @@ class Bridge:
         self._connected_event.set()
 
     def _on_disconnected(self, reason: str) -> None:
-        with self._pub_lock:
-            self._online = False
+        self._online = False
         self._stats.connected = False
         self._connected_event.clear()
         if self._running:
