@@ -27,6 +27,7 @@ COMMANDS: tuple[str, ...] = (
     "run",
     "demo",
     "emulate_josev",
+    "emulate_everest",
     "check",
     "plugins",
     "probe",

@@ -62,3 +62,11 @@ def test_committed_everest_schemas_match_a_fresh_generation() -> None:
     files = generate_everest()
     committed = {f"everest/{p.name}": p.read_text() for p in (REPO / "schemas" / "everest").glob("*.json")}
     assert files == committed, "schemas/everest is out of date; run `josev-hal schemas --out schemas`"
+
+
+def test_the_shipped_everest_sim_board_is_the_sim_board_under_everest() -> None:
+    text = (REPO / "boards" / "sim-everest.toml").read_text()
+    _, sep, rest = text.partition("communication_check_s = 1.0\n\n")
+    assert sep and rest == sim_board_text(), "boards/sim-everest.toml must be the sim board plus [northbound]"
+    profile = load_profile_text(text, "boards/sim-everest.toml", get_plugin_manager())
+    assert {profile.northbound_of(e) for e in profile.evse} == {NorthboundKind.EVEREST}

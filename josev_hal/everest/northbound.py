@@ -30,38 +30,17 @@ from josev_hal.errors import ConfigError
 from josev_hal.everest.auth import AuthTokenAdapter
 from josev_hal.everest.bsp import BoardSupport, device
 from josev_hal.everest.codec import ApiType
+from josev_hal.everest.config import everest_evses, module_ids
 from josev_hal.everest.isolation import IsolationAdapter
 from josev_hal.everest.link import EverestLink
 from josev_hal.everest.monitor import CommunicationMonitor, ModuleMonitor
 from josev_hal.everest.power_supply import PowerSupplyAdapter
 from josev_hal.everest.powermeter import PowermeterAdapter
-from josev_hal.profile import EvseSpec, NorthboundKind, Profile
+from josev_hal.profile import Profile
 
 __all__ = ["EverestNorthbound", "everest_evses", "module_ids"]
 
 log = logging.getLogger(__name__)
-
-_DEFAULT_PREFIX = {
-    ApiType.EVSE_BOARD_SUPPORT: "bsp",
-    ApiType.POWERMETER: "powermeter",
-    ApiType.ISOLATION_MONITOR: "imd",
-    ApiType.POWER_SUPPLY_DC: "psu",
-    ApiType.AUTH_TOKEN_PROVIDER: "auth",
-}
-
-
-def module_ids(evse: EvseSpec) -> dict[ApiType, str]:
-    """The EVerest module id of every API type for ``evse`` (configured or default)."""
-    nb = evse.northbound
-    out: dict[ApiType, str] = {}
-    for api, prefix in _DEFAULT_PREFIX.items():
-        configured = getattr(nb, api.value, None) if nb is not None else None
-        out[api] = configured or f"{prefix}_{evse.ocpp_id}"
-    return out
-
-
-def everest_evses(profile: Profile) -> list[EvseSpec]:
-    return [e for e in profile.evse if profile.northbound_of(e) is NorthboundKind.EVEREST]
 
 
 class EverestNorthbound:
