@@ -23,6 +23,7 @@ Incoming-leniency policy (contract, MESSAGES.md section 1: newer Josev versions 
 from __future__ import annotations
 
 import builtins
+import enum
 import logging
 import re
 import uuid
@@ -486,7 +487,7 @@ def utc_timestamp(when: datetime | None = None) -> str:
     return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
 
 
-_ERROR_STATUSES = ("error", "rejected", "invalid", "failed", "unknown")
+_ERROR_STATUSES = ("error", "rejected", "invalid", "failed", "failed_not_found", "discarded", "unknown")
 # For a request the CS could not even read, "invalid" says it best; "unknown" (a lock or link
 # state) would be a statement about the hardware, not about the request, so it is not used.
 _INVALID_STATUSES = ("invalid", "rejected", "error", "failed", "failed_not_found", "discarded")
@@ -496,13 +497,17 @@ def error_response(request: Message, reason: str) -> Payload | None:
     """The error-shaped response to ``request`` when its handler failed, or None when the
     response schema cannot express an error.
 
-    Picks the first of ``error``, ``rejected``, ``invalid``, ``failed``, ``unknown`` that the
-    response's ``status`` enum offers, copies ``evse_id``/``connector_id`` from the request when the
-    response needs them, and fills ``status_info``/``info`` text fields with ``reason`` where present.
+    Picks the first of ``error``, ``rejected``, ``invalid``, ``failed``, ``failed_not_found``,
+    ``discarded``, ``unknown`` that the response's ``status`` (or ``result``) enum offers (an
+    ``ocpp_message`` gets an OCPP CallError ``InternalError``), copies ``evse_id`` /
+    ``connector_id`` from the request when the response needs them, and fills ``status_info`` /
+    ``info`` text fields with ``reason`` where present.
     """
     spec = SPECS.get((request.name, MessageType.RESPONSE.value))
     if spec is None:
         return None
+    if spec.payload_cls is OcppMessageResponse:
+        return _ocpp_call_error(request.data, "InternalError", reason)
     return _error_payload(spec.payload_cls, request.data, reason, _ERROR_STATUSES)
 
 
@@ -536,7 +541,7 @@ def invalid_request_response(payload: bytes | str, exc: MessageError) -> Message
     echo = _Echo(raw if isinstance(raw, dict) else {})
     data: Payload | None
     if answer.payload_cls is OcppMessageResponse:
-        data = _ocpp_format_violation(echo, reason)
+        data = _ocpp_call_error(echo, "FormatViolation", reason)
     else:
         data = _error_payload(answer.payload_cls, echo, reason, _INVALID_STATUSES)
     if data is None:
@@ -544,15 +549,17 @@ def invalid_request_response(payload: bytes | str, exc: MessageError) -> Message
     return Message(id=env.id, name=spec.name, type=MessageType.RESPONSE, data=data)
 
 
-def _ocpp_format_violation(echo: _Echo, reason: str) -> Payload | None:
-    """An OCPP CallError for an unreadable ``ocpp_message`` request (OCPP-J: FormatViolation),
-    in the request's own ``ocpp_version`` (required; without a valid one there is no answer)."""
+def _ocpp_call_error(request_data: Any, code: str, reason: str) -> Payload | None:
+    """An OCPP CallError answering an ``ocpp_message`` request (OCPP-J error ``code``: e.g.
+    FormatViolation for unreadable data, InternalError for a failed handler), in the request's own
+    ``ocpp_version`` (required; without a valid one there is no answer)."""
+    version = getattr(request_data, "ocpp_version", UNSET)
     try:
         return msgspec.convert(
             {
-                "ocpp_version": echo.ocpp_version,
+                "ocpp_version": version.value if isinstance(version, enum.Enum) else version,
                 "message_type": "CallError",
-                "error_code": "FormatViolation",
+                "error_code": code,
                 "error_description": reason[:255],
                 "error_details": {},
             },
