@@ -20,11 +20,13 @@ from josev_hal.hookspecs import hookimpl
 
 from .driver import ModbusMeter, ModbusMeterOptions, ModbusTcpMeter
 from .identify import ScanResult, identify, scan
+from .imd import ModbusImd
 from .model import MeterModel, builtin_models
 from .tcp import ModbusTcpBus
 
 __all__ = [
     "MeterModel",
+    "ModbusImd",
     "ModbusMeter",
     "ModbusMeterOptions",
     "ModbusTcpBus",
@@ -42,7 +44,7 @@ __all__ = [
 @hookimpl
 def hal_register_drivers() -> Mapping[str, type[Driver]]:
     """Contribute the Modbus meter driver."""
-    return {"modbus-meter": ModbusMeter, "modbus-tcp-meter": ModbusTcpMeter}
+    return {"modbus-meter": ModbusMeter, "modbus-tcp-meter": ModbusTcpMeter, "modbus-imd": ModbusImd}
 
 
 @hookimpl

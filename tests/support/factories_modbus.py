@@ -75,3 +75,30 @@ def _modbus_tcp_meter(env: ContractEnv) -> Iterator[Driver]:
 
 
 MODBUS_FACTORIES = {"modbus-meter": _modbus_meter, "modbus-tcp-meter": _modbus_tcp_meter}
+
+
+@contextmanager
+def _modbus_imd(env: ContractEnv) -> Iterator[Driver]:
+    from josev_hal_modbus.imd import ModbusImd, ModbusImdOptions
+
+    from josev_hal.simulators.modbus_imd import SimulatedIsoCha
+
+    sim = SimulatedIsoCha(unit=3, resistance_ohm=2_000_000.0, test_s=0.05)
+
+    def disconnect(off: bool) -> None:
+        sim.online = not off
+
+    env.peer.disconnect = disconnect
+    with PtyLine(baudrate=19200) as line, ModbusPeer(line.peer_port, [sim], baudrate=19200):  # type: ignore[list-item]
+        bus = SerialBus("rs485", SerialBusOptions(port=line.client_port, baudrate=19200, timeout_s=0.25))
+        options = ModbusImdOptions(retries=1, backoff_s=0.01, poll_s=0.02, self_test_timeout_s=2.0)
+        driver = ModbusImd(DeviceConfig(device_id="contract.imd", options=options, bus=bus, address=3))
+        try:
+            driver.setup()
+            yield driver
+        finally:
+            driver.release()
+            bus.release()
+
+
+MODBUS_FACTORIES["modbus-imd"] = _modbus_imd

@@ -1,0 +1,128 @@
+"""A simulated Bender isoCHA425HV-style insulation monitor at register level, served by
+:class:`~josev_hal.simulators.modbus_meter.ModbusPeer` (RTU on a pty) or ``ModbusTcpPeer``.
+
+The register layout is the ``isocha425hv`` model of :mod:`josev_hal_modbus.imd`. Behaviour:
+
+* ``enable`` (register 3026) starts measuring; the first result is "invalid" until
+  ``first_result_s`` has passed, then the resistance set by the test with an alarm from the
+  thresholds R1 (pre-alarm, register 3005) and R2 (alarm, 3007), both in kOhm;
+* writing 0x5445 to 8005 runs a self-test: the "external test" flag for ``test_s``, then the
+  test result (a device error when ``test_fails``);
+* registers outside the map answer with exception 2, like the device.
+
+The defaults of R1/R2 (600 / 100 kOhm) are this simulator's choice, not the device's.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+__all__ = ["SimulatedIsoCha"]
+
+_SPANS = ((1000, 12), (3000, 30), (8005, 1), (9800, 10), (9820, 6))
+
+
+class SimulatedIsoCha:
+    """Register image of one isoCHA at unit ``unit`` (see the module docstring)."""
+
+    def __init__(
+        self,
+        unit: int = 3,
+        *,
+        resistance_ohm: float = 5_000_000.0,
+        voltage_v: float = 0.0,
+        first_result_s: float = 0.05,
+        test_s: float = 0.1,
+    ) -> None:
+        self.unit = unit
+        self.online = True
+        self.resistance_ohm = resistance_ohm
+        self.voltage_v = voltage_v
+        self.first_result_s = first_result_s
+        self.test_s = test_s
+        self.test_fails = False
+        self.device_error = False
+        self.requests = 0
+        self.writes: list[tuple[int, list[int]]] = []
+        self._lock = threading.RLock()
+        self._regs: dict[int, int] = {}
+        self._enabled_at: float | None = None
+        self._test_until: float | None = None
+        self._test_failed = False
+        self._regs[3005] = 600
+        self._regs[3007] = 100
+        name = b"isoCHA425HV".ljust(20, b"\0")
+        for i in range(10):
+            self._regs[9800 + i] = int.from_bytes(name[2 * i : 2 * i + 2], "big")
+        for i, w in enumerate((1, 510, 2024, 1, 1, 1)):
+            self._regs[9820 + i] = w
+
+    @property
+    def enabled(self) -> bool:
+        return self._enabled_at is not None
+
+    def _channels(self) -> list[int]:
+        from josev_hal_modbus.imd import encode_channel
+
+        now = time.monotonic()
+        testing = self._test_until is not None and now < self._test_until
+        if self._test_until is not None and not testing:
+            self._test_until = None
+        error = self.device_error or self._test_failed
+        if testing:
+            r = encode_channel(self.resistance_ohm, test=2, validity=3)
+        elif error:
+            r = encode_channel(self.resistance_ohm, alarm=2, validity=3)
+        elif self._enabled_at is None or now - self._enabled_at < self.first_result_s:
+            r = encode_channel(0.0, validity=3)
+        else:
+            r1, r2 = self._regs[3005] * 1000.0, self._regs[3007] * 1000.0
+            alarm = 5 if self.resistance_ohm < r2 else 1 if self.resistance_ohm < r1 else 0
+            r = encode_channel(self.resistance_ohm, alarm=alarm)
+        v = encode_channel(self.voltage_v, unit=4, description=76)
+        return [*r, 0, 0, 0, 0, *v]
+
+    def words(self, address: int, count: int) -> list[int]:
+        with self._lock:
+            block = self._channels()
+            out = []
+            for a in range(address, address + count):
+                out.append(block[a - 1000] if 1000 <= a < 1012 else self._regs.get(a, 0))
+            return out
+
+    def on_write(self, address: int, values: list[int]) -> None:
+        with self._lock:
+            self.writes.append((address, list(values)))
+            for i, v in enumerate(values):
+                self._regs[address + i] = v
+            if address == 3026:
+                self._enabled_at = time.monotonic() if values[0] == 1 else None
+            if address == 8005 and values[0] == 0x5445:
+                self._test_until = time.monotonic() + self.test_s
+                self._test_failed = self.test_fails
+
+    def sim_device(self) -> Any:
+        from pymodbus.simulator import DataType, SimData, SimDevice
+
+        async def action(
+            function_code: int,
+            start_address: int,
+            address: int,
+            count: int,
+            registers: list[int],
+            set_values: list[int] | list[bool] | None,
+        ) -> Any:
+            self.requests += 1
+            if set_values:
+                self.on_write(address, [int(v) for v in set_values])
+                return None
+            offset = address - start_address
+            registers[offset : offset + count] = self.words(address, count)
+            return None
+
+        holding = [SimData(s, values=[0] * c, datatype=DataType.REGISTERS) for s, c in _SPANS]
+        coils = [SimData(0, values=False, datatype=DataType.BITS)]
+        inputs = [SimData(0xFFFE, datatype=DataType.INVALID)]
+        return SimDevice(id=self.unit, simdata=(coils, list(coils), holding, inputs), action=action)
