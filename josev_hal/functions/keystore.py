@@ -25,7 +25,7 @@ from typing import Any
 import msgspec
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import NameOID
 
 from josev_hal.errors import HalError
@@ -50,6 +50,8 @@ CHARGING_STATION = "charging_station_certificate"
 V2G = "v2g_certificate"
 V2G20 = "v2g20_certificate"
 CERTIFICATE_TYPES = (CHARGING_STATION, V2G, V2G20)
+#: The station's document-signing key (commissioning reports), next to the certificate keys.
+SIGNING_KEY_FILE = "station-signing.ed25519.key.pem"
 
 
 class KeyStoreError(HalError):
@@ -203,6 +205,34 @@ class FileKeyStore:
                 if path.is_file():
                     return path
         return None
+
+    def signing_key(self) -> ed25519.Ed25519PrivateKey:
+        """The station's own Ed25519 key for documents it signs (commissioning reports), created
+        on first use. Separate from the certificate keys: a CSMS-driven key rotation must not
+        invalidate the signatures of reports made before it."""
+        path = self.directory / SIGNING_KEY_FILE
+        with self._lock:
+            try:
+                loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
+            except FileNotFoundError:
+                key = ed25519.Ed25519PrivateKey.generate()
+                pem = key.private_bytes(
+                    serialization.Encoding.PEM,
+                    serialization.PrivateFormat.PKCS8,
+                    serialization.NoEncryption(),
+                )
+                try:
+                    self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+                    _write_private(path, pem)
+                except OSError as exc:
+                    raise KeyStoreError(f"cannot store the signing key in {self.directory}: {exc}") from exc
+                security_log.info("station signing key generated path=%s", path)
+                return key
+            except (OSError, ValueError) as exc:
+                raise KeyStoreError(f"{path}: unreadable signing key: {exc}") from exc
+        if not isinstance(loaded, ed25519.Ed25519PrivateKey):
+            raise KeyStoreError(f"{path}: not an Ed25519 key")
+        return loaded
 
     def certificate_status(self, certificate_type: str, status: str, private_key_path: str | None) -> None:
         """Josev's ``certificate_installation_status``: activate, discard or delete keys.

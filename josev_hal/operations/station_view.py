@@ -246,6 +246,108 @@ class StationView:
             return ActionResult(False, refusal)
         return ActionResult(True, "", {"connector_id": cid, "locked": locked})
 
+    # -- commissioning (the command owns the station: no daemon runs) ---------------------------
+    def profile_cp_bands(self, evse_id: str) -> dict[str, tuple[float, float]]:
+        """The profile's CP voltage band per state letter (``"A"`` -> (11.0, 13.0) ...)."""
+        profile = self._station.profile
+        cp = profile.cp_settings(profile.evse_by_id(evse_id))
+        bands: dict[str, tuple[float, float]] = {}
+        for letter in ("A", "B", "C", "D", "E", "F"):
+            low, high = getattr(cp, f"state_{letter.lower()}_v")
+            bands[letter] = (float(low), float(high))
+        return bands
+
+    def station_info(self) -> dict[str, str]:
+        info = self._station.profile.station
+        return {
+            "vendor": info.vendor,
+            "model": info.model,
+            "serial_number": info.serial_number,
+            "hw_version": info.hw_version,
+        }
+
+    def timing_limits(self, evse_id: str) -> dict[str, float]:
+        settings = self.controller(evse_id).settings
+        return {
+            "contactor_feedback_timeout_s": settings.contactor_feedback_timeout_s,
+            "lock_timeout_s": settings.lock_timeout_s,
+        }
+
+    def has_rcd(self, evse_id: str) -> bool:
+        return self.controller(evse_id).devices.rcd is not None
+
+    def has_imd(self, evse_id: str) -> bool:
+        return self.controller(evse_id).devices.isolation_monitor is not None
+
+    def lock_connector(self, evse_id: str) -> int | None:
+        return self.controller(evse_id).lock_connector_id
+
+    def commissioning_rcd_self_test(self, evse_id: str) -> tuple[bool, str]:
+        """The RCD's self-test during commissioning: through the core when it has one, else
+        the module's own test function -- only with the contactor commanded open and reading
+        open, and the test trip reset afterwards."""
+        c = self.controller(evse_id)
+        run = getattr(c, "run_rcd_self_test", None)
+        if run is not None:
+            passed, detail = run()
+            return bool(passed), str(detail)
+        rcd = c.devices.rcd
+        if rcd is None:
+            return False, "no RCD configured"
+        if c.contactor_closed or c.contactor_status() != "opened":
+            return False, "not run: the contactor is not open"
+        try:
+            passed = bool(rcd.self_test())
+            if rcd.read().tripped:
+                rcd.reset()
+        except DeviceError as exc:
+            return False, f"RCD did not answer: {exc}"
+        return (
+            passed,
+            "test trip seen on the RCD's test path" if passed else "RCD did not trip in its self-test",
+        )
+
+    def imd_self_test(self, evse_id: str) -> tuple[bool, str]:
+        """The insulation monitor's self-test (DC), with the output off (EVSE idle)."""
+        c = self.controller(evse_id)
+        imd = c.devices.isolation_monitor
+        if imd is None:
+            return False, "no isolation monitor configured"
+        if c.contactor_closed:
+            return False, "not run: the contactor is closed"
+        try:
+            passed = bool(imd.self_test())
+        except DeviceError as exc:
+            return False, f"IMD did not answer: {exc}"
+        return passed, "self-test passed" if passed else "IMD self-test failed"
+
+    def cp_line(self, evse_id: str, connector_id: int) -> dict[str, Any]:
+        """What the CP generator applies and what the board measures on the line right now."""
+        cp = self.controller(evse_id).devices.cp[connector_id]
+        try:
+            sample, output = cp.read(), cp.output
+        except DeviceError as exc:
+            return {"error": str(exc)}
+        return {
+            "positive_v": sample.positive_v,
+            "negative_v": sample.negative_v,
+            "measured_duty_percent": sample.duty_percent,
+            "output_mode": str(output.mode.value),
+            "output_duty_percent": output.duty_percent,
+        }
+
+    def request_basic_pwm(self, evse_id: str, current_a: float) -> tuple[bool, str]:
+        """Josev's ``cp_pwm`` path (basic charging at ``current_a``)."""
+        c = self.controller(evse_id)
+        req = p.CpPwmRequest(
+            evse_id=evse_id, hlc=False, current=current_a, error_state=False, fault_state=False
+        )
+        resp = c.handle_cp_pwm(req)
+        return str(resp.status.value) == "valid", str(_unset(resp.info) or "")
+
+    def request_lock_core(self, evse_id: str, connector_id: int, locked: bool) -> str | None:
+        return self.controller(evse_id).request_lock(connector_id, locked)
+
 
 def _limits(item: p.CsStatusAndLimitsUpdateEvse) -> dict[str, Any]:
     ac, dc = _unset(getattr(item, "ac", UNSET)), _unset(getattr(item, "dc", UNSET))
