@@ -40,6 +40,7 @@ def _is_cs_topic(path: Path) -> bool:
     return (doc["name"], doc["type"]) in SPECS
 
 
+@pytest.mark.josev_contract
 def test_every_cs_topic_pair_of_the_contract_has_a_struct(contract: Contract) -> None:
     pairs = set()
     for path in (contract.root / "schemas").glob("*.json"):
@@ -50,6 +51,7 @@ def test_every_cs_topic_pair_of_the_contract_has_a_struct(contract: Contract) ->
     assert len(SPECS) == 85  # MESSAGES.md section 3: 49 names / 85 pairs on the CS topics
 
 
+@pytest.mark.josev_contract
 @pytest.mark.parametrize("path", [p_ for p_ in CS_EXAMPLES if _is_cs_topic(p_)], ids=lambda p_: p_.stem)
 def test_contract_example_decodes_and_reencodes_equal_as_data(path: Path, contract: Contract) -> None:
     raw = path.read_bytes()
@@ -188,6 +190,7 @@ def test_encode_refuses_an_id_that_is_not_a_uuid() -> None:
         encode(msg)
 
 
+@pytest.mark.josev_contract
 def test_utc_timestamp_matches_the_contract_pattern(contract: Contract) -> None:
     doc = contract.schema_doc("meter_values", "update")
     pattern = doc["properties"]["data"]["properties"]["timestamp"]["pattern"]
@@ -202,6 +205,7 @@ ANSWERED_BY_CS = sorted(
 )
 
 
+@pytest.mark.josev_contract
 @pytest.mark.parametrize("name", ANSWERED_BY_CS)
 def test_error_response_is_schema_valid_where_the_api_has_one(name: str, contract: Contract) -> None:
     req_cls = SPECS[(name, "request")].payload_cls
@@ -295,6 +299,7 @@ def test_validate_command_prints_one_verdict_per_line_and_fails_on_any_error(tmp
     assert ok.returncode == 0 and ok.stdout == "ok cp_status.update\n"
 
 
+@pytest.mark.josev_contract
 def test_validate_command_checks_whole_message_files(contract: Contract) -> None:
     files = [str(p_) for p_ in CS_EXAMPLES if _is_cs_topic(p_)]
     proc = subprocess.run([_console_script(), "validate", *files], capture_output=True, text=True)

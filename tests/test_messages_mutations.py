@@ -21,6 +21,9 @@ from josev_hal.errors import MessageError
 from josev_hal.messages import SPECS, decode, encode
 from tests.support.contract import Contract
 
+# Every test here compares the decoder with the official contract's verdicts (the oracle).
+pytestmark = pytest.mark.josev_contract
+
 # (mutation kind, name.type) -> reason. Kept empty unless a disagreement is understood and harmless.
 # "*" matches every pair.
 ALLOWED: dict[tuple[str, str], str] = {

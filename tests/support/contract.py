@@ -1,9 +1,19 @@
-"""The external oracle: the Josev API contract in ``../shared/josev-api`` (or ``$JOSEV_API_DIR``).
+"""The Josev API contract for tests: the official one in ``$JOSEV_API_DIR`` (default
+``../shared/josev-api``) when it is there, else the project's own generated schemas.
 
-Tests validate what the project sends against the contract's own JSON Schemas with the
-``jsonschema`` library (Draft 2020-12, with its format checker), never against the project's
-generated schemas. When the contract directory is absent, tests that need it are skipped with a
-reason that says where it was looked for.
+Two kinds of tests use it:
+
+* **Oracle tests** (marker ``josev_contract``; ``test_messages*.py``): they compare the project
+  with the official contract -- its examples, its schemas' verdicts on mutants, its patterns. They
+  only mean something against an independent source, so without the contract they are skipped,
+  all with one reason (:data:`SKIP_REASON`). Run only them with ``pytest -m josev_contract``.
+* **Behaviour tests** that also check every message the CS sent (bridge, functions, station):
+  the ``contract`` fixture gives them the official schemas when present and otherwise the
+  committed ``schemas/*.json`` (generated from the Structs, kept in sync by the schema tests), so
+  they run -- and still validate what was sent -- on a fresh clone without ``../shared``.
+
+Either way messages are validated with the ``jsonschema`` library (Draft 2020-12, with its format
+checker), never with the project's own decoder.
 """
 
 from __future__ import annotations
@@ -20,22 +30,45 @@ from jsonschema import Draft202012Validator, FormatChecker
 
 REPO = Path(__file__).resolve().parents[2]
 API_DIR = Path(os.environ.get("JOSEV_API_DIR", REPO.parent / "shared" / "josev-api"))
+#: The marker of the oracle tests (registered in pyproject.toml).
+ORACLE_MARKER = "josev_contract"
+SKIP_REASON = (
+    f"oracle test: needs the official Josev API contract (schemas/ and examples/), not found at {API_DIR}; "
+    "set JOSEV_API_DIR (README: 'Tests and the Josev API contract')"
+)
+
+
+def official_contract_present() -> bool:
+    return (API_DIR / "schemas").is_dir()
 
 
 class Contract:
-    """Access to the shared schemas and examples."""
+    """Access to the contract's schemas (and, for the official one, its examples).
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
+    ``official`` is False for the fallback built from the project's own ``schemas/`` directory.
+    """
+
+    def __init__(self, root: Path, *, official: bool = True) -> None:
+        self._root = root
+        self.official = official
+        self.schema_dir = root / "schemas"
+
+    @property
+    def root(self) -> Path:
+        """The official contract directory (examples, MESSAGES.md). A test that reads the official
+        examples is an oracle test: with the fallback it is skipped here, with the one reason."""
+        if not self.official:
+            pytest.skip(SKIP_REASON)
+        return self._root
 
     @cache  # noqa: B019 - one Contract per session; caching validators is the point
     def validator(self, name: str, type_: str) -> Draft202012Validator:
-        path = self.root / "schemas" / f"{name}.{type_}.json"
+        path = self.schema_dir / f"{name}.{type_}.json"
         schema = json.loads(path.read_text())
         return Draft202012Validator(schema, format_checker=FormatChecker())
 
     def has(self, name: str, type_: str) -> bool:
-        return (self.root / "schemas" / f"{name}.{type_}.json").exists()
+        return (self.schema_dir / f"{name}.{type_}.json").exists()
 
     def schema_errors(self, message: bytes | str | dict[str, Any]) -> list[str]:
         """Every contract violation of one envelope, as ``<json path>: <reason>`` lines."""
@@ -60,20 +93,53 @@ class Contract:
         assert not errors, f"contract violation in {message!r}:\n" + "\n".join(errors)
 
     def examples(self) -> Iterator[tuple[Path, dict[str, Any]]]:
-        for path in sorted((self.root / "examples").glob("*.json")):
+        for path in sorted((self.root / "examples").glob("*.json")):  # root skips for the fallback
             yield path, json.loads(path.read_text())
 
     def schema_doc(self, name: str, type_: str) -> dict[str, Any]:
+        """The official schema document (its layout, enums, patterns): oracle-only, like
+        :attr:`root` (the generated schemas are shaped differently, with ``$defs``)."""
         return json.loads((self.root / "schemas" / f"{name}.{type_}.json").read_text())
 
 
 def contract_or_skip() -> Contract:
-    if not (API_DIR / "schemas").is_dir():
-        pytest.skip(f"Josev API contract not found at {API_DIR} (set JOSEV_API_DIR)")
+    """The official contract, or skip the calling (oracle) test with :data:`SKIP_REASON`."""
+    if not official_contract_present():
+        pytest.skip(SKIP_REASON)
     return Contract(API_DIR)
 
 
 @pytest.fixture(scope="session")
-def contract() -> Contract:
-    """The shared Josev API contract (skips the test when ``../shared`` is absent)."""
-    return contract_or_skip()
+def _official_or_generated() -> Contract:
+    if official_contract_present():
+        return Contract(API_DIR)
+    # The committed generated schemas sit directly in REPO/schemas (root = REPO).
+    return Contract(REPO, official=False)
+
+
+@pytest.fixture(scope="session")
+def contract(_official_or_generated: Contract) -> Contract:
+    """The Josev API contract to validate against: the official one, else the project's generated
+    schemas (tests marked ``josev_contract`` are skipped at collection when it is absent, and a
+    test that reads the official examples through ``contract.root`` skips there)."""
+    return _official_or_generated
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # Oracle tests skip before their fixtures run (a parametrised test over the contract's examples
+    # must not build brokers or boards only to skip).
+    if official_contract_present():
+        return
+    skip = pytest.mark.skip(reason=SKIP_REASON)
+    for item in items:
+        if item.get_closest_marker(ORACLE_MARKER) is not None:
+            item.add_marker(skip)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    if official_contract_present():
+        return f"josev api contract: {API_DIR} (oracle tests run)"
+    return (
+        f"josev api contract: not found at {API_DIR}; oracle tests skip, others validate against "
+        "schemas/ (set JOSEV_API_DIR)"
+    )
