@@ -477,9 +477,12 @@ class _Failed(Exception):
     pass
 
 
+EvDriver = Callable[[str, str], None]  # (evse_id, action: plug|charge|pause|unplug)
+
+
 class _Run:
-    def __init__(self, emu: EverestEmulator, result: ScenarioResult, timeout: float) -> None:
-        self.emu, self.result, self.timeout = emu, result, timeout
+    def __init__(self, emu: EverestEmulator, result: ScenarioResult, timeout: float, ev: EvDriver) -> None:
+        self.emu, self.result, self.timeout, self.ev = emu, result, timeout, ev
 
     def step(self, name: str, fn: Callable[[], Any]) -> Any:
         self.emu._event("step", name)
@@ -558,12 +561,12 @@ def ac_session(run: _Run, mods: EmulatedModules, charge_s: float) -> None:
     _alive(run, mods)
     t = time.monotonic()
     emu.send(BSP, bsp, "enable", True)
-    emu.sim(evse, "plug")
+    run.ev(evse, "plug")
     run.step("EV plugged: event B", lambda: run.event(bsp, "B", t))
     emu.send(BSP, bsp, "pwm_on", 26.7)  # 16 A
     emu.send(BSP, bsp, "lock")
     t = time.monotonic()
-    emu.sim(evse, "charge")
+    run.ev(evse, "charge")
     run.step("EV requests power: event C", lambda: run.event(bsp, "C", t))
     if mods.powermeter:
         tx = m.StartTransactionRequest(
@@ -613,7 +616,7 @@ def ac_session(run: _Run, mods: EmulatedModules, charge_s: float) -> None:
     emu.send(BSP, bsp, "cp_state_X1")
     emu.send(BSP, bsp, "unlock")
     t = time.monotonic()
-    emu.sim(evse, "unplug")
+    run.ev(evse, "unplug")
     run.step("EV unplugged: event A", lambda: run.event(bsp, "A", t))
 
 
@@ -634,11 +637,11 @@ def dc_session(run: _Run, mods: EmulatedModules, charge_s: float) -> None:
     )
     t = time.monotonic()
     emu.send(BSP, bsp, "enable", True)
-    emu.sim(evse, "plug")
+    run.ev(evse, "plug")
     run.step("EV plugged: event B", lambda: run.event(bsp, "B", t))
     emu.send(BSP, bsp, "pwm_on", 5.0)
     t = time.monotonic()
-    emu.sim(evse, "charge")
+    run.ev(evse, "charge")
     run.step("EV ready: event C", lambda: run.event(bsp, "C", t))
     t = time.monotonic()
     emu.send(IMD, imd, "start_self_test", 500.0)
@@ -724,7 +727,7 @@ def dc_session(run: _Run, mods: EmulatedModules, charge_s: float) -> None:
     run.step("PowerOff confirmed", lambda: run.event(bsp, "PowerOff", t))
     emu.send(BSP, bsp, "cp_state_X1")
     t = time.monotonic()
-    emu.sim(evse, "unplug")
+    run.ev(evse, "unplug")
     run.step("EV unplugged: event A", lambda: run.event(bsp, "A", t))
 
 
@@ -738,10 +741,15 @@ def run_scenario(
     *,
     step_timeout_s: float = 5.0,
     charge_s: float = 1.5,
+    ev: EvDriver | None = None,
 ) -> ScenarioResult:
-    """Run one scenario for one EVSE's modules; violations are collected, not raised."""
+    """Run one scenario for one EVSE's modules; violations are collected, not raised.
+
+    ``ev(evse_id, action)`` moves the EV (``plug``, ``charge``, ``pause``, ``unplug``); the
+    default publishes the simulated board's ``sim/cs`` commands. A test on another simulated
+    board (register-level I2C, say) passes its own."""
     result = ScenarioResult(scenario)
-    run = _Run(emu, result, step_timeout_s)
+    run = _Run(emu, result, step_timeout_s, ev or (lambda evse_id, action: emu.sim(evse_id, action)))
     try:
         if scenario == "startup":
             startup(run, mods)

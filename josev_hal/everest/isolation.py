@@ -2,10 +2,13 @@
 
 While started, the adapter publishes ``isolation_measurement`` every ``interval_s`` once the IMD
 has a result. The spec wants resistances, not verdicts ("EvseManager will interpret them
-according to the limits"); an IMD that only signals through digital outputs gives no resistance,
-so for it the adapter publishes nothing and raises ``VendorError`` (sub_type ``no_resistance``)
-once, telling EVerest that this IMD cannot serve its cable check. A driver that cannot be read
-raises ``CommunicationFault`` until it answers again.
+according to the limits"). An IMD that only signals through digital outputs (valid / warning /
+fault relays) gives no resistance; for it the adapter reports the *lower bound* its verdict
+guarantees under IEC 61851-23 at the EVSE's maximum output voltage ``band_voltage_v``: valid ->
+500 ohm/V x V, warning -> 100 ohm/V x V, fault -> 0 ohm. EvseManager applying the same limits then
+reaches the IMD's verdict, never a better one. Without ``band_voltage_v`` such an IMD raises
+``VendorError`` (sub_type ``no_resistance``) instead. A driver that cannot be read raises
+``CommunicationFault`` until it answers again.
 """
 
 from __future__ import annotations
@@ -27,6 +30,9 @@ log = logging.getLogger(__name__)
 API = codec.ApiType.ISOLATION_MONITOR.value
 E = m.ImdErrorType
 
+# IEC 61851-23 isolation limits: >= 500 ohm/V valid, 100-500 ohm/V warning, below 100 ohm/V fault.
+_BAND_OHM_PER_V = {IsolationStatus.VALID: 500.0, IsolationStatus.WARNING: 100.0, IsolationStatus.FAULT: 0.0}
+
 
 class IsolationAdapter:
     def __init__(
@@ -37,12 +43,14 @@ class IsolationAdapter:
         *,
         interval_s: float = 1.0,
         voltage_source: object | None = None,
+        band_voltage_v: float | None = None,
     ) -> None:
         self.link = link
         self.imd = imd
         self.module_id = module_id
         self.interval_s = interval_s
         self.voltage_source = voltage_source  # a DcPowerModule whose output voltage is reported
+        self.band_voltage_v = band_voltage_v
         self.errors = ErrorRegistry(link, API, module_id, m.ImdError)
         self.active = False
         self.published = 0
@@ -128,13 +136,17 @@ class IsolationAdapter:
             self.errors.raise_(E.COMMUNICATION_FAULT, "read", str(exc))
             return
         self.errors.clear(E.COMMUNICATION_FAULT, "read")
-        if sample.resistance_ohm is None:
-            if sample.status in (IsolationStatus.VALID, IsolationStatus.WARNING, IsolationStatus.FAULT):
+        resistance = sample.resistance_ohm
+        if resistance is None:
+            if sample.status not in _BAND_OHM_PER_V:
+                return  # no result yet
+            if self.band_voltage_v is None:
                 self.errors.raise_(
                     E.VENDOR_ERROR, "no_resistance", f"IMD reports {sample.status} without a resistance value"
                 )
-            return
-        measurement = m.IsolationMeasurement(resistance_F_Ohm=sample.resistance_ohm)
+                return
+            resistance = _BAND_OHM_PER_V[sample.status] * self.band_voltage_v
+        measurement = m.IsolationMeasurement(resistance_F_Ohm=resistance)
         voltage = self._voltage()
         if voltage is not None:
             measurement.voltage_V = voltage

@@ -128,7 +128,14 @@ class EverestNorthbound:
         if imd is not None:
             imd_id = ids[ApiType.ISOLATION_MONITOR]
             self._track(ApiType.ISOLATION_MONITOR, imd_id, None)
-            self.imds[evse_id] = IsolationAdapter(self.link, imd, imd_id, voltage_source=module)
+            dc = board_evse.spec.dc
+            self.imds[evse_id] = IsolationAdapter(
+                self.link,
+                imd,
+                imd_id,
+                voltage_source=module,
+                band_voltage_v=dc.max_voltage_v if dc is not None else None,
+            )
         reader: IdTokenReader | None = device(board_evse, Role.ID_TOKEN_READER, IdTokenReader)
         if reader is not None:
             auth_id = ids[ApiType.AUTH_TOKEN_PROVIDER]
