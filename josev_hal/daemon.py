@@ -18,6 +18,7 @@ from josev_hal.errors import ConfigError, HalError
 if TYPE_CHECKING:
     from josev_hal.board import Board
     from josev_hal.bridge import Bridge
+    from josev_hal.everest.northbound import EverestNorthbound
     from josev_hal.functions import Functions
     from josev_hal.operations.server import OperationsServer
     from josev_hal.plugins import HalPluginManager
@@ -73,6 +74,7 @@ class Daemon:
         self.station: Station | None = None
         self.functions: Functions | None = None
         self.operations: OperationsServer | None = None  # operations endpoint (#19)
+        self.everest: EverestNorthbound | None = None  # EVerest northbound (#20)
 
     def start(self, *, wait_s: float | None = None) -> None:
         """Bring everything up. With ``wait_s``, fail when the broker is not reachable in time;
@@ -88,8 +90,14 @@ class Daemon:
         self.board.setup()
         try:
             url = resolve_broker_url(self.profile.mqtt, self.broker_url)
+            # --- EVerest northbound (#20): EVerest EVSEs never reach the station core
+            josev_profile, josev_board = self._start_everest(url, wait_s)
+            if josev_board is None:
+                log.info("josev-hal running board=%s under EVerest only", self.source or "?")
+                return
+            # --- end EVerest
             self.bridge = Bridge(self.profile.mqtt, broker_url=url)
-            self.station = Station(self.profile, self.board, self.bridge, free_charging=self.free_charging)
+            self.station = Station(josev_profile, josev_board, self.bridge, free_charging=self.free_charging)
             self.station.register()
             settings = settings_from_profile(self.profile, state_dir=self.state_dir)
             self.functions = install(
@@ -129,10 +137,40 @@ class Daemon:
             self.functions.close()
         if self.bridge is not None:
             self.bridge.stop()
+        # --- EVerest northbound (#20): contactors open, CP X1, supplies off, then disconnect
+        if self.everest is not None:
+            self.everest.stop()
+            self.everest = None
+        # --- end EVerest
         if self.board is not None:
             self.board.release()
         self.station = self.functions = self.bridge = None
         self.board = None
+
+    def _start_everest(self, url: str, wait_s: float | None) -> tuple[Profile, Board | None]:
+        """EVerest northbound (#20): serve the EVSEs with ``[northbound] kind = "everest"`` through
+        :mod:`josev_hal.everest` (own MQTT connection, client id ``<client_id>-everest`` when Josev
+        EVSEs share the process). Returns the profile and board the station core gets: only the
+        Josev EVSEs, or ``None`` for the board when every EVSE runs under EVerest."""
+        import msgspec
+
+        from josev_hal.board import Board
+        from josev_hal.everest.config import everest_evses
+        from josev_hal.everest.northbound import EverestNorthbound
+
+        assert self.board is not None
+        ids = {e.id for e in everest_evses(self.profile)}
+        if not ids:
+            return self.profile, self.board
+        josev = [e for e in self.board.evses if e.id not in ids]
+        client_id = f"{self.profile.mqtt.client_id}-everest" if josev else None
+        self.everest = EverestNorthbound(self.profile, self.board, broker_url=url, client_id=client_id)
+        # Plugins get hal_startup from the station when there is one, else from the northbound.
+        self.everest.start(wait_s=wait_s, pm=None if josev else self.pm)
+        if not josev:
+            return self.profile, None
+        profile = msgspec.structs.replace(self.profile, evse=[e.spec for e in josev])
+        return profile, Board(profile, self.board.buses, josev)
 
     def _start_operations(self, state_dir: Path) -> None:
         """The local control endpoint (#19). A port in use is logged, not fatal: the station

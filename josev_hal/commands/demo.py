@@ -52,6 +52,11 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument("--fast", action="store_true", help="compress time: the demo takes well under 20 s")
     parser.add_argument("--dc", action="store_true", help="run the DC (ISO 15118) session instead of AC")
+    parser.add_argument(
+        "--everest",
+        action="store_true",
+        help="serve the board under EVerest's external MQTT API and play EVerest's side instead of Josev's",
+    )
     add_log_level_argument(parser, "WARNING")
     parser.add_argument(
         "--inject-violation",
@@ -107,6 +112,12 @@ def run(args: argparse.Namespace) -> int:
         profile, source = load_board_profile(None, pm)
         # A unique client id: several demos (or a daemon) may share one broker.
         profile.mqtt.client_id = f"josev-hal-demo-{uuid.uuid4().hex[:8]}"
+        # --- EVerest (#20): the same board under EVerest's API, EVerest's side emulated
+        if args.everest:
+            from josev_hal.commands.emulate_everest import demo_everest
+
+            return demo_everest(profile, pm, source, url, dc=args.dc, fast=args.fast)
+        # --- end EVerest
         with tempfile.TemporaryDirectory(prefix="josev-hal-demo-") as state_dir:
             daemon = Daemon(profile, pm, source=source, broker_url=url, state_dir=state_dir)
             daemon.start(wait_s=10.0)
