@@ -68,7 +68,7 @@ def test_ctl_actions_go_through_the_core_and_refusals_exit_1_with_the_reason(hal
     done = _run("ctl", *sd, "available", AC, "off")
     assert done.returncode == 0 and done.stdout.startswith(f"ok available {AC}"), done.stderr
     assert hal.evse(AC)["available"] is False
-    done = _run("ctl", *sd, "available", AC, "on")
+    done = _run("ctl", "available", AC, "on", *sd)  # options after the action work too
     assert done.returncode == 0
     hal.sim("plug")
     hal.sim("charge")

@@ -52,16 +52,19 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     ):
         p = actions.add_parser(name, help=text)
         p.add_argument("evse_id", metavar="EVSE")
+        add_endpoint_arguments(p, nested=True)
     p = actions.add_parser("available", help="set the EVSE operative (on) or inoperative (off)")
     p.add_argument("evse_id", metavar="EVSE")
     p.add_argument("state", type=_on_off, metavar="on|off")
     p.add_argument(
         "--now", action="store_true", help="off: stop a running session now (default: when it ends)"
     )
+    add_endpoint_arguments(p, nested=True)
     for name in ("unlock", "lock"):
         p = actions.add_parser(name, help=f"{name} the connector")
         p.add_argument("evse_id", metavar="EVSE")
         p.add_argument("connector_id", type=int, nargs="?", metavar="CONNECTOR")
+        add_endpoint_arguments(p, nested=True)
     return parser
 
 

@@ -46,16 +46,19 @@ def _candidate_dirs(explicit: Path | None) -> list[Path]:
     return [Path(DEFAULT_STATE_DIR), Path(base) / "josev-hal-sim"]
 
 
-def add_endpoint_arguments(parser: argparse.ArgumentParser) -> None:
+def add_endpoint_arguments(parser: argparse.ArgumentParser, *, nested: bool = False) -> None:
+    """``--state-dir``/``--url``/``--token-file``/``--timeout``. ``nested``: on a sub-command's
+    parser too (defaults suppressed there, so they never overwrite what was given before it)."""
+    kw: dict[str, Any] = {"default": argparse.SUPPRESS} if nested else {}
     parser.add_argument(
-        "--state-dir", type=Path, help="the daemon's state dir (default: $JOSEV_HAL_STATE_DIR)"
+        "--state-dir", type=Path, help="the daemon's state dir (default: $JOSEV_HAL_STATE_DIR)", **kw
     )
-    parser.add_argument("--url", help="the endpoint URL (default: read from the state dir)")
+    parser.add_argument("--url", help="the endpoint URL (default: read from the state dir)", **kw)
     parser.add_argument(
-        "--token-file", type=Path, help="operations token (default: <state dir>/operations.token)"
+        "--token-file", type=Path, help="operations token (default: <state dir>/operations.token)", **kw
     )
     parser.add_argument(
-        "--timeout", type=float, default=10.0, metavar="S", help="HTTP timeout (default 10 s)"
+        "--timeout", type=float, metavar="S", help="HTTP timeout (default 10 s)", **(kw or {"default": 10.0})
     )
 
 
