@@ -54,9 +54,11 @@ __all__ = [
     "DcPowerModule",
     "DcSample",
     "DeviceConfig",
+    "DigitalInput",
     "Driver",
     "IdToken",
     "IdTokenReader",
+    "InputSample",
     "IsolationMonitor",
     "IsolationSample",
     "IsolationStatus",
@@ -90,6 +92,13 @@ class Role(enum.StrEnum):
     ID_TOKEN_READER = "id_reader"
     DC_POWER_MODULE = "power_module"
     ISOLATION_MONITOR = "isolation_monitor"
+    # The grid operator's control input (section 14a EnWG control box, ripple control receiver):
+    # active = dim the station to [limits.grid] active_limit_w. Any DigitalInput driver; listed
+    # under one EVSE's devices, at most one per board (josev_hal.station.energy).
+    GRID_LIMIT = "grid_limit"
+    # The meter at the grid connection (house + EVSEs); any Meter driver serves it. With
+    # [limits.site] max_current_a the HAL shares the headroom over its EVSEs. At most one.
+    MAINS_METER = "mains_meter"
     # The main meter of the whole station (OCPP evseId 0), listed under one EVSE's devices; any
     # Meter driver serves it. At most one per board. Without it, the station-level reading is
     # aggregated from the EVSE meters (josev_hal.station.station_meter).
@@ -270,6 +279,14 @@ class DcSample(Reading):
     enabled: bool
     faults: frozenset[str] = frozenset()
     warnings: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InputSample(Reading):
+    """A digital input: ``active`` after the driver applied the wiring's polarity (a control
+    box's relay contact closed = the grid operator asks to dim)."""
+
+    active: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -601,3 +618,16 @@ class IsolationMonitor(Driver):
     @abstractmethod
     def read(self) -> IsolationSample:
         """Latest measurement."""
+
+
+class DigitalInput(Driver):
+    """A digital input the station acts on (``grid_limit``: the grid operator's control box).
+    Read by the energy supervisor every ``[limits] interval_s``; a read takes at most a few ms.
+    Raises DeviceError when the input cannot be read (the supervisor then assumes the safe
+    side: dimming active)."""
+
+    role = Role.GRID_LIMIT
+
+    @abstractmethod
+    def read(self) -> InputSample:
+        """Read the input now."""

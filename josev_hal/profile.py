@@ -51,6 +51,7 @@ __all__ = [
     "EvseSpec",
     "FirmwareSettings",
     "Iso15118ConnectorType",
+    "LimitsSettings",
     "LogsSettings",
     "MeterSettings",
     "NorthboundKind",
@@ -66,6 +67,7 @@ __all__ = [
     "ResetSettings",
     "SafetyDeclaration",
     "Service",
+    "SessionsSettings",
     "StateSettings",
     "StationInfo",
     "board_json_schema",
@@ -456,11 +458,55 @@ class EvseSpec(_Table, kw_only=True):
     #: The charging area is ventilated (IEC 61851-1 state D): only then does an EV that asks
     #: for ventilation (CP D2) get energy. Default false: D2 is refused with a reason.
     ventilation: bool = False
+    #: When a station-wide limit (grid input, mains meter, station local limit) is shared,
+    #: EVSEs with a higher priority are served first (josev_hal.station.limits.share).
+    priority: Annotated[int, msgspec.Meta(ge=0, le=100)] = 0
     dc: DcLimits | None = None
     cp: CpSettings | None = None
     northbound: EvseNorthbound | None = None
     connectors: list[ConnectorSpec] = msgspec.field(default_factory=list)
     devices: dict[Role, DeviceSpec] = msgspec.field(default_factory=dict)
+
+
+class GridLimitSettings(_Table, kw_only=True):
+    """``[limits.grid]``: while the ``grid_limit`` input is active the station draws at most
+    ``active_limit_w`` (section 14a EnWG: 4200 W), shared over its EVSEs."""
+
+    active_limit_w: Annotated[float, msgspec.Meta(ge=0)] = 4200.0
+
+
+class SiteLimitSettings(_Table, kw_only=True):
+    """``[limits.site]``: the grid connection's limit per phase, measured by the ``mains_meter``
+    device; a mains meter silent for ``stale_after_s`` holds the EVSEs at 0 A."""
+
+    max_current_a: Annotated[float, msgspec.Meta(gt=0)]
+    stale_after_s: Annotated[float, msgspec.Meta(gt=0, le=60)] = 3.0
+
+
+class LimitsSettings(_Table, kw_only=True):
+    """``[limits]``: station-wide limits (josev_hal.station.energy). ``interval_s`` is how often
+    they are re-evaluated -- the HAL's share of the reaction time."""
+
+    interval_s: Annotated[float, msgspec.Meta(gt=0, le=10)] = 0.5
+    grid: GridLimitSettings | None = None
+    site: SiteLimitSettings | None = None
+
+
+class OnJosevLostPolicy(enum.StrEnum):
+    CONTINUE = "continue"
+    STOP_AFTER_S = "stop_after_s"
+
+
+class SessionsSettings(_Table, kw_only=True):
+    """``[sessions]``: what an ongoing session does when Josev goes silent
+    (josev_hal.station.offline). Basic AC charging continues by default; ISO 15118 sessions
+    always stop after ``hlc_stop_after_s``."""
+
+    on_josev_lost: OnJosevLostPolicy = OnJosevLostPolicy.CONTINUE
+    stop_after_s: Annotated[float, msgspec.Meta(ge=0, le=86_400)] = 300.0
+    hlc_stop_after_s: Annotated[float, msgspec.Meta(ge=0, le=60)] = 2.0
+    probe_interval_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 10.0
+    probe_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=60)] = 5.0
 
 
 class Profile(_Table, kw_only=True):
@@ -479,6 +525,8 @@ class Profile(_Table, kw_only=True):
     firmware: FirmwareSettings = msgspec.field(default_factory=FirmwareSettings)
     logs: LogsSettings = msgspec.field(default_factory=LogsSettings)
     operations: OperationsSettings = msgspec.field(default_factory=OperationsSettings)
+    limits: LimitsSettings = msgspec.field(default_factory=LimitsSettings)
+    sessions: SessionsSettings = msgspec.field(default_factory=SessionsSettings)
     northbound: NorthboundSettings = msgspec.field(default_factory=NorthboundSettings)
     buses: dict[str, BusSpec] = msgspec.field(default_factory=dict)
     evse: list[EvseSpec] = msgspec.field(default_factory=list)
@@ -870,7 +918,7 @@ class _Loader:
         """Resolve the driver, check its role, convert ``options``; False on problems."""
         driver = self.pm.drivers.get(spec.driver)
         # the station meter is served by any meter driver
-        role = Role.METER if role is Role.STATION_METER else role
+        role = Role.METER if role in (Role.STATION_METER, Role.MAINS_METER) else role
         if driver is None:
             known = sorted(n for n, d in self.pm.drivers.items() if d.role is role)
             self.problems.add(
@@ -928,6 +976,16 @@ class _Loader:
                 self._check_cp(evse.cp, (*path, "cp"))
             self._check_evse(profile, evse, path)
             self._check_devices(profile, evse, path, used_addresses)
+        for one in (Role.GRID_LIMIT, Role.MAINS_METER):
+            holders = [i for i, e in enumerate(profile.evse) if one in e.devices]
+            for index in holders[1:]:
+                where = ("evse", index, "devices", one.value)
+                add(where, f"a board has one {one.value} (also evse[{holders[0]}])")
+        roles = {role for e in profile.evse for role in e.devices}
+        if profile.limits.site is not None and Role.MAINS_METER not in roles:
+            add(("limits", "site"), "needs a mains_meter device (under one evse's devices)")
+        if profile.limits.grid is not None and Role.GRID_LIMIT not in roles:
+            add(("limits", "grid"), "needs a grid_limit device (under one evse's devices)")
         station_meters = [i for i, e in enumerate(profile.evse) if Role.STATION_METER in e.devices]
         for index in station_meters[1:]:
             add(
