@@ -177,3 +177,49 @@ def test_commission_refuses_while_the_daemon_runs_on_the_state_dir(tmp_path: Pat
 def test_commission_without_out_or_verify_is_a_usage_error() -> None:
     done = _commission()
     assert done.returncode == 2 and "--out DIR is required" in done.stderr
+
+
+def test_with_an_operator_the_command_prompts_for_each_adapter_state(tmp_path: Path) -> None:
+    """The prompting path a technician sees, answered by someone who sets the (simulated) adapter."""
+    import re
+
+    from josev_hal.daemon import load_board_profile
+    from josev_hal.operations.commission import Commissioning, OperatorAdapter, SimulatedEv
+    from josev_hal.plugins import get_plugin_manager
+
+    pm = get_plugin_manager()
+    profile, source = load_board_profile(None, pm)
+    prompts: list[str] = []
+
+    def technician(prompt: str) -> str:
+        prompts.append(prompt)
+        match = re.match(r"EVSE (\S+) connector (\d+): .*state ([A-E])", prompt)
+        assert match, prompt
+        SimulatedEv().set_state(match[1], int(match[2]), match[3])
+        return ""
+
+    job = Commissioning(
+        profile,
+        pm,
+        source=source,
+        profile_bytes=sim_board_text().encode(),
+        ev=OperatorAdapter(technician),
+        out=lambda line: None,
+    )
+    report = job.run()
+    assert report["mode"] == "operator with test adapter"
+    assert report["passed"] is True, [c for c in report["checks"] if not c["passed"]]
+    assert (
+        f"EVSE {AC} connector 1: set the adapter to state C (charging) with its load on, then press Enter "
+        in prompts
+    )
+    assert any(p.startswith(f"EVSE {DC} connector 1: set the adapter to state E") for p in prompts)
+
+
+def test_prompting_without_a_terminal_is_a_clear_runtime_error(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "josev_hal.cli", "commission", "--prompt", "--out", str(tmp_path / "o"),
+         "--state-dir", str(tmp_path / "s")],
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 3 and "needs an operator at the terminal" in done.stderr

@@ -38,6 +38,11 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     parser.add_argument("--state-dir", type=Path, help="state dir with the station's key store")
     parser.add_argument("--verify", type=Path, metavar="REPORT", help="verify the signature of a report.json")
     parser.add_argument(
+        "--prompt",
+        action="store_true",
+        help="ask for the test adapter even on the simulated board (training, rehearsing a visit)",
+    )
+    parser.add_argument(
         "--inject-sim",
         action="append",
         default=[],
@@ -140,7 +145,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"josev-hal commission: {exc}", file=sys.stderr)
         return EXIT_RUNTIME
 
-    job = Commissioning(profile, pm, source=source, profile_bytes=profile_bytes)
+    from josev_hal.operations.commission import OperatorAdapter
+
+    ev = OperatorAdapter() if args.prompt else None
+    job = Commissioning(profile, pm, source=source, profile_bytes=profile_bytes, ev=ev)
     for command in args.inject_sim:
         job.inject_sim(command)
     try:

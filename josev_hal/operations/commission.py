@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from josev_hal import __version__
+from josev_hal.errors import HalError
 from josev_hal.operations.report import FORMAT, Check
 from josev_hal.operations.station_view import StationView
 from josev_hal.station.events import EventKind, StationEvent
@@ -134,7 +135,13 @@ class OperatorAdapter:
             "D": "set the adapter to state D",
             "E": "set the adapter to state E (CP short to PE)",
         }[state]
-        self._ask(f"EVSE {evse_id} connector {connector_id}: {what}, then press Enter ")
+        try:
+            self._ask(f"EVSE {evse_id} connector {connector_id}: {what}, then press Enter ")
+        except EOFError:
+            raise HalError(
+                "commissioning a real station needs an operator at the terminal with the test adapter "
+                "(standard input is closed)"
+            ) from None
 
 
 class _Events:
