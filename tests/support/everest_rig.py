@@ -4,7 +4,7 @@ emulator on the same broker (the real paho/MQTT path end to end, the real driver
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -57,10 +57,18 @@ class Rig:
 
 @contextmanager
 def everest_rig(
-    broker: EmbeddedBroker, profile: Profile, *, heartbeat_ms: int = 100, sim_control: bool = True
+    broker: EmbeddedBroker,
+    profile: Profile,
+    *,
+    heartbeat_ms: int = 100,
+    sim_control: bool = True,
+    prepare: Callable[[Board], None] | None = None,
 ) -> Iterator[Rig]:
+    """``prepare(board)`` runs after Board.build and before setup (wire bus simulators there)."""
     pm = get_plugin_manager()
     board = Board.build(profile, pm)
+    if prepare is not None:
+        prepare(board)
     board.setup()
     events: list[tuple[str, str, str | None]] = []
     try:
