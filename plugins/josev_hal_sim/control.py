@@ -168,6 +168,21 @@ class CableShort(_Command, tag="cable_short", frozen=True):
     active: bool = True
 
 
+class GridLimit(_Command, tag="grid_limit", frozen=True):
+    """The grid operator's control box asks to dim (``active=true``) or releases (false)."""
+
+    active: bool = True
+
+
+Amps = Annotated[float, msgspec.Meta(ge=0, le=1000)]
+
+
+class HouseLoad(_Command, tag="house_load", frozen=True):
+    """What the rest of the site draws per phase, as a sim-mains-meter on this EVSE sees it."""
+
+    amps: Annotated[list[Amps], msgspec.Meta(min_length=3, max_length=3)]
+
+
 SimCommand = (
     Plug
     | Unplug
@@ -191,6 +206,8 @@ SimCommand = (
     | PpFault
     | RcdSelfTest
     | CableShort
+    | GridLimit
+    | HouseLoad
 )
 
 ACTIONS: tuple[str, ...] = tuple(str(cls.__struct_config__.tag) for cls in typing.get_args(SimCommand))
@@ -304,6 +321,10 @@ class SimControl:
                 world.set_rcd_self_test(passes)
             case CableShort(ohm=ohm, active=active):
                 world.set_cable_short(float(ohm) if active else None)
+            case GridLimit(active=active):
+                world.set_grid_limit(active)
+            case HouseLoad(amps=amps):
+                world.set_house_load(*(float(a) for a in amps))
         log.info(
             "sim command applied evse=%s connector=%d action=%s",
             command.evse_id,

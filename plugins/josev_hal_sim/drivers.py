@@ -29,14 +29,17 @@ from josev_hal.devices import (
     DcPowerModule,
     DcSample,
     DeviceConfig,
+    DigitalInput,
     Driver,
     IdToken,
     IdTokenReader,
+    InputSample,
     IsolationMonitor,
     IsolationSample,
     LockSample,
     Meter,
     MeterReading,
+    PhaseValues,
     PpSample,
     ProximityPilot,
     Rcd,
@@ -52,8 +55,10 @@ __all__ = [
     "SimConnectorLock",
     "SimContactor",
     "SimControlPilot",
+    "SimGridInput",
     "SimIdTokenReader",
     "SimIsolationMonitor",
+    "SimMainsMeter",
     "SimMeter",
     "SimPowerModule",
     "SimProximityPilot",
@@ -572,6 +577,67 @@ class SimIsolationMonitor(_SimDevice, IsolationMonitor):
         )
 
 
+# ----------------------------------------------------------------------------------------------
+# Station-level devices: the grid operator's input and the mains meter
+# ----------------------------------------------------------------------------------------------
+
+
+class SimGridInputOptions(SimOptions, forbid_unknown_fields=True, kw_only=True):
+    # Reading the input fails (a broken wire to the control box): read() raises.
+    broken: bool = False
+
+
+class SimGridInput(_SimDevice, DigitalInput):
+    """The grid operator's control box output (``grid_limit`` control command)."""
+
+    Options = SimGridInputOptions
+    options: SimGridInputOptions
+
+    def read(self) -> InputSample:
+        if self.options.broken:
+            raise self.error("grid limit input not readable (simulated broken wire)")
+        world = self.world
+        with world.lock:
+            active = world.grid_limit_active
+        taken_at, utc = now_reading_times()
+        return InputSample(taken_at=taken_at, utc=utc, active=active)
+
+
+class SimMainsMeterOptions(SimOptions, forbid_unknown_fields=True, kw_only=True):
+    nominal_voltage_v: Positive = 230.0
+    frequency_hz: Positive = 50.0
+
+
+class SimMainsMeter(_SimDevice, Meter):
+    """The meter at the grid connection: the house load (``house_load`` command, kept on this
+    device's world) plus the current of every simulated AC connector in the registry, per phase.
+    ``meter_offline`` on its world makes it stop answering."""
+
+    Options = SimMainsMeterOptions
+    options: SimMainsMeterOptions
+
+    def read(self) -> MeterReading:
+        world, registry = self.world, self._registry
+        with world.lock:
+            online, house = world.meter.online, world.house_a
+        if not online:
+            raise self.error("mains meter does not answer (simulated offline)", DeviceOffline)
+        totals = [house.l1, house.l2, house.l3]
+        for other in registry.worlds() if registry is not None else [world]:
+            phases = other.phase_currents()
+            totals = [t + c for t, c in zip(totals, (phases.l1, phases.l2, phases.l3), strict=True)]
+        v = self.options.nominal_voltage_v
+        taken_at, utc = now_reading_times()
+        return MeterReading(
+            taken_at=taken_at,
+            utc=utc,
+            voltage_v=PhaseValues(v, v, v),
+            current_a=PhaseValues(*totals),
+            power_w=sum(totals) * v,
+            frequency_hz=self.options.frequency_hz,
+        )
+
+
 DRIVERS: dict[str, type[Driver]] = {
     "sim-cp": SimControlPilot,
     "sim-pp": SimProximityPilot,
@@ -582,4 +648,6 @@ DRIVERS: dict[str, type[Driver]] = {
     "sim-id-reader": SimIdTokenReader,
     "sim-power-module": SimPowerModule,
     "sim-imd": SimIsolationMonitor,
+    "sim-grid-input": SimGridInput,
+    "sim-mains-meter": SimMainsMeter,
 }

@@ -258,6 +258,10 @@ class SimWorld:
         self._closed = False
         #: world time the contactor's contacts last closed (the cable is live from then on)
         self._cable_live_since: float | None = None
+        #: the grid operator's control input (a sim-grid-input device reads it)
+        self.grid_limit_active = False
+        #: what the rest of the site (house, heat pump ...) draws per phase, seen by a mains meter
+        self.house_a = PhaseValues(0.0, 0.0, 0.0)
 
     # ------------------------------------------------------------------------------------------
     # notifications and time
@@ -527,6 +531,16 @@ class SimWorld:
             volts = PhaseValues(*(m.nominal_voltage_v if k < m.phases else 0.0 for k in range(3)))
             return volts, currents, i * n * m.nominal_voltage_v, m.energy_wh, m.frequency_hz, 0.0
 
+    def phase_currents(self) -> PhaseValues:
+        """The AC current flowing through this connector per phase, physically (a mains meter
+        sees it whether or not the EVSE's own meter answers)."""
+        with self.lock:
+            self._advance(self.clock.now())
+            if self.meter.kind == "dc":
+                return PhaseValues(0.0, 0.0, 0.0)
+            i, n = self._ac_current_a(), self._ac_phases()
+            return PhaseValues(*(i if k < n else 0.0 for k in range(3)))
+
     def lock_state(self) -> tuple[bool, bool]:
         with self.lock:
             self._advance(self.clock.now())
@@ -776,6 +790,18 @@ class SimWorld:
             self.pm.short_ohm = ohm
             self._pm_retarget(now)
         self._external(Role.DC_POWER_MODULE, Role.METER)
+
+    def set_grid_limit(self, active: bool) -> None:
+        """The grid operator's control box switches its output (dim / release)."""
+        with self.lock:
+            self.grid_limit_active = active
+        self._external(Role.GRID_LIMIT)
+
+    def set_house_load(self, l1: float, l2: float, l3: float) -> None:
+        """The rest of the site draws this per phase (read by a sim-mains-meter)."""
+        with self.lock:
+            self.house_a = PhaseValues(l1, l2, l3)
+        self._external(Role.METER)
 
     def set_isolation(self, ohm: float) -> None:
         with self.lock:
