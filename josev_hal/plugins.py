@@ -4,15 +4,24 @@
 side effects; every call builds a fresh manager:
 
 1. the modules in :data:`BUILTIN_PLUGINS` (default policies, core bus kinds) are registered;
-2. unless autoload is off, every entry point of group ``josev_hal`` of every installed
-   distribution is loaded and registered under the entry point's name -- first-party driver
-   plugins under ``plugins/`` load exactly like third-party ones;
+2. unless autoload is off, the entry points of group ``josev_hal`` of every installed
+   distribution are discovered. A plugin that declares what it provides -- its driver names in
+   group ``josev_hal.drivers`` and its bus kinds in ``josev_hal.bus_kinds`` (name = plugin name)
+   -- is **imported on first use**: when a profile names one of its drivers or bus kinds, has a
+   ``[plugins.<name>]`` table, or something lists every driver. A board that uses the Modbus
+   meter never imports the CAN plugin. A plugin without such a declaration is imported at once.
+   First-party driver plugins under ``plugins/`` load exactly like third-party ones;
 3. ``extra_plugins`` (objects or modules, e.g. from tests or an embedding application) are
    registered last, so their ``firstresult`` answers win;
 4. ``check_pending()`` rejects implementations of hooks that do not exist (typos).
 
-Any failure becomes a :class:`~josev_hal.errors.PluginError` that names the plugin, its entry
-point and its distribution, so ``josev-hal plugins`` / ``check`` can say what to uninstall or fix.
+An **entry-point plugin that fails** (import error, invalid hooks, a broken
+``hal_register_drivers``, a driver name another plugin already registered) disables only itself:
+it is recorded in :attr:`HalPluginManager.failures`, logged once as a warning naming the plugin,
+its entry point and distribution and :data:`AUTOLOAD_ENV`, and everything else keeps working.
+Only a board that needs one of its drivers fails, with that plugin's error in the profile
+problem. Failures of built-ins and ``extra_plugins`` are programming errors of josev-hal or the
+embedding application and raise :class:`~josev_hal.errors.PluginError`.
 """
 
 from __future__ import annotations
@@ -22,7 +31,7 @@ import importlib.metadata as md
 import inspect
 import logging
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from types import ModuleType
 from typing import Any
@@ -38,8 +47,11 @@ from josev_hal.hookspecs import PROJECT, HalSpec
 __all__ = [
     "AUTOLOAD_ENV",
     "BUILTIN_PLUGINS",
+    "BUS_KIND_INDEX_GROUP",
+    "DRIVER_INDEX_GROUP",
     "ENTRY_POINT_GROUP",
     "HalPluginManager",
+    "PluginFailure",
     "PluginInfo",
     "autoload_enabled",
     "call_each",
@@ -58,6 +70,11 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
 
 #: The entry-point group third-party (and first-party) plugins register under.
 ENTRY_POINT_GROUP = "josev_hal"
+#: ``<driver name> = <plugin name>``: which plugin (of the same distribution) provides a driver,
+#: so the plugin can be imported only when a profile names the driver.
+DRIVER_INDEX_GROUP = "josev_hal.drivers"
+#: ``<bus kind> = <plugin name>``, like :data:`DRIVER_INDEX_GROUP` for bus kinds.
+BUS_KIND_INDEX_GROUP = "josev_hal.bus_kinds"
 
 #: Set to ``1`` to skip entry-point plugins (built-ins still load).
 AUTOLOAD_ENV = "JOSEV_HAL_DISABLE_PLUGIN_AUTOLOAD"
@@ -87,6 +104,35 @@ class PluginInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class PluginFailure:
+    """An entry-point plugin that could not be loaded and is disabled."""
+
+    name: str
+    distribution: str | None
+    version: str | None
+    entry_point: str | None
+    error: str
+
+    def message(self) -> str:
+        origin = _describe_origin(_Origin(self.distribution, self.version, self.entry_point))
+        fix = f"fix or uninstall {self.distribution}" if self.distribution else "fix or uninstall it"
+        return (
+            f"plugin {self.name!r}{origin} failed to load and is disabled: {self.error} "
+            f"({fix}; {AUTOLOAD_ENV}=1 starts without any entry-point plugin)"
+        )
+
+
+@dataclass
+class _Deferred:
+    """An entry-point plugin discovered but not imported yet, with what it says it provides."""
+
+    entry_point: md.EntryPoint
+    origin: _Origin
+    drivers: set[str] = field(default_factory=set)
+    bus_kinds: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True, slots=True)
 class _Origin:
     distribution: str | None
     version: str | None
@@ -104,6 +150,13 @@ class HalPluginManager(pluggy.PluginManager):
         self._driver_plugins: dict[str, str] = {}
         self._bus_kinds: dict[str, type[Bus]] | None = None
         self._bus_kind_plugins: dict[str, str] = {}
+        self._deferred: dict[str, _Deferred] = {}
+        #: Entry-point plugins that failed and are disabled, in the order they failed.
+        self.failures: list[PluginFailure] = []
+        self._failed_names: dict[str, PluginFailure] = {}
+        # What failed plugins declared (so "needs driver x" can name the plugin that had it).
+        self._failed_drivers: dict[str, str] = {}
+        self._failed_bus_kinds: dict[str, str] = {}
 
     # -- registration ----------------------------------------------------------------------------
 
@@ -131,45 +184,149 @@ class HalPluginManager(pluggy.PluginManager):
         self._bus_kinds = None
 
     def check_pending(self) -> None:
-        """Reject implementations of unknown hooks, naming the plugin that has them."""
+        """Reject implementations of unknown hooks, naming the plugin that has them. An
+        entry-point plugin with such a typo is disabled (recorded in :attr:`failures`)."""
+        while True:
+            try:
+                super().check_pending()
+                return
+            except pluggy.PluginValidationError as exc:
+                name = self.get_name(exc.plugin) or repr(exc.plugin)
+                origin = self._origins.get(name, _Origin(None, None, None))
+                error = PluginError(
+                    f"plugin {name!r}{_describe_origin(origin)} is invalid: {exc}",
+                    plugin=name,
+                    distribution=origin.distribution,
+                )
+                if origin.entry_point is None:
+                    raise error from exc
+                self._disable(name, origin, f"invalid: {exc}")
+
+    # -- failures --------------------------------------------------------------------------------
+
+    def _disable(self, name: str, origin: _Origin, error: str) -> None:
+        """Record an entry-point plugin as failed and take it out of every registry."""
+        if self.get_plugin(name) is not None:
+            self.unregister(name=name)
+        deferred = self._deferred.pop(name, None)
+        if deferred is not None:
+            for driver in deferred.drivers:
+                self._failed_drivers.setdefault(driver, name)
+            for kind in deferred.bus_kinds:
+                self._failed_bus_kinds.setdefault(kind, name)
+        failure = PluginFailure(name, origin.distribution, origin.version, origin.entry_point, error)
+        self.failures.append(failure)
+        self._failed_names[name] = failure
+        log.warning("%s", failure.message())
+
+    def failure_for_driver(self, driver_name: str) -> PluginFailure | None:
+        """The failure of the plugin that declared ``driver_name``, if it failed."""
+        name = self._failed_drivers.get(driver_name)
+        return self._failed_names.get(name) if name is not None else None
+
+    def failure_for_bus_kind(self, kind: str) -> PluginFailure | None:
+        name = self._failed_bus_kinds.get(kind)
+        return self._failed_names.get(name) if name is not None else None
+
+    # -- lazy loading ----------------------------------------------------------------------------
+
+    def defer(self, name: str, deferred: _Deferred) -> None:
+        """Remember an entry-point plugin to import on first use."""
+        self._deferred[name] = deferred
+
+    @property
+    def deferred(self) -> list[str]:
+        """Names of entry-point plugins discovered but not imported (yet)."""
+        return list(self._deferred)
+
+    def load_plugin(self, name: str) -> bool:
+        """Import and register the deferred plugin ``name``; False when it failed (then it is in
+        :attr:`failures`) or there is no such deferred plugin."""
+        deferred = self._deferred.get(name)
+        if deferred is None:
+            return self.get_plugin(name) is not None
+        ep, origin = deferred.entry_point, deferred.origin
         try:
-            super().check_pending()
-        except pluggy.PluginValidationError as exc:
-            name = self.get_name(exc.plugin) or repr(exc.plugin)
-            origin = self._origins.get(name, _Origin(None, None, None))
-            raise PluginError(
-                f"plugin {name!r}{_describe_origin(origin)} is invalid: {exc}",
-                plugin=name,
-                distribution=origin.distribution,
-            ) from exc
+            plugin = ep.load()
+        except Exception as exc:
+            self._disable(name, origin, f"{type(exc).__name__}: {exc}")
+            return False
+        del self._deferred[name]
+        try:
+            self.register_plugin(plugin, name, origin)
+        except PluginError as exc:
+            self._disable(name, origin, str(exc.__cause__ or exc))
+            return False
+        log.debug(
+            "plugin loaded name=%s distribution=%s version=%s", name, origin.distribution, origin.version
+        )
+        self.check_pending()
+        # Validate its contributions now (bad classes, duplicate names), not at some later lookup.
+        self._loaded("driver")
+        self._loaded("bus kind")
+        return self.get_plugin(name) is not None
+
+    def load_all(self) -> None:
+        """Import every deferred plugin (listing all drivers needs them all)."""
+        for name in list(self._deferred):
+            self.load_plugin(name)
+        self._loaded("driver")
+        self._loaded("bus kind")
+
+    def _load_provider(self, what: str, key: str) -> bool:
+        """Import the deferred plugin declaring driver/bus kind ``key``; False when none does."""
+        for name, deferred in list(self._deferred.items()):
+            provides = deferred.drivers if what == "driver" else deferred.bus_kinds
+            if key in provides:
+                self.load_plugin(name)
+                return True
+        return False
 
     # -- registries ------------------------------------------------------------------------------
 
     @property
     def drivers(self) -> Mapping[str, type[Driver]]:
-        """Every driver class by name, merged over all plugins."""
-        if self._drivers is None:
-            self._drivers, self._driver_plugins = self._collect("hal_register_drivers", "driver", Driver)
-        return self._drivers
+        """Every driver class by name, merged over all plugins. Looking one name up imports only
+        the plugin that provides it; iterating imports every deferred plugin."""
+        return _LazyRegistry(self, "driver")
 
     @property
     def bus_kinds(self) -> Mapping[str, type[Bus]]:
-        """Every bus class by kind, merged over all plugins."""
+        """Every bus class by kind, merged over all plugins (lazy like :attr:`drivers`)."""
+        return _LazyRegistry(self, "bus kind")
+
+    def _loaded(self, what: str) -> dict[str, Any]:
+        """The registry over the plugins imported so far."""
+        if what == "driver":
+            if self._drivers is None:
+                self._drivers, self._driver_plugins = self._collect("hal_register_drivers", "driver", Driver)
+            return self._drivers
         if self._bus_kinds is None:
             self._bus_kinds, self._bus_kind_plugins = self._collect("hal_register_bus_kinds", "bus kind", Bus)
         return self._bus_kinds
 
     def driver_plugin(self, driver_name: str) -> str | None:
         """Name of the plugin that registered driver ``driver_name``."""
-        self.drivers  # noqa: B018 - fill the registry
+        self.drivers.get(driver_name)
         return self._driver_plugins.get(driver_name)
 
     def bus_kind_plugin(self, kind: str) -> str | None:
         """Name of the plugin that registered bus kind ``kind``."""
-        self.bus_kinds  # noqa: B018
+        self.bus_kinds.get(kind)
         return self._bus_kind_plugins.get(kind)
 
     def _collect(self, hook_name: str, what: str, base: type) -> tuple[dict[str, Any], dict[str, str]]:
+        # An entry-point plugin whose contribution is broken is disabled and the collection starts
+        # over without it; anything else raises.
+        while True:
+            try:
+                return self._collect_once(hook_name, what, base)
+            except _Broken as broken:
+                if broken.origin.entry_point is None:
+                    raise broken.error from broken.error.__cause__
+                self._disable(broken.plugin, broken.origin, str(broken.error))
+
+    def _collect_once(self, hook_name: str, what: str, base: type) -> tuple[dict[str, Any], dict[str, str]]:
         merged: dict[str, Any] = {}
         owners: dict[str, str] = {}
         hook = getattr(self.hook, hook_name)
@@ -179,53 +336,66 @@ class HalPluginManager(pluggy.PluginManager):
         for impl in hook.get_hookimpls():
             plugin_name = impl.plugin_name
             origin = self._origins.get(plugin_name, _Origin(None, None, None))
+
             try:
                 contributed = impl.function()
             except Exception as exc:
-                raise PluginError(
+                raise _broken(
+                    plugin_name,
+                    origin,
                     f"plugin {plugin_name!r}{_describe_origin(origin)}: {hook_name}() failed: "
                     f"{type(exc).__name__}: {exc}",
-                    plugin=plugin_name,
-                    distribution=origin.distribution,
+                    exc,
                 ) from exc
             if contributed is None:
                 continue
             if not isinstance(contributed, Mapping):
-                raise PluginError(
+                raise _broken(
+                    plugin_name,
+                    origin,
                     f"plugin {plugin_name!r}: {hook_name}() must return a mapping of name -> class, "
                     f"got {type(contributed).__name__}",
-                    plugin=plugin_name,
-                    distribution=origin.distribution,
                 )
             for key, cls in contributed.items():
                 problem = _check_entry(key, cls, base, what)
                 if problem:
-                    raise PluginError(
-                        f"plugin {plugin_name!r}: {what} {key!r}: {problem}",
-                        plugin=plugin_name,
-                        distribution=origin.distribution,
-                    )
+                    raise _broken(plugin_name, origin, f"plugin {plugin_name!r}: {what} {key!r}: {problem}")
                 if key in merged:
-                    raise PluginError(
+                    victim = self._duplicate_victim(owners[key], plugin_name)
+                    raise _broken(
+                        victim,
+                        self._origins.get(victim, _Origin(None, None, None)),
                         f"{what} {key!r} is registered by two plugins: {owners[key]!r} "
                         f"({merged[key].__module__}.{merged[key].__qualname__}) and {plugin_name!r} "
                         f"({cls.__module__}.{cls.__qualname__}); uninstall or rename one",
-                        plugin=plugin_name,
-                        distribution=origin.distribution,
                     )
                 merged[key] = cls
                 owners[key] = plugin_name
         return merged, owners
 
+    def _duplicate_victim(self, first: str, second: str) -> str:
+        """Which of two plugins registering the same name to disable: never josev-hal's own nor a
+        built-in/extra plugin when the other is a third-party entry point (so the outcome does not
+        depend on which plugin happened to be imported first); otherwise the later one."""
+
+        def third_party(name: str) -> bool:
+            origin = self._origins.get(name, _Origin(None, None, None))
+            return origin.entry_point is not None and origin.distribution != _DISTRIBUTION
+
+        if third_party(first) and not third_party(second):
+            return first
+        return second
+
     # -- introspection ---------------------------------------------------------------------------
 
     def plugin_info(self) -> list[PluginInfo]:
-        """Every registered plugin with its origin, the hooks it implements and what it registered."""
+        """Every registered plugin with its origin, the hooks it implements and what it registered
+        (imported plugins only: call :meth:`load_all` first to see every installed one)."""
         drivers_by_plugin: dict[str, list[str]] = {}
-        for driver, owner in sorted(self._owners(self.drivers, self._driver_plugins).items()):
+        for driver, owner in sorted(self._owners(self._loaded("driver"), self._driver_plugins).items()):
             drivers_by_plugin.setdefault(owner, []).append(driver)
         kinds_by_plugin: dict[str, list[str]] = {}
-        for kind, owner in sorted(self._owners(self.bus_kinds, self._bus_kind_plugins).items()):
+        for kind, owner in sorted(self._owners(self._loaded("bus kind"), self._bus_kind_plugins).items()):
             kinds_by_plugin.setdefault(owner, []).append(kind)
         infos: list[PluginInfo] = []
         for name, plugin in self.list_name_plugin():
@@ -253,6 +423,52 @@ class HalPluginManager(pluggy.PluginManager):
     @staticmethod
     def _owners(registry: Mapping[str, Any], owners: dict[str, str]) -> dict[str, str]:
         return {key: owners[key] for key in registry}
+
+
+class _Broken(Exception):
+    """A plugin's contribution to a registry is unusable (carries the PluginError to report)."""
+
+    def __init__(self, plugin: str, origin: _Origin, error: PluginError) -> None:
+        super().__init__(str(error))
+        self.plugin = plugin
+        self.origin = origin
+        self.error = error
+
+
+def _broken(plugin: str, origin: _Origin, message: str, cause: BaseException | None = None) -> _Broken:
+    error = PluginError(message, plugin=plugin, distribution=origin.distribution)
+    error.__cause__ = cause
+    return _Broken(plugin, origin, error)
+
+
+class _LazyRegistry(Mapping[str, Any]):
+    """``pm.drivers`` / ``pm.bus_kinds``: a lookup imports only the plugin that declares the name
+    (or, for an undeclared name, every deferred plugin); iteration imports every deferred plugin."""
+
+    def __init__(self, pm: HalPluginManager, what: str) -> None:
+        self._pm = pm
+        self._what = what
+
+    def __getitem__(self, key: str) -> Any:
+        loaded = self._pm._loaded(self._what)
+        if key in loaded:
+            return loaded[key]
+        self._pm._load_provider(self._what, key)
+        loaded = self._pm._loaded(self._what)
+        if key not in loaded:
+            # The declaration is only a shortcut: a name it does not list may still come from a
+            # plugin that declares nothing or declares incompletely, so a miss imports the rest.
+            self._pm.load_all()
+            loaded = self._pm._loaded(self._what)
+        return loaded[key]
+
+    def __iter__(self) -> Iterator[str]:
+        self._pm.load_all()
+        return iter(dict(self._pm._loaded(self._what)))
+
+    def __len__(self) -> int:
+        self._pm.load_all()
+        return len(self._pm._loaded(self._what))
 
 
 def _check_entry(key: object, cls: object, base: type, what: str) -> str | None:
@@ -295,41 +511,48 @@ def _register_builtins(pm: HalPluginManager, modules: Iterable[str]) -> None:
         pm.register_plugin(module, module_name, origin)
 
 
-def _iter_entry_points() -> Iterable[tuple[md.EntryPoint, str, str]]:
-    """``(entry point, distribution name, version)`` of group ``josev_hal``, first dist on the path
-    winning when a distribution is found twice (as ``importlib`` itself resolves imports)."""
-    seen_dists: set[str] = set()
+def _iter_distributions() -> Iterable[md.Distribution]:
+    """Installed distributions, the first on the path winning when one is found twice (as
+    ``importlib`` itself resolves imports)."""
+    seen: set[str] = set()
     for dist in md.distributions():
-        dist_name = dist.metadata["Name"] or "?"
-        key = dist_name.lower().replace("_", "-")
-        if key in seen_dists:
+        key = (dist.metadata["Name"] or "?").lower().replace("_", "-")
+        if key in seen:
             continue
-        seen_dists.add(key)
+        seen.add(key)
+        yield dist
+
+
+def _discover_entry_points(pm: HalPluginManager) -> None:
+    """Defer every ``josev_hal`` entry point that declares its drivers/bus kinds; import the
+    others now. A failure disables that plugin only (see :meth:`HalPluginManager._disable`)."""
+    eager: list[str] = []
+    for dist in _iter_distributions():
+        eps = [ep for ep in dist.entry_points if ep.group == ENTRY_POINT_GROUP]
+        if not eps:
+            continue
+        dist_name = dist.metadata["Name"] or "?"
+        declared_drivers: dict[str, set[str]] = {}
+        declared_kinds: dict[str, set[str]] = {}
         for ep in dist.entry_points:
-            if ep.group == ENTRY_POINT_GROUP:
-                yield ep, dist_name, dist.version
-
-
-def _load_entry_points(pm: HalPluginManager) -> None:
-    for ep, dist_name, dist_version in _iter_entry_points():
-        origin = _Origin(dist_name, dist_version, f"{ep.name} = {ep.value}")
-        if pm.get_plugin(ep.name) is not None or pm.is_blocked(ep.name):
-            # Same name as a built-in or an earlier plugin: refusing beats silently shadowing.
-            raise PluginError(
-                f"plugin name {ep.name!r}{_describe_origin(origin)} is already taken by another plugin",
-                plugin=ep.name,
-                distribution=dist_name,
+            if ep.group == DRIVER_INDEX_GROUP:
+                declared_drivers.setdefault(ep.value.strip(), set()).add(ep.name)
+            elif ep.group == BUS_KIND_INDEX_GROUP:
+                declared_kinds.setdefault(ep.value.strip(), set()).add(ep.name)
+        for ep in eps:
+            origin = _Origin(dist_name, dist.version, f"{ep.name} = {ep.value}")
+            if pm.has_plugin(ep.name) or ep.name in pm.deferred:
+                # Same name as a built-in or an earlier plugin: refusing beats silently shadowing.
+                pm._disable(ep.name, origin, "the plugin name is already taken by another plugin")
+                continue
+            deferred = _Deferred(
+                ep, origin, declared_drivers.get(ep.name, set()), declared_kinds.get(ep.name, set())
             )
-        try:
-            plugin = ep.load()
-        except Exception as exc:
-            raise PluginError(
-                f"plugin {ep.name!r} failed to load{_describe_origin(origin)}: {type(exc).__name__}: {exc}",
-                plugin=ep.name,
-                distribution=dist_name,
-            ) from exc
-        pm.register_plugin(plugin, ep.name, origin)
-        log.debug("plugin loaded name=%s distribution=%s version=%s", ep.name, dist_name, dist_version)
+            pm.defer(ep.name, deferred)
+            if not (deferred.drivers or deferred.bus_kinds):
+                eager.append(ep.name)  # nothing declared: only importing it tells what it does
+    for name in eager:
+        pm.load_plugin(name)
 
 
 def _plugin_name(plugin: object) -> str:
@@ -368,20 +591,22 @@ def get_plugin_manager(
     """Build a plugin manager: built-ins, entry-point plugins (unless disabled), ``extra_plugins``.
 
     ``autoload``: ``None`` follows the ``JOSEV_HAL_DISABLE_PLUGIN_AUTOLOAD`` environment variable,
-    ``True``/``False`` force it. Raises :class:`~josev_hal.errors.PluginError` when a plugin fails
-    to import, is invalid, implements an unknown hook, or registers a duplicate driver/bus name.
+    ``True``/``False`` force it. An entry-point plugin that fails is disabled and recorded in
+    ``pm.failures`` (see the module docstring); a built-in or an ``extra_plugins`` entry that
+    fails to import, is invalid, implements an unknown hook, or registers a duplicate driver/bus
+    name raises :class:`~josev_hal.errors.PluginError`.
     """
     pm = HalPluginManager()
     _register_builtins(pm, BUILTIN_PLUGINS)
     if autoload is None:
         autoload = autoload_enabled()
     if autoload:
-        _load_entry_points(pm)
+        _discover_entry_points(pm)
     for plugin in extra_plugins:
         pm.register_plugin(plugin, _plugin_name(plugin))
     pm.check_pending()
-    # Build the registries now so duplicates and invalid classes surface here, not later at
-    # first use in the middle of loading a profile.
-    pm.drivers  # noqa: B018
-    pm.bus_kinds  # noqa: B018
+    # Build the registries of what is imported now, so that duplicates and invalid classes of
+    # built-ins and extra plugins surface here, not in the middle of loading a profile.
+    pm._loaded("driver")
+    pm._loaded("bus kind")
     return pm

@@ -857,10 +857,14 @@ class _Loader:
                 continue
             bus_cls = self.pm.bus_kinds.get(kind)
             if bus_cls is None:
+                failure = self.pm.failure_for_bus_kind(kind)
                 known = sorted(self.pm.bus_kinds)
                 self.problems.add(
                     (*bus_path, "kind"),
-                    f"unknown bus kind {kind!r}{_suggest(kind, known)}; known: {', '.join(known) or 'none'}",
+                    f"bus kind {kind!r} is not available: {failure.message()}"
+                    if failure is not None
+                    else f"unknown bus kind {kind!r}{_suggest(kind, known)}; "
+                    f"known: {', '.join(known) or 'none'}" + _failed_plugins_note(self.pm),
                 )
                 ok = False
                 continue
@@ -920,11 +924,18 @@ class _Loader:
         # the station meter is served by any meter driver
         role = Role.METER if role in (Role.STATION_METER, Role.MAINS_METER) else role
         if driver is None:
+            failure = self.pm.failure_for_driver(spec.driver)
+            if failure is not None:
+                self.problems.add(
+                    (*path, "driver"), f"driver {spec.driver!r} is not available: {failure.message()}"
+                )
+                return False
             known = sorted(n for n, d in self.pm.drivers.items() if d.role is role)
             self.problems.add(
                 (*path, "driver"),
                 f"unknown driver {spec.driver!r}{_suggest(spec.driver, list(self.pm.drivers))}; "
-                f"drivers for role {role.value}: {', '.join(known) or 'none installed'}",
+                f"drivers for role {role.value}: {', '.join(known) or 'none installed'}"
+                + _failed_plugins_note(self.pm),
             )
             return False
         if driver.role is not role:
@@ -1120,6 +1131,11 @@ class _Loader:
                     )
 
     def plugin_problems(self, profile: Profile, source: str) -> None:
+        # A plugin configured through [plugins.<name>] must see its table even when the board
+        # uses none of its drivers (it was not imported yet).
+        for name in profile.plugins:
+            if name in self.pm.deferred:
+                self.pm.load_plugin(name)
         for result in self.pm.hook.hal_board_loaded(profile=profile, source=source):
             for problem in result or ():
                 key, sep, reason = str(problem).partition(": ")
@@ -1127,6 +1143,13 @@ class _Loader:
                     self.problems.add(tuple(_split_plain(key)), reason)
                 else:
                     self.problems.add(("plugins",), str(problem))
+
+
+def _failed_plugins_note(pm: HalPluginManager) -> str:
+    """For "unknown driver": plugins that failed to load might have provided it."""
+    if not pm.failures:
+        return ""
+    return " (not loaded because they failed: " + "; ".join(f.message() for f in pm.failures) + ")"
 
 
 def _split_plain(dotted: str) -> list[str | int]:

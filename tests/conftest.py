@@ -3,4 +3,5 @@
 pytest_plugins = [
     "tests.support.contract",
     "tests.support.broker",
+    "tests.support.distributions",
 ]

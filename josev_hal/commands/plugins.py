@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from josev_hal.cli import EXIT_OK, EXIT_RUNTIME
+from josev_hal.cli import EXIT_OK, EXIT_PROBLEMS, EXIT_RUNTIME
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
@@ -16,9 +16,10 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         "plugins",
         help="list plugins, their versions, hooks and drivers",
         description=(
-            "List every plugin the HAL loads (built-ins and entry points of group 'josev_hal'), "
-            "with distribution, version, implemented hooks, drivers and bus kinds. Exit 3 when a "
-            "plugin fails to load (the message names its entry point and distribution)."
+            "List every plugin the HAL can load (built-ins and entry points of group 'josev_hal'; "
+            "this imports them all, while run and check import only what a board uses), with "
+            "distribution, version, implemented hooks, drivers and bus kinds. A plugin that fails "
+            "to load is listed as FAILED with its error (and disables only itself): exit 1."
         ),
     )
     parser.add_argument("--json", action="store_true", help="machine-readable output")
@@ -48,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
     except PluginError as exc:
         print(f"josev-hal plugins: {exc}", file=sys.stderr)
         return EXIT_RUNTIME
+    pm.load_all()
     infos = pm.plugin_info()
     if args.board_schema is not None:
         from josev_hal.profile import board_json_schema
@@ -55,9 +57,23 @@ def run(args: argparse.Namespace) -> int:
         text = json.dumps(board_json_schema(pm), indent=2, ensure_ascii=False) + "\n"
         args.board_schema.write_text(text, encoding="utf-8")
         print(f"wrote {args.board_schema}", file=sys.stderr)
+    status = EXIT_PROBLEMS if pm.failures else EXIT_OK
+    for failure in pm.failures:
+        print(f"josev-hal plugins: {failure.message()}", file=sys.stderr)
     if args.json:
-        print(json.dumps([info.to_dict() for info in infos], indent=2))
-        return EXIT_OK
+        docs = [info.to_dict() for info in infos]
+        docs += [
+            {
+                "name": f.name,
+                "distribution": f.distribution,
+                "version": f.version,
+                "entry_point": f.entry_point,
+                "failed": f.error,
+            }
+            for f in pm.failures
+        ]
+        print(json.dumps(docs, indent=2))
+        return status
     rows = [["PLUGIN", "DISTRIBUTION", "VERSION", "HOOKS", "DRIVERS / BUS KINDS"]]
     for info in infos:
         provides = info.drivers + [f"bus:{kind}" for kind in info.bus_kinds]
@@ -70,5 +86,7 @@ def run(args: argparse.Namespace) -> int:
                 ", ".join(provides) or "-",
             ]
         )
+    for f in pm.failures:
+        rows.append([f.name, f.distribution or "-", f.version or "-", "FAILED", f.error])
     print(_table(rows))
-    return EXIT_OK
+    return status

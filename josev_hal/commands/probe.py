@@ -695,4 +695,7 @@ def run(args: argparse.Namespace) -> int:
     except PluginError as exc:
         _err(f"plugin error: {exc}")
         return EXIT_RUNTIME
+    # Discovery asks every plugin (identification tables, probe lines), not only the ones a
+    # board would use.
+    pm.load_all()
     return _KINDS[kind](args, pm)
