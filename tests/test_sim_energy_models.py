@@ -116,3 +116,17 @@ def test_a_house_load_needs_three_phases(board: Board) -> None:
     board.make("sim-mains-meter", "E1")
     with pytest.raises(Exception, match=r"\$\.amps"):
         board.send("E1", "house_load", amps=[5.0, 3.0])
+
+
+def test_an_ev_that_ignores_the_pwm_draws_more_than_offered_until_unplugged(board: Board) -> None:
+    board.charging("E1", 40.0)  # wants 40 A, 32 A offered
+    world = board.registry.find("E1")
+    assert world is not None
+    assert world.phase_currents().l1 == pytest.approx(32.0, abs=0.01)  # 53.33 % duty
+    board.send("E1", "ev_ignores_pwm")
+    assert world.phase_currents().l1 == pytest.approx(40.0)
+    world.set_cp(CpMode.X1)
+    board.clock.advance(0.1)
+    assert world.phase_currents().l1 == 0.0  # no PWM: not even a rogue EV draws
+    board.send("E1", "unplug")
+    assert world.ev.ignores_pwm is False

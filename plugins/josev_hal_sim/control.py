@@ -168,6 +168,13 @@ class CableShort(_Command, tag="cable_short", frozen=True):
     active: bool = True
 
 
+class EvIgnoresPwm(_Command, tag="ev_ignores_pwm", frozen=True):
+    """The EV draws what it wants (``current``) whatever the PWM offers (``active=false``:
+    it behaves again; unplugging resets it)."""
+
+    active: bool = True
+
+
 class GridLimit(_Command, tag="grid_limit", frozen=True):
     """The grid operator's control box asks to dim (``active=true``) or releases (false)."""
 
@@ -207,6 +214,7 @@ SimCommand = (
     | RcdSelfTest
     | CableShort
     | GridLimit
+    | EvIgnoresPwm
     | HouseLoad
 )
 
@@ -323,6 +331,8 @@ class SimControl:
                 world.set_cable_short(float(ohm) if active else None)
             case GridLimit(active=active):
                 world.set_grid_limit(active)
+            case EvIgnoresPwm(active=active):
+                world.set_ev_ignores_pwm(active)
             case HouseLoad(amps=amps):
                 world.set_house_load(*(float(a) for a in amps))
         log.info(

@@ -72,6 +72,10 @@ class SimEv:
     diode_shorted: bool = False
     cp_shorted: bool = False  # CP shorted to PE in the cable or vehicle (reads as state E)
     cable_a: int | None = 32  # Type 2 cable rating coded by Rc; None = cable without PP coding
+    #: a misbehaving EV that draws ``draw_a`` whenever it may draw at all (PWM on, contactor
+    #: closed, state C/D), whatever current the duty cycle offers -- what the soft overcurrent
+    #: check (issue #14) must catch
+    ignores_pwm: bool = False
     #: a PP wiring fault of the plugged cable: "open" (PP wire broken: reads as no cable),
     #: "short" (PP shorted to PE: ~0 ohm, out of every window); None = healthy
     pp_fault: str | None = None
@@ -389,6 +393,8 @@ class SimWorld:
             return 0.0
         if gen.mode is not CpMode.PWM or gen.duty_percent is None:
             return 0.0  # x1 / E / F: the EV must not draw
+        if ev.ignores_pwm:
+            return max(0.0, ev.draw_a)
         return max(0.0, min(ev.draw_a, offered_current_a(gen.duty_percent, hlc_current_a=ev.draw_a)))
 
     def _ac_phases(self) -> int:
@@ -689,6 +695,7 @@ class SimWorld:
             self.ev.diode_shorted = False
             self.ev.cp_shorted = False
             self.ev.pp_fault = None
+            self.ev.ignores_pwm = False
             self._pm_retarget(now)
         self._external(Role.CONTROL_PILOT, Role.PROXIMITY_PILOT, Role.METER)
 
@@ -790,6 +797,14 @@ class SimWorld:
             self.pm.short_ohm = ohm
             self._pm_retarget(now)
         self._external(Role.DC_POWER_MODULE, Role.METER)
+
+    def set_ev_ignores_pwm(self, ignores: bool = True) -> None:
+        """Make the plugged EV ignore the PWM's current offer (it draws ``draw_a``); cleared by
+        unplugging (the next EV behaves)."""
+        with self.lock:
+            self._mutate()
+            self.ev.ignores_pwm = ignores
+        self._external(Role.METER)
 
     def set_grid_limit(self, active: bool) -> None:
         """The grid operator's control box switches its output (dim / release)."""
