@@ -342,3 +342,95 @@ def _check(bsp: BoardSupport, world) -> None:  # type: ignore[no-untyped-def]
         assert s.contactor_fault is None, s
         assert world.rcd.tripped is False
         assert world.door.commanded, "closed with the socket not locked"
+
+
+def test_heartbeat_loss_switches_the_dc_supply_off_and_opens(broker: EmbeddedBroker) -> None:
+    from josev_hal.everest.emulator import PSU
+
+    dc = "DE*JHL*E0002"
+    with everest_rig(broker, everest_profile(sim_board_text())) as rig:
+        emu = rig.emulator
+        world = default_registry().find(dc, 1)
+        assert world is not None
+        emu.wait_for(lambda r: r.module_id == "psu_2" and r.name == "communication_check", 5)
+        assert eventually(lambda: rig.northbound.bsps[dc].snapshot().alive, 5)
+        t = time.monotonic()
+        emu.send(BSP, "bsp_2", "enable", True)
+        emu.sim(dc, "plug")
+        emu.send(BSP, "bsp_2", "pwm_on", 5.0)
+        emu.sim(dc, "charge")
+        emu.send(PSU, "psu_2", "export_voltage_current", m.VoltageCurrent(voltage_V=400.0, current_A=50.0))
+        emu.send(
+            PSU, "psu_2", "mode", m.ModeRequest(mode=m.Mode.EXPORT, charging_phase=m.ChargingPhase.CHARGING)
+        )
+        emu.send(BSP, "bsp_2", "allow_power_on", ALLOW)
+        emu.wait_for(
+            lambda r: r.module_id == "psu_2" and r.name == "voltage_current" and r.value.current_A > 20,
+            8,
+            after=t,
+        )
+        emu.stop_heartbeats()
+        assert eventually(lambda: not world.pm.enabled and world.relay_state() == (False, False), 5)
+        emu.wait_for(
+            lambda r: r.module_id == "psu_2" and r.name == "mode" and r.value is m.Mode.OFF, 5, after=t
+        )
+        # Back alive, the old Export request is not resumed: EVerest must ask again.
+        emu.resume_heartbeats()
+        assert eventually(lambda: rig.northbound.bsps[dc].snapshot().alive, 5)
+        time.sleep(0.5)
+        assert not world.pm.enabled
+
+
+def test_power_module_fault_names_map_to_the_interface_errors() -> None:
+    from josev_hal.everest.power_supply import error_for_fault
+
+    E = m.PsuErrorType
+    assert error_for_fault("output_overvoltage") is E.OVER_VOLTAGE_DC
+    assert error_for_fault("input_overvoltage") is E.OVER_VOLTAGE_AC
+    assert error_for_fault("input_undervoltage") is E.UNDER_VOLTAGE_AC
+    assert error_for_fault("input_phase_lost") is E.UNDER_VOLTAGE_AC
+    assert error_for_fault("output_short_circuit") is E.OVER_CURRENT_DC
+    assert error_for_fault("over_temperature") is E.OVER_TEMPERATURE
+    assert error_for_fault("temperature_derating") is E.VENDOR_WARNING
+    assert error_for_fault("fan_fault") is E.HARDWARE_FAULT
+
+
+def test_unlock_under_load_waits_until_the_contactor_is_confirmed_open(broker: EmbeddedBroker) -> None:
+    with everest_rig(broker, everest_profile(sim_board_text())) as rig:
+        _charging(rig)
+        rig.emulator.send(BSP, "bsp_1", "unlock")
+        time.sleep(0.5)
+        assert _world().door.commanded is True, "unlocked while the contactor was closed"
+        t = time.monotonic()
+        rig.emulator.send(
+            BSP,
+            "bsp_1",
+            "allow_power_on",
+            m.PowerOnOff(allow_power_on=False, reason=m.PowerOnReason.POWER_OFF),
+        )
+        _event(rig.emulator, "PowerOff", t)
+        assert eventually(lambda: _world().lock_state() == (False, False), 5)
+
+
+def test_rcd_self_test_and_reset_over_ac_rcd(broker: EmbeddedBroker) -> None:
+    text = _no_hardware_cutoff().replace("latching = false", "latching = true")
+    with everest_rig(broker, everest_profile(text)) as rig:
+        emu = rig.emulator
+        assert eventually(lambda: rig.bsp(0).snapshot().alive, 5)
+        t = time.monotonic()
+        _world().rcd.self_test_passes = False
+        emu.send(BSP, "bsp_1", "self_test")
+        raised = emu.wait_for(lambda r: r.name == "raise_error", 5, after=t)
+        assert (raised.value.type, raised.value.sub_type) == (m.BspErrorType.SELFTEST, "rcd")
+        _world().rcd.self_test_passes = True
+        emu.send(BSP, "bsp_1", "self_test")
+        emu.wait_for(
+            lambda r: r.name == "clear_error" and r.value.type is m.BspErrorType.SELFTEST, 5, after=t
+        )
+        # A latching RCD stays tripped after the fault is gone until EVerest resets it.
+        _world().rcd_trip(residual_ma=8.0)
+        emu.wait_for(lambda r: r.name == "raise_error" and r.value.type is m.BspErrorType.DC, 5, after=t)
+        _world().rcd_clear()
+        assert emu.request(BSP, "bsp_1", "reset") is True
+        emu.wait_for(lambda r: r.name == "clear_error" and r.value.type is m.BspErrorType.DC, 5, after=t)
+        assert emu.checker.violations == []
