@@ -258,3 +258,29 @@ def test_off_loopback_every_request_needs_the_token(broker: EmbeddedBroker, tmp_
         assert code == 401
         code, status = process.get("/status")
         assert code == 200 and len(status["evses"]) == 2
+
+
+def test_rcd_self_test_runs_through_the_core_and_a_failing_rcd_blocks_charging(hal: HalProcess) -> None:
+    # the core may also test on its own (its self-test policy): count from here, at least ours
+    before = hal.evse(AC)["counters"]
+    code, answer = hal.post("/actions/rcd-test", {"evse_id": AC})
+    assert code == 200 and answer["passed"] is True, answer
+    _charging(hal)
+    code, answer = hal.post("/actions/rcd-test", {"evse_id": AC})
+    assert code == 409 and answer["reason"] == "refused: contactor closed"
+    assert hal.evse(AC)["contactor"]["status"] == "closed"  # a refused test changes nothing
+    hal.sim("unplug")
+    hal.wait_evse(AC, lambda e: e["contactor"]["status"] == "opened")
+    hal.sim("rcd_self_test", passes=False)
+    code, answer = hal.post("/actions/rcd-test", {"evse_id": AC})
+    assert code == 409 and answer["passed"] is False and answer["reason"].startswith("RCD self-test failed")
+    hal.sim("plug")
+    hal.sim("charge")
+    blocked = hal.wait_evse(AC, lambda e: e["connectors"][0]["cp_state"] in ("C1", "C2"))
+    assert blocked["contactor"]["status"] == "opened" and "rcd_self_test_failed" in blocked["blockers"]
+    ran = before.get("rcd_self_tests", 0) + 2
+    counters = hal.wait_evse(AC, lambda e: e["counters"].get("rcd_self_tests", 0) >= ran)["counters"]
+    assert counters["rcd_self_tests_failed"] >= before.get("rcd_self_tests_failed", 0) + 1
+    m = _metrics(hal)
+    assert m["josev_hal_rcd_self_test_results_total"][(("evse", AC), ("result", "failed"))] >= 1
+    assert m["josev_hal_rcd_self_test_results_total"][(("evse", AC), ("result", "passed"))] >= 1
