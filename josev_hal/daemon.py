@@ -3,17 +3,31 @@
 ``josev-hal run`` and ``josev-hal demo`` both use :class:`Daemon`. Start order matters for
 safety: the board is set up (outputs in their safe state) before anything can ask for power, and
 the station's controllers run before the bridge lets Josev in. Stop order is the reverse, with the
-contactors opened *first*, then the final state published, then the broker connection closed.
+contactors opened *first* (the station's stop is bounded and never waits on MQTT), then the final
+state handed to the broker for at most ``FINAL_FLUSH_S``, then the functions, the connection and
+finally the board's drivers released - after every user of them has stopped, so a device being torn
+down is never mistaken for a lost link.
+
+The process side (``josev-hal run``, :meth:`Daemon.serve`): SIGTERM/SIGINT request the stop above;
+a second one exits at once (exit code 128 + signal). A hard deadline (``SHUTDOWN_DEADLINE_S``)
+ends the process even if some driver call hangs in the stop; the systemd unit's
+``TimeoutStopSec`` is above it. The liveness watchdog (:mod:`josev_hal.watchdog`) tells systemd
+``READY=1``/``WATCHDOG=1`` and, when a loop hangs, reports a ``hardware_fault`` and ends the process
+with ``EXIT_WATCHDOG`` so systemd restarts it.
 """
 
 from __future__ import annotations
 
 import logging
-import time
+import os
+import signal
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from josev_hal.errors import ConfigError, HalError
+from josev_hal.liveness import Liveness, Overdue
+from josev_hal.watchdog import DEFAULT_CHECK_INTERVAL_S, SdNotify, Watchdog, watchdog_interval_s
 
 if TYPE_CHECKING:
     from josev_hal.board import Board
@@ -25,9 +39,27 @@ if TYPE_CHECKING:
     from josev_hal.profile import Profile
     from josev_hal.station import Station
 
-__all__ = ["BUILTIN_BOARD", "Daemon", "load_board_profile"]
+__all__ = [
+    "BUILTIN_BOARD",
+    "EXIT_WATCHDOG",
+    "FINAL_FLUSH_S",
+    "SHUTDOWN_DEADLINE_S",
+    "Daemon",
+    "install_signal_handlers",
+    "load_board_profile",
+]
 
 log = logging.getLogger(__name__)
+
+#: Exit code when the watchdog found a hung loop (systemd restarts the HAL on any non-zero exit).
+EXIT_WATCHDOG = 4
+#: How long the final state may take to reach the broker at shutdown.
+FINAL_FLUSH_S = 1.0
+#: The whole stop (contactors, final publish, release) must end within this; then the process
+#: exits anyway. packaging/josev-hal.service has TimeoutStopSec above it.
+SHUTDOWN_DEADLINE_S = 6.0
+# Station stop: contactors commanded open at once, confirmation and final state within this.
+_STATION_STOP_S = 2.0
 
 #: What ``--board`` names in messages when the built-in simulated board is used.
 BUILTIN_BOARD = "<built-in sim board>"
@@ -74,6 +106,12 @@ class Daemon:
         self.station: Station | None = None
         self.functions: Functions | None = None
         self.operations: OperationsServer | None = None  # operations endpoint (#19)
+        # runtime (#13): liveness of every loop, the watchdog on it, and the stop request
+        self.liveness = Liveness()
+        self.notifier = SdNotify()
+        self.watchdog: Watchdog | None = None
+        self._stop_requested = threading.Event()
+        self.exit_code = 0
         self.everest: EverestNorthbound | None = None  # EVerest northbound (#20)
 
     def start(self, *, wait_s: float | None = None) -> None:
@@ -96,8 +134,14 @@ class Daemon:
                 log.info("josev-hal running board=%s under EVerest only", self.source or "?")
                 return
             # --- end EVerest
-            self.bridge = Bridge(self.profile.mqtt, broker_url=url)
-            self.station = Station(josev_profile, josev_board, self.bridge, free_charging=self.free_charging)
+            self.bridge = Bridge(self.profile.mqtt, broker_url=url, liveness=self.liveness)
+            self.station = Station(
+                josev_profile,
+                josev_board,
+                self.bridge,
+                free_charging=self.free_charging,
+                liveness=self.liveness,
+            )
             self.station.register()
             settings = settings_from_profile(self.profile, state_dir=self.state_dir)
             self.functions = install(
@@ -115,28 +159,41 @@ class Daemon:
         for plugin, exc in call_each(self.pm, "hal_startup", station=self.station):
             if isinstance(exc, BaseException):
                 log.error("plugin %s failed in hal_startup: %s", plugin, exc)
+        self._start_watchdog()
         log.info("josev-hal running board=%s broker=%s", self.source or "?", self.bridge.address.url)
 
-    def stop(self, *, flush_s: float = 2.0) -> None:
-        """Contactors open first, final state published, then disconnect and release. Idempotent."""
+    def stop(self, *, flush_s: float = FINAL_FLUSH_S) -> None:
+        """Contactors open first, final state to the broker (bounded), then functions, the
+        connection and the board's drivers. Idempotent; bounded whatever the broker does."""
         from josev_hal.plugins import call_each
 
-        # --- operations endpoint (#19): stop it first, so no operator action races the shutdown
+        self._stop_requested.set()
+        self.notifier.stopping("stopping")
+        if self.watchdog is not None:
+            # Loops end on purpose from here on; the shutdown deadline guards the rest.
+            self.watchdog.stop()
+            self.watchdog = None
+        if self.station is not None:
+            self.station.stop(_STATION_STOP_S)  # every contactor open and confirmed, CP at X1/F
+            if self.bridge is not None:
+                for payload in self.station.snapshot():
+                    try:
+                        self.bridge.publish_update(payload)  # never blocks
+                    except Exception:
+                        log.exception("final state: invalid payload %s", type(payload).__name__)
+            for plugin, exc in call_each(self.pm, "hal_shutdown", station=self.station):
+                if isinstance(exc, BaseException):
+                    log.error("plugin %s failed in hal_shutdown: %s", plugin, exc)
+        # --- operations endpoint (#19): after the contactors are open (its HTTP shutdown takes up
+        # to 0.5 s); once stopping, the station closes nothing, so no operator action can race it
         if self.operations is not None:
             self.operations.stop()
             self.operations = None
         # --- end operations
-        if self.station is not None:
-            self.station.stop()  # every controller opens its contactor and leaves CP at X1
-            if self.bridge is not None:
-                for payload in self.station.snapshot():
-                    self.bridge.publish_update(payload)
-                self._flush(flush_s)
-            call_each(self.pm, "hal_shutdown", station=self.station)
         if self.functions is not None:
             self.functions.close()
         if self.bridge is not None:
-            self.bridge.stop()
+            self.bridge.stop(flush_s)  # hands the final state over, or gives up at the deadline
         # --- EVerest northbound (#20): contactors open, CP X1, supplies off, then disconnect
         if self.everest is not None:
             self.everest.stop()
@@ -185,16 +242,97 @@ class Daemon:
         except (OSError, HalError) as exc:
             log.error("operations endpoint not started (%s): %s", self.profile.operations.listen, exc)
 
-    def _flush(self, timeout: float) -> None:
-        """Give the final updates a moment to leave (they are QoS 1 and in order)."""
-        assert self.bridge is not None
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and self.bridge.connected and self.bridge.stats().queue_depth:
-            time.sleep(0.02)
-        time.sleep(0.1 if self.bridge.connected else 0)
-
     def __enter__(self) -> Daemon:
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+
+    # -- runtime (#13): watchdog, stop requests, the process's main loop --------------------------
+
+    def _start_watchdog(self) -> None:
+        interval = watchdog_interval_s()
+        self.watchdog = Watchdog(
+            self.liveness,
+            self.notifier,
+            interval_s=interval or DEFAULT_CHECK_INTERVAL_S,
+            on_stuck=self._on_stuck,
+        )
+        self.watchdog.start()
+        self.notifier.ready(f"running; watching {', '.join(self.liveness.names())}")
+
+    def _on_stuck(self, overdue: list[Overdue]) -> None:
+        """A loop hangs (the watchdog logged where). Report it while the bridge may still carry
+        it, then end the process non-zero: a restart is the only remedy that is certain."""
+        from josev_hal.messages import payloads as p
+
+        station, bridge = self.station, self.bridge
+        if station is not None and bridge is not None:
+            for evse_id in station.controllers:
+                try:  # never blocks (the outbox); nothing leaves if the bridge loop is the stuck one
+                    bridge.publish_update(
+                        p.HardwareFaultUpdate(
+                            evse_id=evse_id, component_name="hal", fault_name=p.HardwareFaultName.OTHER
+                        )
+                    )
+                except Exception:
+                    log.exception("watchdog: could not queue the hardware_fault for evse=%s", evse_id)
+        names = ", ".join(o.name for o in overdue)
+        self.request_stop(f"watchdog: not turning: {names}", EXIT_WATCHDOG)
+
+    def request_stop(self, reason: str, exit_code: int = 0) -> None:
+        """Ask :meth:`serve` to stop (any thread, signal handlers too). A failure code is kept
+        even when a plain stop request came first."""
+        if not self._stop_requested.is_set():
+            log.info("stopping: %s", reason)
+        if exit_code and not self.exit_code:
+            self.exit_code = exit_code
+        self._stop_requested.set()
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop_requested.is_set()
+
+    def serve(self, *, stats_interval: float = 0.0) -> int:
+        """Run until :meth:`request_stop`, then stop within ``SHUTDOWN_DEADLINE_S``; the exit code.
+
+        For the process that owns the daemon (``josev-hal run``): past the deadline the process
+        is ended with ``os._exit`` - a hung driver call must not keep a station "stopping" forever.
+        """
+        while not self._stop_requested.wait(stats_interval or 3600.0):
+            if stats_interval and self.bridge is not None:
+                log.info("stats %s", self.bridge.format_stats())
+        timer = threading.Timer(SHUTDOWN_DEADLINE_S, self._force_exit)
+        timer.daemon = True
+        timer.start()
+        try:
+            self.stop()
+        finally:
+            timer.cancel()
+        return self.exit_code
+
+    def _force_exit(self) -> None:
+        code = self.exit_code or 3
+        log.critical("shutdown did not finish within %gs; exiting now (code %d)", SHUTDOWN_DEADLINE_S, code)
+        logging.shutdown()
+        os._exit(code)
+
+
+def install_signal_handlers(daemon: Daemon) -> None:
+    """SIGTERM/SIGINT: a clean, bounded stop; the second one: exit at once (main thread only).
+
+    The immediate exit skips the rest of the shutdown on purpose - the operator insists. The
+    first signal has already commanded every contactor open unless that very call hangs, and the
+    board's hardware interlocks never depend on this process.
+    """
+
+    def on_signal(signum: int, frame: Any) -> None:
+        name = signal.Signals(signum).name
+        if daemon.stop_requested:
+            log.warning("second %s: exiting now without finishing the shutdown", name)
+            logging.shutdown()
+            os._exit(128 + signum)
+        daemon.request_stop(f"signal {name}")
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)

@@ -12,9 +12,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +35,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Exit codes: 0 clean shutdown, 1 invalid board profile, 3 runtime failure "
-        "(hardware could not be set up, broker refused the credentials).",
+        "(hardware could not be set up, broker refused the credentials, shutdown deadline passed), "
+        "4 watchdog (a loop hung), 128+N a second signal N during the shutdown.",
     )
     parser.add_argument("--board", type=Path, help="board profile (TOML); default: the built-in sim board")
     parser.add_argument(
@@ -83,7 +82,7 @@ def _setup_logging(args: argparse.Namespace, state_dir: Path | None) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from josev_hal.daemon import Daemon, load_board_profile
+    from josev_hal.daemon import Daemon, install_signal_handlers, load_board_profile
     from josev_hal.errors import ConfigError, HalError, ProfileError
     from josev_hal.functions.config import resolve_state_dir
     from josev_hal.plugins import get_plugin_manager
@@ -110,26 +109,18 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_RUNTIME
     _setup_logging(args, state_dir)
 
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: Any) -> None:
-        log.info("signal %s: shutting down", signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
     daemon = Daemon(profile, pm, source=source, broker_url=args.broker, state_dir=state_dir,
                     free_charging=args.free_charging)  # fmt: skip
+    # runtime (#13): SIGTERM/SIGINT stop within a deadline; a second one exits at once
+    install_signal_handlers(daemon)
     try:
         daemon.start(wait_s=args.wait_broker)
     except HalError as exc:
         log.error("startup failed: %s", exc)
         return EXIT_RUNTIME
     try:
-        while not stop.wait(args.stats_interval or 3600.0):
-            if args.stats_interval and daemon.bridge is not None:
-                log.info("stats %s", daemon.bridge.format_stats())
+        code = daemon.serve(stats_interval=args.stats_interval)
     finally:
         daemon.stop()
-    log.info("stopped")
-    return EXIT_OK
+    log.info("stopped" if code == EXIT_OK else f"stopped (exit code {code})")
+    return code
