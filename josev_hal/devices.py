@@ -40,9 +40,10 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 import msgspec
 
-from josev_hal.errors import DeviceError
+from josev_hal.errors import ConfigError, DeviceError
 
 __all__ = [
+    "Claim",
     "ConnectorLock",
     "Contactor",
     "ContactorSample",
@@ -74,6 +75,8 @@ __all__ = [
     "Reading",
     "Role",
     "SignedMeterValue",
+    "TemperatureSample",
+    "TemperatureSensor",
     "TransactionInfo",
     "now_reading_times",
 ]
@@ -103,6 +106,9 @@ class Role(enum.StrEnum):
     # Meter driver serves it. At most one per board. Without it, the station-level reading is
     # aggregated from the EVSE meters (josev_hal.station.station_meter).
     STATION_METER = "station_meter"
+    # Temperature sensors of the EVSE (socket, cable, power electronics); the profile's
+    # [derating] table turns the hottest one into a current limit (josev_hal.derating).
+    TEMPERATURE = "temperature"
 
 
 # --------------------------------------------------------------------------------------------
@@ -311,6 +317,20 @@ class IsolationStatus(enum.StrEnum):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class TemperatureSample(Reading):
+    """Every sensor of a temperature device read now: ``celsius`` is ``(sensor name, °C)`` in the
+    order of the device's options. A sensor that cannot be read makes the whole read raise (a
+    derating must never run on a stale or missing value)."""
+
+    celsius: tuple[tuple[str, float], ...]
+
+    @property
+    def hottest(self) -> tuple[str, float]:
+        """``(name, °C)`` of the hottest sensor."""
+        return max(self.celsius, key=lambda item: item[1])
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class IsolationSample(Reading):
     """Isolation measurement: resistance DC+/DC- to PE in ohm (``None`` while not measuring, before
     the first result, and always for an IMD that signals through digital outputs only).
@@ -328,6 +348,22 @@ class IsolationSample(Reading):
 
 class NoOptions(msgspec.Struct, forbid_unknown_fields=True):
     """Options of a driver that takes none."""
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """One resource a device uses exclusively on its bus: pin (or channel) ``number`` of the chip
+    at ``address``; ``key`` is the option naming it (``feedback_pin``), used in messages.
+
+    ``josev-hal check`` reports two devices of a board claiming the same resource (with file:line
+    of both options); the drivers claim exactly these at setup (the bus refuses a double claim),
+    so the check and the hardware setup judge a board by one definition.
+    """
+
+    address: int
+    kind: str  # "pin" or "channel"
+    number: int
+    key: str
 
 
 OptionsT = TypeVar("OptionsT", bound=msgspec.Struct)
@@ -377,7 +413,29 @@ class Driver(ABC):
     requires_address: ClassVar[bool] = False
     address_shareable: ClassVar[bool] = False
 
+    # -- configuration checks without hardware (used by `josev-hal check` and at construction) --
+    @classmethod
+    def config_problems(cls, options: Any, address: int | None) -> list[tuple[str, str]]:
+        """Problems of a device's configuration that need no hardware, as ``(key, reason)`` with
+        ``key`` relative to the device table (``"address"``, ``"options.pwm_address"``).
+
+        ``josev-hal check`` reports every one with file:line; constructing the driver raises the
+        first as :class:`~josev_hal.errors.ConfigError`. Range checks of a single option belong
+        in the ``Options`` Struct (``Meta`` or ``__post_init__``); this is for rules that combine
+        options with the address (a Modbus unit id range, a second chip's address).
+        """
+        return []
+
+    @classmethod
+    def claims(cls, options: Any, address: int | None) -> list[Claim]:
+        """The pins/channels this device uses exclusively (see :class:`Claim`); default none."""
+        return []
+
     def __init__(self, config: DeviceConfig[Any]) -> None:
+        problems = type(self).config_problems(config.options, config.address)
+        if problems:
+            key, reason = problems[0]
+            raise ConfigError(f"{config.device_id}: {key}: {reason}")
         self.config = config
         self.device_id = config.device_id
         self.options = config.options
@@ -513,6 +571,12 @@ class Rcd(Driver):
         """Inject the test current and expect a trip then a release within ``timeout_s``.
         Only called with the contactor open. Returns True when the module passed."""
 
+    @property
+    def supports_self_test(self) -> bool:
+        """False when this module cannot be tested as wired (e.g. no TEST line): the core then
+        never runs :meth:`self_test` by policy and never blocks a session on it."""
+        return True
+
     @abstractmethod
     def reset(self) -> None:
         """Release a latched trip, if the module allows it (the core decides *when*, from the
@@ -615,9 +679,27 @@ class IsolationMonitor(Driver):
     def self_test(self) -> bool:
         """Run the device self-test; True when passed."""
 
+    @property
+    def supports_self_test(self) -> bool:
+        """False when the device cannot be tested as wired (e.g. no TEST line): the cable check
+        then skips the self-test step (logged) instead of failing on it."""
+        return True
+
     @abstractmethod
     def read(self) -> IsolationSample:
         """Latest measurement."""
+
+
+class TemperatureSensor(Driver):
+    """One or more temperature sensors of an EVSE (NTC / PT1000 on an ADC, 1-wire DS18B20 ...).
+    Polled by the derating monitor every few seconds; a read takes at most a few ms per sensor."""
+
+    role = Role.TEMPERATURE
+
+    @abstractmethod
+    def read(self) -> TemperatureSample:
+        """Read every sensor now. Raises DeviceError naming the sensor that cannot be read
+        (disconnected, shorted, vanished from the bus)."""
 
 
 class DigitalInput(Driver):

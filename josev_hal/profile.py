@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BusSpec",
+    "CableCheckSettings",
     "CableKind",
     "ConnectorSpec",
     "ContactorSettings",
@@ -58,11 +59,14 @@ __all__ = [
     "NorthboundSettings",
     "OcppConnectorType",
     "OperationsSettings",
+    "DeratingSettings",
+    "DeratingStep",
     "PpSettings",
     "PpWindow",
     "Profile",
     "Protection",
     "RcdResetPolicy",
+    "RcdSelfTestPolicy",
     "ResetMode",
     "ResetSettings",
     "SafetyDeclaration",
@@ -95,6 +99,14 @@ class RcdResetPolicy(enum.StrEnum):
 
     MANUAL = "manual"
     AUTO = "auto"
+
+
+class RcdSelfTestPolicy(enum.StrEnum):
+    """When the HAL injects the RCD's test current (always with the contactor open)."""
+
+    BEFORE_EACH_SESSION = "before_each_session"
+    DAILY = "daily"
+    OFF = "off"
 
 
 class EvseKind(enum.StrEnum):
@@ -208,6 +220,13 @@ class SafetyDeclaration(_Table, kw_only=True):
     open_on_meter_loss: bool = False
     open_on_board_link_loss: bool = True
     rcd_reset: RcdResetPolicy = RcdResetPolicy.MANUAL
+    #: RCD self-test: once per plug-in before the contactor may close (default), before a session
+    #: when the last pass is 24 h old, or never by itself. A failure latches and blocks sessions.
+    rcd_self_test: RcdSelfTestPolicy = RcdSelfTestPolicy.BEFORE_EACH_SESSION
+    #: Soft overcurrent: a phase above the PWM's offer by more than this (after the grace period
+    #: that follows every PWM change) opens the contactor with an ``overcurrent_fault``.
+    overcurrent_tolerance_a: Annotated[float, msgspec.Meta(ge=0, le=50)] = 2.0
+    overcurrent_grace_s: Annotated[float, msgspec.Meta(ge=0, le=60)] = 5.0
 
 
 class CpSettings(_Table, kw_only=True):
@@ -258,6 +277,9 @@ class PpSettings(_Table, kw_only=True):
     windows: list[PpWindow] = msgspec.field(default_factory=_default_pp_windows)
     fault_below_ohm: NonNegative = 75.0
     no_cable_above_ohm: Positive = 2200.0
+    #: A socket whose PP codes no cable while an EV is connected: no current is offered at once,
+    #: and after this long it is a ``pp`` hardware fault (a plug being inserted may bounce).
+    missing_fault_after_s: Annotated[float, msgspec.Meta(ge=0, le=10)] = 0.5
 
 
 class ContactorSettings(_Table, kw_only=True):
@@ -265,6 +287,25 @@ class ContactorSettings(_Table, kw_only=True):
     (chargebyte uses 250 ms); a later mismatch is a fault (welded / failed to close)."""
 
     feedback_timeout_ms: Annotated[int, msgspec.Meta(ge=10, le=10_000)] = 250
+    #: A new closing waits this long after the last one (an EV toggling B/C must not chatter the
+    #: contactor; chargebyte's Tarragon driver uses 10 s). 0 disables the rule.
+    min_close_interval_s: Annotated[float, msgspec.Meta(ge=0, le=600)] = 10.0
+
+
+class CableCheckSettings(_Table, kw_only=True):
+    """``[cable_check]``: the DC cable check (IEC 61851-23). The module is current-limited to
+    ``current_limit_a`` while the cable is tested; the test voltage is the lower of the EV's
+    maximum (``ev_rated_limits``) and the EVSE's maximum, ``voltage_v`` while the EV's is unknown.
+    Each step has its own timeout; a step that overruns fails the check."""
+
+    current_limit_a: Annotated[float, msgspec.Meta(gt=0, le=20)] = 2.0
+    voltage_v: Annotated[float, msgspec.Meta(gt=60, le=1500)] = 500.0
+    ramp_tolerance_v: Annotated[float, msgspec.Meta(ge=0, le=100)] = 10.0
+    discharge_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=60)] = 2.0
+    close_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=10)] = 1.0
+    ramp_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=60)] = 10.0
+    self_test_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=60)] = 10.0
+    measure_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=60)] = 20.0
 
 
 class MeterSettings(_Table, kw_only=True):
@@ -363,6 +404,37 @@ class OperationsSettings(_Table, kw_only=True):
     listen: Annotated[str, msgspec.Meta(pattern=r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}$")] = (
         "127.0.0.1:8765"
     )
+
+
+class DeratingStep(_Table, kw_only=True):
+    """One row of ``[derating] steps``: above ``above_c`` (hottest sensor) at most ``limit_a``."""
+
+    above_c: Annotated[float, msgspec.Meta(ge=-40, le=200)]
+    limit_a: Annotated[float, msgspec.Meta(ge=0, le=1000)]
+
+
+class DeratingSettings(_Table, kw_only=True):
+    """``[derating]``: temperature -> current limit for every EVSE with a ``temperature`` device.
+
+    A step applies once the hottest sensor is above its ``above_c`` and is left only when the
+    temperature falls ``hysteresis_k`` below it. Above ``stop_above_c`` the EVSE stops (limit 0 A)
+    and reports a ``hardware_fault`` until it has cooled ``hysteresis_k`` below that. A sensor that
+    cannot be read is a fault and stops the EVSE too (never a stale value). Read every
+    ``interval_s`` seconds (josev_hal.derating)."""
+
+    steps: list[DeratingStep] = msgspec.field(default_factory=list)
+    hysteresis_k: Annotated[float, msgspec.Meta(ge=0, le=50)] = 5.0
+    stop_above_c: Annotated[float, msgspec.Meta(ge=-40, le=200)] = 85.0
+    interval_s: Annotated[float, msgspec.Meta(gt=0, le=60)] = 2.0
+
+    def __post_init__(self) -> None:
+        for i in range(1, len(self.steps)):
+            if self.steps[i].above_c <= self.steps[i - 1].above_c:
+                raise ValueError(f"steps[{i}].above_c: must be above steps[{i - 1}].above_c")
+            if self.steps[i].limit_a > self.steps[i - 1].limit_a:
+                raise ValueError(f"steps[{i}].limit_a: a hotter step cannot allow more current")
+        if self.steps and self.stop_above_c <= self.steps[-1].above_c:
+            raise ValueError("stop_above_c: must be above the last step's above_c")
 
 
 # An EVerest API module id is one MQTT topic level: no '/', '+', '#'.
@@ -518,6 +590,7 @@ class Profile(_Table, kw_only=True):
     cp: CpSettings = msgspec.field(default_factory=CpSettings)
     pp: PpSettings = msgspec.field(default_factory=PpSettings)
     contactor: ContactorSettings = msgspec.field(default_factory=ContactorSettings)
+    cable_check: CableCheckSettings = msgspec.field(default_factory=CableCheckSettings)
     meter: MeterSettings = msgspec.field(default_factory=MeterSettings)
     device_model: DeviceModelSettings = msgspec.field(default_factory=DeviceModelSettings)
     state: StateSettings = msgspec.field(default_factory=StateSettings)
@@ -525,6 +598,7 @@ class Profile(_Table, kw_only=True):
     firmware: FirmwareSettings = msgspec.field(default_factory=FirmwareSettings)
     logs: LogsSettings = msgspec.field(default_factory=LogsSettings)
     operations: OperationsSettings = msgspec.field(default_factory=OperationsSettings)
+    derating: DeratingSettings = msgspec.field(default_factory=DeratingSettings)
     limits: LimitsSettings = msgspec.field(default_factory=LimitsSettings)
     sessions: SessionsSettings = msgspec.field(default_factory=SessionsSettings)
     northbound: NorthboundSettings = msgspec.field(default_factory=NorthboundSettings)

@@ -228,12 +228,17 @@ def test_inoperative_waits_for_the_ev_to_stop_then_the_contactor_never_closes_ag
         manager.change(False, sim.evse_id)  # an EV is charging: scheduled, not cut
         sim.settle(0.3)
         assert sim.ctl.contactor_closed and manager.pending() == {sim.evse_id}
-        sim.pause()  # the EV stops (CP back to B): the contactor opens, the session is over
+        sim.pause()  # a pause (C2 -> B2) is not the end of the transaction (issue #14 item 14)
+        sim.settle(0.5)
+        manager.apply()
+        assert manager.pending() == {sim.evse_id} and sim.ctl.available
+        sim.unplug()  # the EV leaves: the transaction is over, the change takes effect
         sim.settle(0.5)
         manager.apply()
         assert manager.applied(sim.evse_id) is False and not sim.ctl.available
+        sim.plug()
         sim.ctl.set_authorized(True)
-        sim.charge()  # the EV asks again: refused
+        sim.charge()  # the next EV asks: refused
         sim.settle(1.0)
         assert not sim.ctl.contactor_closed and sim.world.relay_state() == (False, False)
         manager.close()

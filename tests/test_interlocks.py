@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from josev_hal_sim.physics import EvRequest
 
 from josev_hal.messages import payloads as p
+from josev_hal.station.ac import POLITE, WITHDRAW_TIMEOUT_S
 from josev_hal.station.interlocks import Blocker, InterlockInputs, decide
 from tests.support.station import SimEvse
 
@@ -476,7 +477,13 @@ def check_invariants(rig: SimEvse, closings_at_weld: int | None, closes: CloseLo
     inputs_now = ctl._inputs()
     if ctl.contactor_closed:
         states = set(ctl.cp_states.values())
-        assert states <= {"C2", "D2"}, states
+        if not states <= {"C2", "D2"}:
+            # item 7: after the PWM was withdrawn an EV still in C may ramp down, for at most 6 s,
+            # and only for a polite reason (stop, deauthorization, derating), never for a fault
+            assert states <= {"C1", "D1"}, states
+            since = ctl.withdrawal.since
+            assert since is not None and rig.clock.now() - since < WITHDRAW_TIMEOUT_S, "C1 held too long"
+            assert ctl.last_decision is not None and set(ctl.last_decision.blockers) <= POLITE
         assert ctl.available
         assert not ctl.rcd_tripped
         assert not [f for f in ctl.faults.values() if f.blocks], ctl.faults
@@ -572,7 +579,7 @@ def apply_dc(rig: SimEvse, action: str) -> None:
         ctl.on_hlc_charging(True)
         world.set_request(EvRequest.CHARGE)
         ctl.handle_cable_check(p.CableCheckAction.START)
-        rig.tick(0.6)
+        rig.tick(0.5, steps=6)  # the IEC 61851-23 sequence: ramp, measure, discharge
         ctl.handle_cable_check(p.CableCheckAction.STATUS)
         setpoint(2.0, True)
     elif action == "pwm_hlc":
@@ -613,7 +620,14 @@ def test_random_dc_sequences_never_close_without_cable_check_and_precharge(
         check_invariants(rig, welded_at, closes)
         inputs_now = rig.ctl._inputs()
         if rig.ctl.contactor_closed:
-            event("dc contactor closed")
+            energy = rig.world.pm.enabled and rig.world.pm.target_a > rig.settings.cable_check.current_limit_a
+            if not energy:
+                # closed for the cable check (or holding for pre-charge): current-limited, in an
+                # ISO 15118 session, and only while the DC path asks for it
+                event("dc contactor closed for the cable check")
+                assert inputs_now.hlc_active and rig.ctl.dc_path.wants_closed
+                continue
+            event("dc contactor closed for energy transfer")
             assert inputs_now.cable_check_passed and inputs_now.precharge_started and inputs_now.hlc_active
             # the cable check and the pre-charge belong to *this* ISO 15118 session
             assert inputs_now.cable_check_session == inputs_now.hlc_session
@@ -663,5 +677,7 @@ def test_random_sequences_never_close_on_an_unlocked_plug_nor_unlock_under_load(
         if rig.ctl.contactor_closed:
             assert world.door.locked, "contactor closed on a plug that is not locked"
             decision = rig.ctl.last_decision
-            assert decision is not None and decision.may_close
+            assert decision is not None
+            # closed on a "no" only while an EV ramps down after the PWM was withdrawn (item 7)
+            assert decision.may_close or (rig.ctl.withdrawal.waiting and set(decision.blockers) <= POLITE)
         assert not unlocks_under_load, "the lock was commanded open while the contactor was closed"

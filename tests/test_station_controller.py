@@ -41,10 +41,22 @@ def dc(rigs: list[SimEvse]) -> SimEvse:
     return rig
 
 
+#: past ``[contactor] min_close_interval_s`` (10 s): a test that closes again waits this long
+INTERVAL_S = 10.0
+
+
 def charging(rig: SimEvse) -> None:
     rig.plug()
+    rig.tick()  # the sampling step runs the RCD self-test of the new session
     rig.charge()
     rig.settle(0.3)
+    assert rig.ctl.contactor_closed and rig.world.relay.feedback
+
+
+def charging_again(rig: SimEvse) -> None:
+    """The next closing, once the minimum interval since the last one has passed."""
+    rig.charge()
+    rig.settle(INTERVAL_S)
     assert rig.ctl.contactor_closed and rig.world.relay.feedback
 
 
@@ -99,6 +111,7 @@ def test_without_authorization_there_is_no_pwm_and_no_closing(rigs: list[SimEvse
     rig = SimEvse("ac", free_charging=False)
     rigs.append(rig)
     rig.plug()
+    rig.tick()
     rig.charge()
     rig.settle(0.3)
     assert rig.ctl.cp_states[1] == "C1" and not rig.ctl.contactor_closed
@@ -107,6 +120,8 @@ def test_without_authorization_there_is_no_pwm_and_no_closing(rigs: list[SimEvse
     rig.settle(0.3)
     assert rig.ctl.cp_states[1] == "C2" and rig.ctl.contactor_closed
     rig.ctl.on_authorization(p.AuthorizationStatus.DEAUTHORIZED)
+    assert rig.world.cp.mode is CpMode.X1, "the offer is withdrawn at once"
+    rig.pause()  # the EV follows (C1 -> B1)
     assert not rig.ctl.contactor_closed
 
 
@@ -126,14 +141,17 @@ def test_hlc_session_closes_at_5_percent_without_basic_authorization(rigs: list[
     assert not rig.ctl.contactor_closed
 
 
-def test_stop_charging_opens_and_holds_until_a_new_authorization(ac: SimEvse) -> None:
+def test_stop_charging_withdraws_the_pwm_opens_in_b_and_holds_until_a_new_authorization(ac: SimEvse) -> None:
     charging(ac)
     assert ac.ctl.handle_stop_charging().status is p.AcceptedRejected.ACCEPTED
+    assert ac.ctl.cp_states[1] == "C1" and ac.world.cp.mode is CpMode.X1  # PWM withdrawn at once
+    ac.pause()  # the EV ramps down and goes to B: now the contactor opens without load
     assert not ac.ctl.contactor_closed
+    ac.charge()
     ac.settle(0.5)
-    assert not ac.ctl.contactor_closed and ac.ctl.cp_states[1] == "C1"  # PWM withdrawn
+    assert not ac.ctl.contactor_closed and ac.ctl.cp_states[1] == "C1"  # stop holds
     ac.ctl.set_authorized(True)
-    ac.settle(0.3)
+    ac.settle(INTERVAL_S)
     assert ac.ctl.contactor_closed
 
 
@@ -145,7 +163,7 @@ def test_inoperative_opens_at_once_drives_f_and_refuses_pwm(ac: SimEvse) -> None
     assert ac.world.cp.mode is CpMode.STATE_F and ac.ctl.cp_states[1] == "F"
     assert pwm(ac, current=16.0).status is p.CpPwmStatus.ERROR
     ac.ctl.set_available(True)
-    ac.settle(0.3)
+    ac.settle(INTERVAL_S)
     assert ac.ctl.contactor_closed
 
 
@@ -224,7 +242,7 @@ def test_rcd_trip_opens_reports_ground_fault_and_needs_a_manual_reset(ac: SimEvs
     ac.settle(0.5)
     assert not ac.ctl.contactor_closed, "manual policy: a cleared RCD still needs a reset"
     assert ac.ctl.reset_rcd()
-    ac.settle(0.3)
+    ac.settle(INTERVAL_S)
     assert ac.ctl.contactor_closed
 
 
@@ -239,6 +257,7 @@ def test_auto_rcd_reset_happens_after_unplug(rigs: list[SimEvse]) -> None:
     rig.unplug()
     rig.settle(0.2)
     assert not rig.ctl.rcd_tripped
+    rig.settle(INTERVAL_S)
     charging(rig)
 
 
@@ -262,7 +281,7 @@ def test_welded_contactor_is_a_latched_fault_that_blocks_new_sessions(ac: SimEvs
     ac.world.command_relay(False)
     ac.settle(0.2)
     assert ac.ctl.clear_faults() == ["contactor_welded"]
-    ac.settle(0.3)
+    ac.settle(INTERVAL_S)
     assert ac.ctl.contactor_closed
 
 
@@ -338,7 +357,9 @@ def dc_until_precharge(rig: SimEvse) -> None:
     assert (
         rig.ctl.handle_cable_check(p.CableCheckAction.STATUS).cable_check_status is p.CableCheckStatus.ONGOING
     )
-    rig.settle(0.5)
+    for _ in range(3):  # ramp to 500 V, measure, discharge below 60 V (test_station_dc_cable_check.py)
+        rig.settle(1.0)
+        rig.ctl.poll_meter()  # the meter thread's job (no thread in this rig)
     done = rig.ctl.handle_cable_check(p.CableCheckAction.STATUS)
     assert done.cable_check_status is p.CableCheckStatus.FINISHED
     assert done.isolation_level is p.IsolationLevel.VALID
@@ -346,7 +367,9 @@ def dc_until_precharge(rig: SimEvse) -> None:
 
 def test_dc_session_cable_check_precharge_and_current_demand(dc: SimEvse) -> None:
     dc_until_precharge(dc)
-    assert not dc.ctl.contactor_closed, "the cable check alone does not close"
+    assert dc.ctl.contactor_closed, "closed for the cable check, held for pre-charge"
+    assert dc.world.pm.enabled is False and dc.world.cable_voltage() < 60.0, "discharged"
+    assert dc.ctl.last_decision is not None and not dc.ctl.last_decision.may_close, "no energy transfer"
     assert dc.ctl.handle_power_electronics_setpoint(setpoint(dc, 400.0, 2.0, precharge=True)).status is (
         p.AcceptedRejected.ACCEPTED
     )
@@ -383,7 +406,7 @@ def test_dc_isolation_fault_fails_the_cable_check(dc: SimEvse) -> None:
     dc.ctl.on_hlc_charging(True)
     dc.charge()
     dc.ctl.handle_cable_check(p.CableCheckAction.START)
-    dc.settle(0.8)
+    dc.settle(2.5)
     done = dc.ctl.handle_cable_check(p.CableCheckAction.STATUS)
     assert done.isolation_level is p.IsolationLevel.FAULT
     assert [(f.component_name, f.fault_name) for f in dc.of(p.HardwareFaultUpdate)] == [
@@ -536,7 +559,9 @@ def test_dc_setpoints_outside_the_limits_are_rejected_without_a_fault(
         ev_limits=p.PowerElectronicsSetpointEvLimits(maximum_voltage=limit),
     )
     assert dc.ctl.handle_power_electronics_setpoint(request).status is p.AcceptedRejected.REJECTED
-    assert not dc.ctl.faults and not dc.ctl.contactor_closed
+    assert not dc.ctl.faults
+    assert dc.ctl.last_decision is not None and not dc.ctl.last_decision.may_close, "no energy transfer"
+    assert dc.world.pm.enabled is False
 
 
 def test_dc_limits_are_the_module_capabilities_within_the_evse_limits(rigs: list[SimEvse]) -> None:

@@ -31,6 +31,7 @@ def ac(rigs: list[SimEvse]) -> SimEvse:
 
 def test_a_session_emits_cp_changes_and_every_contactor_operation_with_its_confirmation(ac: SimEvse) -> None:
     ac.plug()
+    ac.tick()  # the RCD self-test of the session, then the PWM
     ac.charge()
     ac.settle(0.3)
     ac.ctl.poll_meter()  # the meter sees the EV's 16 A

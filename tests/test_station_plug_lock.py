@@ -77,6 +77,8 @@ def test_stop_charging_unlocks_the_plug_only_after_the_contactor_opened(ac: SimE
     ac.settle(0.5)
     assert ac.ctl.contactor_closed
     ac.ctl.handle_stop_charging()
+    assert ac.world.lock_state()[0] is True, "still locked while the EV ramps down in C1"
+    ac.pause()  # the EV goes to B after the PWM was withdrawn: the contactor opens
     assert not ac.ctl.contactor_closed
     # the contacts take 20 ms to part: no unlock command before the mirror contact reads open
     assert ac.world.lock_state()[0] is True

@@ -179,11 +179,11 @@ def test_ac_basic_charging_session(station_rig: Rig, contract: Contract) -> None
     meter = rig.request("meter_values", {"evse_id": AC, "timestamp": "2026-01-01T00:00:00.000Z"})
     assert meter["current"]["l1"] == pytest.approx(16.0, abs=0.1)
     assert meter["timestamp"] != "2026-01-01T00:00:00.000Z"
-    # remote stop
+    # remote stop: the PWM goes off at once (C1); the contactor opens once the EV is in B
     assert rig.request("stop_charging", {"evse_id": AC})["status"] == "accepted"
-    rig.wait_contactor(AC, "opened")
     rig.wait_cp(AC, "C1")
     rig.sim(AC, "pause")
+    rig.wait_contactor(AC, "opened")
     rig.sim(AC, "unplug")
     rig.wait(lambda ms: [m["data"]["state"] for m in ms if _is(m, "cp_status", AC)][-1] == "A1")
     rig.update("transaction_status", {"transaction_id": "tx-1", "evse_id": AC, "status": "ended"})

@@ -16,6 +16,7 @@ from josev_hal.station.cp import CpThresholds
 from josev_hal.station.pp import PpWindows
 
 __all__ = [
+    "CableCheckSettings",
     "ConnectorSettings",
     "EvseKind",
     "EvseSettings",
@@ -47,6 +48,20 @@ class WeldingDetection(enum.StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class CableCheckSettings:
+    """The profile's ``[cable_check]`` table (timeouts per step, in seconds)."""
+
+    current_limit_a: float = 2.0
+    voltage_v: float = 500.0  #: test voltage while the EV's maximum is unknown (capped by the EVSE)
+    ramp_tolerance_v: float = 10.0  #: "at voltage" = within this of the test voltage
+    discharge_timeout_s: float = 2.0
+    close_timeout_s: float = 1.0
+    ramp_timeout_s: float = 10.0
+    self_test_timeout_s: float = 10.0
+    measure_timeout_s: float = 20.0
+
+
+@dataclass(frozen=True, slots=True)
 class SafetySettings:
     """The profile's ``[safety]`` table (the board's safety declaration)."""
 
@@ -56,6 +71,12 @@ class SafetySettings:
     open_on_meter_loss: bool = False
     open_on_board_link_loss: bool = True
     rcd_reset: RcdResetPolicy = RcdResetPolicy.MANUAL
+    #: "before_each_session" | "daily" | "off" (see :mod:`josev_hal.station.rcd`)
+    rcd_self_test: str = "before_each_session"
+    #: soft overcurrent (see :mod:`josev_hal.station.ac`): a phase may exceed the offered current
+    #: by this much, and the EV gets this long after every PWM change to follow it
+    overcurrent_tolerance_a: float = 2.0
+    overcurrent_grace_s: float = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +105,11 @@ class EvseSettings:
     cp_debounce_samples: int = 2
     pp_windows: PpWindows = field(default_factory=PpWindows)
     contactor_feedback_timeout_s: float = 0.25
+    #: ``[contactor] min_close_interval_s``: a new closing waits this long after the last one
+    #: (an EV toggling B/C must not chatter the contactor; chargebyte's Tarragon driver: 10 s)
+    min_close_interval_s: float = 10.0
+    #: a socket whose PP codes no cable while an EV is connected is a ``pp`` fault after this long
+    pp_fault_after_s: float = 0.5
     #: socket connector lock: a lock whose feedback has not followed the command after this long
     #: is a hardware fault (locks take ~1 s); a lock without feedback counts as locked after
     #: ``lock_settle_s``.
@@ -107,3 +133,5 @@ class EvseSettings:
     #: DC: the EVSE's own output limits (profile ``[evse.dc]``: cable, connector, fuse); the
     #: power module's capabilities are capped by them.
     dc_limits: DcCapabilities | None = None
+    #: DC cable check (IEC 61851-23): current limit, default test voltage, per-step timeouts
+    cable_check: CableCheckSettings = field(default_factory=CableCheckSettings)

@@ -1,36 +1,41 @@
-"""One EVSE: CP state machine, interlocks, contactor supervision, meter, DC power path.
+"""One EVSE: the evaluate step that ties the station core's collaborators together.
 
-:class:`EvseController` owns the devices of one EVSE and every decision about them. Its core is
-:meth:`EvseController.evaluate`: read the inputs (RCD, CP per connector, PP, contactor feedback,
-DC module), update the state, run the interlock (:mod:`josev_hal.station.interlocks`), actuate
-(open first, then CP output, then close) and publish what changed. The sampling thread is a thin
-loop around it; a driver's ``notify()`` calls it at once on the driver's own thread, so a safety
-reaction never waits for the next sample and never waits on MQTT (``publish`` must not block -- the
-bridge's ``publish_update`` queues).
+:class:`EvseController` owns the devices of one EVSE. Each rule has one home; the controller only
+orders them in :meth:`EvseController.evaluate`:
+
+1. read the inputs -- RCD (:mod:`.rcd`), CP and PP (:mod:`.inputs`), the plug-in session
+   (:mod:`.session`), the contactor's mirror contact (:mod:`.contactor`), the connector lock
+   (:mod:`.plug_lock`), the DC module and IMD (:mod:`.dc`), the meter's age;
+2. decide with the pure interlock (:func:`.interlocks.decide`) -- *when the contactor may close*;
+3. actuate, opening first: open if the decision forbids closing (unless the AC path lets an EV
+   ramp down after the PWM was withdrawn, :mod:`.ac` -- *what happens on C2 -> C1*; or the DC
+   cable check holds it closed for the test, :mod:`.dc`), then the CP output, then close;
+4. report what changed (:mod:`.reporting`), queued in the outbox (:mod:`.outbox`) and delivered
+   after the lock is released.
+
+The sampling thread is a thin loop around it; a driver's ``notify()`` calls it at once on the
+driver's own thread, so a safety reaction never waits for the next sample and never waits on MQTT.
 
 Concurrency: one non-reentrant lock guards the state. A notification that finds the lock taken
-sets a flag instead of waiting, and whoever holds the lock evaluates again before releasing it.
-That keeps drivers that notify from inside their own locks deadlock-free, and the reaction is
-still immediate (the holder is already running). Slow I/O -- the meter's Modbus round trip --
-happens outside the lock.
+sets a flag instead of waiting, and whoever holds the lock evaluates again before releasing it
+(drivers that notify from inside their own locks stay deadlock-free, and the reaction is still
+immediate). Nothing leaves the core under the lock: not the bridge, not a listener. Slow I/O --
+the meter's Modbus round trip, the RCD and IMD self-tests -- runs outside it.
 
 Time: every method takes ``now`` from the injected ``clock`` (``time.monotonic`` by default), so
-tests drive the feedback timeout and meter staleness without sleeping.
+tests drive timeouts without sleeping.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
-
-import msgspec
-from msgspec import UNSET
 
 from josev_hal.devices import (
     ConnectorLock,
@@ -51,26 +56,27 @@ from josev_hal.liveness import Heartbeat, Liveness
 from josev_hal.messages import Payload
 from josev_hal.messages import payloads as p
 from josev_hal.station import reporting
-from josev_hal.station.config import EvseKind, EvseSettings, RcdResetPolicy, WeldingDetection
-from josev_hal.station.cp import CpClassifier, CpLetter, state_name
-from josev_hal.station.dc import DcPath
+from josev_hal.station.ac import Overcurrent, PwmWithdrawal, desired_output
+from josev_hal.station.config import EvseKind, EvseSettings, RcdResetPolicy
+from josev_hal.station.contactor import ContactorSupervisor
+from josev_hal.station.dc import DcPath, test_may_close
 from josev_hal.station.events import EventKind, EventListener, StationEvent
+from josev_hal.station.faults import Fault, FaultBook, NonBlockingFaults
+from josev_hal.station.inputs import PilotInputs
 from josev_hal.station.interlocks import Decision, InterlockInputs, decide
+from josev_hal.station.limits import EffectiveLimit, Limit, LimitSource, effective_limit
+from josev_hal.station.josev import JosevRequests
 from josev_hal.station.outbox import Outbox, TransactionChange, TransactionListener
 from josev_hal.station.plug_lock import LOCK_FAULT, PlugLock
-from josev_hal.station.pp import CableReading, cable_from_sample
-from josev_hal.station.pwm import (
-    HLC_DUTY_PERCENT,
-    MAX_BASIC_CURRENT_A,
-    MIN_BASIC_CURRENT_A,
-    duty_from_current,
-)
+from josev_hal.station.pwm import HLC_DUTY_PERCENT
+from josev_hal.station.rcd import RcdGuard, RcdSelfTestPolicy
+from josev_hal.station.session import Session
 
 __all__ = ["EvseController", "EvseDevices", "Fault", "Publisher"]
 
 log = logging.getLogger(__name__)
 
-#: Where outgoing updates go (the bridge's ``publish_update``). Must not block.
+#: Where outgoing updates go (the bridge's ``publish_update``). Called outside every station lock.
 Publisher = Callable[[Payload], None]
 
 
@@ -106,50 +112,6 @@ class EvseDevices:
         return out
 
 
-@dataclass(frozen=True, slots=True)
-class Fault:
-    """An active hardware fault. ``latched`` faults stay until :meth:`EvseController.clear_faults`;
-    the others go away when the condition does. ``blocks``: forbids closing the contactor."""
-
-    key: str
-    component: str
-    fault_name: p.HardwareFaultName
-    detail: str
-    latched: bool
-    blocks: bool
-
-
-# What Josev (or the auto basic-charging logic) asked the CP generator to do.
-_PWM_X1 = ("x1", None)
-
-#: Above this current [A] an opening counts as "under load" for the wear counters.
-UNDER_LOAD_A = 0.5
-
-
-class _Faults:
-    """The controller's fault table as the DC path sees it."""
-
-    def __init__(self, controller: EvseController) -> None:
-        self._c = controller
-
-    def set_fault(self, key: str, component: str, name: p.HardwareFaultName, detail: str) -> None:
-        self._c._set_fault(key, component, name, detail)
-
-    def clear_fault(self, key: str) -> None:
-        self._c._clear_fault(key)
-
-    def link_fault(self, what: str, exc: DeviceError) -> None:
-        self._c._link_fault(what, exc)
-
-
-class _LockFaults(_Faults):
-    """The lock's faults do not block by themselves: the interlock's ``plug_not_locked`` already
-    keeps the contactor open, and a blocking fault would release the lock and retry endlessly."""
-
-    def set_fault(self, key: str, component: str, name: p.HardwareFaultName, detail: str) -> None:
-        self._c._set_fault(key, component, name, detail, blocks=False)
-
-
 class EvseController:
     """The station core for one EVSE (see the module docstring)."""
 
@@ -167,89 +129,91 @@ class EvseController:
         self.settings = settings
         self.evse_id = settings.evse_id
         self.devices = devices
+        self.dc = settings.kind is EvseKind.DC
         self._clock = clock
         self._liveness = liveness
         self._heartbeats: list[Heartbeat] = []
-        #: everything that leaves the core (updates, events, transaction changes) goes through
-        #: here and is delivered after the lock is released (see :mod:`.outbox`)
-        self._outbox = Outbox(settings.evse_id, publish)
-        #: stop() began: nothing may close or start a PWM any more; _stopped: stop() finished,
-        #: drivers may be released, so nothing touches them any more
-        self._stopping = False
-        self._stopped = False
-        self._dc = settings.kind is EvseKind.DC
+        now = clock()
 
         self._lock = threading.Lock()
         self._dirty = False  # a notification arrived while the lock was held
+        self._dirty_confirmed = False  # ... and it came from a CP driver (no debounce)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._subscribed = False
+        #: stop() began: nothing may close or start a PWM any more
+        self._stopping = False
+        #: stop() finished: the drivers may be released, nothing touches them any more
+        self._stopped = False
 
-        # CP / PP per connector
-        self._cp = {
-            cid: CpClassifier(settings.cp_thresholds, settings.cp_debounce_samples) for cid in devices.cp
-        }
-        self._cp_state: dict[int, str | None] = {cid: None for cid in devices.cp}
-        self._cp_sent: dict[int, str | None] = {cid: None for cid in devices.cp}
-        self._cable: dict[int, CableReading] = {}
-        self._cable_sent: dict[int, tuple[str, int | None, str | None] | None] = {}
-        self._connectors = {c.id: c for c in settings.connectors}
-
-        # requests and session state
-        self._available = True
-        self._authorized = settings.free_charging
-        self._stop_requested = False
-        self._hlc_active = False
-        self._slac_busy = False  # SLAC matching or matched: HLC is coming, do not start basic PWM
-        self._pwm_request: tuple[str, float | None] = _PWM_X1
-        self._pwm_from_josev = False
-        self._forced: str | None = None  # "e" / "f" forced by cp_pwm
-        self._session = False
-        self._transactions: dict[str, str] = {}
-        self._last_tx_id = ""
-        self._tx_was_active = False
-        self._derating_a: float | None = None
-        self._applied: CpOutput | None = None
-
-        # DC
-        self._dc_path = DcPath(
+        # what leaves the core (updates, events, transaction changes), after the lock is released
+        self._outbox = Outbox(settings.evse_id, publish)
+        self._reporter = reporting.ChangeReporter(self._send)
+        self.fault_book = FaultBook(
+            self.evse_id,
+            self._send,
+            self._emit,
+            link_loss_blocks=settings.safety.open_on_board_link_loss,
+        )
+        self.session = Session(self.evse_id, free_charging=settings.free_charging)
+        self.pilots = PilotInputs(settings, devices.cp, devices.pp, self.fault_book, self._emit)
+        self.rcd = RcdGuard(
+            self.evse_id,
+            devices.rcd,
+            self.fault_book,
+            self._emit,
+            auto_reset=settings.safety.rcd_reset is RcdResetPolicy.AUTO,
+            self_test=RcdSelfTestPolicy(settings.safety.rcd_self_test),
+        )
+        self.dc_path = DcPath(
             settings.evse_id,
             devices.power_module,
             devices.isolation_monitor,
-            _Faults(self),
+            self.fault_book,
             precharge_current_a=settings.precharge_current_a,
             limits=settings.dc_limits,
+            cable_check=settings.cable_check,
         )
-        self._dc_reported: tuple[float, float] | None = None
-
+        self.contactor = ContactorSupervisor(
+            self.evse_id,
+            devices.contactor,
+            self.fault_book,
+            self._emit,
+            feedback_timeout_s=settings.contactor_feedback_timeout_s,
+            welding_detection=settings.safety.welding_detection,
+            min_close_interval_s=settings.min_close_interval_s,
+            now=now,
+            before_open=self.dc_path.disable,
+            present_current_a=self._present_current_a,
+        )
+        self.withdrawal = PwmWithdrawal(self.evse_id)
+        self.overcurrent = Overcurrent(
+            self.evse_id,
+            self.fault_book,
+            tolerance_a=settings.safety.overcurrent_tolerance_a,
+            grace_s=settings.safety.overcurrent_grace_s,
+        )
+        self.requests = JosevRequests(self)
         # connector lock (socket outlets only: a fixed cable has nothing to lock)
-        self._plug_lock = self._make_plug_lock(clock())
-        #: an explicit lock/unlock from Josev (cs_connector) that wins over the session logic
-        #: until the session begins or ends or a new authorization arrives
-        self._lock_override: bool | None = None
+        self._plug_lock = self._make_plug_lock(now)
+        self._connectors = {c.id: c for c in settings.connectors}
 
-        # contactor supervision
-        self._cmd_closed = False
-        self._cmd_at = clock()
-        self._feedback: bool | None = None
-        self._mismatch_since: float | None = None
-        self._awaiting_confirmation = False  # a command whose mirror-contact echo is due
-        self._contactor_sent: str | None = None
+        self._available = True
+        self._derating_a: float | None = None
+        # station-wide limits handed down by the energy supervisor (#22): source -> (A, detail)
+        self._external_limits: dict[LimitSource, tuple[float, str]] = {}
+        self._binding_logged = ""
+        self._applied: CpOutput | None = None
+        self._applied_at = now
         self._last_decision: Decision | None = None
-
-        # faults
-        self._faults: dict[str, Fault] = {}
-        self._rcd_latched = False
-        self._rcd_now = False
+        self._tx_was_active = False
 
         # meter
         self._meter_reading: MeterReading | None = None
         self._meter_ok_at: float | None = None
         self._meter_failures = 0
         self._meter_offline = False
-
-        self._limits_sent: Any = None
-        self._created_at = clock()
+        self._created_at = now
 
     def _make_plug_lock(self, now: float) -> PlugLock | None:
         device = self.devices.lock
@@ -264,7 +228,7 @@ class EvseController:
             self.evse_id,
             device,
             connector_id,
-            _LockFaults(self),
+            NonBlockingFaults(self.fault_book),
             timeout_s=self.settings.lock_timeout_s,
             settle_s=self.settings.lock_settle_s,
             now=now,
@@ -299,6 +263,7 @@ class EvseController:
         """Phase 1 of :meth:`stop` (the station runs it for every EVSE first): from here on
         nothing closes or starts a PWM; the contactor is commanded open and the CP set to X1/F."""
         self._stopping = True  # read under the lock by every evaluation from now on
+        self.contactor.frozen = True
         self._stop.set()
         with self._lock:
             self._shutdown_step(self._clock())
@@ -315,61 +280,37 @@ class EvseController:
         for hb in self._heartbeats:
             hb.close()
         self._heartbeats = []
-        self._confirm_open(min(self.settings.contactor_feedback_timeout_s * 2, 1.0))
+        self.contactor.confirm_open(min(self.settings.contactor_feedback_timeout_s * 2, 1.0))
         with self._lock:
             self._shutdown_step(self._clock())
             self._stopped = True  # nothing touches a driver after this: the board may release them
+            self.contactor.released = True
         self._outbox.flush_within(max(0.0, deadline - time.monotonic()))
 
     def _shutdown_step(self, now: float) -> None:
         """The only evaluation once stopping: open, X1/F, unlock when safe, report."""
-        self._open_contactor("station stopping", now)
+        self.contactor.open("station stopping", now)
         final = CpOutput(CpMode.STATE_F) if not self._available else CpOutput(CpMode.X1)
         if self._applied != final:
-            self._apply_output(final)
+            self._apply_output(final, now)
         if self._plug_lock is not None:
             # release the plug unless the contacts may still be closed (welded, unreadable)
-            self._plug_lock.drive(False, self._contactor_may_be_closed(), now)
-        self._read_contactor(now)
+            self._plug_lock.drive(False, self.contactor.may_be_closed(), now)
+        self.contactor.read(now)
         self._publish_changes()
 
-    def _confirm_open(self, timeout_s: float) -> None:
-        """Wait (bounded, wall time) for the mirror contact to read open; a contactor that does
-        not is reported as welded (latched hardware fault) so the final state says ``error``."""
-        contactor = self.devices.contactor
-        if contactor is None or not contactor.has_feedback:
-            return
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                closed = contactor.read().feedback_closed
-            except DeviceError as exc:
-                with self._lock:
-                    self._link_fault("contactor", exc)
-                return
-            if not closed:
-                return
-            if time.monotonic() >= deadline:
-                break
-            time.sleep(0.005)
-        with self._lock:
-            self._set_fault(
-                "contactor_welded",
-                "contactor",
-                p.HardwareFaultName.OTHER,
-                f"contacts still closed {timeout_s:g}s after the open command at shutdown",
-                latched=True,
-            )
-
     def subscribe_notifications(self) -> None:
-        """Have every driver's ``notify()`` trigger an immediate evaluation (idempotent)."""
+        """Have every driver's ``notify()`` trigger an immediate evaluation (idempotent). Only a
+        CP driver's own push counts as a confirmed CP reading (issue #14 item 9): a power module
+        or lock notifying must not let a polled CP sample skip its debounce."""
         if self._subscribed:
             return
         self._subscribed = True
+        cps = {id(d) for d in self.devices.cp.values()}
         for driver in self.devices.all():
             if driver is self.devices.meter:
                 continue  # meter changes come through the meter thread
-            driver.subscribe(self._on_notify)
+            driver.subscribe(self._on_cp_notify if id(driver) in cps else self._on_notify)
 
     def add_event_listener(self, fn: EventListener) -> None:
         """Receive every :class:`~josev_hal.station.events.StationEvent` of this EVSE, called
@@ -418,8 +359,16 @@ class EvseController:
     # ==========================================================================================
     # evaluation
     # ==========================================================================================
+    def _on_cp_notify(self) -> None:
+        """A CP driver pushed a change: its reading counts as confirmed (no second debounce)."""
+        if self._stopped:
+            return
+        self._dirty_confirmed = True
+        self._dirty = True
+        self._after_release()
+
     def _on_notify(self) -> None:
-        """Driver push: evaluate now on this thread, or hand over to the current lock holder."""
+        """Another driver pushed: evaluate now on this thread, or hand over to the lock holder."""
         if self._stopped:
             return  # drivers may be released already
         self._dirty = True
@@ -427,37 +376,38 @@ class EvseController:
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
-        """The state lock; on release, run any evaluation a notification left pending meanwhile
-        (a notification never waits for the lock, so whoever holds it must catch up) and deliver
-        what the core produced (never under the lock)."""
+        """The state lock; on release, catch up on pending notifications and deliver."""
         with self._lock:
             yield
         self._after_release()
 
     def _after_release(self) -> None:
-        self._drain(confirmed=True)
+        self._drain()
         self._outbox.flush()
 
-    def _drain(self, *, confirmed: bool = False) -> None:
+    def _drain(self) -> None:
         while self._dirty:
             if not self._lock.acquire(blocking=False):
                 return  # the holder re-checks _dirty before it lets go
             try:
                 self._dirty = False
+                confirmed, self._dirty_confirmed = self._dirty_confirmed, False
                 self._evaluate_locked(self._clock(), confirmed=confirmed)
             finally:
                 self._lock.release()
 
     def evaluate(self, now: float | None = None, *, confirmed: bool = False) -> None:
-        """One control step: read inputs, decide, actuate, publish. ``confirmed=True`` accepts the
-        CP reading without debounce (used for driver notifications)."""
+        """One control step: read inputs, decide, actuate, publish; then run a self-test that
+        fell due (RCD, the cable check's IMD) -- outside the lock, on this (sampling) thread.
+        ``confirmed=True`` accepts the CP reading without debounce."""
         with self._lock:
             self._dirty = False
             self._evaluate_locked(self._clock() if now is None else now, confirmed=confirmed)
         self._after_release()
+        self._run_due_self_tests()
 
-    def _run(self, fn: Callable[[float], Any], now: float | None = None) -> Any:
-        """Run ``fn(now)`` under the lock followed by an evaluation (for request handlers)."""
+    def run(self, fn: Callable[[float], Any], now: float | None = None) -> Any:
+        """Run ``fn(now)`` under the lock followed by an evaluation (request handlers)."""
         with self._lock:
             t = self._clock() if now is None else now
             result = fn(t)
@@ -465,327 +415,190 @@ class EvseController:
         self._after_release()
         return result
 
+    def evaluate_locked(self, now: float) -> None:
+        """An evaluation from inside :meth:`run` (the caller holds the lock)."""
+        self._evaluate_locked(now)
+
     def _evaluate_locked(self, now: float, *, confirmed: bool = False) -> None:
         if self._stopped:
             return  # the drivers may be released: touch nothing
         if self._stopping:
             self._shutdown_step(now)
             return
-        self._read_rcd(now)
-        self._read_cp(now, confirmed)
-        self._read_pp()
+        # 1. inputs; the hard reactions (RCD trip, CP leaving C/D for A/B/E/F, a dead CP) open on
+        #    the very sample that shows them
+        if self.rcd.read(now, self.pilots.all_unplugged()):
+            self.contactor.open("rcd tripped", now)
+        changes, unreadable = self.pilots.read_cp(now, confirmed)
+        for change in changes:
+            if self.contactor.closed and change.state not in ("C2", "D2", "C1", "D1"):
+                self.contactor.open(f"cp {change.previous}->{change.state}", now)
+        if unreadable and self.settings.safety.open_on_board_link_loss and self.contactor.closed:
+            self.contactor.open(f"control pilot {unreadable[0]} unreadable", now)
+        self.pilots.read_pp(now)
         self._track_session()
-        self._read_contactor(now)
+        self.contactor.read(now)
         if self._plug_lock is not None:
             self._plug_lock.read(now)
-        if self._dc:
-            self._dc_path.read()
-        self._check_meter_age(now)
-        # Safety first: open before anything else is touched.
-        decision = self._decide()
-        if self._cmd_closed and not decision.may_close:
-            self._open_contactor(decision.why(), now)
-        self._update_output()
-        decision = self._decide()
-        if not self._cmd_closed and decision.may_close:
-            self._close_contactor(now)
+        if self.dc:
+            self.dc_path.read()
+            if self.dc_path.cable_check_running:
+                self.dc_path.advance(now, contactor_closed=self._contactor_really_closed())
+        self._check_meter(now)
+        # 2.-3. decide and actuate, opening first
+        decision = self._decide(now)
+        if self.contactor.closed and not decision.may_close and not self._may_stay_closed(decision, now):
+            self.contactor.open(self.withdrawal.reason(decision, now), now)
+        if not self.contactor.closed:
+            self.withdrawal.reset()
+        self._update_output(now)
+        decision = self._decide(now)
+        if not self.contactor.closed and (decision.may_close or self._test_closing(decision)):
+            if self.contactor.close(now) and decision.may_close:
+                self.session.energy_delivered = True
+        elif self.contactor.closed and decision.may_close:
+            self.session.energy_delivered = True
         if self._plug_lock is not None:
             # after the contactor step: an unlock is only ever commanded with the contactor open
-            self._plug_lock.drive(self._want_plug_locked(), self._contactor_may_be_closed(), now)
+            self._plug_lock.drive(self._want_plug_locked(), self.contactor.may_be_closed(), now)
         self._last_decision = decision
+        # 4. report
         self._publish_changes()
         self._note_transaction()
 
-    def _note_transaction(self) -> None:
-        active = self.is_transaction_active()
-        if active != self._tx_was_active:
-            self._tx_was_active = active
-            status = "started" if active else "ended"
-            self._outbox.put(TransactionChange(self.evse_id, self._last_tx_id, status))
+    def _may_stay_closed(self, decision: Decision, now: float) -> bool:
+        if self._test_closing(decision):
+            return True
+        if self.dc:
+            return False
+        return self.withdrawal.hold(decision, self._cp_states_tuple(), now)
 
-    # -- inputs --------------------------------------------------------------------------------
-    def _read_rcd(self, now: float) -> None:
-        rcd = self.devices.rcd
-        if rcd is None:
-            return
-        try:
-            sample = rcd.read()
-        except DeviceError as exc:
-            self._link_fault("rcd", exc)
-            return
-        self._clear_fault("link:rcd")
-        self._rcd_now = sample.tripped
-        if sample.tripped and not self._rcd_latched:
-            self._rcd_latched = True
-            log.warning("evse=%s rcd tripped residual_ma=%s", self.evse_id, sample.residual_ma)
-            self._emit(EventKind.RCD_TRIP, now, dc_6ma=None, residual_ma=sample.residual_ma)
-            # Open right here: the hardware path should already have opened (safety declaration),
-            # this is the second channel.
-            self._open_contactor("rcd tripped", now)
-            self._set_fault(
-                "rcd", "rcd", p.HardwareFaultName.GROUND_FAULT, "residual current trip", latched=True
-            )
-        if (
-            self._rcd_latched
-            and not sample.tripped
-            and self.settings.safety.rcd_reset is RcdResetPolicy.AUTO
-            and self._all_unplugged()
-        ):
-            self._do_rcd_reset()
+    def _test_closing(self, decision: Decision) -> bool:
+        """DC: closed for the cable check or while pre-charge is awaited (current-limited)."""
+        return self.dc and self.dc_path.wants_closed and test_may_close(decision)
 
-    def _read_cp(self, now: float, confirmed: bool) -> None:
-        for cid, cp in self.devices.cp.items():
-            try:
-                sample = cp.read()
-                output = cp.output
-            except DeviceError as exc:
-                self._link_fault(f"cp{cid}", exc)
-                if self.settings.safety.open_on_board_link_loss and self._cmd_closed:
-                    self._open_contactor(f"control pilot {cid} unreadable", now)
-                continue
-            self._clear_fault(f"link:cp{cid}")
-            reading = self._cp[cid].update(sample, output, confirmed=confirmed)
-            previous = self._cp_state[cid]
-            self._set_cp_state(cid, reading.state, now)
-            if reading.changed and self._cmd_closed and reading.state not in ("C2", "D2"):
-                # React on the very sample that shows the change (the 100 ms budget).
-                self._open_contactor(f"cp {previous}->{reading.state}", now)
-            key = f"diode{cid}"
-            if reading.diode_fault:
-                self._set_fault(key, "cp", p.HardwareFaultName.OTHER, "EV diode check failed")
-            else:
-                self._clear_fault(key)
-
-    def _read_pp(self) -> None:
-        for cid, pp in self.devices.pp.items():
-            try:
-                sample = pp.read()
-            except DeviceError as exc:
-                self._link_fault(f"pp{cid}", exc)
-                continue
-            self._clear_fault(f"link:pp{cid}")
-            cable = cable_from_sample(sample, self.settings.phases, self.settings.pp_windows)
-            self._cable[cid] = cable
-            if cable.fault:
-                self._set_fault(f"pp{cid}", "pp", p.HardwareFaultName.OTHER, "PP out of range")
-            else:
-                self._clear_fault(f"pp{cid}")
+    def _contactor_really_closed(self) -> bool:
+        c = self.contactor
+        if not c.closed:
+            return False
+        return c.feedback if c.feedback is not None else True
 
     def _track_session(self) -> None:
-        # E/F say nothing about the plug (the EVSE may be driving them itself): only B/C/D start a
-        # session and only A everywhere ends it.
-        letters = [c.letter for c in self._cp.values()]
-        plugged = any(x in (CpLetter.B, CpLetter.C, CpLetter.D) for x in letters)
-        if plugged and not self._session:
-            self._session = True
-            self._lock_override = None
-            log.info("evse=%s session begins (ev connected)", self.evse_id)
-        elif self._session and self._all_unplugged():
-            self._session = False
-            self._end_session()
+        change = self.session.track(self.pilots.plugged(), self.pilots.all_unplugged())
+        if change == "began":
+            self.rcd.session_began()
+        elif change == "ended":
+            self.dc_path.end_session()
+            self.overcurrent.end_session()
+            self.withdrawal.reset()
 
-    def _end_session(self) -> None:
-        log.info("evse=%s session ends (ev unplugged)", self.evse_id)
-        self._authorized = self.settings.free_charging
-        self._stop_requested = False
-        self._hlc_active = False
-        self._slac_busy = False
-        self._pwm_from_josev = False
-        self._pwm_request = _PWM_X1
-        self._lock_override = None
-        self._dc_path.end_session()
-
-    def _read_contactor(self, now: float) -> None:
-        contactor = self.devices.contactor
-        if contactor is None:
-            return
-        try:
-            sample = contactor.read()
-        except DeviceError as exc:
-            self._link_fault("contactor", exc)
-            return
-        self._clear_fault("link:contactor")
-        self._feedback = sample.feedback_closed
-        if self._awaiting_confirmation and sample.feedback_closed == self._cmd_closed:
-            self._awaiting_confirmation = False
-            self._emit(
-                EventKind.CONTACTOR_CONFIRMED,
-                now,
-                closed=self._cmd_closed,
-                switch_time_s=max(0.0, now - self._cmd_at),
-            )
-        if (
-            not contactor.has_feedback
-            or sample.feedback_closed is None
-            or self.settings.safety.welding_detection is WeldingDetection.NONE
-        ):
-            self._mismatch_since = None
-            return
-        if sample.feedback_closed == self._cmd_closed:
-            self._mismatch_since = None
-            return
-        if self._mismatch_since is None:
-            self._mismatch_since = now
-        if now - self._mismatch_since < self.settings.contactor_feedback_timeout_s:
-            return
-        if self._cmd_closed:
-            self._open_contactor("contactor did not close (feedback stayed open)", now)
-            self._set_fault(
-                "contactor_feedback",
-                "contactor",
-                p.HardwareFaultName.OTHER,
-                "feedback did not follow the close command",
-                latched=True,
-            )
-        else:
-            self._set_fault(
-                "contactor_welded",
-                "contactor",
-                p.HardwareFaultName.OTHER,
-                "contacts welded: feedback closed after the open command",
-                latched=True,
-            )
-
-    def _check_meter_age(self, now: float) -> None:
+    def _check_meter(self, now: float) -> None:
         if self.devices.meter is None:
             return
         # A meter that never answered yet gets one stale period from start-up before it is offline.
         last_ok = self._created_at if self._meter_ok_at is None else self._meter_ok_at
         stale = now - last_ok > self.settings.meter_stale_after_s
         if stale or self._meter_offline:
-            self._set_fault(
+            self.fault_book.set_fault(
                 "meter",
                 "meter",
                 p.HardwareFaultName.OTHER,
                 "meter not answering (readings stale)",
                 blocks=self.settings.safety.open_on_meter_loss,
             )
+        if not self.dc:
+            settled = max(self._applied_at, self.contactor.last_close_at or self._created_at)
+            why = self.overcurrent.check(
+                self._meter_reading, self._meter_ok_at, self._applied, settled, self.contactor.closed
+            )
+            if why is not None:
+                self.contactor.open(why, now)
 
-    # -- decision and actuation ----------------------------------------------------------------
-    def _inputs(self) -> InterlockInputs:
+    # -- decision ------------------------------------------------------------------------------
+    def _inputs(self, now: float | None = None) -> InterlockInputs:
+        t = self._clock() if now is None else now
+        s, dc = self.session, self.dc_path
         return InterlockInputs(
-            cp_states=tuple(s or "E" for s in self._cp_state.values()),
-            dc=self._dc,
+            cp_states=self._cp_states_tuple(),
+            dc=self.dc,
             available=self._available,
-            rcd_tripped=self._rcd_latched or self._rcd_now,
-            blocking_faults=frozenset(k for k, f in self._faults.items() if f.blocks),
-            stop_requested=self._stop_requested,
-            authorized=self._authorized,
-            hlc_active=self._hlc_active,
-            cable_check_passed=self._dc_path.cable_check_passed,
-            precharge_started=self._dc_path.precharge_started,
+            rcd_tripped=self.rcd.tripped,
+            blocking_faults=self.fault_book.blocking(),
+            stop_requested=s.stop_requested,
+            authorized=s.authorized,
+            hlc_active=s.hlc_active,
+            cable_check_passed=dc.cable_check_passed,
+            precharge_started=dc.precharge_started,
             plug_locked=self._plug_lock is None or self._plug_lock.confirmed,
             hlc_pwm=self._applied is not None
             and self._applied.mode is CpMode.PWM
             and self._applied.duty_percent == HLC_DUTY_PERCENT,
+            ventilation=self.settings.ventilation,
+            pp_required=self.pilots.pp_required,
+            pp_valid=self.pilots.pp_valid(),
+            rcd_self_test_failed=self.rcd.failed,
+            rcd_self_test_pending=self.rcd.due(s.plugged, t) or self.rcd.testing,
+            overcurrent=self.overcurrent.tripped,
+            hlc_session=s.hlc_session,
+            cable_check_session=dc.cable_check_session,
+            precharge_session=dc.precharge_session,
+            contactor_closed=self.contactor.closed,
+            since_last_close_s=self.contactor.since_last_close(t),
+            min_close_interval_s=self.settings.min_close_interval_s,
         )
 
-    def _decide(self) -> Decision:
-        return decide(self._inputs())
+    def _decide(self, now: float) -> Decision:
+        return decide(self._inputs(now))
 
-    def _open_contactor(self, why: str, now: float | None = None) -> None:
-        """Open now. Never raises: a failing driver is logged and reported, not propagated."""
-        if self._stopped:
-            return  # opened and confirmed by stop(); the driver may be released
-        if self._cmd_closed:
-            self._dc_path.disable()
-        contactor = self.devices.contactor
-        if contactor is not None:
-            try:
-                contactor.open()
-            except Exception as exc:  # opening is sacred: report, never propagate
-                log.error("evse=%s contactor open FAILED: %s", self.evse_id, exc)
-        if self._cmd_closed:
-            log.info("evse=%s contactor open reason=%s", self.evse_id, why)
-            t = self._clock() if now is None else now
-            current = self._present_current_a()
-            self._cmd_closed = False
-            self._cmd_at = t
-            self._mismatch_since = None
-            self._awaiting_confirmation = True
-            self._emit(
-                EventKind.CONTACTOR_OPENED,
-                t,
-                reason=why,
-                under_load=current is not None and current > UNDER_LOAD_A,
-                current_a=current,
-            )
+    def _cp_states_tuple(self) -> tuple[str, ...]:
+        return tuple(s or "E" for s in self.pilots.states.values())
+
+    # -- actuation -----------------------------------------------------------------------------
+    def open_contactor(self, why: str, now: float) -> None:
+        """Open at once (request handlers, e.g. DC stop_charging, inoperative)."""
+        self.contactor.open(why, now)
 
     def _present_current_a(self) -> float | None:
         """The highest current flowing as far as the core knows (meter phases or DC output)."""
-        if self._dc and self._dc_path.sample is not None:
-            return abs(self._dc_path.sample.current_a)
+        if self.dc and self.dc_path.sample is not None:
+            return abs(self.dc_path.sample.current_a)
         reading = self._meter_reading
         if reading is None or reading.current_a is None:
             return None
         c = reading.current_a
         return max(abs(c.l1), abs(c.l2), abs(c.l3))
 
-    def _close_contactor(self, now: float) -> None:
-        contactor = self.devices.contactor
-        if contactor is None or self._stopping:
-            return
-        try:
-            contactor.close()
-        except DeviceError as exc:
-            log.error("evse=%s contactor close failed: %s", self.evse_id, exc)
-            self._link_fault("contactor", exc)
-            return
-        log.info("evse=%s contactor close", self.evse_id)
-        self._cmd_closed = True
-        self._cmd_at = now
-        self._mismatch_since = None
-        self._awaiting_confirmation = True
-        self._emit(EventKind.CONTACTOR_CLOSED, now, reason="interlock clear")
+    def _blocked(self, now: float) -> bool:
+        """Nothing may be offered: RCD, blocking fault, RCD self-test failed or due, overcurrent."""
+        return (
+            self.rcd.tripped
+            or self.fault_book.any_blocking()
+            or self.overcurrent.tripped
+            or self.rcd.due(self.session.plugged, now)
+            or self.rcd.testing
+        )
 
-    def _desired_output(self) -> CpOutput:
-        if not self._available or self._forced == "f":
-            return CpOutput(CpMode.STATE_F)
-        if self._forced == "e":
-            return CpOutput(CpMode.STATE_E)
-        if self._blocking_fault_active() or self._stop_requested or not self._session:
-            return CpOutput(CpMode.X1)
-        kind, value = self._pwm_request
-        if self._pwm_from_josev:
-            if kind == "hlc":
-                return CpOutput(CpMode.PWM, HLC_DUTY_PERCENT)
-            if kind == "basic" and value is not None:
-                return self._basic_output(value)
-            return CpOutput(CpMode.X1)
-        if (
-            not self._dc
-            and self.settings.auto_basic_pwm
-            and self._authorized
-            and not self._hlc_active
-            and not self._slac_busy
-        ):
-            return self._basic_output(self.settings.max_current_a)
-        return CpOutput(CpMode.X1)
+    def _desired_output(self, now: float) -> CpOutput:
+        return desired_output(
+            self.session,
+            available=self._available,
+            blocked=self._blocked(now),
+            dc=self.dc,
+            auto_basic_pwm=self.settings.auto_basic_pwm,
+            max_current_a=self.settings.max_current_a,
+            limit_a=self.ac_limit_a(),
+            pp_ok=self.pilots.pp_valid(),
+        )
 
-    def _basic_output(self, current_a: float) -> CpOutput:
-        limit = min(current_a, self.ac_limit_a(), MAX_BASIC_CURRENT_A)
-        if limit < MIN_BASIC_CURRENT_A:
-            return CpOutput(CpMode.X1)
-        return CpOutput(CpMode.PWM, round(duty_from_current(limit), 2))
-
-    def _update_output(self) -> None:
-        desired = self._desired_output()
+    def _update_output(self, now: float) -> None:
+        desired = self._desired_output(now)
         if desired != self._applied:
             # Announce the state seen under the old output first (A1 -> B1 -> B2, never A1 -> B2:
             # some consumers mishandle the jump, and every observed state gets its cp_status).
             self._publish_cp()
-            self._apply_output(desired)
+            self._apply_output(desired, now)
             # The suffix follows the applied output at once (x1 <-> x2); no new sample needed.
-            for cid, classifier in self._cp.items():
-                if classifier.letter is not None:
-                    self._set_cp_state(cid, state_name(classifier.letter, self._output_of(cid)))
-                    classifier.state = self._cp_state[cid]
-
-    def _set_cp_state(self, cid: int, state: str | None, now: float | None = None) -> None:
-        previous = self._cp_state[cid]
-        self._cp_state[cid] = state
-        if state is not None and state != previous:
-            self._emit(EventKind.CP_STATE, now, connector_id=cid, state=state, previous=previous)
+            self.pilots.follow_output({cid: self._output_of(cid) for cid in self.devices.cp})
 
     def _output_of(self, cid: int) -> CpOutput:
         try:
@@ -793,7 +606,7 @@ class EvseController:
         except DeviceError:
             return self._applied or CpOutput(CpMode.X1)
 
-    def _apply_output(self, out: CpOutput) -> None:
+    def _apply_output(self, out: CpOutput, now: float) -> None:
         for cid, cp in self.devices.cp.items():
             try:
                 if out.mode is CpMode.STATE_F:
@@ -805,23 +618,26 @@ class EvseController:
                 else:
                     cp.set_x1()
             except DeviceError as exc:
-                self._link_fault(f"cp{cid}", exc)
+                self.fault_book.link_fault(f"cp{cid}", exc)
                 return
         log.info("evse=%s cp output %s duty=%s", self.evse_id, out.mode.value, out.duty_percent)
         self._applied = out
+        self._applied_at = now
 
     def _want_plug_locked(self) -> bool:
         """The plug stays locked while a session runs: EV plugged, not stopped, authorized (or an
         ISO 15118 session), EVSE available and no blocking fault -- so the driver can take the
         cable after a stop, an RCD trip or a fault. Josev's explicit cs_connector wins."""
-        if self._lock_override is not None:
-            return self._lock_override
+        s = self.session
+        if s.lock_override is not None:
+            return s.lock_override
         return (
-            self._session
-            and not self._stop_requested
+            s.plugged
+            and not s.stop_requested
             and self._available
-            and (self._authorized or self._hlc_active)
-            and not self._blocking_fault_active()
+            and s.may_be_served()
+            and not self.rcd.tripped
+            and not self.fault_book.any_blocking()
         )
 
     def _lock_status(self, cid: int) -> p.CableLockStatus | None:
@@ -829,66 +645,58 @@ class EvseController:
         lock = self._plug_lock
         if lock is None or lock.connector_id != cid:
             return None
-        return lock.status(LOCK_FAULT in self._faults)
+        return lock.status(LOCK_FAULT in self.fault_book)
 
-    def _contactor_may_be_closed(self) -> bool:
-        """Commanded closed, mirror contact closed (welded), or state unknown: never unlock then."""
-        return bool(self._cmd_closed or self._feedback or "link:contactor" in self._faults)
+    # -- self-tests (outside the lock) ---------------------------------------------------------
+    def _run_due_self_tests(self) -> None:
+        with self._lock:
+            now = self._clock()
+            rcd_due = (
+                not self._stopping
+                and not self.contactor.may_be_closed()
+                and self.rcd.due(self.session.plugged, now)
+            )
+            if rcd_due:
+                self.rcd.testing = True
+            imd_due = self.dc and not self._stopping and self.dc_path.imd_self_test_due
+        if rcd_due:
+            self._rcd_self_test()
+        if imd_due:
+            passed = self.dc_path.run_imd_self_test()
+            with self._locked():
+                self.dc_path.imd_self_test_done(passed, self._clock())
 
-    # -- faults --------------------------------------------------------------------------------
-    def _set_fault(
-        self,
-        key: str,
-        component: str,
-        name: p.HardwareFaultName,
-        detail: str,
-        *,
-        latched: bool = False,
-        blocks: bool = True,
-    ) -> None:
-        if key in self._faults:
-            return
-        fault = Fault(key, component, name, detail, latched, blocks)
-        self._faults[key] = fault
-        self._emit(
-            EventKind.FAULT_SET, key=key, component=component, name=name.value, detail=detail, blocks=blocks
-        )
-        log.warning(
-            "evse=%s hardware_fault component=%s fault=%s latched=%s detail=%s",
-            self.evse_id,
-            component,
-            name.value,
-            latched,
-            detail,
-        )
-        self._send(p.HardwareFaultUpdate(evse_id=self.evse_id, component_name=component, fault_name=name))
+    def _rcd_self_test(self) -> tuple[bool, str]:
+        """Run the RCD test (``rcd.testing`` already set under the lock, contactor open)."""
+        try:
+            passed, detail = self.rcd.run()
+        except Exception as exc:  # a driver bug must not leave the guard in "testing"
+            passed, detail = False, f"self-test raised: {exc}"
+        with self._locked():
+            self.rcd.finish(passed, detail, self._clock())
+            self._evaluate_locked(self._clock())
+        return passed, detail
 
-    def _clear_fault(self, key: str) -> None:
-        fault = self._faults.get(key)
-        if fault is not None and not fault.latched:
-            self._drop_fault(key)
+    def run_rcd_self_test(self) -> tuple[bool, str]:
+        """Operator action: run the RCD self-test now. Refused (``(False, "refused: ...")``, no
+        fault) while the contactor may be closed, the station stops, or another test runs."""
+        with self._lock:
+            refusal = None
+            if self.devices.rcd is None:
+                refusal = "no rcd device"
+            elif self._stopping:
+                refusal = "station stopping"
+            elif self.contactor.may_be_closed():
+                refusal = "contactor closed"
+            elif self.rcd.testing:
+                refusal = "a self-test is running"
+            else:
+                self.rcd.testing = True
+        if refusal is not None:
+            return False, f"refused: {refusal}"
+        return self._rcd_self_test()
 
-    def _drop_fault(self, key: str) -> None:
-        """Remove a fault (latched or not) and tell the observers."""
-        fault = self._faults.pop(key, None)
-        if fault is not None:
-            log.info("evse=%s fault cleared component=%s key=%s", self.evse_id, fault.component, key)
-            self._emit(EventKind.FAULT_CLEARED, key=key)
-
-    def _link_fault(self, what: str, exc: DeviceError) -> None:
-        """A device stopped answering: the board (or bus) link is lost for it."""
-        self._set_fault(
-            f"link:{what}",
-            what.rstrip("0123456789"),
-            p.HardwareFaultName.OTHER,
-            f"device link lost: {exc}",
-            blocks=self.settings.safety.open_on_board_link_loss,
-        )
-
-    def _blocking_fault_active(self) -> bool:
-        return self._rcd_latched or self._rcd_now or any(f.blocks for f in self._faults.values())
-
-    # -- publishing ----------------------------------------------------------------------------
+    # -- reporting -----------------------------------------------------------------------------
     def _send(self, payload: Payload) -> None:
         """Queue an update; it is published after the lock is released (never under it)."""
         self._outbox.put(payload)
@@ -899,54 +707,36 @@ class EvseController:
         self._outbox.put(StationEvent(self.evse_id, kind, at, detail))
 
     def _publish_cp(self) -> None:
-        for cid in self._cp:
-            state = self._cp_state[cid]
-            if state is not None and state != self._cp_sent[cid]:
-                self._cp_sent[cid] = state
-                self._send(self._cp_status_payload(cid))
+        for cid, state in self.pilots.states.items():
+            self._reporter.cp(cid, state, partial(self._cp_status_payload, cid))
 
     def _publish_changes(self) -> None:
         self._publish_cp()
-        status = self.contactor_status()
-        if status != self._contactor_sent:
-            self._contactor_sent = status
-            self._send(p.CsContactorStatusUpdate(evse_id=self.evse_id, status=p.ContactorStatus(status)))
-        for cid, cable in self._cable.items():
+        self._reporter.contactor(self.evse_id, self.contactor_status())
+        for cid, cable in self.pilots.cables.items():
             conn = self._connectors.get(cid)
             if conn is not None and conn.cable == "fixed":
                 continue
-            lock = self._lock_status(cid)
-            key = (
-                "connected" if cable.present else "disconnected",
-                None if cable.ampacity_a is None else int(cable.ampacity_a),
-                None if lock is None else lock.value,
-            )
-            if key != self._cable_sent.get(cid):
-                self._cable_sent[cid] = key
-                self._send(reporting.cable_info(self.evse_id, cable, lock))
-        entry = self.status_and_limits_entry()
-        if entry != self._limits_sent and (not self._dc or self._limits_changed(entry)):
-            self._limits_sent = entry
-            if self._dc_path.sample is not None:
-                self._dc_reported = (self._dc_path.sample.voltage_v, self._dc_path.sample.current_a)
-            self._send(p.CsStatusAndLimitsUpdate(evses=[p.CsStatusAndLimitsUpdateEvse(**entry)]))
-
-    def _limits_changed(self, entry: dict[str, Any]) -> bool:
-        """DC: anything but the present values changed, or those moved past the deadband (a
-        module reports every few ms; each millivolt is not a change worth a message)."""
-        if self._limits_sent is None or _without_present(entry) != _without_present(self._limits_sent):
-            return True
-        if self._dc_path.sample is None or self._dc_reported is None:
-            return False
-        v, a = self._dc_path.sample.voltage_v, self._dc_path.sample.current_a
-        return (
-            abs(v - self._dc_reported[0]) > self.settings.dc_report_deadband_v
-            or abs(a - self._dc_reported[1]) > self.settings.dc_report_deadband_a
+            self._reporter.cable(self.evse_id, cid, cable, self._lock_status(cid))
+        deadband = (
+            (self.settings.dc_report_deadband_v, self.settings.dc_report_deadband_a) if self.dc else None
         )
+        self._reporter.limits(self.status_and_limits_entry(), self.dc_path.sample, deadband)
+
+    def _note_transaction(self) -> None:
+        active = self.is_transaction_active()
+        if active != self._tx_was_active:
+            self._tx_was_active = active
+            status = "started" if active else "ended"
+            self._outbox.put(TransactionChange(self.evse_id, self.session.last_tx_id, status))
 
     def _cp_status_payload(self, cid: int) -> p.CpStatusUpdate:
         return reporting.cp_status(
-            self.evse_id, cid, self._cp_state[cid] or "E", self._cp[cid].last_sample, self._applied
+            self.evse_id,
+            cid,
+            self.pilots.states[cid] or "E",
+            self.pilots.classifiers[cid].last_sample,
+            self._applied,
         )
 
     # ==========================================================================================
@@ -959,15 +749,24 @@ class EvseController:
     @property
     def contactor_closed(self) -> bool:
         """What the core has *commanded* (the interlock's output)."""
-        return self._cmd_closed
+        return self.contactor.closed
 
     @property
     def cp_states(self) -> dict[int, str | None]:
-        return dict(self._cp_state)
+        return dict(self.pilots.states)
+
+    @property
+    def _cp_state(self) -> dict[int, str | None]:
+        """The accepted-state table itself (the interlock property test swaps in a logging one)."""
+        return self.pilots.states
+
+    @_cp_state.setter
+    def _cp_state(self, table: dict[int, str | None]) -> None:
+        self.pilots.states = table
 
     @property
     def faults(self) -> dict[str, Fault]:
-        return dict(self._faults)
+        return self.fault_book.snapshot()
 
     @property
     def available(self) -> bool:
@@ -975,7 +774,7 @@ class EvseController:
 
     @property
     def rcd_tripped(self) -> bool:
-        return self._rcd_latched or self._rcd_now
+        return self.rcd.tripped
 
     @property
     def last_decision(self) -> Decision | None:
@@ -992,11 +791,8 @@ class EvseController:
 
     def contactor_status(self) -> str:
         """``closed`` / ``opened`` from the feedback (or the command without feedback), ``error``
-        while a contactor fault is active or the feedback disagrees past the timeout."""
-        if any(k in self._faults for k in ("contactor_welded", "contactor_feedback", "link:contactor")):
-            return "error"
-        closed = self._feedback if self._feedback is not None else self._cmd_closed
-        return "closed" if closed else "opened"
+        while a contactor fault is active."""
+        return self.contactor.status()
 
     def ac_limit_a(self) -> float:
         """Per-phase current limit: EVSE rating, reduced by the cable and the derating."""
@@ -1004,54 +800,51 @@ class EvseController:
         for cid, conn in self._connectors.items():
             if conn.cable == "fixed" and conn.max_cable_current_a is not None:
                 limit = min(limit, conn.max_cable_current_a)
-            cable = self._cable.get(cid)
+            cable = self.pilots.cables.get(cid)
             if cable is not None and cable.present and cable.ampacity_a is not None:
                 limit = min(limit, cable.ampacity_a)
         if self._derating_a is not None:
             limit = min(limit, self._derating_a)
+        for amps, _ in self._external_limits.values():
+            limit = min(limit, amps)
         return max(0.0, limit)
 
     def status_code(self) -> p.EvseStatusCode:
-        if self._rcd_latched or self._rcd_now:
+        if self.rcd.tripped:
             return p.EvseStatusCode.EVSE_EMERGENCY_SHUTDOWN
-        if any(f.blocks for f in self._faults.values()):
+        if self.fault_book.any_blocking():
             return p.EvseStatusCode.EVSE_MALFUNCTION
         if not self._available:
             return p.EvseStatusCode.EVSE_NOT_READY
-        if self._dc_path.cable_check_running:
+        if self.dc_path.cable_check_running:
             return p.EvseStatusCode.EVSE_ISOLATION_MONITORING_ACTIVE
-        if self._stop_requested:
+        if self.session.stop_requested:
             return p.EvseStatusCode.EVSE_SHUTDOWN
         return p.EvseStatusCode.EVSE_READY
 
     def status_and_limits_entry(self) -> dict[str, Any]:
         """Keyword arguments for one ``evses[]`` item of cs_status_and_limits."""
         entry: dict[str, Any] = {"evse_id": self.evse_id, "status_code": self.status_code()}
-        if self._dc:
-            entry["dc"] = self._dc_limits()
+        if self.dc:
+            entry["dc"] = reporting.dc_limits(
+                self.dc_path.capabilities,
+                self.dc_path.sample,
+                derating_a=self._derating_a,
+                isolation=self.dc_path.isolation,
+                peak_current_ripple_a=self.settings.dc_peak_current_ripple_a,
+                current_reg_tolerance_a=self.settings.dc_current_reg_tolerance_a,
+            )
         else:
             entry["ac"] = reporting.ac_limits(
-                self.ac_limit_a(),
-                self.settings.phases,
-                self.settings.nominal_voltage_v,
-                self._rcd_latched or self._rcd_now,
+                self.ac_limit_a(), self.settings.phases, self.settings.nominal_voltage_v, self.rcd.tripped
             )
         return entry
-
-    def _dc_limits(self) -> p.CsStatusAndLimitsDc:
-        return reporting.dc_limits(
-            self._dc_path.capabilities,
-            self._dc_path.sample,
-            derating_a=self._derating_a,
-            isolation=self._dc_path.isolation,
-            peak_current_ripple_a=self.settings.dc_peak_current_ripple_a,
-            current_reg_tolerance_a=self.settings.dc_current_reg_tolerance_a,
-        )
 
     def snapshot(self) -> list[Payload]:
         """The current state as updates, for after a (re)connect."""
         with self._locked():
-            out: list[Payload] = [self._cp_status_payload(cid) for cid in self._cp if self._cp_state[cid]]
+            states = self.pilots.states
+            out: list[Payload] = [self._cp_status_payload(cid) for cid in states if states[cid]]
             out.append(
                 p.CsContactorStatusUpdate(
                     evse_id=self.evse_id, status=p.ContactorStatus(self.contactor_status())
@@ -1062,156 +855,46 @@ class EvseController:
                     evses=[p.CsStatusAndLimitsUpdateEvse(**self.status_and_limits_entry())]
                 )
             )
-            for cid, cable in self._cable.items():
+            for cid, cable in self.pilots.cables.items():
                 conn = self._connectors.get(cid)
                 if conn is None or conn.cable != "fixed":
                     out.append(reporting.cable_info(self.evse_id, cable, self._lock_status(cid)))
             return out
 
     # ==========================================================================================
-    # requests from Josev (called by Station handlers on bridge worker threads)
+    # requests from Josev (Station handlers, bridge worker threads): see josev.py
     # ==========================================================================================
     def handle_cp_pwm(self, req: p.CpPwmRequest) -> p.CpPwmResponse:
-        """Apply a ``cp_pwm`` request (see MESSAGES.md: fault_state > error_state > hlc/basic)."""
-
-        def invalid(info: str) -> p.CpPwmResponse:
-            log.warning("evse=%s cp_pwm invalid: %s", self.evse_id, info)
-            return p.CpPwmResponse(evse_id=self.evse_id, status=p.CpPwmStatus.INVALID, info=info)
-
-        current = None if req.current is UNSET else float(req.current)
-        if req.fault_state:
-            return self._run(lambda now: self._set_forced("f"))
-        if req.error_state:
-            return self._run(lambda now: self._set_forced("e"))
-        if req.hlc and current is not None:
-            return invalid("current must be absent when hlc is true")
-        if not req.hlc:
-            if current is None:
-                return invalid("current is required when hlc is false")
-            if (
-                not math.isfinite(current)
-                or (0 < current < MIN_BASIC_CURRENT_A)
-                or current > MAX_BASIC_CURRENT_A
-            ):
-                return invalid(
-                    f"current {current} A outside 0 or {MIN_BASIC_CURRENT_A:g}..{MAX_BASIC_CURRENT_A:g} A"
-                )
-
-        def apply(now: float) -> p.CpPwmResponse:
-            wants_pwm = req.hlc or (current is not None and current > 0)
-            if wants_pwm:
-                reason = self._pwm_refusal()
-                if reason is not None:
-                    return p.CpPwmResponse(evse_id=self.evse_id, status=p.CpPwmStatus.ERROR, info=reason)
-            self._forced = None
-            self._pwm_from_josev = True
-            if req.hlc:
-                self._pwm_request = ("hlc", None)
-            elif current is not None and current > 0:
-                self._pwm_request = ("basic", current)
-            else:
-                self._pwm_request = _PWM_X1
-            return p.CpPwmResponse(evse_id=self.evse_id, status=p.CpPwmStatus.VALID)
-
-        return self._run(apply)
-
-    def _set_forced(self, which: str) -> p.CpPwmResponse:
-        self._forced = which
-        return p.CpPwmResponse(evse_id=self.evse_id, status=p.CpPwmStatus.VALID)
-
-    def _pwm_refusal(self) -> str | None:
-        if self._stopping:
-            return "station stopping"
-        if not self._available:
-            return "evse unavailable"
-        if self._rcd_latched or self._rcd_now:
-            return "rcd tripped"
-        blocking = [f.key for f in self._faults.values() if f.blocks]
-        if blocking:
-            return "hardware fault active: " + ",".join(sorted(blocking))
-        return None
+        return self.requests.cp_pwm(req)
 
     def handle_stop_charging(self) -> p.StopChargingResponse:
-        """Stop the energy transfer: contactor open now, PWM off; latched until the EV unplugs or
-        a new authorization arrives."""
-
-        def apply(now: float) -> p.StopChargingResponse:
-            self._open_contactor("stop_charging", now)
-            self._stop_requested = True
-            return p.StopChargingResponse(evse_id=self.evse_id, status=p.AcceptedRejected.ACCEPTED)
-
-        return self._run(apply)
+        return self.requests.stop_charging()
 
     def handle_contactor_status(self) -> p.CsContactorStatusResponse:
-        def apply(now: float) -> p.CsContactorStatusResponse:
-            status = self.contactor_status()
-            kwargs: dict[str, Any] = {}
-            if status == "error":
-                kwargs["info"] = (
-                    "; ".join(f.detail for f in self._faults.values() if f.component == "contactor")[:200]
-                    or "contactor fault"
-                )
-            return p.CsContactorStatusResponse(
-                evse_id=self.evse_id, status=p.ContactorStatus(status), **kwargs
-            )
-
-        with self._lock:
-            t = self._clock()
-            self._evaluate_locked(t)
-            result = apply(t)
-        self._after_release()
-        return result
+        return self.requests.contactor_status()
 
     def handle_cable_check(self, action: p.CableCheckAction) -> p.CableCheckResponse:
-        """DC cable check: start the isolation monitor; report ongoing / finished + level."""
-
-        def apply(now: float) -> p.CableCheckResponse:
-            if not self._dc or self._stopping:
-                log.warning("evse=%s cable_check refused (AC EVSE or stopping)", self.evse_id)
-                return p.CableCheckResponse(
-                    evse_id=self.evse_id,
-                    cable_check_status=p.CableCheckStatus.FINISHED,
-                    isolation_level=p.IsolationLevel.INVALID,
-                )
-            return self._dc_path.cable_check(action, self._pwm_refusal())
-
-        result: p.CableCheckResponse = self._run(apply)
-        return result
+        return self.requests.cable_check(action)
 
     def handle_power_electronics_setpoint(
         self, req: p.PowerElectronicsSetpointRequest
     ) -> p.PowerElectronicsSetpointResponse:
-        """DC: pre-charge lets the interlock close, then the module follows the set-point;
-        current demand needs the contactor closed. AC set-points are accepted and recorded."""
+        return self.requests.power_electronics_setpoint(req)
 
-        def reply(ok: bool, why: str = "") -> p.PowerElectronicsSetpointResponse:
-            if not ok:
-                log.warning("evse=%s power_electronics_setpoint rejected: %s", self.evse_id, why)
-            status = p.AcceptedRejected.ACCEPTED if ok else p.AcceptedRejected.REJECTED
-            return p.PowerElectronicsSetpointResponse(evse_id=self.evse_id, status=status)
+    def pwm_refusal(self) -> str | None:
+        """Why no PWM (and no DC set-point) may be started now, or None."""
+        if self._stopping:
+            return "station stopping"
+        if not self._available:
+            return "evse unavailable"
+        if self.rcd.tripped:
+            return "rcd tripped"
+        blocking = sorted(self.fault_book.blocking())
+        if blocking:
+            return "hardware fault active: " + ",".join(blocking)
+        return None
 
-        def apply(now: float) -> p.PowerElectronicsSetpointResponse:
-            refusal = self._pwm_refusal()
-            if refusal is not None:
-                return reply(False, refusal)
-            if not self._dc:
-                ok = req.ac is not UNSET
-                return reply(ok, "" if ok else "DC set-point for an AC EVSE")
-            setpoint = self._dc_path.validate(req)
-            if isinstance(setpoint, str):
-                return reply(False, setpoint)
-            if setpoint.precharge:
-                self._dc_path.precharge_started = True
-                self._evaluate_locked(now)  # the interlock closes now if it may
-            if not self._cmd_closed:
-                why = self._last_decision.why() if self._last_decision else "contactor open"
-                return reply(False, f"contactor may not close: {why}")
-            error = self._dc_path.apply(setpoint, self._derating_a)
-            return reply(error is None, error or "")
-
-        result: p.PowerElectronicsSetpointResponse = self._run(apply)
-        return result
-
+    # -- meter ---------------------------------------------------------------------------------
     def meter_values(self, now: float | None = None) -> MeterReading:
         """The latest reading if it is fresh; raises DeviceError when it is not (never a stale
         value with a fresh timestamp)."""
@@ -1228,7 +911,7 @@ class EvseController:
 
     def meter_payload(self, reading: MeterReading, cls: type[reporting.M]) -> reporting.M:
         """A MeterValuesResponse/Update built from ``reading`` with the reading's own timestamp."""
-        offered = None if self._dc else self.ac_limit_a()
+        offered = None if self.dc else self.ac_limit_a()
         return reporting.meter_values(cls, self.evse_id, reading, max_current_offered_a=offered)
 
     def poll_meter(self, now: float | None = None) -> None:
@@ -1256,7 +939,7 @@ class EvseController:
                 self._meter_offline = False
                 self._meter_reading = reading
                 self._meter_ok_at = t
-                self._clear_fault("meter")
+                self.fault_book.clear_fault("meter")
                 self._evaluate_locked(t)
                 self._send(self.meter_payload(reading, p.MeterValuesUpdate))
         self._after_release()
@@ -1265,66 +948,52 @@ class EvseController:
     # listen-only updates and station functions
     # ==========================================================================================
     def on_hlc_charging(self, status: bool) -> None:
-        """``hlc_charging``: an ISO 15118 session does (not) control this EVSE."""
+        """``hlc_charging``: an ISO 15118 session does (not) control this EVSE. Each new one
+        needs its own DC cable check and pre-charge."""
 
         def apply(now: float) -> None:
-            self._hlc_active = status
-            if status:
-                self._slac_busy = True
+            was = self.session.hlc_active
+            if self.session.on_hlc_charging(status):
+                self.dc_path.new_session(self.session.hlc_session)
+            elif was and not status:
+                self.dc_path.end_session()
 
-        self._run(apply)
+        self.run(apply)
 
     def on_slac_status(self, status: p.SlacStatus) -> None:
         """``slac_status``: while SLAC matches, the auto basic PWM waits; when SLAC gives up, basic
         charging may go on (AC) and an HLC session is over."""
+        self.run(lambda now: self.session.on_slac_status(status))
 
-        def apply(now: float) -> None:
-            if status in (p.SlacStatus.MATCHING, p.SlacStatus.MATCHED):
-                self._slac_busy = True
-            else:
-                self._slac_busy = False
-                if status in (p.SlacStatus.FAILED, p.SlacStatus.BASIC_CHARGING, p.SlacStatus.UNMATCHED):
-                    self._hlc_active = False
-
-        self._run(apply)
+    def on_ev_rated_limits(self, max_voltage_v: float | None) -> None:
+        """``ev_rated_limits``: the EV's maximum DC voltage bounds the cable-check voltage."""
+        self.run(lambda now: self.dc_path.set_ev_max_voltage(max_voltage_v))
 
     def set_authorized(self, authorized: bool, *, id_token: str | None = None) -> None:
         """AC basic charging may (not) deliver energy. A new authorization also lifts a previous
         ``stop_charging`` of the same plug-in session."""
 
         def apply(now: float) -> None:
-            self._authorized = authorized or self.settings.free_charging
-            if authorized:
-                self._stop_requested = False
-                self._lock_override = None  # a new authorization locks the plug again
+            self.session.set_authorized(authorized)
             log.info("evse=%s authorized=%s token=%s", self.evse_id, authorized, id_token or "-")
 
-        self._run(apply)
+        self.run(apply)
 
     def on_authorization(self, status: p.AuthorizationStatus) -> None:
         self.set_authorized(status is p.AuthorizationStatus.ACCEPTED)
 
     def on_transaction_status(self, transaction_id: str, status: p.TransactionState) -> None:
         """Track Josev's OCPP transactions on this EVSE; ``ended`` ends the authorization."""
-
-        def apply(now: float) -> None:
-            if status is p.TransactionState.ENDED:
-                self._transactions.pop(transaction_id, None)
-                if not self._transactions:
-                    self._authorized = self.settings.free_charging
-            else:
-                self._transactions[transaction_id] = status.value
-            self._last_tx_id = transaction_id
-
-        self._run(apply)
+        self.run(lambda now: self.session.on_transaction_status(transaction_id, status))
 
     def has_transaction(self, transaction_id: str) -> bool:
-        return transaction_id in self._transactions
+        return transaction_id in self.session.transactions
 
     def is_transaction_active(self) -> bool:
-        """True while a session runs: Josev reported an open OCPP transaction on this EVSE, or
-        the contactor is commanded closed (basic charging without OCPP serves an EV too)."""
-        return bool(self._transactions) or self._cmd_closed
+        """True while a transaction runs: Josev reported an open OCPP transaction on this EVSE, or
+        (basic charging without OCPP) the contactor closed in this plug-in session and the EV has
+        neither unplugged nor been stopped -- a pause (C2 -> B2) does not end it."""
+        return self.session.transaction_active(self.contactor.closed)
 
     def add_transaction_listener(self, fn: TransactionListener) -> None:
         """``fn(evse_id, transaction_id, "started" | "ended")`` whenever
@@ -1339,12 +1008,12 @@ class EvseController:
         def apply(now: float) -> None:
             if not available:
                 # open before the flag flips, so no reader ever sees "unavailable and closed"
-                self._open_contactor("evse made unavailable", now)
+                self.contactor.open("evse made unavailable", now)
             if available != self._available:
                 self._emit(EventKind.AVAILABILITY, now, available=available)
             self._available = available
 
-        self._run(apply)
+        self.run(apply)
 
     def request_lock(self, connector_id: int, locked: bool) -> str | None:
         """An explicit lock/unlock (Josev's ``cs_connector``). Returns why it is refused, else
@@ -1361,15 +1030,15 @@ class EvseController:
                 return "station stopping"
             if lock is None or lock.connector_id != connector_id:
                 return f"connector {connector_id} has no lock the core drives"
-            if not locked and self._contactor_may_be_closed():
+            if not locked and self.contactor.may_be_closed():
                 return "unlock refused: contactor closed"
-            self._lock_override = locked
-            lock.drive(locked, self._contactor_may_be_closed(), now)
+            self.session.lock_override = locked
+            lock.drive(locked, self.contactor.may_be_closed(), now)
             if not lock.readable:
                 return "lock not readable"
             return None
 
-        result: str | None = self._run(apply)
+        result: str | None = self.run(apply)
         return result
 
     @property
@@ -1379,60 +1048,82 @@ class EvseController:
 
     def set_derating_limit(self, amps: float | None) -> None:
         """Reduce the current limit (thermal or grid derating); ``None`` lifts it."""
-        self._run(lambda now: setattr(self, "_derating_a", amps))
+        self.run(lambda now: setattr(self, "_derating_a", amps))
+
+    # -- energy limits (#22, josev_hal.station.limits / energy) ---------------------------------
+    def set_limit(self, source: LimitSource, amps: float | None, detail: str = "") -> None:
+        """Set (or lift, ``None``) a station-wide limit on this EVSE: grid input, site share,
+        local limit. A value that is not a finite number >= 0 counts as 0 A (safe side)."""
+
+        def apply(now: float) -> None:
+            if amps is None:
+                self._external_limits.pop(source, None)
+            else:
+                value = float(amps) if math.isfinite(amps) and amps >= 0 else 0.0
+                self._external_limits[source] = (value, detail)
+            described = self.limits_locked().describe()
+            if described != self._binding_logged:
+                self._binding_logged = described
+                log.info("evse=%s current limit %s", self.evse_id, described)
+
+        self.run(apply)
+
+    def limits(self) -> EffectiveLimit:
+        """Every limit on this EVSE's current and which one binds (logs, status)."""
+        with self._locked():
+            return self.limits_locked()
+
+    def limits_locked(self) -> EffectiveLimit:
+        entries: list[Limit | None] = [Limit(LimitSource.EVSE_RATING, self.settings.max_current_a)]
+        cables = [
+            conn.max_cable_current_a
+            for conn in self._connectors.values()
+            if conn.cable == "fixed" and conn.max_cable_current_a is not None
+        ]
+        cables += [
+            c.ampacity_a for c in self.pilots.cables.values() if c.present and c.ampacity_a is not None
+        ]
+        if cables:
+            entries.append(Limit(LimitSource.CABLE, min(cables)))
+        if self._derating_a is not None:
+            entries.append(Limit(LimitSource.TEMPERATURE, self._derating_a))
+        entries += [Limit(src, amps, detail) for src, (amps, detail) in self._external_limits.items()]
+        kind, value = self.session.pwm_request
+        if self.session.pwm_from_josev and kind == "basic" and value is not None:
+            entries.append(Limit(LimitSource.JOSEV, value, "cp_pwm"))
+        return effective_limit(entries)
+
+    @property
+    def hlc_active(self) -> bool:
+        """An ISO 15118 / DIN session controls this EVSE."""
+        return bool(self.session.hlc_active)
 
     def reset_rcd(self) -> bool:
         """Manual RCD reset (operator action). True when the RCD reads clear afterwards."""
-        return bool(self._run(lambda now: self._do_rcd_reset()))
-
-    def _do_rcd_reset(self) -> bool:
-        if self._stopping:
-            return False
-        rcd = self.devices.rcd
-        if rcd is None:
-            self._rcd_latched = False
-            return True
-        try:
-            rcd.reset()
-            tripped = rcd.read().tripped
-        except DeviceError as exc:
-            log.error("evse=%s rcd reset failed: %s", self.evse_id, exc)
-            return False
-        if tripped:
-            return False
-        self._rcd_latched = False
-        self._rcd_now = False
-        self._drop_fault("rcd")
-        log.info("evse=%s rcd reset", self.evse_id)
-        return True
+        return bool(self.run(lambda now: False if self._stopping else self.rcd.reset()))
 
     def clear_faults(self) -> list[str]:
         """Clear latched faults whose cause is gone (operator action). Returns the cleared keys.
 
-        A contactor that still reads closed while commanded open stays "welded"."""
+        A contactor that still reads closed while commanded open stays "welded"; an RCD trip
+        needs :meth:`reset_rcd`, a failed RCD self-test a passing one."""
 
         def apply(now: float) -> list[str]:
             if self._stopping:
                 return []
-            still_welded = False
-            contactor = self.devices.contactor
-            if contactor is not None and contactor.has_feedback and not self._cmd_closed:
-                try:
-                    still_welded = bool(contactor.read().feedback_closed)
-                except DeviceError:
-                    still_welded = True
+            still_welded = self.contactor.still_welded()
             cleared = []
-            for key, fault in list(self._faults.items()):
-                if not fault.latched or key == "rcd":
+            for fault in self.fault_book:
+                if not fault.latched or fault.key in ("rcd", "rcd_self_test"):
                     continue
-                if key == "contactor_welded" and still_welded:
+                if fault.key == "contactor_welded" and still_welded:
                     continue
-                self._drop_fault(key)
-                cleared.append(key)
-            self._mismatch_since = None
+                self.fault_book.drop(fault.key)
+                cleared.append(fault.key)
+            self.contactor.forget_mismatch()
             return cleared
 
-        result: list[str] = self._run(apply)
+        result: list[str] = self.run(apply)
         return result
 
     def restart(self) -> None:
@@ -1444,34 +1135,20 @@ class EvseController:
         def apply(now: float) -> None:
             if self._stopping:
                 return
-            self._open_contactor("evse restart", now)
-            self._end_session()
-            self._session = False
-            self._forced = None
-            self._lock_override = None
-            self._transactions.clear()
-            for key in [k for k, f in self._faults.items() if not f.latched]:
-                self._drop_fault(key)
-            for cid in self._cp:
-                self._cp[cid] = CpClassifier(self.settings.cp_thresholds, self.settings.cp_debounce_samples)
-                self._cp_state[cid] = None
-                self._cp_sent[cid] = None
-            self._cable_sent.clear()
+            self.contactor.open("evse restart", now)
+            self.session.end()
+            self.session.plugged = False
+            self.session.forced = None
+            self.session.transactions.clear()
+            self.dc_path.end_session()
+            self.overcurrent.end_session()
+            self.withdrawal.reset()
+            for fault in self.fault_book:
+                if not fault.latched:
+                    self.fault_book.drop(fault.key)
+            self.pilots.reset()
+            self._reporter.forget()
             self._applied = None
-            self._contactor_sent = None
-            self._limits_sent = None
             log.info("evse=%s restarted", self.evse_id)
 
-        self._run(apply)
-
-    def _all_unplugged(self) -> bool:
-        letters = [c.letter for c in self._cp.values()]
-        return all(letter is CpLetter.A for letter in letters)
-
-
-def _without_present(entry: Any) -> Any:
-    """A cs_status_and_limits entry with the DC present values zeroed (to compare the rest)."""
-    if not isinstance(entry, dict) or "dc" not in entry:
-        return entry
-    dc = entry["dc"]
-    return {**entry, "dc": msgspec.structs.replace(dc, present_voltage=0.0, present_current=0.0)}
+        self.run(apply)

@@ -8,7 +8,10 @@ wire shapes can be tested on their own. Rounding keeps the JSON short and free o
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any, TypeVar
+
+import msgspec
 
 from josev_hal.devices import (
     CpMode,
@@ -19,11 +22,11 @@ from josev_hal.devices import (
     IsolationStatus,
     MeterReading,
 )
+from josev_hal.messages import Payload, utc_timestamp
 from josev_hal.messages import payloads as p
-from josev_hal.messages import utc_timestamp
 from josev_hal.station.pp import CableReading
 
-__all__ = ["ac_limits", "cable_info", "cp_status", "dc_limits", "meter_values"]
+__all__ = ["ChangeReporter", "ac_limits", "cable_info", "cp_status", "dc_limits", "meter_values"]
 
 log = logging.getLogger(__name__)
 
@@ -162,3 +165,76 @@ def meter_values(
             signed.append(p.MeterValuesSignedMeterValue(**entry))
         kwargs["signed_meter_values"] = signed
     return cls(**kwargs)
+
+
+class ChangeReporter:
+    """What was last sent per topic, so each change is published once (and everything again after
+    :meth:`forget`, e.g. a per-EVSE restart). Pure bookkeeping: ``send`` only queues."""
+
+    def __init__(self, send: Callable[[Payload], None]) -> None:
+        self._send = send
+        self.cp_sent: dict[int, str | None] = {}
+        self.contactor_sent: str | None = None
+        self.cable_sent: dict[int, tuple[str, int | None, str | None]] = {}
+        self.limits_sent: Any = None
+        self.dc_reported: tuple[float, float] | None = None
+
+    def forget(self) -> None:
+        self.cp_sent.clear()
+        self.contactor_sent = None
+        self.cable_sent.clear()
+        self.limits_sent = None
+
+    def cp(self, cid: int, state: str | None, build: Callable[[], Payload]) -> None:
+        if state is not None and state != self.cp_sent.get(cid):
+            self.cp_sent[cid] = state
+            self._send(build())
+
+    def contactor(self, evse_id: str, status: str) -> None:
+        if status != self.contactor_sent:
+            self.contactor_sent = status
+            self._send(p.CsContactorStatusUpdate(evse_id=evse_id, status=p.ContactorStatus(status)))
+
+    def cable(self, evse_id: str, cid: int, cable: CableReading, lock: p.CableLockStatus | None) -> None:
+        key = (
+            "connected" if cable.present else "disconnected",
+            None if cable.ampacity_a is None else int(cable.ampacity_a),
+            None if lock is None else lock.value,
+        )
+        if key != self.cable_sent.get(cid):
+            self.cable_sent[cid] = key
+            self._send(cable_info(evse_id, cable, lock))
+
+    def limits(
+        self, entry: dict[str, Any], present: DcSample | None, deadband: tuple[float, float] | None
+    ) -> None:
+        """cs_status_and_limits when the entry changed; DC present values only past ``deadband``
+        (V, A): a module reports every few ms, and each millivolt is not worth a message."""
+        if entry == self.limits_sent:
+            return
+        if deadband is not None and not self._dc_changed(entry, present, deadband):
+            return
+        self.limits_sent = entry
+        if present is not None:
+            self.dc_reported = (present.voltage_v, present.current_a)
+        self._send(p.CsStatusAndLimitsUpdate(evses=[p.CsStatusAndLimitsUpdateEvse(**entry)]))
+
+    def _dc_changed(
+        self, entry: dict[str, Any], present: DcSample | None, deadband: tuple[float, float]
+    ) -> bool:
+        if self.limits_sent is None or _without_present(entry) != _without_present(self.limits_sent):
+            return True
+        if present is None or self.dc_reported is None:
+            return False
+        return (
+            abs(present.voltage_v - self.dc_reported[0]) > deadband[0]
+            or abs(present.current_a - self.dc_reported[1]) > deadband[1]
+        )
+
+
+def _without_present(entry: Any) -> Any:
+    """A cs_status_and_limits entry with the DC present values zeroed (to compare the rest)."""
+    if not isinstance(entry, dict) or "dc" not in entry:
+        return entry
+    dc = entry["dc"]
+    return {**entry, "dc": msgspec.structs.replace(dc, present_voltage=0.0, present_current=0.0)}

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from msgspec import UNSET
 
+from josev_hal.derating import DeratingMonitors
 from josev_hal.devices import (
     ConnectorLock,
     Contactor,
@@ -37,6 +38,7 @@ from josev_hal.liveness import Liveness
 from josev_hal.messages import Message, Payload
 from josev_hal.messages import payloads as p
 from josev_hal.station.config import (
+    CableCheckSettings,
     ConnectorSettings,
     EvseKind,
     EvseSettings,
@@ -101,7 +103,11 @@ def settings_from_profile(profile: Profile, evse: EvseSpec, *, free_charging: bo
         open_on_meter_loss=s.open_on_meter_loss,
         open_on_board_link_loss=s.open_on_board_link_loss,
         rcd_reset=RcdResetPolicy(s.rcd_reset.value),
+        rcd_self_test=s.rcd_self_test.value,
+        overcurrent_tolerance_a=s.overcurrent_tolerance_a,
+        overcurrent_grace_s=s.overcurrent_grace_s,
     )
+    cc = profile.cable_check
     dc = evse.dc
     max_current = evse.max_current_a or (dc.max_current_a if dc is not None else 32.0)
     return EvseSettings(
@@ -126,6 +132,19 @@ def settings_from_profile(profile: Profile, evse: EvseSpec, *, free_charging: bo
         cp_debounce_samples=cp.debounce_samples,
         pp_windows=pp,
         contactor_feedback_timeout_s=profile.contactor.feedback_timeout_ms / 1000.0,
+        min_close_interval_s=profile.contactor.min_close_interval_s,
+        pp_fault_after_s=profile.pp.missing_fault_after_s,
+        ventilation=evse.ventilation,
+        cable_check=CableCheckSettings(
+            current_limit_a=cc.current_limit_a,
+            voltage_v=cc.voltage_v,
+            ramp_tolerance_v=cc.ramp_tolerance_v,
+            discharge_timeout_s=cc.discharge_timeout_s,
+            close_timeout_s=cc.close_timeout_s,
+            ramp_timeout_s=cc.ramp_timeout_s,
+            self_test_timeout_s=cc.self_test_timeout_s,
+            measure_timeout_s=cc.measure_timeout_s,
+        ),
         meter_interval_s=profile.meter.interval_s,
         meter_stale_after_s=profile.meter.stale_after_s,
         free_charging=free_charging,
@@ -205,6 +224,8 @@ class Station:
                 liveness=liveness,
             )
         self.station_meter = StationMeter(self.controllers, station_meter_device(board))
+        # Temperature derating (#21): feeds set_derating_limit from each EVSE's temperature device.
+        self.derating = DeratingMonitors.for_station(profile, board, self.controllers)
         self._registered = False
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -222,7 +243,7 @@ class Station:
         b.register("stop_charging", "request", self._on_stop_charging)
         b.register("cable_check", "request", self._on_cable_check)
         b.register("power_electronics_setpoint", "request", self._on_setpoint)
-        for name in ("hlc_charging", "authorization", "transaction_status", "slac_status"):
+        for name in ("hlc_charging", "authorization", "transaction_status", "slac_status", "ev_rated_limits"):
             b.register(name, "update", self._on_update)
         b.add_snapshot_provider(self.snapshot)
 
@@ -231,6 +252,7 @@ class Station:
         self.register()
         for controller in self.controllers.values():
             controller.start()
+        self.derating.start()
         log.info("station started evses=%s", ",".join(self.controllers))
 
     def stop(self, timeout: float = 2.0) -> None:
@@ -238,6 +260,7 @@ class Station:
         then each controller's loops are joined, the opening confirmed and the final state
         published -- bounded by ``timeout`` even while the bridge is wedged. The board's drivers
         may be released afterwards: no controller touches them again."""
+        self.derating.stop()
         for controller in self.controllers.values():
             controller.begin_stop()
         deadline = time.monotonic() + timeout
@@ -361,6 +384,10 @@ class Station:
             controller.on_slac_status(data.status)
         elif isinstance(data, p.AuthorizationUpdate) and controller is not None:
             controller.on_authorization(data.status)
+        elif isinstance(data, p.EvRatedLimitsUpdate) and controller is not None:
+            dc = data.dc_rated_limits
+            if isinstance(dc, p.EvRatedLimitsDcRatedLimits) and isinstance(dc.max_voltage, (int, float)):
+                controller.on_ev_rated_limits(float(dc.max_voltage))
         elif isinstance(data, p.TransactionStatusUpdate):
             # evse_id may be absent; then the transaction is known only if one EVSE has it
             targets = (

@@ -279,6 +279,10 @@ class ExpanderRcd(_ExpanderDriver, Rcd):
             time.sleep(0.005)
         return self._tripped() == tripped
 
+    @property
+    def supports_self_test(self) -> bool:
+        return self.opts.test_pin is not None
+
     def self_test(self, timeout_s: float = 2.0) -> bool:
         """Assert TEST for ``test_pulse_ms``, expect a trip, then expect the release (pulsing
         RESET if the module latches and a reset pin exists), all within ``timeout_s``.

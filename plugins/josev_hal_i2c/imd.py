@@ -219,6 +219,10 @@ class ExpanderImd(_ExpanderDriver, IsolationMonitor):
             time.sleep(0.005)
         return self._alarm() == alarm
 
+    @property
+    def supports_self_test(self) -> bool:
+        return self.opts.test_pin is not None
+
     def self_test(self, timeout_s: float | None = None) -> bool:
         """Pulse TEST for ``test_pulse_ms``, expect the ``test_alarm``, then its recovery, all
         within ``timeout_s`` (default ``test_timeout_ms``).
