@@ -43,6 +43,10 @@ def _number(info: mi.IntType | mi.FloatType, integer: bool) -> st.SearchStrategy
 def for_type(info: mi.Type) -> st.SearchStrategy[Any]:
     """Plain-Python (JSON-shaped) values for ``info``."""
     if isinstance(info, mi.Metadata):
+        # a pattern checked in __post_init__ (DateTime) is only in the schema annotation
+        pattern = (info.extra_json_schema or {}).get("pattern")
+        if pattern and isinstance(info.type, mi.StrType) and not info.type.pattern:
+            return st.from_regex(pattern, fullmatch=False)
         return for_type(info.type)
     if isinstance(info, mi.IntType):
         return _number(info, True)

@@ -46,7 +46,8 @@ def _patterns(info: mi.Type, seen: set[int]) -> set[str]:
     """Every string pattern reachable from ``info``."""
     found: set[str] = set()
     if isinstance(info, mi.Metadata):
-        return _patterns(info.type, seen)
+        extra = (info.extra_json_schema or {}).get("pattern")
+        return ({extra} if extra else set()) | _patterns(info.type, seen)
     if isinstance(info, mi.StrType) and info.pattern:
         found.add(info.pattern)
     elif isinstance(info, mi.StructType):
@@ -318,3 +319,25 @@ def test_a_truncated_canonical_message_is_a_message_error_not_a_decoder_exceptio
     raw = _PWM % (ID.encode(), b"DE*SEV", b"")
     with pytest.raises(MessageError, match="malformed JSON"):
         decode(raw[:cut])
+
+
+def test_a_generated_id_cannot_be_changed_so_encode_may_trust_it() -> None:
+    from josev_hal.messages import payloads as p
+
+    msg = Message.update(p.ClockSyncUpdate(current_time="2026-01-01T00:00:00Z"))
+    with pytest.raises(AttributeError):
+        msg.id = ID + "\n"  # type: ignore[misc]
+    assert json.loads(encode(msg))["id"] == msg.id
+    hand_built = Message(id=ID + "\n", name="clock_sync", type=MessageType.UPDATE, data=msg.data)
+    with pytest.raises(MessageError, match="UUID"):
+        encode(hand_built)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(st.text(max_size=40), st.from_regex(DATE_TIME_PATTERN), st.from_regex(UUID_PATTERN)))
+def test_the_regex_free_checks_give_the_patterns_verdicts(value: str) -> None:
+    from josev_hal.messages.codec import _is_uuid
+    from josev_hal.messages.patterns import is_date_time
+
+    assert is_date_time(value) == bool(re.search(DATE_TIME_PATTERN, value))
+    assert _is_uuid(value) == bool(re.search(UUID_PATTERN, value))

@@ -18,7 +18,7 @@ class MessageType(enum.StrEnum):
     UPDATE = "update"
 
 
-class Payload(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+class Payload(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
     """Base of every message payload (the envelope's ``data``).
 
     Subclasses set ``NAME`` (the message name) and ``TYPE``; the codec selects the class by

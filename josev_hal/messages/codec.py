@@ -108,6 +108,10 @@ class Message(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     def _new(cls, payload: Payload, type_: MessageType, msg_id: str | None = None) -> Message:
         if payload.TYPE is not type_:
             raise TypeError(f"{type(payload).__name__} is a {payload.TYPE} payload, not a {type_}")
+        if msg_id is None and cls is Message:
+            # A fresh uuid4 is a valid id by construction, and the frozen subclass keeps it so:
+            # encode() skips the id check for it.
+            return _Generated(id=str(uuid.uuid4()), name=payload.NAME, type=type_, data=payload)
         return cls(id=msg_id or str(uuid.uuid4()), name=payload.NAME, type=type_, data=payload)
 
     @classmethod
@@ -126,6 +130,10 @@ class Message(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         if request.name != payload.NAME:
             raise TypeError(f"{type(payload).__name__} does not answer a {request.name!r} request")
         return cls._new(payload, MessageType.RESPONSE, request.id)
+
+
+class _Generated(Message, frozen=True):  # type: ignore[misc]  # frozen subclass: msgspec allows it
+    """A Message whose id this process generated (uuid4) and which cannot be changed."""
 
 
 class _Envelope(msgspec.Struct, forbid_unknown_fields=True):
@@ -160,32 +168,67 @@ def _decoder(cls: type[Payload]) -> msgspec.json.Decoder[Any]:
     return msgspec.json.Decoder(cls)
 
 
-_CANONICAL = re.compile(
-    rb'\{"id":"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}",'
-    rb'"name":"([a-z0-9_]{1,64})","type":"(request|response|update)","data":'
+# -- the fast path's byte-level envelope check ---------------------------------------------------
+#
+# Josev writes ``{"id":"<36 chars>","name":"<name>","type":"<type>","data":...}`` compactly and
+# in that order. For such a canonical envelope the bytes from offset 53 up to ``","data":`` spell
+# name and type at once, so one slice and one dict lookup pick a decoder typed down to the payload
+# (name as a Literal, type as the enum): one msgspec pass validates everything but the id's format,
+# which is checked on the decoded string (the value msgspec kept, so a repeated "id" key is judged
+# as JSON Schema validators judge it: last one wins). No Python ``re`` runs per message.
+_ID_OPEN = b'{"id":"'
+_NAME_OPEN = b'","name":"'
+_NAME_AT = 53  # len(_ID_OPEN) + 36 + len(_NAME_OPEN)
+_DATA_OPEN = b'","data":'
+
+# bytes.translate table: hex digits -> "x", "-" -> "-", every other byte -> NUL
+_UUID_TABLE = bytes(
+    0x78 if chr(b) in "0123456789abcdefABCDEF" else (0x2D if b == 0x2D else 0) for b in range(256)
 )
-_canonical_match = _CANONICAL.match
-_uuid_match = re.compile(UUID_PATTERN).match
-_FAST: dict[tuple[bytes | Any, ...], tuple[msgspec.json.Decoder[Any], MessageType]] = {}
+_UUID_SHAPE = b"xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx"
 
 
-def _build_fast() -> dict[tuple[bytes | Any, ...], tuple[msgspec.json.Decoder[Any], MessageType]]:
-    """One decoder per pair for canonical envelopes, typed down to the payload (built once)."""
-    for (name, type_), spec in SPECS.items():
-        typed = msgspec.defstruct(
-            f"{spec.payload_cls.__name__}Envelope",
-            [
-                ("id", str),
-                ("name", Literal[name]),
-                ("type", MessageType),
-                ("data", spec.payload_cls),
-            ],
-            bases=(Message,),
-            kw_only=True,
-            forbid_unknown_fields=True,
-        )
-        _FAST[(name.encode(), type_.encode())] = (msgspec.json.Decoder(typed), spec.type)
-    return _FAST
+def _is_uuid(ident: object) -> bool:
+    """Exactly :data:`UUID_PATTERN`'s verdict (ASCII hex, 8-4-4-4-12), without ``re``."""
+    if ident.__class__ is not str:
+        return False
+    return ident.encode("utf-8", "replace").translate(_UUID_TABLE) == _UUID_SHAPE  # type: ignore[attr-defined,unused-ignore]
+
+
+class _FastTable(dict[bytes, "tuple[msgspec.json.Decoder[Any], MessageType] | None"]):
+    """Decoders for canonical envelopes by the bytes at _NAME_AT, typed down to the payload.
+
+    Built on the first miss (85 Struct types: not on the import path of every command); a key
+    that is no (name, type) pair of the contract maps to None.
+    """
+
+    built = False
+
+    def __missing__(self, key: bytes) -> tuple[msgspec.json.Decoder[Any], MessageType] | None:
+        if not self.built:
+            self.built = True
+            for (name, type_), spec in SPECS.items():
+                typed = msgspec.defstruct(
+                    f"{spec.payload_cls.__name__}Envelope",
+                    [
+                        ("id", str),
+                        ("name", Literal[name]),
+                        ("type", MessageType),
+                        ("data", spec.payload_cls),
+                    ],
+                    bases=(Message,),
+                    kw_only=True,
+                    forbid_unknown_fields=True,
+                )
+                self[b'%s","type":"%s' % (name.encode(), type_.encode())] = (
+                    msgspec.json.Decoder(typed),
+                    spec.type,
+                )
+            return self.get(key)
+        return None
+
+
+_FAST = _FastTable()
 
 
 # --------------------------------------------------------------------------------------------
@@ -201,6 +244,21 @@ def decode(payload: bytes | str, *, strict: bool | None = None) -> Message:
     and reason) or :class:`UnknownMessageError`.
     """
     try:
+        # Fast path (see _NAME_AT). ASCII only: every byte is then valid UTF-8, including bytes
+        # msgspec would skip unread in an ignored key. The bytes at _NAME_AT only *select* a
+        # candidate decoder; its verdict on the whole document is what counts.
+        if payload.__class__ is bytes and payload.isascii():
+            entry = _FAST[payload[_NAME_AT : payload.find(_DATA_OPEN, _NAME_AT)]]
+            if entry is not None:
+                try:
+                    msg: Message = entry[0].decode(payload)
+                except msgspec.DecodeError:  # ValidationError included
+                    pass  # the general path below explains what is wrong (or repairs it)
+                else:
+                    # a "type" repeated later in the object; the id's format (msg.id is an
+                    # ASCII str here: the typed decoder made it one from ASCII input)
+                    if msg.type is entry[1] and msg.id.encode().translate(_UUID_TABLE) == _UUID_SHAPE:
+                        return msg
         return _decode(payload, strict)
     except RecursionError:
         # msgspec refuses absurd nesting by raising RecursionError; to callers it is bad input.
@@ -225,20 +283,6 @@ def _decode(payload: bytes | str, strict: bool | None) -> Message:
             # would get past it. One check of the whole buffer (cheap: ASCII is the common case)
             # makes every position a message error, never an exception from deeper down.
             _check_utf8(payload)
-        # Fast path, one pass over the bytes: canonical envelopes (Josev writes id, name, type,
-        # data in that order, compactly) go straight to a decoder typed for their (name, type).
-        # The prefix pattern checks the id; the typed decoder checks everything else.
-        m = _canonical_match(payload)
-        if m is not None:
-            entry = (_FAST or _build_fast()).get(m.groups())
-            if entry is not None:
-                try:
-                    msg: Message = entry[0].decode(payload)
-                except msgspec.DecodeError:  # ValidationError included
-                    pass  # the general path below explains what is wrong
-                else:
-                    if msg.type is entry[1]:  # a repeated "type" key later in the object
-                        return msg
     try:
         env = _envelope_decoder.decode(payload)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
@@ -384,6 +428,8 @@ def _payload_error(cls: type[Payload], exc: Exception, env: _Envelope) -> Messag
 def _refine(cls: type | None, path: str, reason: str) -> tuple[str, str]:
     """Turn msgspec's wording into the project's: missing/unknown keys get their own path
     segment, and an invalid enum value lists the allowed values."""
+    if m := re.match(r"field `(\w+)`: (.*)", reason, re.S):  # rules.date_times names its field
+        return f"{path}.{m[1]}", m[2]
     if m := re.match(r"Object missing required field `(.+)`", reason):
         return f"{path}.{m[1]}", "required field is missing"
     if m := re.match(r"Object contains unknown field `(.+)`", reason):
@@ -436,6 +482,22 @@ def _unwrap(info: mi.Type) -> mi.Type:
 # --------------------------------------------------------------------------------------------
 
 
+# Per payload class (one class per (name, type)): its strict decoder, the contract's name and type,
+# and the envelope bytes between the id and the payload, built once.
+_ENCODE: dict[type, tuple[msgspec.json.Decoder[Any], str, MessageType, bytes]] = {}
+
+
+def _encode_entry(cls: type) -> tuple[msgspec.json.Decoder[Any], str, MessageType, bytes] | None:
+    entry = _ENCODE.get(cls)
+    if entry is None:
+        spec = next((s for s in SPECS.values() if s.payload_cls is cls), None)
+        if spec is None:
+            return None
+        middle = b'","name":"%s","type":"%s","data":' % (spec.name.encode(), spec.type.value.encode())
+        entry = _ENCODE[cls] = (_decoder(cls), spec.name, spec.type, middle)
+    return entry
+
+
 def encode(message: Message) -> bytes:
     """Compact JSON for ``message``, validated against the contract first (always strict).
 
@@ -443,37 +505,34 @@ def encode(message: Message) -> bytes:
     (a bug in the caller: the message is not sent).
     """
     data = message.data
-    cls = type(data)
-    spec = SPECS.get((message.name, str(message.type)))
-    if spec is None or spec.payload_cls is not cls:
+    entry = _ENCODE.get(data.__class__) or _encode_entry(data.__class__)
+    if entry is None or message.name != entry[1] or message.type != entry[2]:
         raise MessageError(
-            f"payload {cls.__name__} does not match name={message.name!r} type={message.type!r}",
+            f"payload {type(data).__name__} does not match name={message.name!r} type={message.type!r}",
             path="$.data",
             name=message.name,
             msg_id=message.id,
         )
     body = _encoder.encode(data)
     try:
-        _decoder(cls).decode(body)
+        # Validation by the strict decoder of the class: types, ranges, patterns and the
+        # cross-field rules exactly as on the receiving side (a Struct built in Python is not
+        # type-checked by msgspec, so this is the one place where a wrong value is caught).
+        entry[0].decode(body)
     except msgspec.ValidationError as exc:
         envelope = _Envelope(message.id, message.name, message.type, msgspec.Raw(body))
-        raise _payload_error(cls, exc, envelope) from None
+        raise _payload_error(type(data), exc, envelope) from None
     ident = message.id
-    if not isinstance(ident, str) or _uuid_match(ident) is None:
+    if message.__class__ is not _Generated and not _is_uuid(ident):
         raise MessageError(
             f"expected a UUID string (8-4-4-4-12 hex digits), got {ident!r}",
             path="$.id",
             name=message.name,
-            type=spec.type.value,
+            type=entry[2].value,
         )
-    # Every part is known to be plain ASCII without quotes (a UUID and names from the contract),
-    # so the envelope is spliced around the already-encoded payload instead of encoded again.
-    return b'{"id":"%s","name":"%s","type":"%s","data":%s}' % (
-        ident.encode(),
-        spec.name.encode(),
-        spec.type.value.encode(),
-        body,
-    )
+    # Every part is plain ASCII without quotes (a UUID checked above, name and type from the
+    # contract), so the envelope is spliced around the already-encoded payload.
+    return b"".join((_ID_OPEN, ident.encode(), entry[3], body, b"}"))
 
 
 # --------------------------------------------------------------------------------------------

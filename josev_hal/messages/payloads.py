@@ -577,6 +577,9 @@ class AuthorizationResponse(Payload, kw_only=True, forbid_unknown_fields=True):
     group_id_token_type: AuthorizationGroupIdTokenType | UnsetType = UNSET
     cache_expiry_date_time: DateTime | UnsetType = UNSET
 
+    def __post_init__(self) -> None:
+        rules.date_times(self, "cache_expiry_date_time")
+
 
 class AuthorizationUpdate(Payload, kw_only=True, forbid_unknown_fields=True):
     """``authorization`` update payload (LISTEN). Authorization that already happened elsewhere (CSMS remote start, ISO 15118, CS) or a de-authorization."""
@@ -687,6 +690,9 @@ class ClockSyncUpdate(Payload, kw_only=True, forbid_unknown_fields=True):
 
     current_time: DateTime
 
+    def __post_init__(self) -> None:
+        rules.date_times(self, "current_time")
+
 
 class ConnectorAndChargingUpdate(Payload, kw_only=True, forbid_unknown_fields=True):
     """``connector_and_charging`` update payload (DEPRECATED). Legacy connector/charging status report; docs announce its removal in favour of change_availability update."""
@@ -703,7 +709,7 @@ class ConnectorAndChargingUpdate(Payload, kw_only=True, forbid_unknown_fields=Tr
         rules.at_least_one(self, "charging_status", "connector_status")
 
 
-class CostUpdatedCustomData(msgspec.Struct, kw_only=True, forbid_unknown_fields=False):
+class CostUpdatedCustomData(msgspec.Struct, kw_only=True, forbid_unknown_fields=False, gc=False):
     """``CostUpdatedCustomData`` object."""
 
     vendor_id: str
@@ -833,7 +839,7 @@ class CsParametersRequest(Payload, kw_only=True, forbid_unknown_fields=False):
     TYPE: ClassVar[MessageType] = MessageType.REQUEST
 
 
-class CsParametersAc(msgspec.Struct, kw_only=True, forbid_unknown_fields=False):
+class CsParametersAc(msgspec.Struct, kw_only=True, forbid_unknown_fields=False, gc=False):
     """``CsParametersAc`` object."""
 
     connector_type: Iso15118ConnectorType
@@ -842,14 +848,14 @@ class CsParametersAc(msgspec.Struct, kw_only=True, forbid_unknown_fields=False):
     nominal_voltage: int
 
 
-class CsParametersDc(msgspec.Struct, kw_only=True, forbid_unknown_fields=False):
+class CsParametersDc(msgspec.Struct, kw_only=True, forbid_unknown_fields=False, gc=False):
     """``CsParametersDc`` object."""
 
     connector_type: Iso15118ConnectorType
     control_mode: ControlMode | UnsetType = UNSET
 
 
-class CsParametersDcBpt(msgspec.Struct, kw_only=True, forbid_unknown_fields=False):
+class CsParametersDcBpt(msgspec.Struct, kw_only=True, forbid_unknown_fields=False, gc=False):
     """``CsParametersDcBpt`` object."""
 
     connector_type: Iso15118ConnectorType
@@ -859,7 +865,7 @@ class CsParametersDcBpt(msgspec.Struct, kw_only=True, forbid_unknown_fields=Fals
     grid_island_detection_mode: GridIslandDetectionMode | UnsetType = UNSET
 
 
-class CsParametersAcBpt(msgspec.Struct, kw_only=True, forbid_unknown_fields=False):
+class CsParametersAcBpt(msgspec.Struct, kw_only=True, forbid_unknown_fields=False, gc=False):
     """``CsParametersAcBpt`` object."""
 
     connector_type: Iso15118ConnectorType
@@ -871,7 +877,7 @@ class CsParametersAcBpt(msgspec.Struct, kw_only=True, forbid_unknown_fields=Fals
     grid_island_detection_mode: GridIslandDetectionMode | UnsetType = UNSET
 
 
-class CsParametersServices(msgspec.Struct, kw_only=True, forbid_unknown_fields=False):
+class CsParametersServices(msgspec.Struct, kw_only=True, forbid_unknown_fields=False, gc=False):
     """energy services offered on this connector; at least ac or dc"""
 
     ac: CsParametersAc | UnsetType = UNSET
@@ -883,7 +889,7 @@ class CsParametersServices(msgspec.Struct, kw_only=True, forbid_unknown_fields=F
         rules.at_least_one(self, "ac", "dc")
 
 
-class CsParametersConnector(msgspec.Struct, kw_only=True, forbid_unknown_fields=False):
+class CsParametersConnector(msgspec.Struct, kw_only=True, forbid_unknown_fields=False, gc=False):
     """``CsParametersConnector`` object."""
 
     # connector id (per EVSE, starting at 1)
@@ -892,7 +898,7 @@ class CsParametersConnector(msgspec.Struct, kw_only=True, forbid_unknown_fields=
     services: CsParametersServices
 
 
-class CsParametersParameter(msgspec.Struct, kw_only=True, forbid_unknown_fields=False):
+class CsParametersParameter(msgspec.Struct, kw_only=True, forbid_unknown_fields=False, gc=False):
     """``CsParametersParameter`` object."""
 
     # ISO 15118 EVSE ID string (e.g. DE*SEV*E123456789); identifies the EVSE across all messages
@@ -927,7 +933,7 @@ class CsStatusAndLimitsRequest(Payload, kw_only=True, forbid_unknown_fields=Fals
     TYPE: ClassVar[MessageType] = MessageType.REQUEST
 
 
-class CsStatusAndLimitsMaxCurrent(msgspec.Struct, kw_only=True, forbid_unknown_fields=False):
+class CsStatusAndLimitsMaxCurrent(msgspec.Struct, kw_only=True, forbid_unknown_fields=False, gc=False):
     """maximum current per phase [A]"""
 
     # [A]
@@ -938,7 +944,7 @@ class CsStatusAndLimitsMaxCurrent(msgspec.Struct, kw_only=True, forbid_unknown_f
     l3: float
 
 
-class CsStatusAndLimitsAc(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+class CsStatusAndLimitsAc(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
     """AC limits (present for AC-capable EVSEs)"""
 
     # maximum current per phase [A]
@@ -949,7 +955,9 @@ class CsStatusAndLimitsAc(msgspec.Struct, kw_only=True, forbid_unknown_fields=Tr
     rcd_error: bool
 
 
-class CsStatusAndLimitsEvseMaxDischargePower(msgspec.Struct, kw_only=True, forbid_unknown_fields=False):
+class CsStatusAndLimitsEvseMaxDischargePower(
+    msgspec.Struct, kw_only=True, forbid_unknown_fields=False, gc=False
+):
     """maximum discharge power per phase [W]"""
 
     l1: float
@@ -957,7 +965,9 @@ class CsStatusAndLimitsEvseMaxDischargePower(msgspec.Struct, kw_only=True, forbi
     l3: float
 
 
-class CsStatusAndLimitsEvseMinDischargePower(msgspec.Struct, kw_only=True, forbid_unknown_fields=False):
+class CsStatusAndLimitsEvseMinDischargePower(
+    msgspec.Struct, kw_only=True, forbid_unknown_fields=False, gc=False
+):
     """minimum discharge power per phase [W]"""
 
     l1: float
@@ -965,7 +975,7 @@ class CsStatusAndLimitsEvseMinDischargePower(msgspec.Struct, kw_only=True, forbi
     l3: float
 
 
-class CsStatusAndLimitsAcBpt(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+class CsStatusAndLimitsAcBpt(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
     """AC bidirectional (discharge) limits; provide together with ac when BPT is supported"""
 
     # maximum discharge power per phase [W]
@@ -974,7 +984,7 @@ class CsStatusAndLimitsAcBpt(msgspec.Struct, kw_only=True, forbid_unknown_fields
     evse_min_discharge_power: CsStatusAndLimitsEvseMinDischargePower
 
 
-class CsStatusAndLimitsDc(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+class CsStatusAndLimitsDc(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
     """DC limits and present values (present for DC-capable EVSEs)"""
 
     # measured output voltage [V]
@@ -1003,7 +1013,7 @@ class CsStatusAndLimitsDc(msgspec.Struct, kw_only=True, forbid_unknown_fields=Tr
     evse_power_ramp_limit: float | UnsetType = UNSET
 
 
-class CsStatusAndLimitsDcBpt(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+class CsStatusAndLimitsDcBpt(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
     """DC bidirectional (discharge) limits; provide together with dc when BPT is supported"""
 
     # [W]
@@ -1016,7 +1026,7 @@ class CsStatusAndLimitsDcBpt(msgspec.Struct, kw_only=True, forbid_unknown_fields
     evse_max_discharge_current: float
 
 
-class CsStatusAndLimitsEvse(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+class CsStatusAndLimitsEvse(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
     """``CsStatusAndLimitsEvse`` object."""
 
     # ISO 15118 EVSE ID string (e.g. DE*SEV*E123456789); identifies the EVSE across all messages
@@ -1046,7 +1056,7 @@ class CsStatusAndLimitsResponse(Payload, kw_only=True, forbid_unknown_fields=Tru
     evses: list[CsStatusAndLimitsEvse]
 
 
-class CsStatusAndLimitsUpdateEvse(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+class CsStatusAndLimitsUpdateEvse(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
     """``CsStatusAndLimitsUpdateEvse`` object."""
 
     # ISO 15118 EVSE ID string (e.g. DE*SEV*E123456789); identifies the EVSE across all messages
@@ -1104,7 +1114,7 @@ class DeviceModelRequest(Payload, kw_only=True, forbid_unknown_fields=False):
     TYPE: ClassVar[MessageType] = MessageType.REQUEST
 
 
-class DeviceModelConnector(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+class DeviceModelConnector(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
     """``DeviceModelConnector`` object."""
 
     # OCPP connectorId
@@ -1113,7 +1123,7 @@ class DeviceModelConnector(msgspec.Struct, kw_only=True, forbid_unknown_fields=T
     connector_type: DeviceModelConnectorType
 
 
-class DeviceModelEvse(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+class DeviceModelEvse(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
     """``DeviceModelEvse`` object."""
 
     # OCPP evseId (integer, starting at 1)
@@ -1127,7 +1137,7 @@ class DeviceModelEvse(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     connectors: list[DeviceModelConnector]
 
 
-class DeviceModelVariable(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+class DeviceModelVariable(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
     """``DeviceModelVariable`` object."""
 
     name: str
@@ -1140,7 +1150,7 @@ class DeviceModelVariable(msgspec.Struct, kw_only=True, forbid_unknown_fields=Tr
     values_list: str | UnsetType = UNSET
 
 
-class DeviceModelComponent(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+class DeviceModelComponent(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
     """``DeviceModelComponent`` object."""
 
     name: str
@@ -1197,7 +1207,7 @@ class DeviceModelResetResponse(Payload, kw_only=True, forbid_unknown_fields=True
     rejected_reason: str | UnsetType = UNSET
 
 
-class DeviceModelUpdateVariable(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+class DeviceModelUpdateVariable(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
     """``DeviceModelUpdateVariable`` object."""
 
     name: str
@@ -1208,7 +1218,7 @@ class DeviceModelUpdateVariable(msgspec.Struct, kw_only=True, forbid_unknown_fie
     constant: bool | UnsetType = UNSET
 
 
-class DeviceModelUpdateComponent(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+class DeviceModelUpdateComponent(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
     """``DeviceModelUpdateComponent`` object."""
 
     name: str
@@ -1253,6 +1263,9 @@ class DisplayAndPersonalMsgUpdate(Payload, kw_only=True, forbid_unknown_fields=T
     start_date_time: DateTime | UnsetType = UNSET
     end_date_time: DateTime | UnsetType = UNSET
 
+    def __post_init__(self) -> None:
+        rules.date_times(self, "start_date_time", "end_date_time")
+
 
 class DisplayParamsUpdate(Payload, kw_only=True, forbid_unknown_fields=True):
     """``display_params`` update payload (LISTEN (HMI)). EV information for the station display: SoC values, remaining times, battery capacity, inlet temperature flag."""
@@ -1281,7 +1294,7 @@ class DisplayParamsUpdate(Payload, kw_only=True, forbid_unknown_fields=True):
     inlet_hot: bool | UnsetType = UNSET
 
 
-class EvRatedLimitsMaxChargePower(msgspec.Struct, kw_only=True, forbid_unknown_fields=False):
+class EvRatedLimitsMaxChargePower(msgspec.Struct, kw_only=True, forbid_unknown_fields=False, gc=False):
     """per phase [W]"""
 
     l1: float
@@ -1289,7 +1302,7 @@ class EvRatedLimitsMaxChargePower(msgspec.Struct, kw_only=True, forbid_unknown_f
     l3: float
 
 
-class EvRatedLimitsAcRatedLimits(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+class EvRatedLimitsAcRatedLimits(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
     """``EvRatedLimitsAcRatedLimits`` object."""
 
     # [Wh]
@@ -1314,7 +1327,7 @@ class EvRatedLimitsAcRatedLimits(msgspec.Struct, kw_only=True, forbid_unknown_fi
     min_v2x_energy_request: float | UnsetType = UNSET
 
 
-class EvRatedLimitsDcRatedLimits(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+class EvRatedLimitsDcRatedLimits(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
     """``EvRatedLimitsDcRatedLimits`` object."""
 
     # [Wh]
@@ -1368,6 +1381,7 @@ class EvRatedLimitsUpdate(Payload, kw_only=True, forbid_unknown_fields=True):
 
     def __post_init__(self) -> None:
         rules.at_least_one(self, "ac_rated_limits", "dc_rated_limits")
+        rules.date_times(self, "departure_time")
 
 
 class FirmwareStatusUpdate(Payload, kw_only=True, forbid_unknown_fields=True):
@@ -1435,7 +1449,7 @@ class HlcChargingUpdate(Payload, kw_only=True, forbid_unknown_fields=True):
     action: HlcChargingAction | UnsetType = UNSET
 
 
-class Iso15118StateInfoInfo(msgspec.Struct, kw_only=True, forbid_unknown_fields=False):
+class Iso15118StateInfoInfo(msgspec.Struct, kw_only=True, forbid_unknown_fields=False, gc=False):
     """``Iso15118StateInfoInfo`` object."""
 
     session_id: str | UnsetType = UNSET
@@ -1479,8 +1493,11 @@ class MeterValuesRequest(Payload, kw_only=True, forbid_unknown_fields=True):
     # RFC 3339 date-time of the reading (request: time at which the value should be read)
     timestamp: DateTime
 
+    def __post_init__(self) -> None:
+        rules.date_times(self, "timestamp")
 
-class MeterValuesVoltage(msgspec.Struct, kw_only=True, forbid_unknown_fields=False):
+
+class MeterValuesVoltage(msgspec.Struct, kw_only=True, forbid_unknown_fields=False, gc=False):
     """AC voltage per phase [V]"""
 
     l1: float
@@ -1488,7 +1505,7 @@ class MeterValuesVoltage(msgspec.Struct, kw_only=True, forbid_unknown_fields=Fal
     l3: float
 
 
-class MeterValuesCurrent(msgspec.Struct, kw_only=True, forbid_unknown_fields=False):
+class MeterValuesCurrent(msgspec.Struct, kw_only=True, forbid_unknown_fields=False, gc=False):
     """AC current per phase [A]"""
 
     l1: float
@@ -1496,7 +1513,7 @@ class MeterValuesCurrent(msgspec.Struct, kw_only=True, forbid_unknown_fields=Fal
     l3: float
 
 
-class MeterValuesSignedMeterValue(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+class MeterValuesSignedMeterValue(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
     """``MeterValuesSignedMeterValue`` object."""
 
     measurand: MeterValuesMeasurand | UnsetType = UNSET
@@ -1588,6 +1605,9 @@ class _MeterValuesFields(Payload, kw_only=True, forbid_unknown_fields=True):
     # OCPP 2.0.1 SignedMeterValueType entries
     signed_meter_values: list[MeterValuesSignedMeterValue] | UnsetType = UNSET
 
+    def __post_init__(self) -> None:
+        rules.date_times(self, "timestamp", "departure_time")
+
 
 class MeterValuesResponse(_MeterValuesFields, kw_only=True, forbid_unknown_fields=True):
     """``meter_values`` response payload (MUST PUBLISH (reply, same id)). Meter reading: per-phase V/I, PF, frequency, energy registers, optional DC V/I, offered current/power, EV/BPT figures and signed meter values."""
@@ -1659,7 +1679,7 @@ class ParkingBayUpdate(Payload, kw_only=True, forbid_unknown_fields=True):
     status: ParkingBayStatus
 
 
-class PowerElectronicsSetpointAc(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+class PowerElectronicsSetpointAc(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
     """``PowerElectronicsSetpointAc`` object."""
 
     # [W]
@@ -1679,7 +1699,7 @@ class PowerElectronicsSetpointAc(msgspec.Struct, kw_only=True, forbid_unknown_fi
         rules.ac_setpoint_combination(self)
 
 
-class PowerElectronicsSetpointDc(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+class PowerElectronicsSetpointDc(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
     """``PowerElectronicsSetpointDc`` object."""
 
     # [A]
@@ -1697,7 +1717,7 @@ class PowerElectronicsSetpointDc(msgspec.Struct, kw_only=True, forbid_unknown_fi
         rules.exactly_one(self, "charge_current", "discharge_current", "charge_power", "discharge_power")
 
 
-class PowerElectronicsSetpointEvLimits(msgspec.Struct, kw_only=True, forbid_unknown_fields=False):
+class PowerElectronicsSetpointEvLimits(msgspec.Struct, kw_only=True, forbid_unknown_fields=False, gc=False):
     """``PowerElectronicsSetpointEvLimits`` object."""
 
     # EV maximum voltage [V]
@@ -1890,7 +1910,7 @@ class SetOcppNetworkConnectionResponse(Payload, kw_only=True, forbid_unknown_fie
     reason: str | UnsetType = UNSET
 
 
-class SetVariableValidateComponent(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+class SetVariableValidateComponent(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
     """``SetVariableValidateComponent`` object."""
 
     name: str
@@ -1899,7 +1919,7 @@ class SetVariableValidateComponent(msgspec.Struct, kw_only=True, forbid_unknown_
     connector_id: int | UnsetType = UNSET
 
 
-class SetVariableValidateVariable(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+class SetVariableValidateVariable(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
     """``SetVariableValidateVariable`` object."""
 
     name: str
@@ -1955,7 +1975,7 @@ class SlacNetworkInfoRequest(Payload, kw_only=True, forbid_unknown_fields=True):
     evse_id: str
 
 
-class SlacNetworkInfoNetwork(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+class SlacNetworkInfoNetwork(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
     """``SlacNetworkInfoNetwork`` object."""
 
     network_id: str
@@ -2039,6 +2059,9 @@ class UpdateFirmwareRequest(Payload, kw_only=True, forbid_unknown_fields=True):
     signing_certificate: str | UnsetType = UNSET
     signature: str | UnsetType = UNSET
 
+    def __post_init__(self) -> None:
+        rules.date_times(self, "retrieve_datetime", "install_datetime")
+
 
 class UpdateFirmwareResponse(Payload, kw_only=True, forbid_unknown_fields=True):
     """``update_firmware`` response payload (MUST PUBLISH (reply, same id)). Acceptance of the firmware update request."""
@@ -2064,6 +2087,9 @@ class UploadLogsRequest(Payload, kw_only=True, forbid_unknown_fields=True):
     retry_interval: int | UnsetType = UNSET
     oldest_timestamp: DateTime | UnsetType = UNSET
     latest_timestamp: DateTime | UnsetType = UNSET
+
+    def __post_init__(self) -> None:
+        rules.date_times(self, "oldest_timestamp", "latest_timestamp")
 
 
 class UploadLogsResponse(Payload, kw_only=True, forbid_unknown_fields=True):

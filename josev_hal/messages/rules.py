@@ -12,15 +12,28 @@ from typing import Any
 
 from msgspec import UNSET
 
+from josev_hal.messages.patterns import DATE_TIME_WORDS, is_date_time
+
 __all__ = [
     "ac_setpoint_combination",
     "at_least_one",
+    "date_times",
     "exactly_one",
     "ocpp_result_fields",
     "requires_if_present",
     "url_scheme_matches_security_profile",
     "v2g20_needs_ecdsa_sha512",
 ]
+
+
+def date_times(obj: Any, *names: str) -> None:
+    """Each of ``names`` that is present is an RFC 3339 date-time of the contract's pattern
+    (see :data:`~josev_hal.messages.patterns.DateTime` for why this is not a ``Meta`` pattern).
+    The message names the field; the codec turns it into the field's JSON path."""
+    for name in names:
+        value = getattr(obj, name)
+        if value is not UNSET and not is_date_time(value):
+            raise ValueError(f"field `{name}`: {DATE_TIME_WORDS}, got {value!r}")
 
 
 def _present(obj: Any, name: str) -> bool:
