@@ -36,3 +36,22 @@ def test_dc_session_on_the_sim_board_passes_with_no_violation(broker: EmbeddedBr
     with everest_rig(broker, profile) as rig:
         result = run_scenario(rig.emulator, "dc", modules_of(profile, 1), charge_s=1.0, step_timeout_s=8.0)
         assert result.ok, _report(result, rig.events)
+
+
+def test_every_everest_loop_beats_the_watchdogs_liveness_registry(broker: EmbeddedBroker) -> None:
+    from josev_hal.liveness import Liveness
+
+    liveness = Liveness()
+    profile = everest_profile(sim_board_text())
+    with everest_rig(broker, profile, liveness=liveness) as rig:
+        names = set(liveness.names())
+        assert {
+            "everest.bsp_1",
+            "everest.powermeter_1",
+            "everest.bsp_2",
+            "everest.psu_2",
+            "everest.imd_2",
+        } <= names
+        rig.emulator.wait_for(lambda r: r.name == "powermeter_values", 5)
+        assert liveness.overdue() == []
+    assert liveness.names() == [], "heartbeats closed when the northbound stops"

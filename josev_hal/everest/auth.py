@@ -16,6 +16,7 @@ from josev_hal.errors import DeviceError
 from josev_hal.everest import codec
 from josev_hal.everest import messages as m
 from josev_hal.everest.link import EverestLink
+from josev_hal.liveness import Heartbeat
 
 __all__ = ["AuthTokenAdapter", "token_type"]
 
@@ -60,6 +61,8 @@ class AuthTokenAdapter:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._failing = False
+        self.heartbeat: Heartbeat | None = None
+        self.loop_period_s = interval_s
 
     def register(self) -> None:
         self.reader.subscribe(self._wake.set)
@@ -81,6 +84,8 @@ class AuthTokenAdapter:
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            if self.heartbeat is not None:
+                self.heartbeat.beat()
             self._drain()
             self._wake.wait(self.interval_s)
             self._wake.clear()

@@ -46,6 +46,7 @@ from josev_hal.everest import codec
 from josev_hal.everest import messages as m
 from josev_hal.everest.link import EverestLink
 from josev_hal.everest.monitor import ErrorRegistry, ModuleMonitor
+from josev_hal.liveness import Heartbeat
 from josev_hal.station.config import EvseSettings
 from josev_hal.station.cp import CpClassifier, CpLetter
 from josev_hal.station.pp import cable_from_sample
@@ -139,6 +140,8 @@ class BoardSupport:
         self._thread: threading.Thread | None = None
         self._last_rcd_report = 0.0
         self._last_rcd_ma: float | None = None
+        self.heartbeat: Heartbeat | None = None  # set by the northbound when a watchdog runs
+        self.loop_period_s = settings.cp_sample_interval_s
         self._unlock_deferred_logged = False
 
     # -- wiring ----------------------------------------------------------------------------------
@@ -308,6 +311,8 @@ class BoardSupport:
     def _run(self) -> None:
         interval = self.settings.cp_sample_interval_s
         while not self._stop.is_set():
+            if self.heartbeat is not None:
+                self.heartbeat.beat()
             try:
                 self._cycle()
             except Exception:  # the loop must keep supervising; open as the fail-safe reaction

@@ -22,6 +22,7 @@ from josev_hal.everest import codec
 from josev_hal.everest import messages as m
 from josev_hal.everest.link import EverestLink
 from josev_hal.everest.monitor import ErrorRegistry
+from josev_hal.liveness import Heartbeat
 
 __all__ = ["IsolationAdapter"]
 
@@ -54,6 +55,8 @@ class IsolationAdapter:
         self.errors = ErrorRegistry(link, API, module_id, m.ImdError)
         self.active = False
         self.published = 0
+        self.heartbeat: Heartbeat | None = None
+        self.loop_period_s = interval_s
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -122,6 +125,8 @@ class IsolationAdapter:
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            if self.heartbeat is not None:
+                self.heartbeat.beat()
             with self._lock:
                 active = self.active
             if active:

@@ -36,6 +36,7 @@ from josev_hal.everest.link import EverestLink
 from josev_hal.everest.monitor import CommunicationMonitor, ModuleMonitor
 from josev_hal.everest.power_supply import PowerSupplyAdapter
 from josev_hal.everest.powermeter import PowermeterAdapter
+from josev_hal.liveness import Liveness
 from josev_hal.profile import Profile
 
 __all__ = ["EverestNorthbound", "everest_evses", "module_ids"]
@@ -54,11 +55,13 @@ class EverestNorthbound:
         broker_url: str | None = None,
         client_id: str | None = None,
         evse_ids: Iterable[str] | None = None,
+        liveness: Liveness | None = None,
     ) -> None:
         from josev_hal.station import settings_from_profile
 
         self.profile = profile
         self.board = board
+        self.liveness = liveness
         wanted = set(evse_ids) if evse_ids is not None else {e.id for e in everest_evses(profile)}
         settings = profile.mqtt
         if client_id is not None:
@@ -169,6 +172,10 @@ class EverestNorthbound:
                 if isinstance(exc, BaseException):
                     log.error("plugin %s failed in hal_startup: %s", plugin, exc)
         for adapter in self.adapters():
+            if self.liveness is not None and hasattr(adapter, "heartbeat"):
+                # The watchdog sees a hung supervision or polling loop (a wedged bus call).
+                limit = max(5.0, 20 * getattr(adapter, "loop_period_s", 0.25))
+                adapter.heartbeat = self.liveness.register(f"everest.{adapter.module_id}", limit)
             adapter.start()
         self.monitor.start()
         try:
@@ -190,6 +197,10 @@ class EverestNorthbound:
                 adapter.stop()
             except Exception:
                 log.exception("everest adapter stop failed: %r", adapter)
+            hb = getattr(adapter, "heartbeat", None)
+            if hb is not None:
+                hb.close()
+                adapter.heartbeat = None
         self.link.stop()
 
     def __enter__(self) -> EverestNorthbound:

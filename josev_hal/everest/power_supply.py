@@ -25,6 +25,7 @@ from josev_hal.everest import codec
 from josev_hal.everest import messages as m
 from josev_hal.everest.link import EverestLink
 from josev_hal.everest.monitor import ErrorRegistry
+from josev_hal.liveness import Heartbeat
 from josev_hal.profile import DcLimits
 
 __all__ = ["PowerSupplyAdapter", "error_for_fault"]
@@ -85,6 +86,8 @@ class PowerSupplyAdapter:
         self._offline = False
         self._last_vc: tuple[float, float, float] | None = None  # (V, A, time)
         self._reported_faults: set[str] = set()
+        self.heartbeat: Heartbeat | None = None
+        self.loop_period_s = interval_s
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -184,6 +187,8 @@ class PowerSupplyAdapter:
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            if self.heartbeat is not None:
+                self.heartbeat.beat()
             try:
                 self._cycle()
             except Exception:

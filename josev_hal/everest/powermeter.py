@@ -22,6 +22,7 @@ from josev_hal.errors import DeviceError
 from josev_hal.everest import codec
 from josev_hal.everest import messages as m
 from josev_hal.everest.link import EverestLink
+from josev_hal.liveness import Heartbeat
 
 __all__ = ["PowermeterAdapter", "powermeter_values"]
 
@@ -83,6 +84,8 @@ class PowermeterAdapter:
         self.transaction_id: str | None = None
         self.last: m.Powermeter | None = None
         self.failures = 0
+        self.heartbeat: Heartbeat | None = None
+        self.loop_period_s = interval_s
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._tx = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"everest-pm-tx-{module_id}")
@@ -114,6 +117,8 @@ class PowermeterAdapter:
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            if self.heartbeat is not None:
+                self.heartbeat.beat()
             self.poll_once()
             self._stop.wait(self.interval_s)
 

@@ -14,6 +14,7 @@ from josev_hal.embedded_broker import EmbeddedBroker
 from josev_hal.everest.codec import ApiType
 from josev_hal.everest.emulator import EmulatedModules, EverestEmulator
 from josev_hal.everest.northbound import EverestNorthbound, module_ids
+from josev_hal.liveness import Liveness
 from josev_hal.plugins import get_plugin_manager
 from josev_hal.profile import Profile, load_profile_text
 
@@ -63,6 +64,7 @@ def everest_rig(
     heartbeat_ms: int = 100,
     sim_control: bool = True,
     prepare: Callable[[Board], None] | None = None,
+    liveness: Liveness | None = None,
 ) -> Iterator[Rig]:
     """``prepare(board)`` runs after Board.build and before setup (wire bus simulators there)."""
     pm = get_plugin_manager()
@@ -72,7 +74,7 @@ def everest_rig(
     board.setup()
     events: list[tuple[str, str, str | None]] = []
     try:
-        northbound = EverestNorthbound(profile, board, broker_url=broker.url)
+        northbound = EverestNorthbound(profile, board, broker_url=broker.url, liveness=liveness)
         northbound.start(wait_s=10, pm=pm if sim_control else None)
         try:
             mods = [modules_of(profile, i) for i in range(len(profile.evse))]
