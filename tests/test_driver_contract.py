@@ -36,6 +36,8 @@ from josev_hal.devices import (
     ProximityPilot,
     Rcd,
     Reading,
+    TemperatureSample,
+    TemperatureSensor,
 )
 from josev_hal.errors import DeviceError
 from josev_hal.plugins import get_plugin_manager
@@ -249,6 +251,33 @@ def check_isolation_monitor(imd: IsolationMonitor, peer: PeerControls) -> None:
     eventually(lambda: not imd.read().measuring, "not measuring after stop()")
 
 
+def check_temperature(sensor: TemperatureSensor, peer: PeerControls) -> None:
+    before = time.monotonic()
+    sample = sensor.read()
+    check_reading(sample, TemperatureSample, before)
+    assert sample.celsius, "at least one sensor"
+    names = [name for name, _ in sample.celsius]
+    assert len(set(names)) == len(names), "sensor names are unique"
+    assert all(-60.0 <= c <= 250.0 for _, c in sample.celsius)
+    assert sample.hottest[1] == max(c for _, c in sample.celsius)
+    if peer.disconnect is not None:
+        peer.disconnect(True)
+        try:
+            with pytest.raises(DeviceError):
+                sensor.read()  # a missing sensor is an error, never the last value
+        finally:
+            peer.disconnect(False)
+        eventually(lambda: _reads_temperature(sensor), "sensor reads again after reconnecting")
+
+
+def _reads_temperature(sensor: TemperatureSensor) -> bool:
+    try:
+        sensor.read()
+    except DeviceError:
+        return False
+    return True
+
+
 CHECKS: list[tuple[type[Driver], Callable[[Any, PeerControls], None]]] = [
     (ControlPilot, check_control_pilot),
     (ProximityPilot, check_proximity_pilot),
@@ -259,6 +288,7 @@ CHECKS: list[tuple[type[Driver], Callable[[Any, PeerControls], None]]] = [
     (IdTokenReader, check_id_reader),
     (DcPowerModule, check_power_module),
     (IsolationMonitor, check_isolation_monitor),
+    (TemperatureSensor, check_temperature),
 ]
 
 

@@ -35,6 +35,7 @@ def board_text(sim: SimLinuxAcBoard, meter_port: str) -> str:
         ('gpio_dev_dir = "/dev"', f'gpio_dev_dir = "{sim.dev_dir}"'),
         ('sysfs_root = "/sys"', f'sysfs_root = "{sim.sysfs_root}"'),
         ('port = "/dev/ttymxc0"', f'port = "{meter_port}"'),
+        ("interval_s = 2\n", "interval_s = 0.1\n"),
     ):
         assert old in text, old
         text = text.replace(old, new)
@@ -50,8 +51,10 @@ def test_shipped_profile_passes_check() -> None:
         "contactor": "gpio-contactor",
         "rcd": "gpio-rcd",
         "lock": "gpio-lock",
+        "temperature": "linux-temperature",
         "meter": "modbus-meter",
     }
+    assert [(step.above_c, step.limit_a) for step in profile.derating.steps] == [(60, 20), (70, 13), (75, 6)]
 
 
 class Rig:
@@ -181,4 +184,36 @@ def test_rcd_trip_opens_the_contactor_on_the_linux_board(rig: Rig) -> None:
     assert not sim.chip.output("CONTACTOR")
     assert eventually(
         lambda: any(m["name"] in ("rcd_error", "hardware_fault") for m in rig.peer.messages()), timeout_s=5.0
+    )
+
+
+def test_hot_socket_derates_the_offered_current_through_mosquitto(rig: Rig) -> None:
+    sim = rig.sim
+    rig.wait_cp("A1")
+    sim.plug(rc_ohm=220.0)
+    rig.wait_cp("B1")
+    rig.update("authorization", {"evse_id": EVSE, "token_type": "central", "status": "accepted"})
+    rig.request(
+        "cp_pwm", {"evse_id": EVSE, "hlc": False, "current": 32.0, "error_state": False, "fault_state": False}
+    )
+    sim.set_ev_state("C")
+    rig.wait_contactor("closed")
+
+    def max_current() -> float:
+        limits = rig.request("cs_status_and_limits", {})
+        entry = next(e for e in limits["evses"] if e["evse_id"] == EVSE)
+        return float(entry["ac"]["max_current"]["l1"])
+
+    assert max_current() == 32.0
+    sim.set_ntc(72.0)  # the socket NTC heats up: 70 degC step -> 13 A
+    assert eventually(lambda: max_current() == 13.0, timeout_s=8.0)
+    assert eventually(lambda: sim.generator()[1] == pytest.approx(13 / 0.6, abs=0.05), timeout_s=8.0)
+    sim.set_ntc(90.0)  # above the stop temperature: hardware_fault, the contactor opens
+    rig.wait_contactor("opened")
+    assert eventually(
+        lambda: any(
+            m["name"] == "hardware_fault" and m["data"]["component_name"] == "temperature"
+            for m in rig.peer.messages()
+        ),
+        timeout_s=5.0,
     )

@@ -512,6 +512,7 @@ class SimSysfs:
         (self.root / "bus" / "w1" / "devices").mkdir(parents=True, exist_ok=True)
         self._stop = threading.Event()
         self._pwm_chips: list[Path] = []
+        self._removed: set[tuple[Path, int]] = set()
         self._watcher = threading.Thread(target=self._watch_exports, name="sim-sysfs", daemon=True)
         self._watcher.start()
 
@@ -595,11 +596,19 @@ class SimSysfs:
     def set_iio_mv(
         self, device: Path, channel: int, millivolts: float, *, scale_mv: float, bits: int
     ) -> None:
+        """Set a channel's input (a removed channel stays removed until restored)."""
+        if (device, channel) in self._removed:
+            return
         raw = max(0, min((1 << bits) - 1, round(millivolts / scale_mv)))
         _write_atomic(device / f"in_voltage{channel}_raw", f"{raw}\n")
 
     def remove_iio_channel(self, device: Path, channel: int) -> None:
+        """The channel disappears (ADC driver unbound) until :meth:`restore_iio_channel`."""
+        self._removed.add((device, channel))
         (device / f"in_voltage{channel}_raw").unlink(missing_ok=True)
+
+    def restore_iio_channel(self, device: Path, channel: int) -> None:
+        self._removed.discard((device, channel))
 
     # -- 1-wire --------------------------------------------------------------------------------------
     def add_ds18b20(self, serial: str, celsius: float) -> Path:

@@ -6,7 +6,9 @@ third-party plugin. Bus kind ``linux`` (:mod:`josev_hal_linux.bus`); drivers:
 * ``gpio-contactor``, ``gpio-rcd``, ``gpio-lock`` -- GPIO lines through libgpiod 2.x, edge
   events pushed to the core (:mod:`josev_hal_linux.gpio_drivers`);
 * ``linux-cp`` -- CP generator on a sysfs PWM channel, CP peak detectors on IIO channels;
-  ``iio-pp`` -- PP on an IIO channel (:mod:`josev_hal_linux.cp`).
+  ``iio-pp`` -- PP on an IIO channel (:mod:`josev_hal_linux.cp`);
+* ``linux-temperature`` -- NTC / PT1000 on IIO channels, DS18B20 on 1-wire
+  (:mod:`josev_hal_linux.temperature`).
 
 ``josev-hal probe`` lists the GPIO chips, PWM chips and IIO channels of a board with a
 ``linux`` bus (:mod:`josev_hal_linux.probe` also drafts the profile tables).
@@ -25,6 +27,7 @@ from .bus import LinuxBus, LinuxBusOptions
 from .cp import IioPp, LinuxCp
 from .gpio import GpioLine
 from .gpio_drivers import GpioContactor, GpioLock, GpioRcd
+from .temperature import LinuxTemperature
 
 __all__ = [
     "DRIVERS",
@@ -36,6 +39,7 @@ __all__ = [
     "LinuxBus",
     "LinuxBusOptions",
     "LinuxCp",
+    "LinuxTemperature",
     "hal_probe_lines",
     "hal_register_bus_kinds",
     "hal_register_drivers",
@@ -47,6 +51,7 @@ DRIVERS: dict[str, type[Driver]] = {
     "gpio-lock": GpioLock,
     "linux-cp": LinuxCp,
     "iio-pp": IioPp,
+    "linux-temperature": LinuxTemperature,
 }
 
 

@@ -198,6 +198,11 @@ class GpioRcd(_GpioDriver, Rcd):
         self.lines.release()
         self.lines = None
 
+    @property
+    def supports_self_test(self) -> bool:
+        """Only with a TEST line can the module be tested (the core skips the test otherwise)."""
+        return self.opts.test is not None
+
     def _trip_edge(self, name: str) -> None:
         try:
             tripped = self._gpio().get("trip")

@@ -168,6 +168,14 @@ class CableShort(_Command, tag="cable_short", frozen=True):
     active: bool = True
 
 
+class Temperature(_Command, tag="temperature", frozen=True, kw_only=True):
+    """A temperature sensor of the EVSE (``sim-temperature``) reads ``celsius``; ``null``
+    disconnects it (reads fail: a fault, never a stale value)."""
+
+    sensor: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] = "socket"
+    celsius: Annotated[float, msgspec.Meta(ge=-60, le=250)] | None
+
+
 class EvIgnoresPwm(_Command, tag="ev_ignores_pwm", frozen=True):
     """The EV draws what it wants (``current``) whatever the PWM offers (``active=false``:
     it behaves again; unplugging resets it)."""
@@ -216,6 +224,7 @@ SimCommand = (
     | GridLimit
     | EvIgnoresPwm
     | HouseLoad
+    | Temperature
 )
 
 ACTIONS: tuple[str, ...] = tuple(str(cls.__struct_config__.tag) for cls in typing.get_args(SimCommand))
@@ -335,6 +344,8 @@ class SimControl:
                 world.set_ev_ignores_pwm(active)
             case HouseLoad(amps=amps):
                 world.set_house_load(*(float(a) for a in amps))
+            case Temperature(sensor=sensor, celsius=celsius):
+                world.set_temperature(sensor, None if celsius is None else float(celsius))
         log.info(
             "sim command applied evse=%s connector=%d action=%s",
             command.evse_id,

@@ -44,6 +44,8 @@ from josev_hal.devices import (
     ProximityPilot,
     Rcd,
     RcdSample,
+    TemperatureSample,
+    TemperatureSensor,
     now_reading_times,
 )
 from josev_hal.errors import DeviceOffline
@@ -63,6 +65,7 @@ __all__ = [
     "SimPowerModule",
     "SimProximityPilot",
     "SimRcd",
+    "SimTemperatureSensor",
 ]
 
 log = logging.getLogger(__name__)
@@ -578,6 +581,42 @@ class SimIsolationMonitor(_SimDevice, IsolationMonitor):
 
 
 # ----------------------------------------------------------------------------------------------
+# Temperature
+# ----------------------------------------------------------------------------------------------
+
+
+class SimTemperatureOptions(SimOptions, forbid_unknown_fields=True, kw_only=True):
+    # Names of the simulated sensors (changed with the `temperature` control command).
+    sensors: Annotated[list[Annotated[str, msgspec.Meta(min_length=1)]], msgspec.Meta(min_length=1)] = (
+        msgspec.field(default_factory=lambda: ["socket"])
+    )
+    start_celsius: Annotated[float, msgspec.Meta(ge=-60, le=250)] = 25.0
+
+
+class SimTemperatureSensor(_SimDevice, TemperatureSensor):
+    """Temperature sensors of the world (``world.temperatures``); a disconnected one raises."""
+
+    Options = SimTemperatureOptions
+    options: SimTemperatureOptions
+
+    def _configure(self, world: SimWorld) -> None:
+        for name in self.options.sensors:
+            world.temperatures.setdefault(name, self.options.start_celsius)
+
+    def read(self) -> TemperatureSample:
+        world = self.world
+        taken_at, utc = now_reading_times()
+        with world.lock:
+            values = [(name, world.temperatures.get(name)) for name in self.options.sensors]
+        out = []
+        for name, celsius in values:
+            if celsius is None:
+                raise self.error(f"sensor {name}: not connected")
+            out.append((name, celsius))
+        return TemperatureSample(taken_at=taken_at, utc=utc, celsius=tuple(out))
+
+
+# ----------------------------------------------------------------------------------------------
 # Station-level devices: the grid operator's input and the mains meter
 # ----------------------------------------------------------------------------------------------
 
@@ -650,4 +689,5 @@ DRIVERS: dict[str, type[Driver]] = {
     "sim-imd": SimIsolationMonitor,
     "sim-grid-input": SimGridInput,
     "sim-mains-meter": SimMainsMeter,
+    "sim-temperature": SimTemperatureSensor,
 }

@@ -254,6 +254,9 @@ class SimWorld:
         self.pm = SimPowerModule()
         self.imd = SimImd()
         self.tokens: deque[str] = deque(maxlen=32)
+        #: Temperature sensors (°C by sensor name; None: the sensor is disconnected). Set up by
+        #: the sim-temperature driver, changed by the ``temperature`` control command (#21).
+        self.temperatures: dict[str, float | None] = {}
         self._listeners: dict[str, list[Listener]] = {}
         self._seq = itertools.count()
         self._due: list[tuple[float, int, Callable[[float], None], tuple[str, ...]]] = []
@@ -778,6 +781,12 @@ class SimWorld:
         with self.lock:
             self.tokens.append(uid)
         self._external(Role.ID_TOKEN_READER)
+
+    def set_temperature(self, sensor: str, celsius: float | None) -> None:
+        """A sensor's temperature (``None``: the sensor is disconnected and reads fail)."""
+        with self.lock:
+            self.temperatures[sensor] = celsius
+        self._external(Role.TEMPERATURE)
 
     def set_pp_fault(self, kind: str | None) -> None:
         """A PP wiring fault of the cable: ``"open"``, ``"short"``, or ``None`` (repaired)."""

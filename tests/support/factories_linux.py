@@ -53,6 +53,12 @@ OPTIONS: dict[str, dict[str, Any]] = {
         "state_e": _line("CP_STATE_E"),
     },
     "iio-pp": {"iio_device": "sim-adc", "channel": 2},
+    "linux-temperature": {
+        "sensors": [
+            {"name": "socket", "kind": "ntc", "iio_device": "sim-adc", "channel": 3},
+            {"name": "cable", "kind": "ds18b20", "id": "28-00000abcdef0"},
+        ]
+    },
 }
 
 
@@ -66,13 +72,14 @@ def _factory(name: str) -> Any:
     @contextmanager
     def make(env: ContractEnv) -> Iterator[Driver]:
         with SimLinuxAcBoard(env.tmp_path) as sim:
-            if name in ("linux-cp", "iio-pp"):
-                channel = 0 if name == "linux-cp" else 2
+            if name in ("linux-cp", "iio-pp", "linux-temperature"):
+                channel = {"linux-cp": 0, "iio-pp": 2, "linux-temperature": 3}[name]
 
                 def disconnect(off: bool) -> None:
                     if off:
                         sim.sysfs.remove_iio_channel(sim.adc, channel)
                     else:
+                        sim.sysfs.restore_iio_channel(sim.adc, channel)
                         sim.refresh()
 
                 env.peer.disconnect = disconnect

@@ -58,6 +58,8 @@ def _sim_factory(name: str) -> Factory:
             env.peer.present_token = world.present_token
         elif name == "sim-rcd":
             env.peer.trip_rcd = lambda on: world.rcd_trip() if on else world.rcd_clear()
+        elif name == "sim-temperature":
+            env.peer.disconnect = lambda off: world.set_temperature("socket", None if off else 25.0)
         try:
             yield driver
         finally:
