@@ -434,3 +434,29 @@ def test_rcd_self_test_and_reset_over_ac_rcd(broker: EmbeddedBroker) -> None:
         assert emu.request(BSP, "bsp_1", "reset") is True
         emu.wait_for(lambda r: r.name == "clear_error" and r.value.type is m.BspErrorType.DC, 5, after=t)
         assert emu.checker.violations == []
+
+
+def test_a_contactor_that_does_not_close_is_a_fault_until_the_ev_leaves(broker: EmbeddedBroker) -> None:
+    with everest_rig(broker, everest_profile(sim_board_text())) as rig:
+        emu = rig.emulator
+        assert eventually(lambda: rig.bsp(0).snapshot().alive, 5)
+        _world().set_stuck_open(True)
+        t = time.monotonic()
+        emu.send(BSP, "bsp_1", "enable", True)
+        emu.sim(AC, "plug")
+        emu.send(BSP, "bsp_1", "pwm_on", 26.7)
+        emu.send(BSP, "bsp_1", "lock")
+        emu.sim(AC, "charge")
+        emu.send(BSP, "bsp_1", "allow_power_on", ALLOW)
+        raised = emu.wait_for(lambda r: r.name == "raise_error", 5, after=t)
+        assert (raised.value.type, raised.value.sub_type) == (
+            m.BspErrorType.MREC17_EVSE_CONTACTOR_FAULT,
+            "failed_to_close",
+        )
+        assert _world().relay_state()[0] is False, "the coil is released after the failed close"
+        assert all(r.value.event is not m.BspEventKind.POWER_ON for r in emu.messages("bsp_1", "event"))
+        _world().set_stuck_open(False)
+        emu.sim(AC, "unplug")
+        emu.wait_for(lambda r: r.name == "clear_error", 5, after=t)
+        assert rig.bsp(0).snapshot().contactor_fault is None
+        assert emu.checker.violations == []

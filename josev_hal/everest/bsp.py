@@ -66,6 +66,9 @@ _AMPACITY = {
     63.0: m.Ampacity.A_63_3PH_70_1PH,
 }
 _RCD_REPORT_S = 1.0
+# Contactor faults that end with the session (CP A, contacts open); "welded" ends only when the
+# mirror contact reads open again.
+_SESSION_FAULTS = frozenset({"failed_to_close", "opened_unexpectedly", "feedback_read"})
 
 
 @dataclass
@@ -433,10 +436,13 @@ class BoardSupport:
         return letter, reading.pilot_fault or reading.diode_fault
 
     def _on_unplugged(self) -> None:
-        # A contactor fault latched during the session ends with it once the contacts are open.
-        if self.state.contactor_fault == "failed_to_close" and not self.state.contactor_commanded:
-            self.state.contactor_fault = None
-            self.errors.clear(E.MREC17_EVSE_CONTACTOR_FAULT, "failed_to_close")
+        # A contactor fault latched during the session ends with it once the contacts are open;
+        # a welded contact stays a fault until its feedback reads open (_supervise_contactor).
+        fault = self.state.contactor_fault
+        if fault in _SESSION_FAULTS and not self.state.contactor_commanded:
+            with self.lock:
+                self.state.contactor_fault = None
+            self.errors.clear(E.MREC17_EVSE_CONTACTOR_FAULT, fault)
 
     def _apply_cp(self, target: tuple[str, float | None]) -> None:
         if self.state.cp_applied == target:
