@@ -70,3 +70,29 @@ def test_the_shipped_everest_sim_board_is_the_sim_board_under_everest() -> None:
     assert sep and rest == sim_board_text(), "boards/sim-everest.toml must be the sim board plus [northbound]"
     profile = load_profile_text(text, "boards/sim-everest.toml", get_plugin_manager())
     assert {profile.northbound_of(e) for e in profile.evse} == {NorthboundKind.EVEREST}
+
+
+def test_probe_drafts_keep_the_northbound_tables_and_probe_board_sets_up_an_everest_board(
+    tmp_path: Path,
+) -> None:
+    import tomllib
+
+    from josev_hal.cli import main
+    from josev_hal.probe.draft import load_draft, render_draft
+
+    text = _with(
+        '[northbound]\nkind = "everest"\n', '  [evse.northbound]\n  kind = "josev"\n  powermeter = "pm_a"\n'
+    )
+    path = tmp_path / "draft.toml"
+    path.write_text(text)
+    back = tomllib.loads(render_draft(load_draft(path)))
+    assert back["northbound"] == {"kind": "everest"}
+    assert back["evse"][0]["northbound"] == {"kind": "josev", "powermeter": "pm_a"}
+    assert main(["check", str(path)]) == 0
+    from josev_hal_sim import WorldRegistry, set_default_registry
+
+    previous = set_default_registry(WorldRegistry())
+    try:
+        assert main(["probe", "board", "--board", str(REPO / "boards" / "sim-everest.toml")]) == 0
+    finally:
+        set_default_registry(previous).clear()
