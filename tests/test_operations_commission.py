@@ -32,7 +32,18 @@ AC_CHECKS = {
     "contactor_open_time",
     "welding_check",
 }
-DC_CHECKS = {"imd_self_test", "cp_level_A", "cp_level_B", "cp_level_C", "cp_level_E"}
+DC_CHECKS = {
+    "imd_self_test",
+    "cp_level_A",
+    "cp_level_B",
+    "cp_level_C",
+    "cp_level_E",
+    "cable_check",
+    "contactor_close_time",
+    "meter_plausibility",
+    "contactor_open_time",
+    "welding_check",
+}
 
 
 def _commission(*args: str) -> subprocess.CompletedProcess[str]:
@@ -118,13 +129,14 @@ def _faulty_board(tmp_path: Path, old: str, new: str) -> Path:
 
 
 @pytest.mark.parametrize(
-    ("old", "new", "inject", "failing"),
+    ("old", "new", "inject", "failing", "evse"),
     [
         pytest.param(
             "",
             "",
             json.dumps({"evse_id": AC, "action": "weld_contactor"}),
             {"welding_check", "contactor_open_time"},
+            AC,
             id="welded-contactor",
         ),
         pytest.param(
@@ -132,6 +144,7 @@ def _faulty_board(tmp_path: Path, old: str, new: str) -> Path:
             "options = { hardware_cutoff = true, latching = false, self_test_passes = false }",
             None,
             {"rcd_self_test"},
+            AC,
             id="rcd-does-not-trip-in-self-test",
         ),
         pytest.param(
@@ -139,12 +152,21 @@ def _faulty_board(tmp_path: Path, old: str, new: str) -> Path:
             "options = { delay_ms = 3000 }",
             None,
             {"lock_cycle"},
+            AC,
             id="slow-lock",
+        ),
+        pytest.param(
+            "",
+            "",
+            json.dumps({"evse_id": DC, "action": "isolation", "ohm": 20_000}),
+            {"cable_check"},
+            DC,
+            id="dc-insulation-fault",
         ),
     ],
 )
 def test_an_injected_fault_fails_the_matching_check_and_exits_1(
-    tmp_path: Path, old: str, new: str, inject: str | None, failing: set[str]
+    tmp_path: Path, old: str, new: str, inject: str | None, failing: set[str], evse: str
 ) -> None:
     args = ["--out", str(tmp_path / "out"), "--state-dir", str(tmp_path / "state")]
     if old:
@@ -156,13 +178,13 @@ def test_an_injected_fault_fails_the_matching_check_and_exits_1(
     checks = _checks(tmp_path / "out")
     failed = {name for (evse, name), c in checks.items() if not c["passed"]}
     assert failing <= failed, checks
-    assert all(evse == AC for (evse, name), c in checks.items() if not c["passed"])
+    assert all(e == evse for (e, name), c in checks.items() if not c["passed"])
     assert (
         "FAILED" in done.stdout
         and json.loads((tmp_path / "out" / "report.json").read_text())["passed"] is False
     )
     for name in failing:
-        assert f"failed: {AC} {name}" in done.stdout
+        assert f"failed: {evse} {name}" in done.stdout
 
 
 def test_commission_refuses_while_the_daemon_runs_on_the_state_dir(tmp_path: Path) -> None:

@@ -8,7 +8,9 @@ AC: RCD self-test, connector lock cycle and its feedback time, CP levels in A, B
 duty at a few currents (requested through Josev's ``cp_pwm`` path), contactor close and open times
 from the mirror contact, the core's reaction from CP C->B to the open command, the welding check
 after opening, and meter plausibility (energy increments against V*I over time).
-DC: IMD self-test, CP levels in A, B, C and E.
+DC: IMD self-test, CP levels in A, B, C and E, then an ISO 15118 session the way Josev runs it (5 %
+PWM, cable check, pre-charge, current demand): cable check result, contactor close/open times,
+welding check and meter plausibility.
 
 The EV side comes from an :class:`EvSide`: on the sim board the command drives the simulated EV
 itself; on a real station it prompts the operator to set the test adapter ("set the adapter on
@@ -18,13 +20,15 @@ EVSE ... to state C") and measures after Enter.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import os
 import socket
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -52,6 +56,15 @@ PWM_TOLERANCE_PCT = 0.5
 #: Meter plausibility: energy increment vs. integrated V*I, and P vs. V*I.
 METER_TOLERANCE = 0.05
 METER_WINDOW_S = 3.0
+#: The window starts once two readings in a row agree on P within this fraction (ramp done).
+METER_STEADY = 0.02
+METER_SETTLE_S = 15.0
+#: DC session of the commissioning run: the set-points Josev would send for a 400 V battery (or the
+#: operator's DC load), and how long the cable check may take.
+DC_TEST_VOLTAGE_V = 380.0
+DC_PRECHARGE_A = 2.0
+DC_TEST_CURRENT_A = 100.0
+CABLE_CHECK_TIMEOUT_S = 20.0
 
 
 def _conn(status: dict[str, Any], connector_id: int) -> dict[str, Any]:
@@ -386,9 +399,7 @@ class Commissioning:
         self._cp_level(evse_id, cid, ev, "B")
         if not dc:
             self._pwm_duty(evse_id, cid)
-            self._charge_cycle(evse_id, cid, ev)
-        else:
-            self._cp_level(evse_id, cid, ev, "C")
+        self._charge_cycle(evse_id, cid, ev, dc=dc)
         self._cp_level(evse_id, cid, ev, "E")
         ev.set_state(evse_id, cid, "A")
         self._wait(evse_id, lambda s: s["connectors"][0].get("cp_state") == "A1", 5.0)
@@ -479,17 +490,33 @@ class Commissioning:
             )
         )
 
-    def _charge_cycle(self, evse_id: str, cid: int, ev: EvSide) -> None:
+    def _charge_cycle(self, evse_id: str, cid: int, ev: EvSide, *, dc: bool = False) -> None:
         assert self.view is not None
-        limits = self.view.timing_limits(evse_id)
+        view = self.view
+        limits = view.timing_limits(evse_id)
         fb_limit = limits["contactor_feedback_timeout_s"]
-        # close: EV to C, the interlock closes, the mirror contact confirms
+        # close: EV to C, the interlock closes, the mirror contact confirms. DC goes the way
+        # Josev's ISO 15118 session does: 5 % PWM, cable check, pre-charge closes the contactor.
         mark = self.events.mark()
+        if dc:
+            started, info = view.dc_begin_hlc(evse_id)
+            if not started:
+                self._record(Check(evse_id, "contactor_close_time", False, None, "", "ms", info))
+                return
         ev.set_state(evse_id, cid, "C")
+        if dc:
+            self._cp_level_now(evse_id, cid, "C")
+            if not self._cable_check(evse_id):
+                view.dc_end_hlc(evse_id)
+                ev.set_state(evse_id, cid, "B")
+                return
+            # (the core may close already for the cable check: the first close after `mark` counts)
+            view.dc_setpoint(evse_id, precharge=True, voltage_v=DC_TEST_VOLTAGE_V, current_a=DC_PRECHARGE_A)
         closed = self.events.wait(
             mark, evse_id, EventKind.CONTACTOR_CONFIRMED, 10.0, lambda e: e.detail.get("closed") is True
         )
-        self._cp_level_now(evse_id, cid, "C")
+        if not dc:
+            self._cp_level_now(evse_id, cid, "C")
         if closed is None:
             status = self._status(evse_id)
             why = ", ".join(status["blockers"]) or status["contactor"]["status"]
@@ -517,9 +544,15 @@ class Commissioning:
                     "command to mirror contact closed",
                 )
             )
-            self._meter_plausibility(evse_id)
-        # open: EV back to B; the core opens on the CP change, the mirror contact confirms
+            if dc:
+                with self._current_demand(evse_id):
+                    self._meter_plausibility(evse_id)
+            else:
+                self._meter_plausibility(evse_id)
+        # open: EV back to B (DC: the session ends first); the mirror contact confirms
         mark = self.events.mark()
+        if dc:
+            view.dc_end_hlc(evse_id)
         ev.set_state(evse_id, cid, "B")
         opened_cmd = self.events.wait(mark, evse_id, EventKind.CONTACTOR_OPENED, 5.0, lambda e: True)
         cp_change = self.events.wait(
@@ -533,7 +566,9 @@ class Commissioning:
             lambda e: e.detail.get("closed") is False,
         )
         if closed is not None:
-            if opened_cmd is not None and cp_change is not None:
+            if dc:
+                pass  # DC opens on the end of the ISO 15118 session, not on the CP change
+            elif opened_cmd is not None and cp_change is not None:
                 reaction = max(0.0, opened_cmd.at - cp_change.at)
                 self._record(
                     Check(
@@ -604,6 +639,38 @@ class Commissioning:
             )
         )
 
+    def _cable_check(self, evse_id: str) -> bool:
+        assert self.view is not None
+        level, detail = self.view.dc_cable_check(evse_id, CABLE_CHECK_TIMEOUT_S)
+        ok = level in ("valid", "warning")
+        self._record(
+            Check(
+                evse_id, "cable_check", ok, level, "isolation valid (or warning)", "", f"cable check {detail}"
+            )
+        )
+        return ok
+
+    @contextmanager
+    def _current_demand(self, evse_id: str) -> Iterator[None]:
+        """Josev's current demand loop (a set-point every 250 ms) while the block runs."""
+        assert self.view is not None
+        view, stop = self.view, threading.Event()
+
+        def loop() -> None:
+            while not stop.wait(0.25):
+                view.dc_setpoint(
+                    evse_id, precharge=False, voltage_v=DC_TEST_VOLTAGE_V, current_a=DC_TEST_CURRENT_A
+                )
+
+        view.dc_setpoint(evse_id, precharge=False, voltage_v=DC_TEST_VOLTAGE_V, current_a=DC_TEST_CURRENT_A)
+        thread = threading.Thread(target=loop, name=f"commission-demand-{evse_id}", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join(5.0)
+
     def _cp_level_now(self, evse_id: str, cid: int, letter: str) -> None:
         """The CP level of the state the EV is in already (no prompt)."""
         assert self.view is not None
@@ -627,74 +694,85 @@ class Commissioning:
             )
         )
 
-    def _meter_plausibility(self, evse_id: str) -> None:
-        assert self.view is not None
-
-        def reading() -> dict[str, Any] | None:
+    def _meter_readings(
+        self, evse_id: str, until: Callable[[list[dict[str, Any]]], bool], timeout_s: float
+    ) -> list[dict[str, Any]]:
+        """Distinct meter readings (with ``t``: when each was taken, monotonic) until ``until``."""
+        points: list[dict[str, Any]] = []
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and not (points and until(points)):
             meter = self._status(evse_id)["meter"]
-            return meter if meter and meter.get("ok") else None
+            if meter and meter.get("ok"):
+                taken = time.monotonic() - float(meter["age_s"])
+                if not points or abs(taken - points[-1]["t"]) > 0.05:
+                    points.append({**meter, "t": taken})
+            time.sleep(0.1)
+        return points
 
-        first = self._wait(
-            evse_id,
-            lambda s: bool(s["meter"] and s["meter"].get("ok") and (s["meter"].get("power_w") or 0) > 0),
-            5.0,
-        )
-        first_m = None if first is None else first["meter"]
-        if first_m is None:
+    def _meter_plausibility(self, evse_id: str) -> None:
+        """Energy increments against the integral of P over the readings (trapezoids), and P against
+        V*I, over a window that starts once the load is steady (a ramping module is not a fault)."""
+
+        def steady(points: list[dict[str, Any]]) -> bool:
+            if len(points) < 2:
+                return False
+            a, b = float(points[-2]["power_w"] or 0), float(points[-1]["power_w"] or 0)
+            return b > 0 and abs(b - a) <= METER_STEADY * b
+
+        settle = self._meter_readings(evse_id, steady, METER_SETTLE_S)
+        if not settle or not steady(settle):
+            power = settle[-1]["power_w"] if settle else None
+            detail = "no steady load current: connect a load" if settle else "the meter does not answer"
             self._record(
                 Check(
-                    evse_id,
-                    "meter_plausibility",
-                    False,
-                    None,
-                    f"within {METER_TOLERANCE:.0%}",
-                    "",
-                    "no load current: connect a load (or the meter does not answer)",
+                    evse_id, "meter_plausibility", False, power, f"within {METER_TOLERANCE:.0%}", "W", detail
                 )
             )
             return
-        t0 = time.monotonic() - float(first_m["age_s"])
-        powers = [float(first_m["power_w"])]
-        deadline = time.monotonic() + METER_WINDOW_S + 5.0
-        last = first_m
-        while time.monotonic() < deadline:
-            time.sleep(0.2)
-            m = reading()
-            if m is None:
-                continue
-            if m["energy_wh"] != last["energy_wh"] or m["power_w"] != last["power_w"]:
-                powers.append(float(m["power_w"]))
-            last = m
-            if time.monotonic() - float(m["age_s"]) - t0 >= METER_WINDOW_S:
-                break
-        t1 = time.monotonic() - float(last["age_s"])
-        dt_h = (t1 - t0) / 3600.0
-        energy = float(last["energy_wh"]) - float(first_m["energy_wh"])
-        expected = sum(powers) / len(powers) * dt_h
+        t0 = settle[-1]["t"]
+        window = [
+            settle[-1],
+            *self._meter_readings(
+                evse_id, lambda pts: pts[-1]["t"] - t0 >= METER_WINDOW_S, METER_WINDOW_S + 5.0
+            ),
+        ]
+        first, last = window[0], window[-1]
+        energy = float(last["energy_wh"]) - float(first["energy_wh"])
+        expected = sum(
+            (float(a["power_w"]) + float(b["power_w"])) / 2 * (b["t"] - a["t"]) / 3600.0
+            for a, b in itertools.pairwise(window)
+        )
         vi = None
         if last.get("voltage_v") and last.get("current_a"):
             vi = sum(v * a for v, a in zip(last["voltage_v"], last["current_a"], strict=False))
         elif last.get("dc_voltage_v") is not None and last.get("dc_current_a") is not None:
             vi = float(last["dc_voltage_v"]) * float(last["dc_current_a"])
-        energy_err = abs(energy - expected) / expected if expected > 0 else float("inf")
-        power_err = abs(float(last["power_w"]) - vi) / vi if vi else float("inf")
-        ok = energy_err <= METER_TOLERANCE and power_err <= METER_TOLERANCE
+        energy_err = abs(energy - expected) / expected if expected > 0 else None
+        power_err = abs(float(last["power_w"]) - vi) / vi if vi else None
+        ok = (
+            energy_err is not None
+            and power_err is not None
+            and energy_err <= METER_TOLERANCE
+            and power_err <= METER_TOLERANCE
+        )
+        errors = [e for e in (energy_err, power_err) if e is not None]
         self._record(
             Check(
                 evse_id,
                 "meter_plausibility",
                 ok,
-                round(max(energy_err, power_err) * 100, 2) if ok or energy_err != float("inf") else None,
+                round(max(errors) * 100, 2) if errors else None,
                 f"energy vs P*t and P vs V*I within {METER_TOLERANCE:.0%}",
                 "%",
-                f"{energy:.2f} Wh in {t1 - t0:.1f} s vs {expected:.2f} Wh expected; "
+                f"{energy:.2f} Wh in {last['t'] - t0:.1f} s vs {expected:.2f} Wh from P; "
                 f"P {last['power_w']:.0f} W vs V*I {vi or 0:.0f} W",
                 measurements={
                     "energy_wh": energy,
                     "expected_wh": expected,
                     "power_w": last["power_w"],
                     "v_times_i_w": vi,
-                    "window_s": t1 - t0,
+                    "window_s": last["t"] - t0,
+                    "readings": len(window),
                 },
             )
         )

@@ -347,6 +347,48 @@ class StationView:
         resp = c.handle_cp_pwm(req)
         return str(resp.status.value) == "valid", str(_unset(resp.info) or "")
 
+    # -- DC session steps, through the same handlers as Josev's messages ------------------------
+    def dc_begin_hlc(self, evse_id: str) -> tuple[bool, str]:
+        """5 % PWM (``cp_pwm`` hlc), SLAC matched and ``hlc_charging`` true: an ISO 15118 session."""
+        c = self.controller(evse_id)
+        resp = c.handle_cp_pwm(
+            p.CpPwmRequest(evse_id=evse_id, hlc=True, error_state=False, fault_state=False)
+        )
+        if str(resp.status.value) != "valid":
+            return False, f"cp_pwm hlc answered {resp.status.value}: {_unset(resp.info) or ''}"
+        c.on_slac_status(p.SlacStatus.MATCHING)
+        c.on_slac_status(p.SlacStatus.MATCHED)
+        c.on_hlc_charging(True)
+        return True, ""
+
+    def dc_end_hlc(self, evse_id: str) -> None:
+        self.controller(evse_id).on_hlc_charging(False)
+
+    def dc_cable_check(self, evse_id: str, timeout_s: float) -> tuple[str | None, str]:
+        """Start the cable check and poll it like Josev; (isolation level, detail)."""
+        c = self.controller(evse_id)
+        resp = c.handle_cable_check(p.CableCheckAction.START)
+        deadline = time.monotonic() + timeout_s
+        while str(resp.cable_check_status.value) != "finished":
+            if time.monotonic() > deadline:
+                return None, f"not finished within {timeout_s:g} s"
+            time.sleep(0.2)
+            resp = c.handle_cable_check(p.CableCheckAction.STATUS)
+        level = _unset(resp.isolation_level)
+        return (None if level is None else str(level.value)), "finished"
+
+    def dc_setpoint(self, evse_id: str, *, precharge: bool, voltage_v: float, current_a: float) -> bool:
+        c = self.controller(evse_id)
+        req = p.PowerElectronicsSetpointRequest(
+            evse_id=evse_id,
+            is_precharge=precharge,
+            dc=p.PowerElectronicsSetpointDc(voltage=voltage_v, charge_current=current_a),
+            ev_limits=p.PowerElectronicsSetpointEvLimits(
+                maximum_voltage=voltage_v + 70.0, minimum_voltage=0.0
+            ),
+        )
+        return str(c.handle_power_electronics_setpoint(req).status.value) == "accepted"
+
     def request_lock_core(self, evse_id: str, connector_id: int, locked: bool) -> str | None:
         return self.controller(evse_id).request_lock(connector_id, locked)
 
