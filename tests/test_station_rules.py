@@ -481,3 +481,42 @@ def test_settings_defaults_are_the_documented_ones() -> None:
     s = EvseSettings(evse_id="X")
     assert s.min_close_interval_s == 10.0 and s.safety.rcd_self_test == "before_each_session"
     assert replace(s.safety).overcurrent_tolerance_a == 2.0 and s.safety.overcurrent_grace_s == 5.0
+
+
+def test_the_profile_keys_reach_the_station_core() -> None:
+    from pathlib import Path
+
+    from josev_hal.plugins import get_plugin_manager
+    from josev_hal.profile import load_profile_text
+    from josev_hal.station.station import settings_from_profile
+
+    board = Path(__file__).resolve().parents[1] / "boards" / "sim.toml"
+    text = board.read_text()
+    for old, new in [
+        ('rcd_self_test = "before_each_session"', 'rcd_self_test = "daily"'),
+        ("overcurrent_tolerance_a = 2.0", "overcurrent_tolerance_a = 3.5"),
+        ("min_close_interval_s = 10.0", "min_close_interval_s = 4.0"),
+        ("measure_timeout_s = 20.0", "measure_timeout_s = 15.0"),
+    ]:
+        assert old in text, old
+        text = text.replace(old, new)
+    profile = load_profile_text(text, str(board), get_plugin_manager())
+    ac = settings_from_profile(profile, profile.evse[0])
+    dc = settings_from_profile(profile, next(e for e in profile.evse if e.kind.value == "dc"))
+    assert ac.safety.rcd_self_test == "daily" and ac.safety.overcurrent_tolerance_a == 3.5
+    assert ac.min_close_interval_s == 4.0 and ac.pp_fault_after_s == 0.5
+    assert dc.cable_check.measure_timeout_s == 15.0 and dc.cable_check.current_limit_a == 2.0
+
+
+def test_an_unknown_rcd_self_test_policy_is_a_profile_error_with_its_line() -> None:
+    from pathlib import Path
+
+    from josev_hal.errors import HalError
+    from josev_hal.plugins import get_plugin_manager
+    from josev_hal.profile import load_profile_text
+
+    board = Path(__file__).resolve().parents[1] / "boards" / "sim.toml"
+    text = board.read_text().replace('rcd_self_test = "before_each_session"', 'rcd_self_test = "weekly"')
+    with pytest.raises(HalError) as info:
+        load_profile_text(text, str(board), get_plugin_manager())
+    assert "rcd_self_test" in str(info.value) and "sim.toml:" in str(info.value)
