@@ -5,11 +5,9 @@ and a library + plugin system for bringing up new boards. See the README for the
 ``docs/architecture.md`` for the internal contracts.
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("josev-hal")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0+unknown"
+# A static string, not importlib.metadata.version(): that lookup imports importlib.metadata (and
+# email, zipfile, ...) and scans the installed distributions, 30-45 ms on every start of every
+# command. It is kept equal to pyproject.toml's [project] version by tests/test_startup.py.
+__version__ = "0.1.0"
 
 __all__ = ["__version__"]

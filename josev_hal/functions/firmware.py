@@ -38,12 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
-
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
+from typing import TYPE_CHECKING, Any, Protocol
 
 from josev_hal.functions.config import FirmwareSettings
 from josev_hal.functions.ports import opt
@@ -61,6 +56,10 @@ from josev_hal.functions.transfer import (
 )
 from josev_hal.hookspecs import FirmwareInstallResult
 from josev_hal.logging_setup import SECURITY_LOGGER
+
+# cryptography (~20 ms to import) is imported when a signed firmware is checked, not at start-up.
+if TYPE_CHECKING:
+    from cryptography import x509
 
 __all__ = [
     "FirmwareImage",
@@ -179,6 +178,8 @@ def _checksum_from_fragment(location: str) -> tuple[str, str] | None:
 
 
 def _load_certificate(pem: str) -> x509.Certificate:
+    from cryptography import x509
+
     try:
         return x509.load_pem_x509_certificate(pem.encode("ascii"))
     except (ValueError, UnicodeEncodeError) as exc:
@@ -188,6 +189,10 @@ def _load_certificate(pem: str) -> x509.Certificate:
 
 
 def _check_certificate(cert: x509.Certificate, settings: FirmwareSettings) -> None:
+    from cryptography import x509
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
     now = utc_now()
     if not (cert.not_valid_before_utc <= now <= cert.not_valid_after_utc):
         raise _Rejected("invalid_certificate", "signing certificate is outside its validity period")
@@ -209,6 +214,10 @@ def _check_certificate(cert: x509.Certificate, settings: FirmwareSettings) -> No
 
 def verify_signature(cert: x509.Certificate, signature_b64: str, sha256_digest: bytes) -> bool:
     """Check ``signature_b64`` over a file whose SHA-256 digest is ``sha256_digest``."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
+
     try:
         signature = base64.b64decode(signature_b64, validate=True)
     except (binascii.Error, ValueError):

@@ -20,18 +20,22 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from cryptography.x509.oid import NameOID
 
 from josev_hal.errors import HalError
 from josev_hal.logging_setup import SECURITY_LOGGER
 from josev_hal.messages import Message
 from josev_hal.messages import payloads as p
+
+# cryptography (~20 ms to import) is imported where a key or CSR is made, not at start-up: the
+# daemon imports this module for its handlers, most stations never make a key after commissioning.
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+    Digest = hashes.SHA256 | hashes.SHA384 | hashes.SHA512
 
 __all__ = [
     "ALGORITHMS",
@@ -61,18 +65,31 @@ class KeyStoreError(HalError):
 @dataclass(frozen=True)
 class _Algorithm:
     kind: str  # "ec" | "rsa"
-    curve: type[ec.EllipticCurve] | None
+    curve_name: str | None  # a class name in cryptography's ``ec`` module
     rsa_bits: int
-    digest: type[hashes.SHA256 | hashes.SHA384 | hashes.SHA512]
+    digest_name: str  # a class name in cryptography's ``hashes`` module
+
+    def curve(self) -> ec.EllipticCurve:
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        assert self.curve_name is not None
+        curve: ec.EllipticCurve = getattr(ec, self.curve_name)()
+        return curve
+
+    def digest(self) -> Digest:
+        from cryptography.hazmat.primitives import hashes
+
+        digest: Digest = getattr(hashes, self.digest_name)()
+        return digest
 
 
 # The generate_csr ``algorithm`` values. ECDSA_SHA512 uses P-521, the curve ISO 15118-20 pairs with
 # SHA-512; RSA sizes follow the OCPP security whitepaper minimum (2048) and NIST pairing for 384.
 ALGORITHMS: dict[str, _Algorithm] = {
-    "ECDSA_SHA256": _Algorithm("ec", ec.SECP256R1, 0, hashes.SHA256),
-    "ECDSA_SHA512": _Algorithm("ec", ec.SECP521R1, 0, hashes.SHA512),
-    "RSA_SHA256": _Algorithm("rsa", None, 2048, hashes.SHA256),
-    "RSA_SHA384": _Algorithm("rsa", None, 3072, hashes.SHA384),
+    "ECDSA_SHA256": _Algorithm("ec", "SECP256R1", 0, "SHA256"),
+    "ECDSA_SHA512": _Algorithm("ec", "SECP521R1", 0, "SHA512"),
+    "RSA_SHA256": _Algorithm("rsa", None, 2048, "SHA256"),
+    "RSA_SHA384": _Algorithm("rsa", None, 3072, "SHA384"),
 }
 
 
@@ -111,18 +128,20 @@ def check_request(certificate_type: str, subject: CsrSubject, algorithm: str | N
 
 
 def _new_key(algorithm: _Algorithm) -> ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey:
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
     if algorithm.kind == "ec":
-        assert algorithm.curve is not None
         return ec.generate_private_key(algorithm.curve())
     return rsa.generate_private_key(public_exponent=65537, key_size=algorithm.rsa_bits)
-
-
-Digest = hashes.SHA256 | hashes.SHA384 | hashes.SHA512
 
 
 def build_csr(
     key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey, subject: CsrSubject, digest: Digest
 ) -> str:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.x509.oid import NameOID
+
     """PEM PKCS#10 CSR for ``subject`` signed with ``key``."""
     name = x509.Name(
         [
@@ -178,6 +197,8 @@ class FileKeyStore:
             csr = build_csr(key, subject, spec.digest())
         except ValueError as exc:  # cryptography refuses e.g. an over-long CN
             raise KeyStoreError(f"CSR subject rejected: {exc}") from exc
+        from cryptography.hazmat.primitives import serialization
+
         pem = key.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
@@ -210,6 +231,9 @@ class FileKeyStore:
         """The station's own Ed25519 key for documents it signs (commissioning reports), created
         on first use. Separate from the certificate keys: a CSMS-driven key rotation must not
         invalidate the signatures of reports made before it."""
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import ed25519
+
         path = self.directory / SIGNING_KEY_FILE
         with self._lock:
             try:
