@@ -7,6 +7,7 @@ write fails; with a lock held across that call the bridge deadlocked itself and 
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
@@ -138,3 +139,31 @@ def test_publish_returns_and_stop_finishes_while_the_network_thread_is_wedged_in
         assert done.wait(5), "Bridge.stop() waits for a wedged network thread"
     finally:
         release.set()
+
+
+def test_hostile_values_in_failing_handlers_are_logged_as_bounded_rate_limited_lines_without_traceback(
+    bridge_factory: BridgeFactory, josev_peer: JosevPeer, contract: Contract, caplog: Any
+) -> None:
+    """Issue #13 item 6: 200 kB evse_ids used to reach the log in full, with a traceback each."""
+    from josev_hal.errors import HalError
+
+    def refuse(message: Any) -> Any:
+        raise HalError(f"unknown evse_id {message.data.evse_id!r}")
+
+    bridge = bridge_factory({("cs_contactor_status", "request"): refuse})
+    huge = "E" * 200_000
+    with caplog.at_level(logging.DEBUG, logger="josev_hal.bridge"):
+        for _ in range(40):
+            request = example(contract, "cs_contactor_status", "request")
+            request = {**request, "id": str(uuid.uuid4()), "data": {**request["data"], "evse_id": huge}}
+            josev_peer.send(request)
+        assert eventually(lambda: bridge.stats().handler_errors == 40, 20)
+    lines = [
+        r for r in caplog.records if r.name.startswith("josev_hal.bridge") and r.levelno >= logging.WARNING
+    ]
+    assert lines, "the refusals were not logged at all"
+    assert all(len(r.getMessage()) < 1000 for r in lines)
+    assert all(r.exc_info is None for r in lines)
+    # 10 lines per reason and minute, then one "more of" line; the counter keeps the exact number.
+    assert len([r for r in lines if "handler for cs_contactor_status.request" in r.getMessage()]) == 10
+    assert any("more of reason=handler_error:cs_contactor_status.request" in r.getMessage() for r in lines)

@@ -38,7 +38,14 @@ from josev_hal.bridge.config import parse_broker_url, resolve_broker_url
 from josev_hal.bridge.connection import MqttConnection, topic_matches
 from josev_hal.bridge.outbox import Outbox, Outgoing
 from josev_hal.bridge.stats import BridgeStats, StatsSnapshot, format_stats
-from josev_hal.errors import BridgeError, ConfigError, MessageError, RequestTimeout, UnknownMessageError
+from josev_hal.errors import (
+    BridgeError,
+    ConfigError,
+    HalError,
+    MessageError,
+    RequestTimeout,
+    UnknownMessageError,
+)
 from josev_hal.messages import (
     SPECS,
     Message,
@@ -108,7 +115,8 @@ class _RejectLog:
         self._lock = threading.Lock()
         self._windows: dict[str, tuple[float, int]] = {}
 
-    def log(self, reason: str, text: str) -> None:
+    def log(self, reason: str, text: str, level: int = logging.WARNING) -> bool:
+        """Log ``text`` unless this reason's burst is used up; True when it was logged."""
         now = time.monotonic()
         with self._lock:
             start, count = self._windows.get(reason, (now, 0))
@@ -121,9 +129,11 @@ class _RejectLog:
             count += 1
             self._windows[reason] = (start, count)
         if count <= _REJECT_LOG_BURST:
-            log.warning("%s", text)
-        elif count == _REJECT_LOG_BURST + 1:
-            log.warning("more rejects reason=%s; logging them again in %.0fs", reason, _REJECT_LOG_WINDOW_S)
+            log.log(level, "%s", text)
+            return True
+        if count == _REJECT_LOG_BURST + 1:
+            log.log(level, "more of reason=%s; logging them again in %.0fs", reason, _REJECT_LOG_WINDOW_S)
+        return False
 
 
 class Bridge:
@@ -463,8 +473,12 @@ class Bridge:
             self._reject("malformed_json", "$: nesting too deep")
             return
         except Exception as exc:  # a decoder bug must not take the network thread's message down
-            log.exception("decoder failed on a %d-byte message", len(payload))
-            self._reject("malformed_json", f"$: undecodable ({type(exc).__name__})")
+            # One rate-limited line (hostile input can trigger it at wire speed); the traceback
+            # only at debug level.
+            log.debug("decoder failed on a %d-byte message", len(payload), exc_info=True)
+            self._reject(
+                "malformed_json", f"$: undecodable ({type(exc).__name__}: {_excerpt(str(exc), 120)})"
+            )
             return
         key = f"{message.name}.{message.type.value}"
         spec = SPECS[(message.name, message.type.value)]
@@ -558,14 +572,7 @@ class Bridge:
             if entry is None:
                 return
             self._stats.add("handler_errors")
-            log.error(
-                "handler for %s.request id=%s failed: %s: %s",
-                request.name,
-                request.id,
-                type(exc).__name__,
-                exc,
-                exc_info=not isinstance(exc, MessageError),
-            )
+            self._log_handler_failure(f"{request.name}.request id={request.id}", exc)
             self._answer_with_error(request, f"internal error: {type(exc).__name__}")
             return
         entry = self._take_inflight(token)
@@ -601,16 +608,28 @@ class Bridge:
     def _run_update(self, handler: UpdateHandler, message: Message) -> None:
         try:
             handler(message)
-        except Exception:
+        except Exception as exc:
             self._stats.add("handler_errors")
-            log.exception("handler for %s.update id=%s failed", message.name, message.id)
+            self._log_handler_failure(f"{message.name}.update id={message.id}", exc)
 
     def _run_raw(self, callback: RawCallback, topic: str, payload: bytes) -> None:
         try:
             callback(topic, payload)
-        except Exception:
+        except Exception as exc:
             self._stats.add("handler_errors")
-            log.exception("raw subscriber for %s failed", topic)
+            self._log_handler_failure(f"raw subscriber for {_excerpt(topic, 80)}", exc)
+
+    def _log_handler_failure(self, what: str, exc: Exception) -> None:
+        """One bounded, rate-limited line per failure. A HalError is a refusal the handler chose
+        (unknown evse_id, invalid value ...): no traceback, and its text - which may quote hostile
+        input - is cut to an excerpt. Anything else is a bug: the traceback is kept."""
+        logged = self._rejects.log(
+            f"handler_error:{what.split(' ', 1)[0]}",
+            f"handler for {what} failed: {type(exc).__name__}: {_excerpt(str(exc), 300)}",
+            logging.ERROR,
+        )
+        if logged and not isinstance(exc, HalError):
+            log.error("traceback of the failed handler for %s", what, exc_info=exc)
 
     def _watch_deadlines(self) -> None:
         while self._running:

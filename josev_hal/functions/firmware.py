@@ -43,11 +43,15 @@ from typing import TYPE_CHECKING, Any, Protocol
 from josev_hal.functions.config import FirmwareSettings
 from josev_hal.functions.ports import opt
 from josev_hal.functions.transfer import (
+    MIN_RATE_BPS,
+    TransferBudget,
     TransferCancelled,
     TransferError,
     check_url,
+    describe_error,
     open_request,
     parse_time,
+    read_some,
     redact,
     retrying,
     split_credentials,
@@ -495,14 +499,36 @@ class FirmwareUpdater:
         self.work_dir.mkdir(parents=True, exist_ok=True)
 
         def attempt(number: int) -> tuple[int, dict[str, bytes]]:
-            return self._download_once(job, partial, checksum_algorithm, number)
+            # Every attempt ends by its deadline and fails when the server drips (average rate
+            # below MIN_RATE_BPS after the grace period), not only when one read stalls.
+            budget = TransferBudget(
+                "firmware download",
+                deadline_s=2 * self.settings.timeout_s + self.settings.max_size_bytes / MIN_RATE_BPS,
+                grace_s=2 * self.settings.timeout_s,
+            )
+            try:
+                with budget:
+                    return self._download_once(job, partial, checksum_algorithm, number, budget)
+            except (TransferError, TransferCancelled):
+                raise
+            except Exception as exc:  # a socket shut down by the deadline fails in many ways
+                if budget.expired:
+                    raise budget.error() from exc
+                if isinstance(exc, (OSError, ValueError)):
+                    raise
+                raise TransferError(describe_error(exc)) from exc
 
         return retrying(
             attempt, retries=retries, interval_s=interval, cancel=job.cancel, what="firmware download"
         )
 
     def _download_once(
-        self, job: FirmwareJob, partial: Path, checksum_algorithm: str | None, number: int
+        self,
+        job: FirmwareJob,
+        partial: Path,
+        checksum_algorithm: str | None,
+        number: int,
+        budget: TransferBudget,
     ) -> tuple[int, dict[str, bytes]]:
         req = job.request
         url, auth = split_credentials(urllib.parse.urldefrag(req.location).url)
@@ -512,7 +538,7 @@ class FirmwareUpdater:
             hashers[checksum_algorithm] = hashlib.new(checksum_algorithm)
         request = urllib.request.Request(url, headers={"User-Agent": user_agent(), **auth})
         log.info("firmware download attempt %d request_id=%s url=%s", number, req.request_id, redact(url))
-        with open_request(request, self.settings.timeout_s) as response:
+        with open_request(request, self.settings.timeout_s, budget) as response:
             length_header = response.headers.get("Content-Length")
             total = int(length_header) if length_header and length_header.isdigit() else None
             if total is not None and total > limit:
@@ -524,7 +550,8 @@ class FirmwareUpdater:
                 while True:
                     if job.cancel.is_set():
                         raise TransferCancelled("firmware download cancelled")
-                    chunk = response.read(_CHUNK)
+                    budget.check(received)
+                    chunk = read_some(response, _CHUNK)
                     if not chunk:
                         break
                     received += len(chunk)

@@ -30,12 +30,17 @@ from pathlib import Path
 from josev_hal.functions.config import LogsSettings
 from josev_hal.functions.ports import opt
 from josev_hal.functions.transfer import (
+    MAX_RESPONSE_BODY,
+    MIN_RATE_BPS,
+    TransferBudget,
     TransferCancelled,
     TransferError,
     check_url,
+    describe_error,
     ftp_upload,
     open_request,
     parse_time,
+    read_capped,
     redact,
     retrying,
     split_credentials,
@@ -307,11 +312,35 @@ class LogUploader:
             headers["Content-Type"] = f"multipart/form-data; boundary={boundary}"
         log.info("log upload attempt %d request_id=%s %s %s", number, req.request_id, method, redact(url))
         request = urllib.request.Request(url, data=data, method=method, headers=headers)
-        with open_request(request, self.settings.timeout_s) as response:
-            code = getattr(response, "status", 200)
-            if not 200 <= code < 300:
-                raise TransferError(f"server answered HTTP {code}")
-            response.read()
+        # Every attempt ends by its deadline, whatever the server does (it may accept the body
+        # and then drip its answer a byte at a time): the per-read timeout alone never fires then.
+        budget = TransferBudget(
+            "log upload",
+            deadline_s=2 * self.settings.timeout_s + len(data) / MIN_RATE_BPS,
+            grace_s=self.settings.timeout_s,
+        )
+        try:
+            with budget, open_request(request, self.settings.timeout_s, budget) as response:
+                code = getattr(response, "status", 200)
+                if not 200 <= code < 300:
+                    raise TransferError(f"server answered HTTP {code}")
+                # The status decides; the body is read only up to a small cap (a hostile server
+                # answering with hundreds of megabytes must not be buffered).
+                _, truncated = read_capped(response, MAX_RESPONSE_BODY)
+                if truncated:
+                    log.warning(
+                        "log upload request_id=%s: server's response body over %d bytes; not read",
+                        req.request_id,
+                        MAX_RESPONSE_BODY,
+                    )
+        except (TransferError, TransferCancelled):
+            raise
+        except Exception as exc:  # a socket shut down by the deadline fails in many ways
+            if budget.expired:
+                raise budget.error() from exc
+            if isinstance(exc, (OSError, ValueError)):
+                raise
+            raise TransferError(describe_error(exc)) from exc
 
 
 def _iso(value: datetime | None) -> str:

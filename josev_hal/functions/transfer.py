@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import base64
 import ftplib
+import http.client
 import io
 import logging
+import socket
 import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -24,12 +27,17 @@ from josev_hal import __version__
 from josev_hal.errors import HalError
 
 __all__ = [
+    "MAX_RESPONSE_BODY",
+    "MIN_RATE_BPS",
     "SUPPORTED_SCHEMES",
+    "TransferBudget",
     "TransferCancelled",
     "TransferError",
     "check_url",
     "ftp_upload",
     "parse_time",
+    "read_capped",
+    "read_some",
     "redact",
     "retrying",
     "split_credentials",
@@ -157,13 +165,19 @@ def retrying(
     ) from last
 
 
-def open_request(request: urllib.request.Request, timeout_s: float) -> Any:
-    """Open ``request`` with ``timeout_s`` for connect and every read.
+def open_request(
+    request: urllib.request.Request, timeout_s: float, budget: TransferBudget | None = None
+) -> Any:
+    """Open ``request`` with ``timeout_s`` for connect and every read; with ``budget`` its
+    sockets are shut down when the budget's deadline passes.
 
     Proxies from the environment are honoured (stations behind a proxy need them); redirects are
     followed only to http/https.
     """
-    opener = urllib.request.build_opener(_SafeRedirects)
+    handlers: list[Any] = [_SafeRedirects]
+    if budget is not None:
+        handlers += _deadline_handlers(budget)
+    opener = urllib.request.build_opener(*handlers)
     return opener.open(request, timeout=timeout_s)
 
 
@@ -195,3 +209,119 @@ def ftp_upload(url: str, filename: str, body: bytes, timeout_s: float) -> str:
             ftp.cwd(directory)
         ftp.storbinary(f"STOR {name}", io.BytesIO(body))
     return f"{directory.rstrip('/')}/{name}"
+
+
+# -- overall limits of one transfer (issue #13 item 6) ---------------------------------------------
+
+#: Slowest average rate a transfer may sustain after its grace period (curl's ``--speed-limit``):
+#: far below any real link (a poor cellular uplink does 30 kB/s), far above a server that drips.
+MIN_RATE_BPS = 4 * 1024
+#: The most of an upload's HTTP response body the HAL reads (the status line decides; a server
+#: that answers with hundreds of megabytes must not be buffered).
+MAX_RESPONSE_BODY = 64 * 1024
+
+
+class TransferBudget:
+    """Overall limits of one transfer attempt, on top of the per-read socket timeout.
+
+    * an absolute **deadline**: when it passes, every socket of the attempt is shut down (a timer
+      thread does it), so a read or write blocked on a stalled or dripping server returns at once;
+    * a minimum average **rate** after ``grace_s`` (:meth:`check`, called between reads).
+
+    Use as a context manager around :func:`open_request` and the reads; pass it to
+    :func:`open_request` so the sockets it opens are registered.
+    """
+
+    def __init__(self, what: str, *, deadline_s: float, grace_s: float, min_rate_bps: float = MIN_RATE_BPS):
+        self.what = what
+        self.deadline_s = deadline_s
+        self.grace_s = grace_s
+        self.min_rate_bps = min_rate_bps
+        self.started = time.monotonic()
+        self.expired = False
+        self._lock = threading.Lock()
+        self._sockets: list[socket.socket] = []
+        self._timer = threading.Timer(deadline_s, self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> TransferBudget:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+
+    def watch(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.append(sock)
+            expired = self.expired
+        if expired:
+            _shutdown(sock)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            sockets = list(self._sockets)
+        for sock in sockets:
+            _shutdown(sock)
+
+    def check(self, transferred: int) -> None:
+        """Raise :class:`TransferError` when the deadline passed or, after the grace period, the
+        average rate is below ``min_rate_bps``."""
+        elapsed = time.monotonic() - self.started
+        if self.expired or elapsed > self.deadline_s:
+            raise self.error()
+        if elapsed > self.grace_s and transferred < self.min_rate_bps * elapsed:
+            raise TransferError(
+                f"{self.what}: server too slow ({transferred} bytes in {elapsed:.0f} s, "
+                f"below {self.min_rate_bps:g} B/s)"
+            )
+
+    def error(self) -> TransferError:
+        return TransferError(f"{self.what} did not finish within its deadline of {self.deadline_s:g} s")
+
+
+def _shutdown(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+def read_capped(response: Any, limit: int) -> tuple[bytes, bool]:
+    """At most ``limit`` bytes of ``response``'s body: ``(data, truncated)``. The rest is left
+    unread (the connection is closed with the response)."""
+    data = response.read(limit + 1)
+    return data[:limit], len(data) > limit
+
+
+def read_some(response: Any, size: int) -> bytes:
+    """What the server has sent, up to ``size`` bytes, without waiting for ``size`` to fill up
+    (``read1``): a dripping server is then noticed between reads, not after the chunk is full."""
+    read1 = getattr(response, "read1", None)
+    return bytes(read1(size)) if read1 is not None else bytes(response.read(size))
+
+
+def _deadline_handlers(budget: TransferBudget) -> list[urllib.request.BaseHandler]:
+    """HTTP(S) handlers whose connections register their socket with ``budget``."""
+
+    def connection_class(base: type[http.client.HTTPConnection]) -> Any:
+        class Watched(base):  # type: ignore[valid-type,misc]
+            def connect(self) -> None:
+                super().connect()
+                budget.watch(self.sock)
+
+        return Watched
+
+    plain = connection_class(http.client.HTTPConnection)
+    tls = connection_class(http.client.HTTPSConnection)
+
+    class Http(urllib.request.HTTPHandler):
+        def http_open(self, req: Any) -> Any:
+            return self.do_open(plain, req)
+
+    class Https(urllib.request.HTTPSHandler):
+        def https_open(self, req: Any) -> Any:
+            return self.do_open(tls, req, context=self._context)  # type: ignore[attr-defined]
+
+    return [Http(), Https()]
