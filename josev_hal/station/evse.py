@@ -29,6 +29,7 @@ tests drive timeouts without sleeping.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -64,8 +65,8 @@ from josev_hal.station.events import EventKind, EventListener, StationEvent
 from josev_hal.station.faults import Fault, FaultBook, NonBlockingFaults
 from josev_hal.station.inputs import PilotInputs
 from josev_hal.station.interlocks import Decision, InterlockInputs, decide
-from josev_hal.station.limits import EffectiveLimit, Limit, LimitSource, effective_limit
 from josev_hal.station.josev import JosevRequests
+from josev_hal.station.limits import EffectiveLimit, Limit, LimitSource, effective_limit
 from josev_hal.station.outbox import Outbox, TransactionChange, TransactionListener
 from josev_hal.station.plug_lock import LOCK_FAULT, PlugLock
 from josev_hal.station.pwm import HLC_DUTY_PERCENT
@@ -402,6 +403,8 @@ class EvseController:
         ``confirmed=True`` accepts the CP reading without debounce."""
         with self._lock:
             self._dirty = False
+            # a CP push that arrived meanwhile confirms this (later) sample too
+            confirmed, self._dirty_confirmed = confirmed or self._dirty_confirmed, False
             self._evaluate_locked(self._clock() if now is None else now, confirmed=confirmed)
         self._after_release()
         self._run_due_self_tests()
@@ -449,8 +452,8 @@ class EvseController:
         decision = self._decide(now)
         if self.contactor.closed and not decision.may_close and not self._may_stay_closed(decision, now):
             self.contactor.open(self.withdrawal.reason(decision, now), now)
-        if not self.contactor.closed:
-            self.withdrawal.reset()
+        if not self.contactor.closed or decision.may_close:
+            self.withdrawal.reset()  # over: opened, or the offer is back before the EV left C
         self._update_output(now)
         decision = self._decide(now)
         if not self.contactor.closed and (decision.may_close or self._test_closing(decision)):
