@@ -22,6 +22,7 @@ from .driver import ModbusMeter, ModbusMeterOptions, ModbusTcpMeter
 from .identify import ScanResult, identify, scan
 from .imd import ModbusImd
 from .model import MeterModel, builtin_models
+from .sunspec import SunSpecMeter, SunSpecRtuMeter
 from .tcp import ModbusTcpBus
 
 __all__ = [
@@ -32,6 +33,8 @@ __all__ = [
     "ModbusTcpBus",
     "ModbusTcpMeter",
     "ScanResult",
+    "SunSpecMeter",
+    "SunSpecRtuMeter",
     "builtin_models",
     "hal_probe_lines",
     "hal_register_bus_kinds",
@@ -44,7 +47,13 @@ __all__ = [
 @hookimpl
 def hal_register_drivers() -> Mapping[str, type[Driver]]:
     """Contribute the Modbus meter driver."""
-    return {"modbus-meter": ModbusMeter, "modbus-tcp-meter": ModbusTcpMeter, "modbus-imd": ModbusImd}
+    return {
+        "modbus-meter": ModbusMeter,
+        "modbus-tcp-meter": ModbusTcpMeter,
+        "modbus-imd": ModbusImd,
+        "sunspec-meter": SunSpecMeter,
+        "sunspec-rtu-meter": SunSpecRtuMeter,
+    }
 
 
 @hookimpl

@@ -102,3 +102,61 @@ def _modbus_imd(env: ContractEnv) -> Iterator[Driver]:
 
 
 MODBUS_FACTORIES["modbus-imd"] = _modbus_imd
+
+
+@contextmanager
+def _sunspec_meter(env: ContractEnv) -> Iterator[Driver]:
+    from josev_hal_modbus.sunspec import SunSpecMeter, SunSpecOptions
+
+    from josev_hal.simulators.sunspec import SimulatedSunSpecMeter
+
+    sim = SimulatedSunSpecMeter(
+        unit=1, values={"voltage_l1": 230.0, "energy_import": 12_345.0, "frequency": 50.0}
+    )
+
+    def disconnect(off: bool) -> None:
+        sim.online = not off
+
+    env.peer.disconnect = disconnect
+    with ModbusTcpPeer([sim]) as peer:  # type: ignore[list-item]
+        bus = ModbusTcpBus("lan", ModbusTcpBusOptions(host=peer.host, port=peer.tcp_port, timeout_s=0.25))
+        options = SunSpecOptions(retries=1, backoff_s=0.01, offline_after=2)
+        driver = SunSpecMeter(DeviceConfig(device_id="contract.sunspec", options=options, bus=bus, address=1))
+        try:
+            driver.setup()
+            yield driver
+        finally:
+            driver.release()
+            bus.release()
+
+
+@contextmanager
+def _sunspec_rtu_meter(env: ContractEnv) -> Iterator[Driver]:
+    from josev_hal_modbus.sunspec import SunSpecOptions, SunSpecRtuMeter
+
+    from josev_hal.simulators.sunspec import SimulatedSunSpecMeter
+
+    sim = SimulatedSunSpecMeter(
+        unit=2, values={"voltage_l1": 230.0, "energy_import": 12_345.0, "frequency": 50.0}
+    )
+
+    def disconnect(off: bool) -> None:
+        sim.online = not off
+
+    env.peer.disconnect = disconnect
+    with PtyLine(baudrate=9600) as line, ModbusPeer(line.peer_port, [sim]):  # type: ignore[list-item]
+        bus = SerialBus("rs485", SerialBusOptions(port=line.client_port, baudrate=9600, timeout_s=0.25))
+        options = SunSpecOptions(retries=1, backoff_s=0.01, offline_after=2)
+        driver = SunSpecRtuMeter(
+            DeviceConfig(device_id="contract.sunspec", options=options, bus=bus, address=2)
+        )
+        try:
+            driver.setup()
+            yield driver
+        finally:
+            driver.release()
+            bus.release()
+
+
+MODBUS_FACTORIES["sunspec-meter"] = _sunspec_meter
+MODBUS_FACTORIES["sunspec-rtu-meter"] = _sunspec_rtu_meter
