@@ -520,3 +520,17 @@ def test_an_unknown_rcd_self_test_policy_is_a_profile_error_with_its_line() -> N
     with pytest.raises(HalError) as info:
         load_profile_text(text, str(board), get_plugin_manager())
     assert "rcd_self_test" in str(info.value) and "sim.toml:" in str(info.value)
+
+
+def test_a_withdrawal_that_is_taken_back_does_not_shorten_the_next_one(ac: SimEvse) -> None:
+    charging(ac)
+    ac.ctl.set_derating_limit(4.0)  # X1: the EV ramps down in C1
+    ac.settle(4.0)
+    ac.ctl.set_derating_limit(None)  # the offer is back before the EV left C
+    ac.settle(1.0)
+    assert ac.ctl.contactor_closed and ac.ctl.cp_states[1] == "C2"
+    ac.ctl.set_derating_limit(4.0)  # a new withdrawal gets its full 6 s
+    ac.settle(5.0)
+    assert ac.ctl.contactor_closed
+    ac.settle(1.2)
+    assert not ac.ctl.contactor_closed
