@@ -77,7 +77,8 @@ def evse_table(status: dict[str, Any]) -> Table:
         wear = (
             f"contactor {c.get('contactor_operations', 0)} "
             f"({c.get('contactor_openings_under_load', 0)} under load)\n"
-            f"lock {c.get('lock_cycles', 0)} rcd {c.get('rcd_trips', 0)}/{c.get('rcd_self_tests', 0)}t\n"
+            f"lock {c.get('lock_cycles', 0)}, RCD trips {c.get('rcd_trips', 0)} "
+            f"tests {c.get('rcd_self_tests', 0)}\n"
             f"{c.get('energy_wh', 0.0) / 1000:.3f} kWh"
         )
         table.add_row(
