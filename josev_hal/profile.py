@@ -874,8 +874,13 @@ def _convert_struct(
     try:
         return cls(**values)
     except (ValueError, TypeError) as exc:
-        # The Struct's own __post_init__ rules (e.g. a driver's or bus kind's option checks).
-        problems.add(path, str(exc))
+        # The Struct's own __post_init__ rules (e.g. a driver's or bus kind's option checks). By
+        # convention "<field>: reason" names the field, so the problem points at its line.
+        field, sep, reason = str(exc).partition(": ")
+        if sep and field in fields:
+            problems.add((*path, field), reason)
+        else:
+            problems.add(path, str(exc))
         return _FAILED
 
 
@@ -894,6 +899,11 @@ class _Loader:
         self.raw = raw
         self.pm = pm
         self.problems = _Problems()
+        #: Findings that do not stop a board from running (placeholders, malformed EVSE ids);
+        #: `josev-hal check --strict` fails on them.
+        self.warnings = _Problems()
+        #: Every device whose driver and options converted, for the board-wide cross-checks.
+        self.devices: list[tuple[KeyPath, DeviceSpec]] = []
 
     def load(self) -> Profile | None:
         profile = _convert_struct(
@@ -903,6 +913,11 @@ class _Loader:
             self.problems,
             special={"buses": self._buses, "evse": self._evses, "plugins": self._plugins},
         )
+        # Cross-checks run on whatever converted, so that one wrong field elsewhere does not
+        # hide a duplicate EVSE id or two devices on one pin.
+        self._check_identities()
+        self._check_hardware()
+        self._check_placeholders(self.raw, ())
         if profile is _FAILED:
             return None
         assert isinstance(profile, Profile)
@@ -990,6 +1005,7 @@ class _Loader:
                 ok = False
                 continue
             devices[role] = spec
+            self.devices.append((dev_path, spec))
         return devices if ok else _FAILED
 
     def _device_driver(self, role: Role, spec: DeviceSpec, path: KeyPath) -> bool:
@@ -1043,24 +1059,14 @@ class _Loader:
             add(("meter", "stale_after_s"), "must be greater than interval_s")
         if not profile.evse:
             add(("evse",), "a profile needs at least one [[evse]]")
-        seen_ids: dict[str, int] = {}
-        seen_ocpp: dict[int, int] = {}
-        used_addresses: dict[tuple[str, int], tuple[str, str]] = {}
+        # Duplicate ids and addresses: _check_identities / _check_hardware (they run even when
+        # the profile did not convert).
         for index, evse in enumerate(profile.evse):
             path: KeyPath = ("evse", index)
-            if evse.id in seen_ids:
-                add((*path, "id"), f"duplicate EVSE id {evse.id!r} (also evse[{seen_ids[evse.id]}])")
-            seen_ids.setdefault(evse.id, index)
-            if evse.ocpp_id in seen_ocpp:
-                add(
-                    (*path, "ocpp_id"),
-                    f"duplicate ocpp_id {evse.ocpp_id} (also evse[{seen_ocpp[evse.ocpp_id]}])",
-                )
-            seen_ocpp.setdefault(evse.ocpp_id, index)
             if evse.cp is not None:
                 self._check_cp(evse.cp, (*path, "cp"))
             self._check_evse(profile, evse, path)
-            self._check_devices(profile, evse, path, used_addresses)
+            self._check_devices(profile, evse, path)
         for one in (Role.GRID_LIMIT, Role.MAINS_METER):
             holders = [i for i, e in enumerate(profile.evse) if one in e.devices]
             for index in holders[1:]:
@@ -1157,13 +1163,7 @@ class _Loader:
                     why = " (a socket connector needs the cable rating)"
                 add((*path, "devices", role.value), f"missing device for required role {role.value!r}{why}")
 
-    def _check_devices(
-        self,
-        profile: Profile,
-        evse: EvseSpec,
-        path: KeyPath,
-        used: dict[tuple[str, int], tuple[str, str]],
-    ) -> None:
+    def _check_devices(self, profile: Profile, evse: EvseSpec, path: KeyPath) -> None:
         add = self.problems.add
         connector_ids = {c.id for c in evse.connectors}
         for role, device in evse.devices.items():
@@ -1190,19 +1190,114 @@ class _Loader:
                 )
             if driver.requires_address and device.address is None:
                 add((*dpath, "address"), f"missing required key (driver {device.driver!r} needs an address)")
-            if device.bus is not None and device.address is not None:
-                key = (device.bus, device.address)
-                other = used.get(key)
+
+    # -- cross-checks that run even when the profile did not convert --------------------------
+
+    def _check_identities(self) -> None:
+        """Unique EVSE ids and OCPP ids, read from the raw tables (a type error elsewhere in an
+        EVSE must not hide that two EVSEs share an id); ISO 15118 EVSE id format (warning)."""
+        evses = self.raw.get("evse")
+        if not isinstance(evses, list):
+            return
+        seen_ids: dict[str, int] = {}
+        seen_ocpp: dict[int, int] = {}
+        for index, table in enumerate(evses):
+            if not isinstance(table, dict):
+                continue
+            path: KeyPath = ("evse", index)
+            evse_id, ocpp_id = table.get("id"), table.get("ocpp_id")
+            if isinstance(evse_id, str) and evse_id:
+                if evse_id in seen_ids:
+                    self.problems.add(
+                        (*path, "id"), f"duplicate EVSE id {evse_id!r} (also evse[{seen_ids[evse_id]}])"
+                    )
+                seen_ids.setdefault(evse_id, index)
+                if not _placeholder(evse_id) and not ISO15118_EVSE_ID.fullmatch(evse_id):
+                    self.warnings.add(
+                        (*path, "id"),
+                        f"{evse_id!r} is not an ISO 15118 EVSE ID (<country>*<operator>*E<outlet>, "
+                        "e.g. DE*ABC*E0001; ISO 15118-2 Annex H)",
+                    )
+            if isinstance(ocpp_id, int) and not isinstance(ocpp_id, bool):
+                if ocpp_id in seen_ocpp:
+                    self.problems.add(
+                        (*path, "ocpp_id"), f"duplicate ocpp_id {ocpp_id} (also evse[{seen_ocpp[ocpp_id]}])"
+                    )
+                seen_ocpp.setdefault(ocpp_id, index)
+
+    def _check_hardware(self) -> None:
+        """What driver and bus setup would refuse, without hardware: each driver's
+        :meth:`~josev_hal.devices.Driver.config_problems`, the bus kind's address range, and
+        clashes across devices -- one address used by two devices that cannot share it, one
+        pin or channel claimed twice (:meth:`~josev_hal.devices.Driver.claims`)."""
+        raw_buses = self.raw.get("buses")
+        bus_kinds: dict[str, Any] = (
+            {name: t.get("kind") for name, t in raw_buses.items() if isinstance(t, dict)}
+            if isinstance(raw_buses, dict)
+            else {}
+        )
+        used: dict[tuple[str, int], tuple[KeyPath, str]] = {}
+        claimed: dict[tuple[str, int, str, int], tuple[KeyPath, str]] = {}
+        for dpath, device in self.devices:
+            driver = self.pm.drivers.get(device.driver)
+            if driver is None:
+                continue
+            for key, reason in driver.config_problems(device.options, device.address):
+                self.problems.add((*dpath, *_split_plain(key)), reason)
+            kind = bus_kinds.get(device.bus) if device.bus is not None else None
+            bus_cls = self.pm.bus_kinds.get(kind) if isinstance(kind, str) else None
+            if bus_cls is not None and device.address is not None:
+                problem = bus_cls.address_problem(device.address)
+                if problem:
+                    self.problems.add((*dpath, "address"), problem)
+            if device.bus is None:
+                continue
+            if device.address is not None:
+                other = used.get((device.bus, device.address))
                 if other is None:
-                    used[key] = (format_path(dpath), device.driver)
+                    used[(device.bus, device.address)] = (dpath, device.driver)
                 elif not (
                     driver.address_shareable
                     and getattr(self.pm.drivers.get(other[1]), "address_shareable", False)
                 ):
-                    add(
+                    self.problems.add(
                         (*dpath, "address"),
-                        f"address {device.address} on bus {device.bus!r} is already used by {other[0]}",
+                        f"address {device.address} on bus {device.bus!r} is already used by "
+                        f"{format_path(other[0])}",
                     )
+            try:
+                claims = driver.claims(device.options, device.address)
+            except Exception as exc:  # a plugin's claims() must not take the check down
+                self.problems.add((*dpath, "driver"), f"driver {device.driver!r}: claims() failed: {exc}")
+                continue
+            for claim in claims:
+                slot = (device.bus, claim.address, claim.kind, claim.number)
+                holder = claimed.get(slot)
+                if holder is None:
+                    claimed[slot] = (dpath, claim.key)
+                elif holder[0] != dpath:
+                    self.problems.add(
+                        (*dpath, "options", claim.key),
+                        f"{claim.kind} {claim.number} of the chip at 0x{claim.address:02x} on bus "
+                        f"{device.bus!r} is already used by "
+                        f"{format_path((*holder[0], 'options', holder[1]))}",
+                    )
+                else:
+                    self.problems.add(
+                        (*dpath, "options", claim.key),
+                        f"{claim.kind} {claim.number} is also this device's {holder[1]}",
+                    )
+
+    def _check_placeholders(self, value: Any, path: KeyPath) -> None:
+        """Values a draft left for a person to fill in (``CHANGE-ME``, ``XXX``): warnings."""
+        if isinstance(value, dict):
+            for key, item in value.items():
+                self._check_placeholders(item, (*path, key))
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                self._check_placeholders(item, (*path, index))
+        elif isinstance(value, str) and _placeholder(value):
+            self.warnings.add(path, f"placeholder value {value!r}: replace it with the real one")
 
     def plugin_problems(self, profile: Profile, source: str) -> None:
         # A plugin configured through [plugins.<name>] must see its table even when the board
@@ -1217,6 +1312,17 @@ class _Loader:
                     self.problems.add(tuple(_split_plain(key)), reason)
                 else:
                     self.problems.add(("plugins",), str(problem))
+
+
+#: ISO 15118-2 Annex H / DIN SPEC 91286 EVSE ID: country code, optional ``*``, 3-character
+#: operator id, optional ``*``, ``E`` and the outlet id (letters, digits, ``*``); at most 37
+#: characters in all. ``ZZ00000`` is ISO 15118-2's value for "no EVSE ID".
+ISO15118_EVSE_ID = re.compile(r"(?:[A-Z]{2}\*?[A-Z0-9]{3}\*?E[A-Z0-9][A-Z0-9*]{0,29}|ZZ00000)")
+_PLACEHOLDER = re.compile(r"CHANGE-?ME|\bX{3,}\b|\*X{3}\*", re.IGNORECASE)
+
+
+def _placeholder(text: str) -> bool:
+    return bool(_PLACEHOLDER.search(text))
 
 
 def _failed_plugins_note(pm: HalPluginManager) -> str:
@@ -1238,8 +1344,14 @@ def _split_plain(dotted: str) -> list[str | int]:
 # --------------------------------------------------------------------------------------------
 
 
-def load_profile_text(text: str, source_name: str, pm: HalPluginManager) -> Profile:
-    """Decode and check a profile given as text (``source_name`` is used in messages)."""
+def load_profile_text(
+    text: str, source_name: str, pm: HalPluginManager, *, warnings: list[str] | None = None
+) -> Profile:
+    """Decode and check a profile given as text (``source_name`` is used in messages).
+
+    ``warnings``, when given, receives the findings that do not stop a board (placeholders left
+    by a draft, a malformed ISO 15118 EVSE ID) as ``file:line: key.path: warning: ...`` lines.
+    """
     try:
         raw = msgspec.toml.decode(text.encode())
     except msgspec.DecodeError as exc:
@@ -1250,19 +1362,25 @@ def load_profile_text(text: str, source_name: str, pm: HalPluginManager) -> Prof
     profile = loader.load()
     if profile is not None and not loader.problems:
         loader.plugin_problems(profile, source_name)
+    if warnings is not None:
+        found = _Problems()
+        for path, reason in loader.warnings.items:
+            found.add(path, f"warning: {reason}")
+        warnings.extend(_format_problems(source_name, text, found))
     if loader.problems or profile is None:
         raise ProfileError(_format_problems(source_name, text, loader.problems), path=source_name)
     return profile
 
 
-def load_profile(path: str | Path, pm: HalPluginManager) -> Profile:
-    """Load and check the board profile at ``path``; raise :class:`ProfileError` listing every problem."""
+def load_profile(path: str | Path, pm: HalPluginManager, *, warnings: list[str] | None = None) -> Profile:
+    """Load and check the board profile at ``path``; raise :class:`ProfileError` listing every problem
+    (``warnings``: see :func:`load_profile_text`)."""
     source = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ProfileError([f"{source}: cannot read: {exc}"], path=source) from exc
-    return load_profile_text(text, source, pm)
+    return load_profile_text(text, source, pm, warnings=warnings)
 
 
 def check_profile(path: str | Path, pm: HalPluginManager) -> list[str]:

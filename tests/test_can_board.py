@@ -158,7 +158,7 @@ def test_board_release_leaves_modules_off_and_the_mcu_failing_safe(
 @pytest.mark.parametrize(
     ("old", "new", "message"),
     [
-        ("modules = [0, 1]", "modules = [0, 70]", "power_module.options: modules: address 70 outside 0..62"),
+        ("modules = [0, 1]", "modules = [0, 70]", "power_module.options.modules: address 70 outside 0..62"),
         ("offline_after_s = 0.5", "offline_after_s = 0.01", "must be longer than poll_interval_s"),
     ],
 )

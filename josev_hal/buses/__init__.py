@@ -38,6 +38,13 @@ class Bus:
         # takes it too.
         self.lock = threading.RLock()
 
+    @classmethod
+    def address_problem(cls, address: int) -> str | None:
+        """Why ``address`` cannot be a device address on this kind of bus (``None``: it can).
+        ``josev-hal check`` asks this for every device on the bus; the bus's own device handles
+        use the same definition at setup."""
+        return None
+
     def setup(self) -> None:
         """Open the OS handle. Raise :class:`~josev_hal.errors.BusError` on failure."""
 

@@ -34,12 +34,29 @@ from josev_hal.buses import Bus
 from josev_hal.errors import BusError
 from josev_hal.hookspecs import hookimpl
 
-__all__ = ["CanBus", "CanBusOptions", "CanListener", "hal_register_bus_kinds"]
+__all__ = ["STANDARD_BITRATES", "CanBus", "CanBusOptions", "CanListener", "hal_register_bus_kinds"]
 
 log = logging.getLogger(__name__)
 
 #: Called on the bus's receive thread with every frame that passes the listener's filter.
 CanListener = Callable[[can.Message], None]
+
+
+#: Classic CAN bit rates (CiA 301 plus the 33.3/83.3/100 kbit/s in common use). Every node on a
+#: bus must use the same one, and controllers are configured from this list.
+STANDARD_BITRATES: tuple[int, ...] = (
+    10_000,
+    20_000,
+    33_333,
+    50_000,
+    83_333,
+    100_000,
+    125_000,
+    250_000,
+    500_000,
+    800_000,
+    1_000_000,
+)
 
 
 class CanBusOptions(msgspec.Struct, forbid_unknown_fields=True):
@@ -60,8 +77,9 @@ class CanBusOptions(msgspec.Struct, forbid_unknown_fields=True):
 
     def __post_init__(self) -> None:
         # ValueError: `josev-hal check` reports it at this bus's key path.
-        if self.bitrate is not None and not 5_000 <= self.bitrate <= 1_000_000:
-            raise ValueError(f"bitrate {self.bitrate} outside 5000..1000000 bit/s (classic CAN)")
+        if self.bitrate is not None and self.bitrate not in STANDARD_BITRATES:
+            rates = ", ".join(str(r) for r in STANDARD_BITRATES)
+            raise ValueError(f"bitrate: {self.bitrate} is not a standard CAN bit rate ({rates})")
         if not 0 < self.send_timeout_s <= 10:
             raise ValueError("send_timeout_s must be in (0, 10]")
         if not 0 < self.error_backoff_s <= 10:

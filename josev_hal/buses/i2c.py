@@ -42,12 +42,14 @@ from josev_hal.hookspecs import hookimpl
 
 __all__ = [
     "BUSY_ERRNOS",
+    "I2C_ADDRESSES",
     "NACK_ERRNOS",
     "I2cBus",
     "I2cBusOptions",
     "I2cDevice",
     "SmbusFactory",
     "hal_register_bus_kinds",
+    "i2c_address_problem",
 ]
 
 log = logging.getLogger(__name__)
@@ -61,6 +63,19 @@ BUSY_ERRNOS = frozenset({errno.EAGAIN, errno.EBUSY})
 SmbusFactory = Callable[[int | str], Any]
 
 T = TypeVar("T")
+
+
+#: 7-bit addresses a device may use: 0x00-0x02 and 0x78-0x7F are reserved by the I2C
+#: specification (general call, CBUS, 10-bit addressing ...).
+I2C_ADDRESSES = range(0x03, 0x78)
+
+
+def i2c_address_problem(address: int) -> str | None:
+    """Why ``address`` cannot be an I2C device address (``None``: it can). The one definition used
+    by ``josev-hal check`` and by :class:`I2cDevice` at setup."""
+    if address not in I2C_ADDRESSES:
+        return f"I2C address 0x{address:02x} is outside the 7-bit device range 0x03..0x77"
+    return None
 
 
 class I2cBusOptions(msgspec.Struct, forbid_unknown_fields=True):
@@ -97,6 +112,10 @@ class I2cBus(Bus):
 
     kind: ClassVar[str] = "i2c"
     Options: ClassVar[type[msgspec.Struct]] = I2cBusOptions
+
+    @classmethod
+    def address_problem(cls, address: int) -> str | None:
+        return i2c_address_problem(address)
 
     def __init__(self, name: str, options: msgspec.Struct, smbus_factory: SmbusFactory | None = None) -> None:
         super().__init__(name, options)
@@ -238,8 +257,9 @@ class I2cDevice:
     """
 
     def __init__(self, bus: I2cBus, address: int, *, device_id: str, plugin: str | None = None) -> None:
-        if not 0x03 <= address <= 0x7F:
-            raise ValueError(f"I2C address 0x{address:02x} is outside the 7-bit range 0x03..0x7f")
+        problem = i2c_address_problem(address)
+        if problem:
+            raise ValueError(problem)
         self.bus = bus
         self.address = address
         self.device_id = device_id

@@ -35,11 +35,21 @@ from josev_hal.buses import Bus
 from josev_hal.errors import BusError
 from josev_hal.hookspecs import hookimpl
 
-__all__ = ["SerialBus", "SerialBusOptions", "hal_register_bus_kinds"]
+__all__ = ["STANDARD_BAUDRATES", "SerialBus", "SerialBusOptions", "hal_register_bus_kinds"]
 
 log = logging.getLogger(__name__)
 
 _PARITY = {"N": serial.PARITY_NONE, "E": serial.PARITY_EVEN, "O": serial.PARITY_ODD}
+
+
+#: Baud rates a UART can be set to without a custom divisor (the termios B-constants of Linux).
+#: A rate outside this list (a typo like 9601) would, at best, be approximated by the adapter and
+#: garble every frame; ``josev-hal check`` and bus setup refuse it alike.
+STANDARD_BAUDRATES: tuple[int, ...] = (
+    50, 75, 110, 134, 150, 200, 300, 600, 1200, 1800, 2400, 4800, 9600, 19200, 38400, 57600,
+    115200, 230400, 460800, 500000, 576000, 921600, 1000000, 1152000, 1500000, 2000000, 2500000,
+    3000000, 3500000, 4000000,
+)  # fmt: skip
 
 
 class SerialBusOptions(msgspec.Struct, forbid_unknown_fields=True):
@@ -64,6 +74,12 @@ class SerialBusOptions(msgspec.Struct, forbid_unknown_fields=True):
     #: The adapter hears its own transmission (2-wire RS485 without echo suppression): every
     #: request comes back before the answer and is checked and discarded.
     local_echo: bool = False
+
+    def __post_init__(self) -> None:
+        # ValueError: `josev-hal check` reports it at this bus's key path, file:line included.
+        if self.baudrate not in STANDARD_BAUDRATES:
+            near = min(STANDARD_BAUDRATES, key=lambda b: abs(b - self.baudrate))
+            raise ValueError(f"baudrate: {self.baudrate} is not a standard rate (did you mean {near}?)")
 
 
 class SerialBus(Bus):

@@ -29,8 +29,9 @@ from typing import Any, ClassVar, Literal
 
 import msgspec
 
-from josev_hal.buses.i2c import I2cDevice
+from josev_hal.buses.i2c import I2cDevice, i2c_address_problem
 from josev_hal.devices import (
+    Claim,
     ControlPilot,
     CpMode,
     CpOutput,
@@ -182,8 +183,9 @@ class Ads1x15CpOptions(msgspec.Struct, forbid_unknown_fields=True, kw_only=True)
             raise ValueError("negative_channel: must differ from positive_channel")
         if not self.adc_v_per_cp_v > 0:
             raise ValueError("adc_v_per_cp_v: must be > 0")
-        if not 0x03 <= self.pwm_address <= 0x7F:
-            raise ValueError("pwm_address: must be a 7-bit I2C address")
+        problem = i2c_address_problem(self.pwm_address)
+        if problem:
+            raise ValueError(f"pwm_address: {problem}")
         for name, ch in (("pwm_channel", self.pwm_channel), ("state_e_channel", self.state_e_channel)):
             if ch is not None and not 0 <= ch <= 15:
                 raise ValueError(f"{name}: PCA9685 channel must be 0..15")
@@ -219,21 +221,28 @@ class Ads1x15Cp(ControlPilot):
         self._warned_no_e = False
 
     # -- lifecycle ---------------------------------------------------------------------------
+    @classmethod
+    def claims(cls, options: Any, address: int | None) -> list[Claim]:
+        # ADC inputs on this device's chip, PWM outputs on the PCA9685 at pwm_address.
+        if address is None:
+            return []
+        adc = _named(
+            {"positive_channel": options.positive_channel, "negative_channel": options.negative_channel}
+        )
+        pwm = _named({"pwm_channel": options.pwm_channel, "state_e_channel": options.state_e_channel})
+        return [Claim(address, "channel", n, key) for n, key in adc.items()] + [
+            Claim(options.pwm_address, "channel", n, key) for n, key in pwm.items()
+        ]
+
     def setup(self) -> None:
         o = self.opts
         adc_dev = chip_handle(self)
         pwm_dev = chip_handle(self, o.pwm_address)
-        adc_dev.bus.claim_pins(
-            adc_dev.address,
-            _named({"positive_channel": o.positive_channel, "negative_channel": o.negative_channel}),
-            self.device_id,
-        )
+        claims = self.claims(o, adc_dev.address)
         try:
-            pwm_dev.bus.claim_pins(
-                o.pwm_address,
-                _named({"pwm_channel": o.pwm_channel, "state_e_channel": o.state_e_channel}),
-                self.device_id,
-            )
+            for dev in (adc_dev, pwm_dev):
+                mine = {c.number: c.key for c in claims if c.address == dev.address}
+                dev.bus.claim_pins(dev.address, mine, self.device_id)
         except Exception:
             adc_dev.bus.release_pins(self.device_id)
             raise
@@ -413,10 +422,16 @@ class Ads1x15Pp(ProximityPilot):
         self.opts: Ads1x15PpOptions = self.options
         self._adc: Ads1x15 | None = None
 
+    @classmethod
+    def claims(cls, options: Any, address: int | None) -> list[Claim]:
+        return [] if address is None else [Claim(address, "channel", options.channel, "channel")]
+
     def setup(self) -> None:
         o = self.opts
         dev = chip_handle(self)
-        dev.bus.claim_pins(dev.address, {o.channel: "channel"}, self.device_id)
+        dev.bus.claim_pins(
+            dev.address, {c.number: c.key for c in self.claims(o, dev.address)}, self.device_id
+        )
         self._adc = Ads1x15(dev, o.adc, o.full_scale_v, o.data_rate_sps)
 
     def release(self) -> None:

@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 import msgspec
 
 from josev_hal.devices import (
+    Claim,
     ConnectorLock,
     Contactor,
     ContactorSample,
@@ -69,11 +70,22 @@ class _ExpanderDriver(Driver):
             raise self.error("not set up")
         return self._gpio
 
-    def _attach(self, pins: dict[str, int | None]) -> GpioExpander:
-        """Claim ``pins`` (role -> pin) on the chip and build the expander handle."""
+    #: The options that name expander pins this device uses (claimed at setup, checked for clashes
+    #: across the board by `josev-hal check` -- one list for both).
+    pin_options: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def claims(cls, options: Any, address: int | None) -> list[Claim]:
+        if address is None:
+            return []
+        pins = ((key, getattr(options, key, None)) for key in cls.pin_options)
+        return [Claim(address, "pin", pin, key) for key, pin in pins if pin is not None]
+
+    def _attach(self) -> GpioExpander:
+        """Claim this device's pins (:meth:`claims`) on the chip and build the expander handle."""
         dev = chip_handle(self)
-        claims = {pin: role for role, pin in pins.items() if pin is not None}
-        dev.bus.claim_pins(dev.address, claims, self.device_id)
+        pins = {c.number: c.key for c in self.claims(self.options, dev.address)}
+        dev.bus.claim_pins(dev.address, pins, self.device_id)
         self._gpio = GpioExpander(dev, self.chip_map)
         return self._gpio
 
@@ -125,6 +137,8 @@ class ExpanderContactor(_ExpanderDriver, Contactor):
     """Coil output + mirror-contact input on an expander. :meth:`open` retries once on a bus
     error before raising: opening is the one command that must get through."""
 
+    pin_options = ("pin", "feedback_pin")
+
     def __init__(self, config: DeviceConfig[Any]) -> None:
         super().__init__(config)
         assert isinstance(self.options, ContactorOptions)
@@ -136,7 +150,7 @@ class ExpanderContactor(_ExpanderDriver, Contactor):
         return self.opts.feedback_pin is not None
 
     def setup(self) -> None:
-        gpio = self._attach({"pin": self.opts.pin, "feedback_pin": self.opts.feedback_pin})
+        gpio = self._attach()
         # Open first: whatever the latch held before (a crashed HAL), the coil is released.
         gpio.setup_output(self.opts.pin, level_for(self.opts.active, False))
         self._commanded = False
@@ -228,6 +242,8 @@ class Mcp23017RcdOptions(RcdOptions, kw_only=True):
 class ExpanderRcd(_ExpanderDriver, Rcd):
     """RCD module wired to expander pins: trip input, TEST and RESET outputs."""
 
+    pin_options = ("trip_pin", "test_pin", "reset_pin")
+
     def __init__(self, config: DeviceConfig[Any]) -> None:
         super().__init__(config)
         assert isinstance(self.options, RcdOptions)
@@ -235,8 +251,7 @@ class ExpanderRcd(_ExpanderDriver, Rcd):
         self._test_lock = threading.Lock()
 
     def setup(self) -> None:
-        o = self.opts
-        gpio = self._attach({"trip_pin": o.trip_pin, "test_pin": o.test_pin, "reset_pin": o.reset_pin})
+        gpio = self._attach()
         gpio.setup_input(self.opts.trip_pin, pull_up=self._pull_up("trip_pull_up"))
         if self.opts.test_pin is not None:
             gpio.setup_output(self.opts.test_pin, level_for(self.opts.test_active, False))
@@ -385,6 +400,8 @@ class ExpanderLock(_ExpanderDriver, ConnectorLock):
     """Connector lock on expander pins. Motor moves end on a timer thread, so :meth:`lock` and
     :meth:`unlock` return after one bus write and never block the caller for the move."""
 
+    pin_options = ("lock_pin", "unlock_pin", "feedback_pin")
+
     def __init__(self, config: DeviceConfig[Any]) -> None:
         super().__init__(config)
         assert isinstance(self.options, LockOptions)
@@ -394,10 +411,7 @@ class ExpanderLock(_ExpanderDriver, ConnectorLock):
         self._cmd_lock = threading.Lock()
 
     def setup(self) -> None:
-        o = self.opts
-        gpio = self._attach(
-            {"lock_pin": o.lock_pin, "unlock_pin": o.unlock_pin, "feedback_pin": o.feedback_pin}
-        )
+        gpio = self._attach()
         off = level_for(self.opts.active, False)
         gpio.setup_output(self.opts.lock_pin, off)
         if self.opts.unlock_pin is not None:

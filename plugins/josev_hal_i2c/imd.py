@@ -108,6 +108,8 @@ class Mcp23017ImdOptions(ImdOptions, kw_only=True):
 class ExpanderImd(_ExpanderDriver, IsolationMonitor):
     """IMD wired to expander pins: OK and pre-warning inputs, enable and TEST outputs."""
 
+    pin_options = ("ok_pin", "warning_pin", "enable_pin", "test_pin")
+
     def __init__(self, config: DeviceConfig[Any]) -> None:
         super().__init__(config)
         assert isinstance(self.options, ImdOptions)
@@ -121,14 +123,7 @@ class ExpanderImd(_ExpanderDriver, IsolationMonitor):
     # -- lifecycle ---------------------------------------------------------------------------
     def setup(self) -> None:
         o = self.opts
-        gpio = self._attach(
-            {
-                "ok_pin": o.ok_pin,
-                "warning_pin": o.warning_pin,
-                "enable_pin": o.enable_pin,
-                "test_pin": o.test_pin,
-            }
-        )
+        gpio = self._attach()
         gpio.setup_input(o.ok_pin, pull_up=self._pull_up("ok_pull_up"))
         if o.warning_pin is not None:
             gpio.setup_input(o.warning_pin, pull_up=self._pull_up("warning_pull_up"))

@@ -51,6 +51,7 @@ from josev_hal.devices import (
 )
 from josev_hal.errors import BusError, ConfigError, CrcError, DeviceError, DeviceOffline, DeviceTimeout
 
+from .driver import unit_id_problem
 from .rtu import ModbusExceptionError, RtuMaster
 
 __all__ = ["ALARM", "ImdModel", "ModbusImd", "ModbusImdOptions", "decode_channel", "imd_models"]
@@ -199,16 +200,18 @@ class ModbusImd(IsolationMonitor):
     bus_kind: ClassVar[str | None] = "serial"
     requires_address: ClassVar[bool] = True
 
+    @classmethod
+    def config_problems(cls, options: Any, address: int | None) -> list[tuple[str, str]]:
+        problem = unit_id_problem(address)
+        return [("address", problem)] if problem else []
+
     def __init__(self, config: DeviceConfig[Any]) -> None:
         super().__init__(config)
         assert isinstance(self.options, ModbusImdOptions)
         self.opts: ModbusImdOptions = self.options
         if not isinstance(config.bus, SerialBus):
             raise ConfigError(f"{self.device_id}: bus: modbus-imd needs a bus of kind 'serial'")
-        if config.address is None or not 1 <= config.address <= 247:
-            raise ConfigError(
-                f"{self.device_id}: address: Modbus unit id must be 1..247, got {config.address}"
-            )
+        assert config.address is not None  # config_problems
         self.bus: SerialBus = config.bus
         self.unit: int = config.address
         self.model = imd_models()[self.opts.model]
