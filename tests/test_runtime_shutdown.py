@@ -87,6 +87,8 @@ def _assert_opened_and_never_closed_again(log: str) -> None:
     assert f"evse={AC} contactor open" in tail, tail[-3000:]
     assert f"evse={AC} contactor close" not in tail, tail[-3000:]
     assert "shutdown did not finish" not in tail
+    # Item 7: drivers are released only after every user stopped; teardown is not a link loss.
+    assert "device link lost" not in tail and "not set up" not in tail, tail[-3000:]
     assert tail.rstrip().endswith("stopped"), tail[-2000:]
 
 
