@@ -284,3 +284,20 @@ def test_rcd_self_test_runs_through_the_core_and_a_failing_rcd_blocks_charging(h
     m = _metrics(hal)
     assert m["josev_hal_rcd_self_test_results_total"][(("evse", AC), ("result", "failed"))] >= 1
     assert m["josev_hal_rcd_self_test_results_total"][(("evse", AC), ("result", "passed"))] >= 1
+
+
+def test_malformed_http_is_answered_and_the_endpoint_keeps_serving(hal: HalProcess) -> None:
+    import socket
+
+    host, port = hal.url.removeprefix("http://").rsplit(":", 1)
+    for length in ("-5", "many"):
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            sock.sendall(
+                f"POST /actions/reset-rcd HTTP/1.1\r\nHost: x\r\nContent-Length: {length}\r\n\r\n".encode()
+            )
+            answer = sock.recv(4096).decode()
+        assert answer.startswith("HTTP/1.1 400") and "invalid Content-Length" in answer
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(b"BREW /coffee HTCPCP/1.0\r\n\r\n")
+        assert b"400" in sock.recv(4096)  # bad request syntax
+    assert hal.get("/status")[0] == 200

@@ -224,6 +224,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     ops: OperationsServer
     server_version = f"josev-hal/{__version__}"
     protocol_version = "HTTP/1.1"
+    #: socket timeout: a client that connects and sends nothing does not keep a thread forever
+    timeout = 15.0
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("http %s " + format, self.client_address[0], *args)
@@ -272,7 +274,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         who = self.headers.get("X-Operator", "")[:64] or "-"
         peer = self.client_address[0]
         action = path.removeprefix("/actions/") if path.startswith("/actions/") else None
-        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if length < 0:
+            self.close_connection = True
+            self._error(400, "invalid Content-Length")
+            return
         if length > MAX_BODY:
             self.close_connection = True
             self._error(413, f"body of {length} bytes exceeds {MAX_BODY}")
