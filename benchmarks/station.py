@@ -43,7 +43,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from josev_hal.devices import DeviceConfig  # noqa: E402
-from josev_hal.station.config import EvseSettings  # noqa: E402
+from josev_hal.station.config import EvseSettings, SafetySettings  # noqa: E402
 from josev_hal.station.evse import EvseController, EvseDevices  # noqa: E402
 
 
@@ -83,6 +83,10 @@ def make_evse(
         meter=make("sim-meter"),
     )
     kwargs = {"clock": clock} if clock is not None else {}
+    # The benchmark closes and opens the contactor once per sample: no minimum interval between
+    # closings and no RCD self-test before each session (both are measured elsewhere).
+    settings.setdefault("min_close_interval_s", 0.0)
+    settings.setdefault("safety", SafetySettings(rcd_self_test="off"))
     ctl = EvseController(
         EvseSettings(evse_id=evse_id, free_charging=free, **settings), devices, publish, **kwargs
     )
