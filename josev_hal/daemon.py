@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from josev_hal.plugins import HalPluginManager
     from josev_hal.profile import Profile
     from josev_hal.station import Station
+    from josev_hal.station.energy import EnergySupervisor
 
 __all__ = [
     "BUILTIN_BOARD",
@@ -113,6 +114,7 @@ class Daemon:
         self._stop_requested = threading.Event()
         self.exit_code = 0
         self.everest: EverestNorthbound | None = None  # EVerest northbound (#20)
+        self.energy: EnergySupervisor | None = None  # station-wide limits, offline policy (#22)
 
     def start(self, *, wait_s: float | None = None) -> None:
         """Bring everything up. With ``wait_s``, fail when the broker is not reachable in time;
@@ -149,6 +151,9 @@ class Daemon:
             )
             self.station.start()
             self.functions.start()
+            # --- energy (#22): station-wide limits and the offline policy, once the station runs
+            self._start_energy(josev_profile, josev_board)
+            # --- end energy
             # --- operations endpoint (#19): after the station runs; its failure never stops charging
             self._start_operations(settings.state_dir)
             # --- end operations
@@ -173,6 +178,12 @@ class Daemon:
             # Loops end on purpose from here on; the shutdown deadline guards the rest.
             self.watchdog.stop()
             self.watchdog = None
+        # --- energy (#22): no limit change or offline stop while the station shuts down
+        if self.energy is not None:
+            self.energy.stop()
+            self.pm.unregister(self.energy)
+            self.energy = None
+        # --- end energy
         if self.station is not None:
             self.station.stop(_STATION_STOP_S)  # every contactor open and confirmed, CP at X1/F
             if self.bridge is not None:
@@ -228,6 +239,15 @@ class Daemon:
             return self.profile, None
         profile = msgspec.structs.replace(self.profile, evse=[e.spec for e in josev])
         return profile, Board(profile, self.board.buses, josev)
+
+    def _start_energy(self, profile: Profile, board: Board) -> None:
+        """The energy supervisor (#22); registered as a plugin to hear Josev's service_status."""
+        from josev_hal.station.energy import energy_from_profile
+
+        assert self.station is not None
+        self.energy = energy_from_profile(profile, board, self.station.controllers, bridge=self.bridge)
+        self.pm.register(self.energy, name="josev_hal.energy")
+        self.energy.start()
 
     def _start_operations(self, state_dir: Path) -> None:
         """The local control endpoint (#19). A port in use is logged, not fatal: the station

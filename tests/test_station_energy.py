@@ -502,3 +502,27 @@ def test_josev_silent_lets_basic_ac_continue_by_default(station_rig: dict[str, A
     responder.answering = True
     assert eventually(lambda: not sup.watch.lost, timeout_s=10.0)
     assert "continued: DE*TST*E001, DE*TST*E002" in sup.last_report
+
+
+def test_the_daemon_runs_the_energy_supervisor_and_takes_a_local_limit_over_mqtt(
+    broker: Any, josev_peer: JosevPeer, tmp_path: Any
+) -> None:
+    from josev_hal.daemon import Daemon, load_board_profile
+
+    pm = get_plugin_manager()
+    profile, source = load_board_profile(None, pm)  # the built-in sim board
+    daemon = Daemon(profile, pm, source=source, broker_url=broker.url, state_dir=tmp_path)
+    daemon.start(wait_s=10)
+    try:
+        assert daemon.energy is not None and daemon.station is not None
+        ctl = daemon.station.controller("DE*JHL*E0001")
+        topic = limits_topic(profile.mqtt.client_id)
+        for _ in range(50):  # the subscription may lag the connection
+            josev_peer.send({"scope": "DE*JHL*E0001", "amps": 9, "ttl_s": 60}, topic=topic)
+            if eventually(lambda: ctl.ac_limit_a() == 9.0, timeout_s=0.2):
+                break
+        assert ctl.limits().binding == (LimitSource.LOCAL,)
+        assert "DE*JHL*E0002" not in daemon.energy.sharing  # DC takes no part in AC sharing
+    finally:
+        daemon.stop()
+    assert daemon.energy is None
