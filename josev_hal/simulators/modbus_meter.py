@@ -343,6 +343,12 @@ class _IskraSigner:
 
             self._later(ended)
 
+    def power_failure(self) -> None:
+        """The meter lost power during an open transaction: after it comes back the transaction
+        is still open, in state 2 ("active after power failure"), as the WM3M4C reports it."""
+        if self._start is not None:
+            self.meter.set_words(3, self._reg.REG.STATE, [2])
+
     def _padded_signature(self, data: bytes) -> bytes:
         """DER signature with r and s zero-padded to 33 bytes, as the firmware sends it."""
         from cryptography.hazmat.primitives import hashes

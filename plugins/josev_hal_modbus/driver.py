@@ -27,12 +27,14 @@ from registers read in that call: nothing is ever cached.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import logging
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, TypeVar
 
 import msgspec
@@ -59,6 +61,7 @@ from .model import (
     check_exponent_registers,
 )
 from .model import resolve_registers as _resolve
+from .ocmf_store import TransactionStore
 from .rtu import ModbusExceptionError, RtuMaster
 
 __all__ = ["ModbusMeter", "ModbusMeterOptions", "ModbusTcpMeter", "resolve_model"]
@@ -105,6 +108,13 @@ class ModbusMeterOptions(msgspec.Struct, forbid_unknown_fields=True):
     gateway_id: str = "josev-hal"
     gateway_serial: str = ""
     gateway_version: str = ""
+    #: Signed meters: directory for the record of the open transaction, so that one interrupted
+    #: by a restart is closed on the meter at the next start (put it under the [state] dir, e.g.
+    #: "/var/lib/josev-hal/ocmf"). None: no recovery (a warning at setup for a signed model).
+    transaction_dir: str | None = None
+    #: How long the signed dataset of a recovered transaction rides along with the readings
+    #: (``signed_meter_values`` of ``meter_values``) after it was recovered.
+    recovered_hold_s: Annotated[float, msgspec.Meta(ge=0, le=86_400)] = 600.0
 
     def __post_init__(self) -> None:
         # Single fields are checked by their types (so `josev-hal check` reports them at
@@ -250,6 +260,14 @@ class ModbusMeter(Meter):
         self._op_lock = threading.RLock()
         self._signed_tx: TransactionInfo | None = None
         self._last_signature: bytes | None = None
+        self._store = (
+            TransactionStore(opts.transaction_dir, self.device_id)
+            if opts.transaction_dir is not None and self.supports_signed
+            else None
+        )
+        #: Signed values of a recovered transaction and until when (monotonic) they are attached.
+        self._recovered: tuple[tuple[SignedMeterValue, ...], float] | None = None
+        self._recovery_pending = self._store is not None and self._store.load() is not None
 
     #: Unit ids the transport allows (RTU: 1..247; 0 is broadcast).
     unit_ids: ClassVar[tuple[int, int]] = (1, 247)
@@ -263,8 +281,15 @@ class ModbusMeter(Meter):
     # -- lifecycle ---------------------------------------------------------------------------
     def setup(self) -> None:
         """Open the shared port. The meter itself is not contacted: a meter that is missing at
-        start-up must surface as read errors (and a fault), not keep the station from starting."""
+        start-up must surface as read errors (and a fault), not keep the station from starting.
+        A transaction left open by a previous run is closed on the first good read."""
         self.bus.setup()
+        if self.supports_signed and self._store is None:
+            log.warning(
+                "signed meter without transaction_dir device=%s: a transaction open when the HAL "
+                "stops is not closed at the next start",
+                self.device_id,
+            )
 
     def release(self) -> None:
         """Nothing to release: the bus owns the port."""
@@ -286,9 +311,19 @@ class ModbusMeter(Meter):
 
     # -- reading -----------------------------------------------------------------------------
     def read(self) -> MeterReading:
-        """Read every register of the map now and return a fresh reading, or raise."""
+        """Read every register of the map now and return a fresh reading, or raise. Carries the
+        signed values of a recovered transaction for ``recovered_hold_s``."""
         with self._op_lock:
-            return self._read()
+            reading = self._read()
+            if self._recovery_pending:
+                self._try_recovery()
+            recovered = self._recovered
+            if recovered is not None:
+                if time.monotonic() < recovered[1]:
+                    reading = dataclasses.replace(reading, signed=reading.signed + recovered[0])
+                else:
+                    self._recovered = None
+            return reading
 
     def _read(self) -> MeterReading:
         self.stats["reads"] += 1
@@ -442,8 +477,18 @@ class ModbusMeter(Meter):
         data = meta.encode("ascii")
         self._write_holding(iskra.REG.METADATA_LEN, [len(data)])
         self._write_holding(iskra.REG.METADATA, iskra.bytes_to_registers(data))
+        record = {
+            "transaction_id": tx.transaction_id,
+            "evse_id": tx.evse_id,
+            "id_token": tx.id_token,
+            "id_token_type": tx.id_token_type,
+            "unit": self.unit,
+            "model": self.model.name,
+        }
+        self._persist({**record, "state": "opening"})
         self._write_holding(iskra.REG.COMMAND, [iskra.CMD_BEGIN])
         self._wait_for("begin_transaction", lambda s, st: s in iskra.STATE_ACTIVE and st == iskra.STATUS_OK)
+        self._persist({**record, "state": "open", "started_utc": datetime.now(UTC).isoformat()})
         self._signed_tx = tx
         log.info("signed transaction started device=%s tx=%s", self.device_id, tx.transaction_id)
 
@@ -496,6 +541,8 @@ class ModbusMeter(Meter):
             raise self.error(f"end_transaction: unusable signature from meter: {exc}") from exc
         ocmf = iskra.assemble_ocmf(payload, signature)
         log.info("signed transaction ended device=%s bytes=%d", self.device_id, len(ocmf))
+        if self._store is not None:
+            self._store.clear()
         return (
             SignedMeterValue(
                 measurand="Energy.Active.Import.Register",
@@ -505,6 +552,97 @@ class ModbusMeter(Meter):
                 public_key=base64.b64encode(iskra.DER_P256_PREFIX + pubkey).decode("ascii"),
             ),
         )
+
+    # -- signed transactions across restarts -----------------------------------------------
+    def _persist(self, record: dict[str, Any]) -> None:
+        if self._store is None:
+            return
+        try:
+            self._store.save(record)
+        except OSError as exc:
+            # The transaction still runs; only its recovery after a crash is lost. Say so loudly.
+            log.error("signed transaction not persisted device=%s error=%s", self.device_id, exc)
+
+    def _try_recovery(self) -> None:
+        try:
+            self.recover_transaction()
+        except DeviceError as exc:
+            log.warning(
+                "dangling signed transaction not closed yet device=%s: %s", self.device_id, exc.detail
+            )
+
+    def recover_transaction(self) -> tuple[SignedMeterValue, ...]:
+        """Close the transaction a previous run left open on the meter (see
+        :mod:`josev_hal_modbus.ocmf_store`); returns its signed values (empty when there was
+        none to close). Raises DeviceError when the meter cannot be asked now (tried again on
+        the next read)."""
+        store = self._store
+        with self._op_lock:
+            record = store.load() if store is not None else None
+            if store is None or record is None:
+                self._recovery_pending = False
+                return ()
+            tx = TransactionInfo(
+                transaction_id=str(record["transaction_id"]),
+                evse_id=str(record.get("evse_id") or ""),
+                id_token=record.get("id_token"),
+                id_token_type=record.get("id_token_type"),
+            )
+            state = self._read_holding(iskra.REG.STATE, 1)[0]
+            if state in iskra.STATE_ACTIVE:
+                log.warning(
+                    "closing signed transaction left open by a previous run device=%s tx=%s meter_state=%d",
+                    self.device_id,
+                    tx.transaction_id,
+                    state,
+                )
+                # The dataset now in the registers is an older one: it must not be taken for this.
+                sig_len = self._read_holding(iskra.REG.SIGNATURE_LEN, 1)[0]
+                self._last_signature = iskra.registers_to_bytes(
+                    self._read_holding(iskra.REG.SIGNATURE, (sig_len + 1) // 2), sig_len
+                )
+                self._signed_tx = tx
+                signed = self._end()  # clears the record
+            elif record.get("state") == "opening":
+                # Died before the meter confirmed the begin: nothing was opened on the meter.
+                log.info(
+                    "signed transaction never started on the meter device=%s tx=%s",
+                    self.device_id,
+                    tx.transaction_id,
+                )
+                store.clear()
+                self._recovery_pending = False
+                return ()
+            else:
+                path = store.save_failed(
+                    record, f"meter idle (state {state}) at recovery: no dataset to close"
+                )
+                store.clear()
+                self._recovery_pending = False
+                log.error(
+                    "signed transaction open in the record, idle on the meter device=%s tx=%s (kept in %s)",
+                    self.device_id,
+                    tx.transaction_id,
+                    path,
+                )
+                return ()
+            path = store.save_recovered(
+                tx.transaction_id,
+                {
+                    **record,
+                    "recovered_utc": datetime.now(UTC).isoformat(),
+                    "signed_meter_values": [dataclasses.asdict(v) for v in signed],
+                },
+            )
+            self._recovered = (signed, time.monotonic() + self.opts.recovered_hold_s)
+            self._recovery_pending = False
+            log.warning(
+                "signed transaction of a previous run closed device=%s tx=%s dataset=%s",
+                self.device_id,
+                tx.transaction_id,
+                path,
+            )
+            return signed
 
 
 class ModbusTcpMeter(ModbusMeter):
