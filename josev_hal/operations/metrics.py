@@ -56,7 +56,20 @@ class _Collector:
         yield up
         yield from self._bridge()
         yield from self._station()
+        yield from self._buses()
         yield from self._wear()
+
+    def _buses(self) -> Iterator[Metric]:
+        errors = CounterMetricFamily(f"{PREFIX}_bus_errors", "Bus errors by kind", labels=["bus", "kind"])
+        frames = CounterMetricFamily(f"{PREFIX}_bus_frames", "Bus frames", labels=["bus", "direction"])
+        for bus, stats in sorted(self._view.bus_stats().items()):
+            for key, value in sorted(stats.items()):
+                if key.endswith("_errors"):
+                    errors.add_metric([bus, key.removesuffix("_errors")], value)
+                elif key.startswith("frames_"):
+                    frames.add_metric([bus, key.removeprefix("frames_")], value)
+        yield errors
+        yield frames
 
     def _bridge(self) -> Iterator[Metric]:
         if self._bridge_stats is None:

@@ -181,6 +181,7 @@ class OperationsServer:
             "board": self.source,
             "uptime_s": round(time.monotonic() - self.started_at, 1),
             "evses": evses,
+            "buses": self.view.bus_stats(),
         }
         if self.bridge is not None:
             s = self.bridge.stats()

@@ -84,6 +84,19 @@ class StationView:
                 continue
             add(fn)
 
+    def bus_stats(self) -> dict[str, dict[str, int]]:
+        """Counters of the buses that keep them (CAN: frames and errors), by bus name."""
+        out: dict[str, dict[str, int]] = {}
+        for name, bus in self._station.board.buses.items():
+            stats = getattr(bus, "stats", None)
+            if not callable(stats):
+                continue
+            try:
+                out[name] = {str(k): int(v) for k, v in stats().items()}
+            except Exception:  # a bus's counters must never break /status or /metrics
+                log.exception("bus %s: stats failed", name)
+        return out
+
     # -- state ---------------------------------------------------------------------------------
     def evse_status(self, evse_id: str) -> dict[str, Any]:
         """One EVSE as JSON-ready data (the ``evses[]`` entry of ``GET /status``)."""
