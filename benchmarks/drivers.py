@@ -20,8 +20,14 @@ end-of-frame silence a real slave waits before it answers and its processing lat
 neither is in the measurement either. The ratio measured / theoretical is printed (target <= 1.5x)
 with the software overhead in ms.
 
-Other sections (I2C ADC conversion round trips, CAN set-point to status latency) plug in as a
-function returning :class:`Row` objects, registered in :data:`SECTIONS`.
+**can** / **mculink** (benchmarks/drivers_can.py): CAN set-points over an emulated 125 kbit/s
+medium, compared with the wire time of the frames the medium actually carried, each counted with
+its exact stuff bits (the bounds without stuffing and with the worst case are printed alongside);
+an MCU-link command and its ACK at 115200 baud, 10 bits per character.
+
+Every "wire time" is a lower bound of what the bus can do, so a ratio below 1.0 would mean the
+model counts something the wire does not carry. More sections plug in as a function returning
+:class:`Row` objects, registered in :data:`SECTIONS`.
 """
 
 from __future__ import annotations

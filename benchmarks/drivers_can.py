@@ -5,13 +5,16 @@
 **can** -- ``set_target()`` on a module group until every simulated module has applied its
 set-point, for InfyPower (1 frame per module) and Winline (2 frames per module) groups of 1 and
 4 modules. The driver and the simulated group sit on two python-can ``virtual`` channels joined
-by :class:`CanWire`, which delivers every frame only after its transmission time at 125 kbit/s
-on one shared medium (both directions), so the measurement contains the wire time plus what the
-software adds. Theoretical: the wire time of the set-point frames plus the modules'
-acknowledgements that can fall between them (2n - 1 frames for n set-point frames), 131 bits per
-extended 8-byte frame
-(start, 29-bit ID with SRR/IDE/RTR, control, 64 data, CRC, ACK, end of frame, intermission;
-bit stuffing, which adds up to ~20 %, is not counted -- a lower bound).
+by :class:`CanWire`, one shared medium at 125 kbit/s (both directions): every frame occupies it
+for its exact length on the wire and is delivered after that, frames queue behind each other.
+The length of a frame is counted exactly, stuff bits included (:func:`frame_bits`: SOF through
+CRC are stuffed -- after five equal bits one opposite bit -- computed from the frame's own ID,
+DLC, data and CRC-15; then CRC delimiter, ACK slot and delimiter, 7 bits end of frame and 3 bits
+intermission). Theoretical: the wire time of the frames the medium actually carried from the call
+until the last set-point frame was delivered (the set-point frames and whichever module
+acknowledgements got in between them), so measured / theoretical is what the software adds on
+top of the wire. The detail column also gives the bounds for the set-point frames alone: without
+stuff bits (131 bits per 8-byte extended frame) and with the worst case (160).
 
 **mculink** -- one MCU-link command (``McuContactor.open()``: command frame out, ACK back) over a
 pty line emulating 115200 baud 8N1. Theoretical: both frames' characters at 10 bits each. The
@@ -46,6 +49,44 @@ __all__ = ["SECTIONS", "CanWire", "Row", "can_section", "mculink_section"]
 
 CAN_BITRATE = 125_000
 FRAME_BITS = 131  # extended ID, 8 data bytes, without stuff bits
+WORST_FRAME_BITS = 160  # the same with the most stuff bits possible (29 in 118 stuffable bits)
+
+
+def _crc15(bits: list[int]) -> int:
+    """CAN CRC-15 (polynomial 0x4599) over the unstuffed bits from SOF to the end of the data."""
+    crc = 0
+    for bit in bits:
+        top = ((crc >> 14) & 1) ^ bit
+        crc = (crc << 1) & 0x7FFF
+        if top:
+            crc ^= 0x4599
+    return crc
+
+
+def _bits(value: int, width: int) -> list[int]:
+    return [(value >> (width - 1 - i)) & 1 for i in range(width)]
+
+
+def frame_bits(msg: can.Message) -> int:
+    """Exact length on the wire of a CAN 2.0 data frame, stuff bits and intermission included."""
+    dlc = len(msg.data)
+    if msg.is_extended_id:
+        ident = msg.arbitration_id
+        head = [0, *_bits(ident >> 18, 11), 1, 1, *_bits(ident & 0x3FFFF, 18), 0, 0, 0]  # SOF..r0
+    else:
+        head = [0, *_bits(msg.arbitration_id, 11), 0, 0, 0]  # SOF, ID, RTR, IDE, r0
+    body = head + _bits(dlc, 4) + [b for byte in msg.data for b in _bits(byte, 8)]
+    stuffed_region = body + _bits(_crc15(body), 15)
+    stuff, run, last = 0, 0, None
+    for bit in stuffed_region:
+        if bit == last:
+            run += 1
+        else:
+            run, last = 1, bit
+        if run == 5:  # a stuff bit of the opposite level follows and starts a new run
+            stuff += 1
+            run, last = 1, 1 - bit
+    return len(stuffed_region) + stuff + 3 + 7 + 3  # CRC del + ACK slot + ACK del, EOF, IFS
 
 
 @dataclass
@@ -66,24 +107,23 @@ def _p90(times: list[float]) -> float:
     return sorted(times)[int(0.9 * (len(times) - 1))]
 
 
-def frame_time_s(frames: int, bitrate: int = CAN_BITRATE) -> float:
-    return frames * FRAME_BITS / bitrate
-
-
 class CanWire:
     """Two virtual channels joined like one physical CAN bus at ``bitrate``: a frame sent on
-    either side arrives on the other after its wire time, frames queue behind each other."""
+    either side occupies the one medium for :func:`frame_bits` bit times and arrives on the other
+    side after that; frames queue behind each other. ``log`` records every frame carried as
+    ``(start, end, from_hal, bits)``."""
 
     def __init__(self, side_a: str, side_b: str, bitrate: int = CAN_BITRATE) -> None:
         self._a = can.Bus(interface="virtual", channel=side_a)
         self._b = can.Bus(interface="virtual", channel=side_b)
-        self._frame_s = FRAME_BITS / bitrate
+        self._bitrate = bitrate
         self._free_at = 0.0
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self.log: list[tuple[float, float, bool, int]] = []
         self._threads = [
-            threading.Thread(target=self._pump, args=(self._a, self._b), daemon=True),
-            threading.Thread(target=self._pump, args=(self._b, self._a), daemon=True),
+            threading.Thread(target=self._pump, args=(self._a, self._b, True), daemon=True),
+            threading.Thread(target=self._pump, args=(self._b, self._a, False), daemon=True),
         ]
 
     def __enter__(self) -> CanWire:
@@ -98,21 +138,35 @@ class CanWire:
         self._a.shutdown()
         self._b.shutdown()
 
-    def _pump(self, src: can.BusABC, dst: can.BusABC) -> None:
+    def _pump(self, src: can.BusABC, dst: can.BusABC, from_hal: bool) -> None:
         while not self._stop.is_set():
             msg = src.recv(timeout=0.05)
             if msg is None:
                 continue
+            bits = frame_bits(msg)
             with self._lock:  # one medium: frames of both directions take turns
                 start = max(time.perf_counter(), self._free_at)
-                self._free_at = start + self._frame_s
+                self._free_at = start + bits / self._bitrate
                 done = self._free_at
+                self.log.append((start, done, from_hal, bits))
             while (left := done - time.perf_counter()) > 0:
                 time.sleep(min(left, 0.0005))
             dst.send(msg)
 
+    def carried_s(self, since: float, until: float) -> tuple[float, int, int]:
+        """Wire time of the frames that started in [since, until]: (seconds, frames from the
+        HAL, frames from the modules)."""
+        with self._lock:
+            frames = [f for f in self.log if since <= f[0] <= until]
+        return (
+            sum(f[3] for f in frames) / self._bitrate,
+            sum(1 for f in frames if f[2]),
+            sum(1 for f in frames if not f[2]),
+        )
 
-def _measure_setpoints(family: str, modules: int, runs: int) -> tuple[list[float], int]:
+
+def _measure_setpoints(family: str, modules: int, runs: int) -> tuple[list[float], list[float], int, str]:
+    """(measured, wire time carried, set-point frames per run, detail about the carried frames)."""
     hal_side, module_side = f"bench-hal-{uuid.uuid4().hex}", f"bench-mod-{uuid.uuid4().hex}"
     addresses = list(range(modules))
     sim_cls: Any = InfyPowerGroupSim if family == "infypower" else WinlineGroupSim
@@ -120,8 +174,10 @@ def _measure_setpoints(family: str, modules: int, runs: int) -> tuple[list[float
     options_cls: Any = InfyPowerOptions if family == "infypower" else WinlineOptions
     frames_per_module = 1 if family == "infypower" else 2
     times: list[float] = []
+    carried: list[float] = []
+    acks_between: list[int] = []
     with (
-        CanWire(hal_side, module_side),
+        CanWire(hal_side, module_side) as wire,
         sim_cls(interface="virtual", channel=module_side, modules=tuple(addresses), watchdog_s=60.0) as sim,
     ):
         bus = CanBus("can0", CanBusOptions(interface="virtual", channel=hal_side))
@@ -141,12 +197,20 @@ def _measure_setpoints(family: str, modules: int, runs: int) -> tuple[list[float
                 driver.set_target(volts, amps * modules)
                 while not all(m.setpoint_v == volts and m.setpoint_a == amps for m in sim.modules.values()):
                     time.sleep(0.0001)
-                times.append(time.perf_counter() - t0)
+                t1 = time.perf_counter()
+                times.append(t1 - t0)
+                with wire._lock:
+                    last_start = max(f[0] for f in wire.log if f[2] and f[0] >= t0)
+                wire_s, _ours, theirs = wire.carried_s(t0, last_start)
+                carried.append(wire_s)
+                acks_between.append(theirs)
                 time.sleep(0.01)  # let acknowledgements drain so runs do not queue behind each other
         finally:
             driver.release()
             bus.release()
-    return times, modules * frames_per_module
+    setpoints = modules * frames_per_module
+    detail = f"{setpoints} set-point frame(s) + median {statistics.median(acks_between):g} ack(s) carried"
+    return times, carried, setpoints, detail
 
 
 def can_section(args: argparse.Namespace) -> list[Row]:
@@ -155,17 +219,18 @@ def can_section(args: argparse.Namespace) -> list[Row]:
     runs = max(10, args.polls)
     for family in ("infypower", "winline"):
         for modules in (1, 4):
-            times, setpoints = _measure_setpoints(family, modules, runs)
-            # The modules acknowledge every set-point on the same medium; all but the last
-            # acknowledgement can fall between our frames.
-            frames = 2 * setpoints - 1
+            times, carried, setpoints, detail = _measure_setpoints(family, modules, runs)
+            bounds = (
+                f"set-points alone {setpoints * FRAME_BITS / CAN_BITRATE * 1000:.2f}-"
+                f"{setpoints * WORST_FRAME_BITS / CAN_BITRATE * 1000:.2f} ms (no/worst stuffing)"
+            )
             rows.append(
                 Row(
                     f"can {family} set x{modules}",
                     statistics.median(times),
-                    frame_time_s(frames),
-                    f"{setpoints} set-point + {frames - setpoints} ack frame(s) @ 125 kbit/s, "
-                    f"{runs} runs, p90 {_p90(times) * 1000:.2f} ms",
+                    statistics.median(carried),
+                    f"{detail}, exact stuff bits @ 125 kbit/s; {bounds}; {runs} runs, "
+                    f"p90 {_p90(times) * 1000:.2f} ms",
                 )
             )
     return rows
