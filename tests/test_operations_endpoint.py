@@ -303,3 +303,14 @@ def test_malformed_http_is_answered_and_the_endpoint_keeps_serving(hal: HalProce
         sock.sendall(b"BREW /coffee HTCPCP/1.0\r\n\r\n")
         assert b"400" in sock.recv(4096)  # bad request syntax
     assert hal.get("/status")[0] == 200
+
+
+def test_with_operations_disabled_the_daemon_runs_without_an_endpoint(
+    broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    process = HalProcess(broker, tmp_path / "state", board_text(extra="enabled = false"))
+    with process, pytest.raises(TimeoutError):
+        process.start(timeout_s=6)
+    # start() gave up waiting for the endpoint; the daemon itself was running until stop()
+    assert "operations endpoint disabled" in process.stderr()
+    assert not (tmp_path / "state" / "operations.json").exists()
