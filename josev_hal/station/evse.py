@@ -71,11 +71,15 @@ from josev_hal.station.outbox import Outbox, TransactionChange, TransactionListe
 from josev_hal.station.plug_lock import LOCK_FAULT, PlugLock
 from josev_hal.station.pwm import HLC_DUTY_PERCENT
 from josev_hal.station.rcd import RcdGuard, RcdSelfTestPolicy
+from josev_hal.station.scheduler import Job, Scheduler
 from josev_hal.station.session import Session
 
 __all__ = ["EvseController", "EvseDevices", "Fault", "Publisher"]
 
 log = logging.getLogger(__name__)
+
+#: How often the slow scheduler asks whether a self-test fell due (a cheap check under the lock).
+SELF_TEST_CHECK_S = 0.1
 
 #: Where outgoing updates go (the bridge's ``publish_update``). Called outside every station lock.
 Publisher = Callable[[Payload], None]
@@ -142,6 +146,7 @@ class EvseController:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._subscribed = False
+        self._jobs: list[tuple[Scheduler, Job]] = []  # when attached to the board's schedulers
         #: stop() began: nothing may close or start a PWM any more
         self._stopping = False
         #: stop() finished: the drivers may be released, nothing touches them any more
@@ -239,8 +244,40 @@ class EvseController:
     # ==========================================================================================
     # lifecycle
     # ==========================================================================================
+    def attach(self, sampler: Scheduler, slow: Scheduler) -> None:
+        """Run this EVSE's periodic work on the board's schedulers instead of threads of its own
+        (:class:`~josev_hal.station.station.Station` does this): the CP step on ``sampler``, the
+        meter poll and due self-tests on ``slow``. Notifications still evaluate at once."""
+        self.subscribe_notifications()
+        self._stop.clear()
+        self._jobs = [
+            (
+                sampler,
+                sampler.every(
+                    self.settings.cp_sample_interval_s, self._scheduled_sample, name=f"cp {self.evse_id}"
+                ),
+            )
+        ]
+        if self.devices.meter is not None:
+            job = slow.every(
+                self.settings.meter_interval_s, self._scheduled_meter, name=f"meter {self.evse_id}"
+            )
+            self._jobs.append((slow, job))
+        if self.devices.rcd is not None or self.dc:
+            job = slow.every(SELF_TEST_CHECK_S, self.run_due_self_tests, name=f"self-tests {self.evse_id}")
+            self._jobs.append((slow, job))
+
+    def _scheduled_sample(self) -> None:
+        if not self._stopping:
+            self.sample()
+
+    def _scheduled_meter(self) -> None:
+        if not self._stopping:
+            self.poll_meter()
+
     def start(self) -> None:
-        """Subscribe to driver notifications and start the sampling (and meter) threads."""
+        """Stand-alone: subscribe to driver notifications and start this EVSE's own sampling (and
+        meter) threads. (A :class:`Station` uses :meth:`attach` instead.)"""
         self.subscribe_notifications()
         self._stop.clear()
         self._threads = [
@@ -266,6 +303,9 @@ class EvseController:
         self._stopping = True  # read under the lock by every evaluation from now on
         self.contactor.frozen = True
         self._stop.set()
+        for scheduler, job in self._jobs:
+            scheduler.cancel(job)
+        self._jobs = []
         with self._lock:
             self._shutdown_step(self._clock())
         self._outbox.flush_within(0.0)  # hand the news to a helper; never wait here
@@ -398,16 +438,20 @@ class EvseController:
                 self._lock.release()
 
     def evaluate(self, now: float | None = None, *, confirmed: bool = False) -> None:
-        """One control step: read inputs, decide, actuate, publish; then run a self-test that
-        fell due (RCD, the cable check's IMD) -- outside the lock, on this (sampling) thread.
-        ``confirmed=True`` accepts the CP reading without debounce."""
+        """One control step (:meth:`sample`), then a self-test that fell due (RCD, the cable
+        check's IMD) -- outside the lock, on this thread. ``confirmed=True`` accepts the CP
+        reading without debounce. The station's schedulers split the two (:meth:`attach`)."""
+        self.sample(now, confirmed=confirmed)
+        self.run_due_self_tests()
+
+    def sample(self, now: float | None = None, *, confirmed: bool = False) -> None:
+        """One control step: read inputs, decide, actuate, publish (never a slow self-test)."""
         with self._lock:
             self._dirty = False
             # a CP push that arrived meanwhile confirms this (later) sample too
             confirmed, self._dirty_confirmed = confirmed or self._dirty_confirmed, False
             self._evaluate_locked(self._clock() if now is None else now, confirmed=confirmed)
         self._after_release()
-        self._run_due_self_tests()
 
     def run(self, fn: Callable[[float], Any], now: float | None = None) -> Any:
         """Run ``fn(now)`` under the lock followed by an evaluation (request handlers)."""
@@ -651,7 +695,8 @@ class EvseController:
         return lock.status(LOCK_FAULT in self.fault_book)
 
     # -- self-tests (outside the lock) ---------------------------------------------------------
-    def _run_due_self_tests(self) -> None:
+    def run_due_self_tests(self) -> None:
+        """Run a self-test that fell due (seconds: never on the sampling path of other EVSEs)."""
         with self._lock:
             now = self._clock()
             rcd_due = (

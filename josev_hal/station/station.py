@@ -49,6 +49,7 @@ from josev_hal.station.config import (
 from josev_hal.station.cp import CpThresholds
 from josev_hal.station.evse import EvseController, EvseDevices
 from josev_hal.station.pp import PpWindows
+from josev_hal.station.scheduler import Scheduler
 from josev_hal.station.station_meter import StationMeter, station_meter_device
 
 if TYPE_CHECKING:
@@ -213,6 +214,9 @@ class Station:
         self.board = board
         self.bridge = bridge
         self.controllers: dict[str, EvseController] = {}
+        self._liveness = liveness
+        self.sampler: Scheduler | None = None
+        self.slow: Scheduler | None = None
         self._listeners: dict[str, list[Callable[[Payload], None]]] = {}
         for board_evse in board.evses:
             settings = settings_from_profile(profile, board_evse.spec, free_charging=free_charging)
@@ -248,10 +252,19 @@ class Station:
         b.add_snapshot_provider(self.snapshot)
 
     def start(self) -> None:
-        """Register with the bridge and start every controller's threads (board already set up)."""
+        """Register with the bridge and start the board's two schedulers (board already set up):
+        one thread samples every EVSE's CP at its interval, one polls the meters and runs the
+        self-tests (``josev_hal.station.scheduler``; notifications still act at once)."""
         self.register()
+        intervals = [c.settings.cp_sample_interval_s for c in self.controllers.values()] or [0.05]
+        meters = [c.settings.meter_interval_s for c in self.controllers.values()] or [1.0]
+        # limits: a loop that does not turn for this long is stuck (the watchdog restarts the HAL)
+        self.sampler = Scheduler("sampler", liveness=self._liveness, limit_s=max(5.0, 20 * max(intervals)))
+        self.slow = Scheduler("slow", liveness=self._liveness, limit_s=max(20.0, 3 * max(meters) + 10.0))
         for controller in self.controllers.values():
-            controller.start()
+            controller.attach(self.sampler, self.slow)
+        self.sampler.start()
+        self.slow.start()
         self.derating.start()
         log.info("station started evses=%s", ",".join(self.controllers))
 
@@ -264,6 +277,11 @@ class Station:
         for controller in self.controllers.values():
             controller.begin_stop()
         deadline = time.monotonic() + timeout
+        # no scheduled job acts any more (begin_stop cancelled them); wait briefly for the one
+        # that may be running, so no sampling touches a driver after we return
+        for scheduler in (self.sampler, self.slow):
+            if scheduler is not None:
+                scheduler.stop(max(0.1, min(0.5, deadline - time.monotonic())))
         for controller in self.controllers.values():
             controller.finish_stop(max(0.1, deadline - time.monotonic()))
 

@@ -55,6 +55,7 @@ class SimEvse:
         self._publish_error = publish_error
         #: while this event is clear, publishing blocks (a wedged bridge, issue #13)
         self._publish_gate = publish_gate
+        self.blocked_publishers = 0  # threads waiting inside the wedged publisher right now
         self.events: list[StationEvent] = []
         cp = self._make("sim-cp", noise_v=0.0, ev_draw_a=120.0 if kind == "dc" else 16.0)
         contactor_opts = {"close_delay_ms": 30.0, "open_delay_ms": 20.0, **(contactor or {})}
@@ -108,8 +109,10 @@ class SimEvse:
         return driver
 
     def _record(self, payload: Payload) -> None:
-        if self._publish_gate is not None:
+        if self._publish_gate is not None and not self._publish_gate.is_set():
+            self.blocked_publishers += 1
             self._publish_gate.wait()
+            self.blocked_publishers -= 1
         self.published.append(payload)
         self.wire.append(encode(Message.update(payload)))
         if self._publish_error:
