@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -342,12 +343,26 @@ def test_probe_lists_chips_lines_pwm_iio_and_drafts_a_profile(sim: SimLinuxAcBoa
     assert "pwmchip0: 2 PWM channel(s)" in lines
     assert any(line.startswith("iio:device0 [sim-adc]: in_voltage0") for line in lines)
     assert any("28-00000abcdef0" in line for line in lines)
-    draft = draft_profile(inv)
-    assert 'coil = { chip = "gpiochip0", line = "CONTACTOR" }' in draft
-    assert 'feedback = { chip = "gpiochip0", line = "CONTACTOR_FEEDBACK" }' in draft
-    assert 'trip = { chip = "gpiochip0", line = "RCD_FAULT" }' in draft
-    assert 'positive_peak_reset = { chip = "gpiochip0", line = "CP_POSITIVE_PEAK_RST" }' in draft
-    assert 'iio_device = "sim-adc"' in draft
+    draft = tomllib.loads(draft_profile(inv, gpio_dev_dir=str(sim.dev_dir), sysfs_root=str(sim.sysfs_root)))
+    assert draft["buses"]["soc"] == {
+        "kind": "linux",
+        "gpio_dev_dir": str(sim.dev_dir),
+        "sysfs_root": str(sim.sysfs_root),
+    }
+    devices = draft["evse"][0]["devices"]
+    assert devices["contactor"]["options"] == {
+        "coil": {"chip": "gpiochip0", "line": "CONTACTOR"},
+        "feedback": {"chip": "gpiochip0", "line": "CONTACTOR_FEEDBACK"},
+    }
+    assert devices["rcd"]["options"]["trip"] == {"chip": "gpiochip0", "line": "RCD_FAULT"}
+    assert devices["lock"]["options"]["unlock"]["line"] == "LOCK_MOTOR_B"
+    assert devices["cp"]["options"]["positive_peak_reset"]["line"] == "CP_POSITIVE_PEAK_RST"
+    assert devices["cp"]["options"]["iio_device"] == "sim-adc"
+    assert devices["temperature"]["options"]["sensors"][0]["id"] == "28-00000abcdef0"
+    # Every drafted device table is valid for its driver (the rest of the profile is placeholders).
+    for role, device in devices.items():
+        msgspec.convert(device["options"], DRIVERS[device["driver"]].Options)
+        assert role
 
 
 def test_probe_without_gpiod_says_so_and_still_lists_sysfs(sim: SimLinuxAcBoard) -> None:
@@ -420,3 +435,31 @@ def test_contactor_on_the_kernel_gpio_sim(tmp_path: Path) -> None:  # pragma: no
             (bank / f"line{offset}").rmdir()
         bank.rmdir()
         chip_dir.rmdir()
+
+
+def test_probe_linux_command_lists_sysfs_and_drafts_a_profile(
+    sim: SimLinuxAcBoard, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from josev_hal.cli import main
+
+    draft = tmp_path / "drafted.toml"
+    code = main(
+        [
+            "probe",
+            "linux",
+            "--gpio-dev-dir",
+            str(sim.dev_dir),
+            "--sysfs-root",
+            str(sim.sysfs_root),
+            "--draft-profile",
+            str(draft),
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "pwmchip0: 2 PWM channel(s)" in out
+    assert "iio:device0 [sim-adc]" in out
+    # The real gpiod (if installed) does not take the double's files for chips: only sysfs drafts.
+    devices = tomllib.loads(draft.read_text())["evse"][0]["devices"]
+    assert devices["cp"]["driver"] == "linux-cp" and devices["pp"]["driver"] == "iio-pp"
+    assert devices["temperature"]["options"]["sensors"][0]["kind"] == "ds18b20"

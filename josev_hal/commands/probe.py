@@ -14,6 +14,7 @@ one profile; placeholders are marked ``REVIEW`` and ``josev-hal check`` is run o
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
@@ -210,6 +211,21 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         default=None,
         help="feedback wait (default 4x the profile's feedback_timeout_ms)",
     )
+
+    # Linux SoC I/O (#21): listing and drafting live in the josev_hal_linux plugin.
+    linux = kinds.add_parser(
+        "linux",
+        parents=[common],
+        help="list GPIO chips and lines, PWM chips, IIO channels and 1-wire sensors of this machine",
+        description="List what the kernel offers for a Linux charge controller: every GPIO chip with "
+        "its line names and who holds them (libgpiod), the PWM chips, the IIO ADC channels and the "
+        "1-wire temperature sensors. Read-only: nothing is requested or exported. With "
+        "--draft-profile the devices guessed from the line names go into the profile.",
+        epilog=EXIT_CODES,
+        formatter_class=fmt,
+    )
+    linux.add_argument("--gpio-dev-dir", default="/dev", help="where gpiochipN devices are (default /dev)")
+    linux.add_argument("--sysfs-root", default="/sys", help="root of the sysfs tree (default /sys)")
     return parser
 
 
@@ -672,12 +688,41 @@ def _run_relay(args: argparse.Namespace, pm: HalPluginManager) -> int:
     return EXIT_NOTHING if found.notes and found.reading["has_feedback"] else EXIT_FOUND
 
 
+def _run_linux(args: argparse.Namespace, pm: HalPluginManager) -> int:
+    try:
+        from josev_hal_linux.probe import inventory, inventory_lines, merge_linux
+    except ImportError:
+        _err("the josev_hal_linux plugin is not installed")
+        return EXIT_RUNTIME
+    gpiod: Any
+    try:
+        import gpiod
+    except ImportError:
+        gpiod = None
+    inv = inventory(args.gpio_dev_dir, args.sysfs_root, gpiod)
+    if args.json:
+        print(json.dumps(dataclasses.asdict(inv), indent=2))
+    else:
+        for line in inventory_lines(inv):
+            print(line)
+    failed = _draft(
+        args,
+        pm,
+        lambda draft: merge_linux(draft, inv, gpio_dev_dir=args.gpio_dev_dir, sysfs_root=args.sysfs_root),
+    )
+    if failed is not None:
+        return failed
+    found = inv.gpio_chips or inv.pwm_chips or inv.iio_devices or inv.w1_sensors
+    return EXIT_FOUND if found else EXIT_NOTHING
+
+
 _KINDS: dict[str, Callable[[argparse.Namespace, Any], int]] = {
     "serial": _run_serial,
     "i2c": _run_i2c,
     "can": _run_can,
     "relay": _run_relay,
     "board": _run_board,
+    "linux": _run_linux,
 }
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from .sysfs import read_attr
 
-__all__ = ["LinuxInventory", "draft_profile", "inventory", "inventory_lines"]
+__all__ = ["LinuxInventory", "draft_devices", "draft_profile", "inventory", "inventory_lines", "merge_linux"]
 
 
 @dataclass
@@ -123,78 +123,115 @@ _GUESSES = {
 }
 
 
-def _find(inv: LinuxInventory, key: str) -> tuple[str, str] | None:
+def _find(inv: LinuxInventory, key: str) -> dict[str, Any] | None:
     for chip in inv.gpio_chips:
         for _offset, name, _used, _consumer in chip.lines:
             if name and _GUESSES[key].search(name):
-                return chip.name, name
+                return {"chip": chip.name, "line": name}
     return None
 
 
-def _line(found: tuple[str, str] | None, todo: str) -> str:
-    if found is None:
-        return f'{{ chip = "gpiochip0", line = 0 }}  # TODO: {todo}'
-    return f'{{ chip = "{found[0]}", line = "{found[1]}" }}'
+def draft_devices(inv: LinuxInventory, bus: str) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """Device tables (role -> ``{driver, bus, options}``) for what ``inv`` shows, and REVIEW notes
+    for what had to be guessed. Lines are guessed from their names; without a match a role gets
+    ``line = 0`` on the first chip and a note."""
+    notes: list[str] = []
+    first_chip = inv.gpio_chips[0].name if inv.gpio_chips else "gpiochip0"
 
-
-def draft_profile(inv: LinuxInventory, *, bus: str = "soc") -> str:
-    """A ``[buses]`` table and ``[evse.devices]`` tables for what was found (to paste into a
-    profile and complete)."""
-    iio = inv.iio_devices[0][1] if inv.iio_devices else "TODO-iio-device"
-    pwm = inv.pwm_chips[0][0].removeprefix("pwmchip") if inv.pwm_chips else "0"
-    lines = [
-        f"[buses.{bus}]",
-        'kind = "linux"',
-        "",
-        "  [evse.devices.cp]",
-        'driver = "linux-cp"',
-        f'bus = "{bus}"',
-        "  [evse.devices.cp.options]",
-        f"  pwm_chip = {pwm}",
-        "  pwm_channel = 0",
-        f'  iio_device = "{iio}"',
-        "  positive_channel = 0  # TODO: check",
-        "  negative_channel = 1  # TODO: check",
-        "  adc_v_per_cp_v = 0.122  # TODO: your front end",
-        "  adc_offset_v = 1.713  # TODO: your front end",
-    ]
-    for key, opt in (
-        ("pos_rst", "positive_peak_reset"),
-        ("neg_rst", "negative_peak_reset"),
-        ("state_e", "state_e"),
-    ):
+    def line(key: str, what: str) -> dict[str, Any]:
         found = _find(inv, key)
-        if found is not None:
-            lines.append(f"  {opt} = {_line(found, '')}")
-    lines += [
-        "",
-        "  [evse.devices.pp]",
-        'driver = "iio-pp"',
-        f'bus = "{bus}"',
-        f'options = {{ iio_device = "{iio}", channel = 2 }}  # TODO: check the channel',
-        "",
-        "  [evse.devices.contactor]",
-        'driver = "gpio-contactor"',
-        f'bus = "{bus}"',
-        f"options = {{ coil = {_line(_find(inv, 'coil'), 'coil line')}, "
-        f"feedback = {_line(_find(inv, 'feedback'), 'mirror contact')} }}",
-        "",
-        "  [evse.devices.rcd]",
-        'driver = "gpio-rcd"',
-        f'bus = "{bus}"',
-        f"options = {{ trip = {_line(_find(inv, 'trip'), 'fault output')}, "
-        f"test = {_line(_find(inv, 'test'), 'test input')} }}",
-    ]
-    lock_a, lock_b = _find(inv, "lock_a"), _find(inv, "lock_b")
-    if lock_a is not None:
-        unlock = f", unlock = {_line(lock_b, '')}" if lock_b is not None else ""
-        fb = _find(inv, "lock_fb")
-        feedback = f", feedback = {_line(fb, '')}" if fb is not None else ""
-        lines += [
-            "",
-            "  [evse.devices.lock]",
-            'driver = "gpio-lock"',
-            f'bus = "{bus}"',
-            f"options = {{ lock = {_line(lock_a, '')}{unlock}{feedback} }}",
-        ]
-    return "\n".join(lines) + "\n"
+        if found is None:
+            notes.append(f"{what}: no line named like it; REVIEW: set chip/line")
+            return {"chip": first_chip, "line": 0}
+        return found
+
+    devices: dict[str, dict[str, Any]] = {}
+    if inv.gpio_chips:
+        devices["contactor"] = {
+            "driver": "gpio-contactor",
+            "bus": bus,
+            "options": {
+                "coil": line("coil", "contactor coil"),
+                "feedback": line("feedback", "mirror contact"),
+            },
+        }
+        rcd: dict[str, Any] = {"trip": line("trip", "RCD fault output")}
+        if _find(inv, "test") is not None:
+            rcd["test"] = line("test", "RCD test input")
+        devices["rcd"] = {"driver": "gpio-rcd", "bus": bus, "options": rcd}
+        if _find(inv, "lock_a") is not None:
+            lock: dict[str, Any] = {"lock": line("lock_a", "lock motor")}
+            for key, opt in (("lock_b", "unlock"), ("lock_fb", "feedback")):
+                found = _find(inv, key)
+                if found is not None:
+                    lock[opt] = found
+            devices["lock"] = {"driver": "gpio-lock", "bus": bus, "options": lock}
+    if inv.pwm_chips and inv.iio_devices:
+        iio_name = inv.iio_devices[0][1]
+        cp: dict[str, Any] = {
+            "pwm_chip": int(inv.pwm_chips[0][0].removeprefix("pwmchip")),
+            "pwm_channel": 0,
+            "iio_device": iio_name,
+            "positive_channel": 0,
+            "negative_channel": 1,
+            "adc_v_per_cp_v": 0.122,
+            "adc_offset_v": 1.7132,
+        }
+        for key, opt in (
+            ("pos_rst", "positive_peak_reset"),
+            ("neg_rst", "negative_peak_reset"),
+            ("state_e", "state_e"),
+        ):
+            found = _find(inv, key)
+            if found is not None:
+                cp[opt] = found
+        devices["cp"] = {"driver": "linux-cp", "bus": bus, "options": cp}
+        devices["pp"] = {"driver": "iio-pp", "bus": bus, "options": {"iio_device": iio_name, "channel": 2}}
+        notes.append(
+            f"cp/pp: REVIEW: channels 0/1 (CP peaks) and 2 (PP) of {iio_name} and the reference front end "
+            "(0.122 V/V, 1.7132 V) are assumptions"
+        )
+    if inv.w1_sensors:
+        devices["temperature"] = {
+            "driver": "linux-temperature",
+            "bus": bus,
+            "options": {
+                "sensors": [
+                    {"name": f"w1_{i}", "kind": "ds18b20", "id": serial}
+                    for i, serial in enumerate(inv.w1_sensors)
+                ]
+            },
+        }
+    return devices, notes
+
+
+def merge_linux(
+    draft: dict[str, Any], inv: LinuxInventory, *, gpio_dev_dir: str, sysfs_root: str
+) -> list[str]:
+    """Merge a ``linux`` bus and the devices found into a ``josev-hal probe`` draft (the structure
+    of :mod:`josev_hal.probe.draft`): into the first AC EVSE missing those roles, or a new one."""
+    from josev_hal.probe.draft import _bus, _evse_for, _new_ac_evse
+
+    bus = _bus(draft, "linux", {"gpio_dev_dir": gpio_dev_dir, "sysfs_root": sysfs_root}, {}, "soc")
+    devices, notes = draft_devices(inv, bus)
+    if not devices:
+        return []
+    evse = _evse_for(draft, "ac", next(iter(devices)))
+    if evse is None:
+        evse = _new_ac_evse(draft)
+    messages = []
+    for role, device in devices.items():
+        if role in evse.setdefault("devices", {}):
+            continue
+        evse["devices"][role] = device
+        messages.append(f"{evse['id']} {role}: {device['driver']} on bus {bus}")
+    return messages + notes
+
+
+def draft_profile(inv: LinuxInventory, *, gpio_dev_dir: str = "/dev", sysfs_root: str = "/sys") -> str:
+    """A whole draft board profile (TOML text) for what ``inv`` shows."""
+    from josev_hal.probe.draft import new_draft, render_draft
+
+    draft = new_draft()
+    merge_linux(draft, inv, gpio_dev_dir=gpio_dev_dir, sysfs_root=sysfs_root)
+    return render_draft(draft)
