@@ -98,3 +98,14 @@ def test_a_failing_observer_does_not_stop_counting(tmp_path: Path) -> None:
     counters.on_event(_ev(EventKind.RCD_TRIP))
     counters.drain()
     assert counters.snapshot()[E]["rcd_trips"] == 2 and len(seen) == 2
+
+
+def test_events_after_stop_are_ignored_not_queued_forever(tmp_path: Path) -> None:
+    counters = WearCounters(tmp_path)
+    counters.start()
+    counters.on_event(_ev(EventKind.RCD_TRIP))
+    counters.stop()
+    counters.on_event(_ev(EventKind.RCD_TRIP))
+    counters.on_energy(E, 100.0)
+    assert counters._queue.empty()
+    assert json.loads((tmp_path / "counters.json").read_text())["evses"][E]["rcd_trips"] == 1

@@ -68,6 +68,7 @@ class WearCounters:
         self._evses: dict[str, EvseCounters] = self._load()
         self._queue: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
         self._dirty = False
+        self._closed = False
         self._thread: threading.Thread | None = None
         #: observers of every event after it was counted (metrics histograms)
         self._observers: list[Callable[[StationEvent], None]] = []
@@ -118,7 +119,9 @@ class WearCounters:
             self._thread.start()
 
     def stop(self) -> None:
-        """Apply what is queued, write the file and stop the writer thread."""
+        """Apply what is queued, write the file and stop the writer thread. Events that arrive
+        later are ignored (the station cannot unsubscribe a listener)."""
+        self._closed = True
         if self._thread is not None:
             self._queue.put(None)
             self._thread.join(5.0)
@@ -146,11 +149,12 @@ class WearCounters:
     # -- input ---------------------------------------------------------------------------------
     def on_event(self, event: StationEvent) -> None:
         """Station event listener: queue only (runs on a control thread)."""
-        self._queue.put(lambda: self._apply(event))
+        if not self._closed:
+            self._queue.put(lambda: self._apply(event))
 
     def on_energy(self, evse_id: str, register_wh: float | None) -> None:
         """A meter import register seen for ``evse_id`` (queued like the events)."""
-        if register_wh is not None:
+        if register_wh is not None and not self._closed:
             self._queue.put(lambda: self._apply_energy(evse_id, register_wh))
 
     def _apply(self, event: StationEvent) -> None:

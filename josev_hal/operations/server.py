@@ -114,7 +114,6 @@ class OperationsServer:
             self.view, self.counters, None if bridge is None else bridge.stats, started_at=self.started_at
         )
         self.counters.add_observer(self.metrics.observe)
-        self.view.add_event_listener(self.counters.on_event)
         self._httpd: http.server.ThreadingHTTPServer | None = None
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
@@ -131,9 +130,16 @@ class OperationsServer:
         host = f"[{self.host}]" if ":" in self.host else self.host
         self.url = f"http://{host}:{port}"
         self.counters.start()
+        # Only now: a listener of an endpoint that never bound would queue events forever.
+        self.view.add_event_listener(self.counters.on_event)
         self._stop.clear()
         self._threads = [
-            threading.Thread(target=self._httpd.serve_forever, name="operations-http", daemon=True),
+            threading.Thread(
+                target=self._httpd.serve_forever,
+                kwargs={"poll_interval": 0.2},
+                name="operations-http",
+                daemon=True,
+            ),
             threading.Thread(target=self._energy_loop, name="operations-energy", daemon=True),
         ]
         for t in self._threads:
