@@ -283,7 +283,12 @@ class BoardSupport:
         self.link.publish(API, self.module_id, "capabilities", caps)
 
     def publish_state(self) -> None:
-        """Capabilities, phases, the current CP event, the confirmed relay state, PP, errors."""
+        """Capabilities, phases, the current CP event, the confirmed relay state and PP, sent by
+        the supervision thread: it alone publishes events, so a re-published state can never
+        overtake a newer event (a stale ``PowerOn`` after a ``PowerOff``)."""
+        self._queue("publish_state")
+
+    def _publish_state_now(self) -> None:
         self.publish_capabilities()
         self.link.publish(API, self.module_id, "ac_nr_of_phases", self.settings.phases)
         with self.lock:
@@ -659,7 +664,9 @@ class BoardSupport:
     # -- one-shot jobs ---------------------------------------------------------------------------
 
     def _run_job(self, job: Any) -> None:
-        if job == "self_test":
+        if job == "publish_state":
+            self._publish_state_now()
+        elif job == "self_test":
             self._self_test()
         elif isinstance(job, tuple) and job[0] == "reset":
             self._reset(job[1])

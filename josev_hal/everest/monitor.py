@@ -12,9 +12,10 @@ and the entry point's discovery.
 * Discovery: on every (re)connect and every ``everest_api/ready_beacon`` the monitor sends
   ``everest_api/discover`` with a private ``replyTo``; replies name each API module with its
   ``communication_monitoring`` parameters. A reply for one of our modules sets its heartbeat
-  timeout (``heartbeat_factor`` x the period; a period <= 0 means EVerest disabled heartbeats, and
-  then loss cannot be detected, which is logged as a warning) and our check interval (half the
-  period EVerest expects). Listeners are told about each ready beacon (adapters re-publish state).
+  timeout (``heartbeat_factor`` x the period, at least 1 s; a period <= 0 means EVerest disabled
+  heartbeats, and then loss cannot be detected, which is logged as a warning) and our check
+  interval (half the period EVerest expects). Listeners are told about each ready beacon
+  (adapters re-publish state).
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ __all__ = ["CommunicationMonitor", "ModuleMonitor"]
 log = logging.getLogger(__name__)
 
 _TICK_S = 0.05
+#: Floor of the heartbeat timeout taken from discovery (3 periods of a fast heartbeat is too short).
+MIN_HEARTBEAT_TIMEOUT_S = 1.0
 
 
 @dataclass
@@ -161,7 +164,11 @@ class CommunicationMonitor:
                             api.module_id,
                         )
                     else:
-                        mon.heartbeat_timeout_s = self.heartbeat_factor * period_ms / 1000.0
+                        # Never below MIN_HEARTBEAT_TIMEOUT_S: a scheduling hiccup on a busy
+                        # controller must not end a session as if EVerest had died.
+                        mon.heartbeat_timeout_s = max(
+                            MIN_HEARTBEAT_TIMEOUT_S, self.heartbeat_factor * period_ms / 1000.0
+                        )
                 check_s = params.communication_check_period_s
                 if isinstance(check_s, int) and check_s > 0:
                     self.check_interval_s = min(self.check_interval_s, check_s / 2.0)

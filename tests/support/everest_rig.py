@@ -61,7 +61,7 @@ def everest_rig(
     broker: EmbeddedBroker,
     profile: Profile,
     *,
-    heartbeat_ms: int = 100,
+    heartbeat_ms: int = 250,
     sim_control: bool = True,
     prepare: Callable[[Board], None] | None = None,
     liveness: Liveness | None = None,
