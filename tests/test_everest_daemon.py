@@ -108,3 +108,12 @@ def test_emulate_everest_reports_an_unreachable_broker_as_a_runtime_failure(
     code = main(["emulate-everest", "--broker", "mqtt://127.0.0.1:1"])
     assert code == 3
     assert "cannot reach broker" in capsys.readouterr().err
+
+
+def test_emulate_everest_rejects_a_bad_broker_url_as_a_usage_error(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["emulate-everest", "--broker", "http://x"])
+    assert info.value.code == 2
+    assert "mqtt://" in capsys.readouterr().err

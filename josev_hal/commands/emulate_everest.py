@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_RUNTIME = 0, 1, 2, 3
+from josev_hal.cli import EXIT_OK, EXIT_PROBLEMS, EXIT_RUNTIME, EXIT_USAGE, broker_url
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
@@ -27,7 +27,13 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         epilog="Exit codes: 0 session completed with no violation, 1 violations or failed steps, "
         "2 usage error, 3 broker unreachable or profile invalid.",
     )
-    parser.add_argument("--broker", required=True, help="broker URL, mqtt://host:port or mqtts://host:port")
+    parser.add_argument(
+        "--broker",
+        required=True,
+        type=broker_url,
+        metavar="URL",
+        help="broker URL, mqtt://host:port or mqtts://host:port",
+    )
     parser.add_argument("--board", type=Path, help="board profile naming the module ids (default: sim board)")
     parser.add_argument(
         "--evse", help="EVSE id (default: the first AC EVSE for ac, the first DC EVSE for dc)"
