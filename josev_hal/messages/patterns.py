@@ -18,6 +18,8 @@ from msgspec import Meta
 __all__ = [
     "DATE_TIME_PATTERN",
     "DATE_TIME_WORDS",
+    "DT_SHAPES",
+    "DT_TABLE",
     "TRANSFER_URL_PATTERN",
     "UUID_PATTERN",
     "WS_URL_PATTERN",
@@ -54,7 +56,7 @@ TransferUrl = Annotated[str, Meta(pattern=TRANSFER_URL_PATTERN)]
 
 # bytes.translate table for date-times: digits -> "9", T/t -> "T", Z/z -> "Z", the separators
 # "-:.+" stay, every other byte (control characters, non-ASCII, letters) -> NUL
-_DT_TABLE = bytes(
+DT_TABLE = bytes(
     0x39
     if 0x30 <= b <= 0x39
     else 0x54
@@ -68,7 +70,7 @@ _DT_TABLE = bytes(
 )
 # Every shape DATE_TIME_PATTERN accepts: 0-3 fraction digits after a dot, offset Z / +hh:mm /
 # -hh:mm / none.
-_DT_SHAPES = frozenset(
+DT_SHAPES = frozenset(
     f"9999-99-99T99:99:99{fraction}{offset}".encode()
     for fraction in ("", ".9", ".99", ".999")
     for offset in ("", "Z", "+99:99", "-99:99")
@@ -79,7 +81,7 @@ def is_date_time(value: object) -> bool:
     """Exactly :data:`DATE_TIME_PATTERN`'s verdict, without ``re``."""
     if value.__class__ is not str:
         return False
-    return value.encode("utf-8", "replace").translate(_DT_TABLE) in _DT_SHAPES  # type: ignore[attr-defined,unused-ignore]
+    return value.encode("utf-8", "replace").translate(DT_TABLE) in DT_SHAPES  # type: ignore[attr-defined,unused-ignore]
 
 
 def ecma(pattern: str) -> str:

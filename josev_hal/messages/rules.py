@@ -8,7 +8,7 @@ only read fields; they never fill defaults in, so what was decoded is what gets 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 
 from msgspec import UNSET
 
@@ -17,6 +17,7 @@ from josev_hal.messages.patterns import DATE_TIME_WORDS, is_date_time
 __all__ = [
     "ac_setpoint_combination",
     "at_least_one",
+    "date_time_error",
     "date_times",
     "exactly_one",
     "ocpp_result_fields",
@@ -33,7 +34,12 @@ def date_times(obj: Any, *names: str) -> None:
     for name in names:
         value = getattr(obj, name)
         if value is not UNSET and not is_date_time(value):
-            raise ValueError(f"field `{name}`: {DATE_TIME_WORDS}, got {value!r}")
+            date_time_error(name, value)
+
+
+def date_time_error(name: str, value: object) -> NoReturn:
+    """Raise the error of a date-time field ``name`` holding ``value`` (for inlined checks)."""
+    raise ValueError(f"field `{name}`: {DATE_TIME_WORDS}, got {value!r}")
 
 
 def _present(obj: Any, name: str) -> bool:
