@@ -82,12 +82,12 @@ class SimulatedMeter:
         serial_number: str = "SIM00001",
         sign_delay_s: float = 0.2,
     ) -> None:
-        from josev_hal_modbus.model import MeterModel, builtin_models, plan_reads
+        from josev_hal_modbus.model import MeterModel, available_models, plan_reads
 
         if isinstance(model, str):
-            models = builtin_models()
+            models = available_models()
             if model not in models:
-                raise ConfigError(f"unknown meter model {model!r} (shipped: {', '.join(sorted(models))})")
+                raise ConfigError(f"unknown meter model {model!r} (known: {', '.join(sorted(models))})")
             model = models[model]
         assert isinstance(model, MeterModel)
         self.model = model

@@ -21,7 +21,7 @@ from josev_hal.hookspecs import hookimpl
 from .driver import ModbusMeter, ModbusMeterOptions, ModbusTcpMeter
 from .identify import ScanResult, identify, scan
 from .imd import ModbusImd
-from .model import MeterModel, builtin_models
+from .model import MeterModel, available_models, builtin_models, plugin_models
 from .sunspec import SunSpecMeter, SunSpecRtuMeter
 from .tcp import ModbusTcpBus
 
@@ -35,11 +35,13 @@ __all__ = [
     "ScanResult",
     "SunSpecMeter",
     "SunSpecRtuMeter",
+    "available_models",
     "builtin_models",
     "hal_probe_lines",
     "hal_register_bus_kinds",
     "hal_register_drivers",
     "identify",
+    "plugin_models",
     "scan",
 ]
 

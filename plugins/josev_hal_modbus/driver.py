@@ -57,7 +57,7 @@ from .model import (
     MeterModel,
     RegisterDefaults,
     RegisterMap,
-    builtin_models,
+    available_models,
     check_exponent_registers,
 )
 from .model import resolve_registers as _resolve
@@ -71,11 +71,12 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-#: The shipped model names, as a type: the profile check and the board schema list them.
+#: The model names (shipped and from plugins), as a type: the profile check and the board schema
+#: list them.
 if TYPE_CHECKING:
     ModelName = str
 else:
-    ModelName = Literal[tuple(sorted(builtin_models()))]
+    ModelName = Literal[tuple(sorted(available_models()))]
 
 _Seconds = Annotated[float, msgspec.Meta(gt=0, le=600)]
 
@@ -129,7 +130,7 @@ class ModbusMeterOptions(msgspec.Struct, forbid_unknown_fields=True):
 def resolve_model(opts: ModbusMeterOptions) -> MeterModel:
     """The register map a device uses: the named model, with inline registers on top.
     Raises :class:`ValueError` naming the option key."""
-    models = builtin_models()
+    models = available_models()
     given = opts.registers.defined()
     if opts.model is None and not given:
         raise ValueError(f"model: give a model ({', '.join(sorted(models))}) or inline registers")

@@ -526,6 +526,53 @@ def load_model_file(text: str, source: str) -> MeterModel:
         raise ConfigError(f"{source}: {exc}") from exc
 
 
+#: Entry-point group through which a plugin package ships meter model files: ``<name> =
+#: "<package>"``, every ``*.toml`` in that package is a model file (same format as the shipped ones).
+MODEL_ENTRY_POINT_GROUP = "josev_hal.meter_models"
+
+
+@cache
+def plugin_models() -> dict[str, MeterModel]:
+    """Meter models shipped by plugin packages (:data:`MODEL_ENTRY_POINT_GROUP`), by name.
+
+    A broken model file, or a name a shipped model already has, disables only that file: logged
+    as a warning naming the entry point, the other models stay usable.
+    """
+    import importlib.metadata as md
+
+    shipped = builtin_models()
+    models: dict[str, MeterModel] = {}
+    for ep in sorted(md.entry_points(group=MODEL_ENTRY_POINT_GROUP), key=lambda e: e.name):
+        where = f"entry point {ep.name} = {ep.value}"
+        try:
+            folder = resources.files(ep.value)
+            entries = sorted((e for e in folder.iterdir() if e.name.endswith(".toml")), key=lambda e: e.name)
+        except (ImportError, OSError, TypeError) as exc:
+            log.warning("meter models of %s ignored: %s: %s", where, type(exc).__name__, exc)
+            continue
+        for entry in entries:
+            source = f"{ep.value}/{entry.name}"
+            try:
+                model = load_model_file(entry.read_text(encoding="utf-8"), source)
+            except ConfigError as exc:
+                log.warning("meter model ignored (%s): %s", where, exc)
+                continue
+            if f"{model.name}.toml" != entry.name:
+                log.warning("meter model ignored (%s): %s: name: must match the file name", where, source)
+            elif model.name in shipped or model.name in models:
+                log.warning(
+                    "meter model ignored (%s): %s: model %r exists already", where, source, model.name
+                )
+            else:
+                models[model.name] = model
+    return models
+
+
+def available_models() -> dict[str, MeterModel]:
+    """Shipped models plus the ones plugins ship (:func:`plugin_models`)."""
+    return {**plugin_models(), **builtin_models()}
+
+
 @cache
 def builtin_models() -> dict[str, MeterModel]:
     """Every model file shipped in ``josev_hal_modbus/models/``, by name."""

@@ -44,49 +44,12 @@ Keep factories fast (well under a second to set up) and free of wall-clock assum
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
-from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from josev_hal.devices import Driver
+# The contract types live in the plugin author kit; re-exported for the factories_<area> modules.
+from josev_hal.testing.contract import ContractEnv, Factory, PeerControls
 
 __all__ = ["FACTORIES", "ContractEnv", "Factory", "PeerControls"]
-
-
-@dataclass
-class PeerControls:
-    """Hooks into the simulated peer that a factory offers to the per-role checks.
-
-    Every control is optional (``None`` = not offered by this peer):
-
-    * ``disconnect(True)`` makes the peer stop answering at the bus level (no Modbus reply, no CAN
-      frames, I2C NACK); ``disconnect(False)`` brings it back. Used to prove a driver raises
-      :class:`~josev_hal.errors.DeviceError` instead of returning an old value.
-    * ``weld(True)``: the contactor's main contacts (and so its mirror contact) stay closed
-      whatever the coil does; ``weld(False)`` heals it.
-    * ``stick_open(True)``: the contactor never closes (coil fault); its feedback stays open.
-    * ``present_token(uid)``: a card is held to the reader.
-    * ``trip_rcd(True/False)``: the residual-current module trips / releases.
-    """
-
-    disconnect: Callable[[bool], None] | None = None
-    weld: Callable[[bool], None] | None = None
-    stick_open: Callable[[bool], None] | None = None
-    present_token: Callable[[str], None] | None = None
-    trip_rcd: Callable[[bool], None] | None = None
-
-
-@dataclass
-class ContractEnv:
-    """What a factory receives: a private temp directory and the controls it may fill in."""
-
-    tmp_path: Path
-    driver_name: str
-    peer: PeerControls = field(default_factory=PeerControls)
-
-
-Factory = Callable[[ContractEnv], AbstractContextManager[Driver]]
 
 
 def _collect() -> dict[str, Factory]:

@@ -1,0 +1,1 @@
+"""Meter model files shipped by the example plugin (entry-point group ``josev_hal.meter_models``)."""
