@@ -76,13 +76,7 @@ class StationView:
     def add_event_listener(self, fn: Callable[[StationEvent], None]) -> None:
         """Subscribe ``fn`` to every EVSE's station events (called outside the core's lock)."""
         for controller in self._station.controllers.values():
-            add = getattr(controller, "add_event_listener", None)
-            if add is None:  # a core from before the events landed: counters stay where they are
-                log.warning(
-                    "evse=%s station core emits no events: wear counters not updated", controller.evse_id
-                )
-                continue
-            add(fn)
+            controller.add_event_listener(fn)
 
     def bus_stats(self) -> dict[str, dict[str, int]]:
         """Counters of the buses that keep them (CAN: frames and errors), by bus name."""
@@ -211,10 +205,7 @@ class StationView:
 
     def rcd_self_test(self, evse_id: str) -> ActionResult:
         c = self.controller(evse_id)
-        run = getattr(c, "run_rcd_self_test", None)
-        if run is None:
-            return ActionResult(False, "this station core has no RCD self-test")
-        passed, detail = run()
+        passed, detail = c.run_rcd_self_test()
         if passed:
             return ActionResult(True, "", {"passed": True, "detail": detail})
         if detail.startswith("refused"):  # the core did not run it (contactor closed, stopping ...)
@@ -298,29 +289,13 @@ class StationView:
         return self.controller(evse_id).lock_connector_id
 
     def commissioning_rcd_self_test(self, evse_id: str) -> tuple[bool, str]:
-        """The RCD's self-test during commissioning: through the core when it has one, else
-        the module's own test function -- only with the contactor commanded open and reading
-        open, and the test trip reset afterwards."""
+        """The RCD's self-test through the core (refused while the contactor may be closed; a
+        failed test blocks closing until a test passes)."""
         c = self.controller(evse_id)
-        run = getattr(c, "run_rcd_self_test", None)
-        if run is not None:
-            passed, detail = run()
-            return bool(passed), str(detail)
-        rcd = c.devices.rcd
-        if rcd is None:
+        if c.devices.rcd is None:
             return False, "no RCD configured"
-        if c.contactor_closed or c.contactor_status() != "opened":
-            return False, "not run: the contactor is not open"
-        try:
-            passed = bool(rcd.self_test())
-            if rcd.read().tripped:
-                rcd.reset()
-        except DeviceError as exc:
-            return False, f"RCD did not answer: {exc}"
-        return (
-            passed,
-            "test trip seen on the RCD's test path" if passed else "RCD did not trip in its self-test",
-        )
+        passed, detail = c.run_rcd_self_test()
+        return bool(passed), str(detail)
 
     def imd_self_test(self, evse_id: str) -> tuple[bool, str]:
         """The insulation monitor's self-test (DC), with the output off (EVSE idle)."""
