@@ -64,6 +64,7 @@ def test_status_shows_each_sim_evse_with_cp_contactor_meter_and_why_it_may_not_c
     assert code == 200
     assert [e["evse_id"] for e in status["evses"]] == [AC, DC]
     assert status["bridge"]["connected"] is True and status["bridge"]["messages_out"] > 0
+    assert status["bridge"]["last_error"] is None
     ac = hal.wait_evse(AC, lambda e: e["connectors"][0]["cp_state"] == "A1" and e["meter"]["ok"])
     assert ac["kind"] == "ac" and ac["available"] is True and ac["rcd_tripped"] is False
     assert ac["connectors"][0]["cp_high_v"] == pytest.approx(12.0, abs=0.5)

@@ -201,6 +201,8 @@ class OperationsServer:
                 "handler_errors": s.handler_errors,
                 "handler_p99_ms": round(s.handler_latency.p99_ms, 3),
             }
+            error = self.bridge.last_error  # kept after a later success: the last trouble
+            out["bridge"]["last_error"] = None if error is None else str(error)
         return out
 
     def act(self, action: str, body: _EvseAction) -> ActionResult:
