@@ -120,10 +120,15 @@ class SimulatedMeter:
                     self._words[(check.function or 4, check.address + i)] = int.from_bytes(
                         raw[2 * i : 2 * i + 2], "big"
                     )
-        self.signed: _IskraSigner | None = None
+        self.signed: _IskraSigner | _Em580Signer | None = None
         if model.signed == "iskra":
             self.signed = _IskraSigner(self)
             self.spans[3].append((7000, 8400 - 7000))
+        elif model.signed == "em580":
+            self.signed = _Em580Signer(self)
+            # Written with FC16 (holding), read with FC4 (input): see josev_hal_modbus.em580.
+            self.spans[3] += [(0x6900, 126), (0x7000, 0x7041 - 0x7000), (0x7100, 1)]
+            self.spans[4] += [(0x24FF, 1), (0x2600, 62), (0x7100, 0x7110 + 2031 - 0x7100)]
         self.set_values(**{q: 0.0 for q in model.registers})
         if values:
             self.set_values(**values)
@@ -365,6 +370,114 @@ class _IskraSigner:
     @property
     def public_key_der_b64(self) -> str:
         return base64.b64encode(self._reg.DER_P256_PREFIX + self.public_xy).decode("ascii")
+
+
+class _Em580Signer:
+    """The EM580 OCMF interface of a simulated meter (josev_hal_modbus.em580 registers): the
+    identification and tariff text written with FC16, ``'B'`` / ``'E'`` commands, the OCMF state
+    machine (not ready -> running -> ready -> confirmed) and the complete OCMF file read with
+    FC4, signed with the meter's own P-256 key."""
+
+    def __init__(self, meter: SimulatedMeter) -> None:
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from josev_hal_modbus import em580
+
+        self.meter = meter
+        self._em = em580
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        der = self.key.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        self.public_der = der
+        words = [int.from_bytes(der[i : i + 2].ljust(2, b"\0"), "big") for i in range(0, len(der), 2)]
+        meter.set_words(4, em580.REG.SIGNATURE_TYPE, [0])
+        meter.set_words(4, em580.REG.PUBLIC_KEY_DER, words + [0] * (46 - len(words)))
+        self.transactions = 0
+        self._start: tuple[str, float] | None = None
+        self._set_state(em580.STATE_NOT_READY)
+
+    def _set_state(self, state: int) -> None:
+        self.state = state
+        self.meter.set_words(4, self._em.REG.STATE, [state])
+
+    def _text(self, address: int, words: int) -> str:
+        return self._em.text_of(self.meter.words(3, address, words))
+
+    def on_write(self, address: int, values: list[int]) -> None:
+        em = self._em
+        m = self.meter
+        if address == em.REG.STATE and values and values[0] == em.STATE_NOT_READY:
+            if self.state == em.STATE_READY:
+                self._set_state(em.STATE_NOT_READY)  # file read and confirmed
+            return
+        if not (address <= em.REG.COMMAND < address + len(values)):
+            return
+        command = values[em.REG.COMMAND - address]
+        if command == em.CMD_BEGIN and self.state == em.STATE_NOT_READY:
+            self._start = (_IskraSigner._tm(), self._kwh())
+            self._meta = {
+                "CI": self._text(em.REG.CPI, 20),
+                "ID": self._text(em.REG.IDENT_DATA, 20),
+                "TT": self._text(em.REG.TARIFF_TEXT, 126),
+            }
+            timer = threading.Timer(m.sign_delay_s, lambda: self._set_state(em.STATE_RUNNING))
+            timer.daemon = True
+            timer.start()
+        elif command == em.CMD_END and self.state == em.STATE_RUNNING:
+            self.close()
+
+    def _kwh(self) -> float:
+        return round((self.meter.value_of("energy_import") or 0.0) / 1000.0, 1)
+
+    def close(self) -> None:
+        """End the running transaction and put its file up (also what a power loss does on an
+        EM580 [UNCONFIRMED]: the next start finds the dataset ready)."""
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        em = self._em
+        if self._start is None:
+            return
+        start_tm, start_kwh = self._start
+        self._start = None
+        payload = {
+            "FV": "1.0",
+            "GI": "CARLO GAVAZZI EM580",
+            "GS": self.meter.serial_number,
+            "PG": f"T{self.transactions + 1}",
+            **self._meta,
+            "CT": "EVSEID",
+            "RD": [
+                {"TM": start_tm, "TX": "B", "RV": start_kwh, "RI": "1-b:1.8.0", "RU": "kWh", "ST": "G"},
+                {
+                    "TM": _IskraSigner._tm(),
+                    "TX": "E",
+                    "RV": self._kwh(),
+                    "RI": "1-b:1.8.0",
+                    "RU": "kWh",
+                    "ST": "G",
+                },
+            ],
+        }
+        data = json.dumps(payload, separators=(",", ":"))
+        sig = self.key.sign(data.encode("ascii"), ec.ECDSA(hashes.SHA256())).hex().upper()
+        ocmf = (
+            "OCMF|"
+            + data
+            + "|"
+            + json.dumps({"SA": "ECDSA-secp256r1-SHA256", "SD": sig}, separators=(",", ":"))
+        )
+        raw = ocmf.encode("ascii") + b"\0"
+        if len(raw) % 2:
+            raw += b"\0"
+        words = [int.from_bytes(raw[i : i + 2], "big") for i in range(0, len(raw), 2)]
+        self.meter.set_words(4, em.REG.FILE, words)
+        self.meter.set_words(4, em.REG.SIZE, [len(words)])
+        self.transactions += 1
+        timer = threading.Timer(self.meter.sign_delay_s, lambda: self._set_state(em.STATE_READY))
+        timer.daemon = True
+        timer.start()
 
 
 # --------------------------------------------------------------------------------------------

@@ -51,7 +51,7 @@ from josev_hal.devices import (
 )
 from josev_hal.errors import BusError, ConfigError, CrcError, DeviceError, DeviceOffline, DeviceTimeout
 
-from . import iskra
+from . import em580, iskra
 from .model import (
     MODBUS_MAX_READ,
     MeterModel,
@@ -223,6 +223,10 @@ def unit_id_problem(address: int | None, low: int = 1, high: int = 247) -> str |
     return None
 
 
+class DatasetMismatch(DeviceError):
+    """The signed dataset the meter holds belongs to another transaction."""
+
+
 class ModbusMeter(Meter):
     """A Modbus RTU energy meter whose registers come from a model file or the profile."""
 
@@ -252,7 +256,7 @@ class ModbusMeter(Meter):
             raise ConfigError(f"{self.device_id}: options.{exc}") from exc
         self._plan = self.model.plan()
         # Only the WM3M4C map brings the signed-value interface.
-        self.supports_signed = self.model.signed == "iskra"  # type: ignore[misc]
+        self.supports_signed = self.model.signed in ("iskra", "em580")  # type: ignore[misc]
         self.stats: Counter[str] = Counter()
         self._consecutive_failures = 0
         self._offline = False
@@ -412,13 +416,13 @@ class ModbusMeter(Meter):
         raise error
 
     # -- signed values (WM3M4C) --------------------------------------------------------------
-    def _read_holding(self, address: int, count: int) -> list[int]:
+    def _read_holding(self, address: int, count: int, function: int = 3) -> list[int]:
         out: list[int] = []
         attempts = 1 + self.opts.retries
         while count > 0:
             n = min(count, MODBUS_MAX_READ)
             out += self._attempt(
-                lambda a=address, c=n: self.master.read_registers(self.unit, 3, a, c),  # type: ignore[misc]
+                lambda a=address, c=n: self.master.read_registers(self.unit, function, a, c),  # type: ignore[misc]
                 attempts,
             )
             address += n
@@ -458,7 +462,10 @@ class ModbusMeter(Meter):
         if not self.supports_signed:
             return
         with self._op_lock:
-            self._begin(tx)
+            if self.model.signed == "em580":
+                self._em580_begin(tx)
+            else:
+                self._begin(tx)
 
     def _begin(self, tx: TransactionInfo) -> None:
         try:
@@ -499,7 +506,7 @@ class ModbusMeter(Meter):
         if not self.supports_signed:
             return ()
         with self._op_lock:
-            return self._end()
+            return self._em580_end() if self.model.signed == "em580" else self._end()
 
     def _end(self) -> tuple[SignedMeterValue, ...]:
         tx = self._signed_tx
@@ -589,6 +596,8 @@ class ModbusMeter(Meter):
                 id_token=record.get("id_token"),
                 id_token_type=record.get("id_token_type"),
             )
+            if self.model.signed == "em580":
+                return self._em580_recover(store, record, tx)
             state = self._read_holding(iskra.REG.STATE, 1)[0]
             if state in iskra.STATE_ACTIVE:
                 log.warning(
@@ -644,6 +653,183 @@ class ModbusMeter(Meter):
                 path,
             )
             return signed
+
+    def _recovered_done(
+        self, store: TransactionStore, record: dict[str, Any], signed: tuple[SignedMeterValue, ...]
+    ) -> tuple[SignedMeterValue, ...]:
+        path = store.save_recovered(
+            str(record["transaction_id"]),
+            {
+                **record,
+                "recovered_utc": datetime.now(UTC).isoformat(),
+                "signed_meter_values": [dataclasses.asdict(v) for v in signed],
+            },
+        )
+        store.clear()
+        self._recovered = (signed, time.monotonic() + self.opts.recovered_hold_s)
+        self._recovery_pending = False
+        log.warning(
+            "signed transaction of a previous run closed device=%s tx=%s dataset=%s",
+            self.device_id,
+            record["transaction_id"],
+            path,
+        )
+        return signed
+
+    def _recovery_failed(self, store: TransactionStore, record: dict[str, Any], reason: str) -> tuple[()]:
+        path = store.save_failed(record, reason)
+        store.clear()
+        self._recovery_pending = False
+        log.error(
+            "signed transaction of a previous run not recovered device=%s tx=%s: %s (kept in %s)",
+            self.device_id,
+            record.get("transaction_id"),
+            reason,
+            path,
+        )
+        return ()
+
+    # -- signed values (EM580) ----------------------------------------------------------------
+    def _em580_state(self) -> int:
+        return self._read_holding(em580.REG.STATE, 1, function=4)[0]
+
+    def _em580_wait(self, what: str, wanted: int) -> None:
+        deadline = time.monotonic() + self.opts.signed_timeout_s
+        while True:
+            state = self._em580_state()
+            if state == wanted:
+                return
+            if state == em580.STATE_CORRUPTED:
+                raise self.error(f"{what}: the meter reports its OCMF data corrupted")
+            if time.monotonic() >= deadline:
+                raise self.error(
+                    f"{what}: OCMF state {state} after {self.opts.signed_timeout_s} s, expected {wanted}",
+                    DeviceTimeout,
+                )
+            time.sleep(self.opts.signed_poll_s)
+
+    def _em580_begin(self, tx: TransactionInfo) -> None:
+        state = self._em580_state()
+        if state == em580.STATE_RUNNING:
+            raise self.error(
+                "begin_transaction: the meter already runs a transaction (not ended or not recovered)"
+            )
+        if state == em580.STATE_READY:
+            # An unread dataset (not ours: ours are read at the end or recovered): confirm it so
+            # the meter can start, and say so.
+            log.warning(
+                "meter held an unread OCMF dataset; confirmed before a new transaction device=%s",
+                self.device_id,
+            )
+            self._write_holding(em580.REG.STATE, [em580.STATE_NOT_READY])
+        try:
+            ident = em580.char_array(tx.id_token or "", 20)
+            cpi = em580.char_array(tx.evse_id, 20)
+            tariff = em580.char_array(em580.TT_MARKER + tx.transaction_id, 126)
+        except ValueError as exc:
+            raise self.error(f"begin_transaction: {exc}") from exc
+        id_type = em580.IDENT_TYPES.get(tx.id_token_type, 0) if tx.id_token else 0
+        self._write_holding(em580.REG.IDENT_STATUS, [1 if tx.id_token else 0])
+        self._write_holding(em580.REG.IDENT_LEVEL, [0])
+        self._write_holding(em580.REG.IDENT_FLAGS, [0, 0, 0, 0])
+        self._write_holding(em580.REG.IDENT_TYPE, [id_type])
+        self._write_holding(em580.REG.IDENT_DATA, ident)
+        self._write_holding(em580.REG.CPI_TYPE, [0])
+        self._write_holding(em580.REG.CPI, cpi)
+        self._write_holding(em580.REG.TARIFF_TEXT, tariff)
+        self._write_holding(em580.REG.SESSION_MODALITY, [0])
+        record = {
+            "transaction_id": tx.transaction_id,
+            "evse_id": tx.evse_id,
+            "id_token": tx.id_token,
+            "id_token_type": tx.id_token_type,
+            "unit": self.unit,
+            "model": self.model.name,
+        }
+        self._persist({**record, "state": "opening"})
+        self._write_holding(em580.REG.COMMAND, [em580.CMD_BEGIN])
+        self._em580_wait("begin_transaction", em580.STATE_RUNNING)
+        self._persist({**record, "state": "open", "started_utc": datetime.now(UTC).isoformat()})
+        self._signed_tx = tx
+        log.info("signed transaction started device=%s tx=%s", self.device_id, tx.transaction_id)
+
+    def _em580_dataset(self, tx_id: str) -> tuple[SignedMeterValue, ...]:
+        """Read the waiting OCMF file, check it is ``tx_id``'s, confirm it; the signed value."""
+        size = self._read_holding(em580.REG.SIZE, 1, function=4)[0]
+        if size == 0:
+            raise self.error("end_transaction: the meter reports an empty OCMF file")
+        ocmf = em580.text_of(self._read_holding(em580.REG.FILE, min(size, 2031), function=4))
+        found = em580.transaction_of(ocmf)
+        if found != tx_id:
+            raise self.error(
+                f"end_transaction: the meter's dataset is for transaction {found!r}, not {tx_id!r}",
+                DatasetMismatch,
+            )
+        sig_type = self._read_holding(em580.REG.SIGNATURE_TYPE, 1, function=4)[0]
+        if sig_type not in em580.DER_WORDS:
+            raise self.error(f"end_transaction: the meter has no signature key (type {sig_type})")
+        der = iskra.registers_to_bytes(
+            self._read_holding(em580.REG.PUBLIC_KEY_DER, em580.DER_WORDS[sig_type], function=4)
+        )
+        if len(der) >= 2 and der[0] == 0x30:
+            der = der[: 2 + der[1]]
+        self._write_holding(em580.REG.STATE, [em580.STATE_NOT_READY])  # confirm the read
+        log.info("signed transaction ended device=%s bytes=%d", self.device_id, len(ocmf))
+        return (
+            SignedMeterValue(
+                measurand="Energy.Active.Import.Register",
+                signed_meter_data=base64.b64encode(ocmf.encode("ascii")).decode("ascii"),
+                signing_method=em580.signing_method(ocmf, sig_type),
+                encoding_method="OCMF",
+                public_key=base64.b64encode(der).decode("ascii"),
+            ),
+        )
+
+    def _em580_end(self) -> tuple[SignedMeterValue, ...]:
+        tx = self._signed_tx
+        if tx is None:
+            raise self.error("end_transaction: no signed transaction was started on this meter")
+        self._write_holding(em580.REG.COMMAND, [em580.CMD_END])
+        self._em580_wait("end_transaction", em580.STATE_READY)
+        signed = self._em580_dataset(tx.transaction_id)
+        self._signed_tx = None
+        if self._store is not None:
+            self._store.clear()
+        return signed
+
+    def _em580_recover(
+        self, store: TransactionStore, record: dict[str, Any], tx: TransactionInfo
+    ) -> tuple[SignedMeterValue, ...]:
+        state = self._em580_state()
+        if state == em580.STATE_RUNNING:
+            log.warning(
+                "closing signed transaction left open by a previous run device=%s tx=%s",
+                self.device_id,
+                tx.transaction_id,
+            )
+            self._signed_tx = tx
+            self._write_holding(em580.REG.COMMAND, [em580.CMD_END])
+            self._em580_wait("recover_transaction", em580.STATE_READY)
+            self._signed_tx = None
+            try:
+                signed = self._em580_dataset(tx.transaction_id)
+            except DatasetMismatch as exc:
+                return self._recovery_failed(store, record, exc.detail)
+            return self._recovered_done(store, record, signed)
+        if state == em580.STATE_READY:
+            # The meter ended it by itself (power loss): its dataset waits. Take it if it is ours.
+            try:
+                signed = self._em580_dataset(tx.transaction_id)
+            except DatasetMismatch as exc:
+                return self._recovery_failed(store, record, exc.detail)
+            return self._recovered_done(store, record, signed)
+        if record.get("state") == "opening":
+            store.clear()
+            self._recovery_pending = False
+            return ()
+        return self._recovery_failed(
+            store, record, f"meter OCMF state {state} at recovery: no dataset to close"
+        )
 
 
 class ModbusTcpMeter(ModbusMeter):

@@ -276,7 +276,7 @@ class ModelFile(msgspec.Struct, forbid_unknown_fields=True):
     max_registers_per_read: Annotated[int, msgspec.Meta(ge=1, le=MODBUS_MAX_READ)] = MODBUS_MAX_READ
     max_gap: Annotated[int, msgspec.Meta(ge=0)] = 0
     not_available_sentinels: bool = False
-    signed: Literal["none", "iskra"] = "none"
+    signed: Literal["none", "iskra", "em580"] = "none"
     defaults: RegisterDefaults = RegisterDefaults()
     identify: list[IdentifyCheck] = []
 
