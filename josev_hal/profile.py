@@ -32,6 +32,7 @@ import msgspec
 from josev_hal.devices import Role
 from josev_hal.errors import ProfileError
 from josev_hal.mqtt_settings import MqttSettings
+from josev_hal.profile_layers import EXTENDS_KEY, merge_layers, read_layers
 
 if TYPE_CHECKING:
     from josev_hal.plugins import HalPluginManager
@@ -780,14 +781,22 @@ def _line_of(lines: dict[KeyPath, int], path: KeyPath) -> int | None:
     return None
 
 
-def _format_problems(source: str, text: str, problems: _Problems) -> list[str]:
-    lines = _key_lines(text)
-    rendered: list[tuple[int, int, str]] = []
+def _format_problems(
+    source: str, text: str, problems: _Problems, origins: dict[KeyPath, tuple[str, int]] | None = None
+) -> list[str]:
+    """``file:line: key.path: reason`` lines in file order. ``origins`` (a profile with
+    ``extends``) says which file and line set each key path; else all come from ``text``."""
+    if origins is None:
+        origins = {path: (source, line) for path, line in _key_lines(text).items()}
+    files: dict[str, int] = {}
+    rendered: list[tuple[int, int, int, str]] = []
     for order, (path, reason) in enumerate(problems.items):
-        line = _line_of(lines, path)
-        where = f"{source}:{line}" if line is not None else source
-        rendered.append((line or 0, order, f"{where}: {format_path(path)}: {reason}"))
-    return [text for _, _, text in sorted(rendered)]
+        found = next((origins[path[:cut]] for cut in range(len(path), 0, -1) if path[:cut] in origins), None)
+        file, line = found if found is not None else (source, 0)
+        where = f"{file}:{line}" if line else file
+        rank = files.setdefault(file, len(files) if file != source else -1)
+        rendered.append((rank, line, order, f"{where}: {format_path(path)}: {reason}"))
+    return [text for *_, text in sorted(rendered)]
 
 
 # --------------------------------------------------------------------------------------------
@@ -1358,6 +1367,10 @@ def load_profile_text(
         m = re.search(r"at line (\d+)", str(exc))
         where = f"{source_name}:{m.group(1)}" if m else source_name
         raise ProfileError([f"{where}: TOML syntax error: {exc}"], path=source_name) from exc
+    origins: dict[KeyPath, tuple[str, int]] | None = None
+    if isinstance(raw, dict) and EXTENDS_KEY in raw:
+        # A variant: merge it over its base(s) and validate the result as one profile.
+        raw, origins = merge_layers(read_layers(raw, text, source_name, _key_lines), _key_lines)
     loader = _Loader(raw, pm)
     profile = loader.load()
     if profile is not None and not loader.problems:
@@ -1366,9 +1379,9 @@ def load_profile_text(
         found = _Problems()
         for path, reason in loader.warnings.items:
             found.add(path, f"warning: {reason}")
-        warnings.extend(_format_problems(source_name, text, found))
+        warnings.extend(_format_problems(source_name, text, found, origins))
     if loader.problems or profile is None:
-        raise ProfileError(_format_problems(source_name, text, loader.problems), path=source_name)
+        raise ProfileError(_format_problems(source_name, text, loader.problems, origins), path=source_name)
     return profile
 
 
@@ -1424,6 +1437,12 @@ def board_json_schema(pm: HalPluginManager | None = None) -> dict[str, Any]:
         "description": "The driver's own options (its Options Struct).",
     }
     defs["EvseSpec"]["properties"]["devices"]["propertyNames"] = {"enum": [role.value for role in Role]}
+    # Read before decoding (josev_hal.profile_layers), so it is not a Profile field.
+    defs["Profile"]["properties"][EXTENDS_KEY] = {
+        "type": "string",
+        "description": "A base profile (path relative to this file) that this one is merged over: tables "
+        "key by key, [[...]] entries with an id by id, everything else replaced.",
+    }
     if pm is not None:
         bus_refs = option_refs[: len(pm.bus_kinds)]
         driver_refs = option_refs[len(pm.bus_kinds) :]
