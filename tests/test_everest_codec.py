@@ -180,7 +180,7 @@ def test_messages_we_send_validate_against_the_spec() -> None:
             message="mirror contact closed",
         ),
         ("powermeter", "send_powermeter_values"): m.Powermeter(
-            timestamp=now,
+            timestamp=m.wire_time(now),
             meter_id="SIM",
             energy_Wh_import=m.Energy(total=12.5, L1=4.0, L2=4.0, L3=4.5),
             power_W=m.Power(total=11040.0),

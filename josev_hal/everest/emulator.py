@@ -169,7 +169,8 @@ class EverestChecker:
             return None
         if rec.api_type == codec.ApiType.POWERMETER.value and rec.name == "powermeter_values":
             previous = self._meter.get(rec.module_id)
-            stamp, energy = value.timestamp, value.energy_Wh_import.total
+            stamp = datetime.fromisoformat(value.timestamp.replace("z", "Z").replace("Z", "+00:00"))
+            energy = value.energy_Wh_import.total
             self._meter[rec.module_id] = (stamp, energy)
             if previous is not None and (stamp < previous[0] or energy < previous[1] - 1e-6):
                 return self._violate(

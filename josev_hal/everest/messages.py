@@ -20,7 +20,7 @@ Rules that follow from the spec:
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 import msgspec
@@ -81,6 +81,7 @@ __all__ = [
     "TransactionStatus",
     "Voltage",
     "VoltageCurrent",
+    "wire_time",
 ]
 
 
@@ -89,6 +90,22 @@ class _Open(msgspec.Struct, kw_only=True, omit_defaults=True):
 
 
 Phase = Annotated[int, msgspec.Meta(ge=1, le=3)]
+# RFC 3339 date-time (the spec's ``format: date-time``). A string, not ``datetime``, so that what
+# we send has the project's wire form (UTC, millisecond precision, ``Z``: see :func:`wire_time`);
+# the final lookahead refuses a trailing newline, which ``$`` alone would let through.
+RFC3339_PATTERN = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?"
+    r"(?:[Zz]|[+-][0-9]{2}:[0-9]{2})(?![\s\S])"
+)
+Timestamp = Annotated[str, msgspec.Meta(pattern=RFC3339_PATTERN)]
+
+
+def wire_time(moment: datetime) -> str:
+    """``moment`` as the project writes times on the wire: UTC, 3 fractional digits, ``Z``."""
+    utc = moment.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S") + f".{utc.microsecond // 1000:03d}Z"
+
+
 Percent = Annotated[float, msgspec.Meta(ge=0, le=100)]
 Fraction = Annotated[float, msgspec.Meta(ge=0, le=1)]
 
@@ -290,7 +307,7 @@ class SignedMeterValue(_Open, kw_only=True):
     signing_method: str
     encoding_method: str
     public_key: str | UnsetType = UNSET
-    timestamp: datetime | UnsetType = UNSET
+    timestamp: Timestamp | UnsetType = UNSET
 
 
 class SignedEnergy(_Open, kw_only=True):
@@ -334,7 +351,7 @@ class Temperature(_Open, kw_only=True):
 class Powermeter(_Open, kw_only=True):
     """``m2e/powermeter_values``. ``timestamp`` is when the meter was read (not when sent)."""
 
-    timestamp: datetime
+    timestamp: Timestamp
     energy_Wh_import: Energy
     meter_id: str | UnsetType = UNSET
     phase_seq_error: bool | UnsetType = UNSET
@@ -452,8 +469,8 @@ class StopTransactionEnvelope(_Open, kw_only=True):
 class StartTransactionReply(_Open, kw_only=True):
     status: TransactionStatus
     error: str | UnsetType = UNSET
-    transaction_min_stop_time: datetime | UnsetType = UNSET
-    transaction_max_stop_time: datetime | UnsetType = UNSET
+    transaction_min_stop_time: Timestamp | UnsetType = UNSET
+    transaction_max_stop_time: Timestamp | UnsetType = UNSET
     signed_meter_value: SignedMeterValue | UnsetType = UNSET
 
 

@@ -83,6 +83,7 @@ class PowerSupplyAdapter:
         self._applied_export: bool | None = None
         self._applied_setpoint: tuple[float, float] | None = None
         self._reported_mode: m.Mode | None = None
+        self._republish_mode = False
         self._offline = False
         self._last_vc: tuple[float, float, float] | None = None  # (V, A, time)
         self._reported_faults: set[str] = set()
@@ -136,11 +137,12 @@ class PowerSupplyAdapter:
         )
 
     def publish_state(self) -> None:
+        """Capabilities now; the mode from the adapter's thread (it alone publishes the mode, so
+        a re-published one cannot overtake a newer one)."""
         self.link.publish(API, self.module_id, "capabilities", self.capabilities())
         with self._lock:
-            mode = self._reported_mode
-        if mode is not None:
-            self.link.publish(API, self.module_id, "mode", mode)
+            self._republish_mode = True
+        self._wake.set()
 
     def on_alive_change(self, alive: bool) -> None:
         with self._lock:
@@ -255,7 +257,8 @@ class PowerSupplyAdapter:
 
     def _report_mode(self, mode: m.Mode) -> None:
         with self._lock:
-            changed = mode != self._reported_mode
+            changed = mode != self._reported_mode or self._republish_mode
             self._reported_mode = mode
+            self._republish_mode = False
         if changed:
             self.link.publish(API, self.module_id, "mode", mode)

@@ -31,11 +31,14 @@ log = logging.getLogger(__name__)
 API = codec.ApiType.POWERMETER.value
 
 
-def powermeter_values(reading: MeterReading, meter_id: str) -> m.Powermeter:
-    """The EVerest dataset of one reading (AC per phase, DC in the ``DC`` fields)."""
-    energy_in = reading.energy_import_wh or 0.0
+def powermeter_values(reading: MeterReading, meter_id: str) -> m.Powermeter | None:
+    """The EVerest dataset of one reading (AC per phase, DC in the ``DC`` fields); ``None`` when
+    the reading has no import register, which the API requires (never a made-up 0 Wh)."""
+    energy_in = reading.energy_import_wh
+    if energy_in is None:
+        return None
     values = m.Powermeter(
-        timestamp=reading.utc,
+        timestamp=m.wire_time(reading.utc),
         meter_id=meter_id,
         energy_Wh_import=m.Energy(total=energy_in),
     )
@@ -84,6 +87,7 @@ class PowermeterAdapter:
         self.transaction_id: str | None = None
         self.last: m.Powermeter | None = None
         self.failures = 0
+        self._no_energy_logged = False
         self.heartbeat: Heartbeat | None = None
         self.loop_period_s = interval_s
         self._stop = threading.Event()
@@ -136,6 +140,15 @@ class PowermeterAdapter:
             log.info("everest powermeter=%s answers again after %d failures", self.module_id, self.failures)
         self.failures = 0
         values = powermeter_values(reading, self.meter.device_id)
+        if values is None:
+            if not self._no_energy_logged:
+                log.error(
+                    "everest powermeter=%s: the meter gives no import energy register; "
+                    "EVerest's powermeter_values require it, nothing is sent",
+                    self.module_id,
+                )
+                self._no_energy_logged = True
+            return
         self.last = values
         self.link.publish(API, self.module_id, "powermeter_values", values)
 
