@@ -33,6 +33,7 @@ COMMANDS: tuple[str, ...] = (
     "probe",
     "validate",
     "schemas",
+    "sim",
     # operations (#19): the running daemon's endpoint, and the commissioning report
     "status",
     "monitor",
