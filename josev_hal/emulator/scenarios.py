@@ -191,12 +191,19 @@ def ac_session(ctx: _Ctx) -> None:
     stop = _need(emu.request(p.StopChargingRequest(evse_id=evse)), "stop_charging was not answered")
     if stop.data.status is not p.AcceptedRejected.ACCEPTED:
         raise ScenarioFailed(f"stop_charging answered {stop.data.status.value}")
+    # IEC 61851-1 (Table A.6, 10.2): the EVSE withdraws the PWM (C1); the EV ends the draw and
+    # opens S2 (B); only then does the contactor open (or after 6 s if the EV stays in C)
     _need(
-        emu.expect_after(mark, _contactor(evse, "opened"), t),
-        "the contactor did not open after stop_charging",
+        emu.expect_after(mark, lambda m: _cp_state(evse, "C")(m) and m.data.state.value == "C1", t),
+        "the PWM was not withdrawn (C1) after stop_charging",
     )
     mark = emu.mark()
     emu.sim(evse, "pause")
+    _need(
+        emu.expect_after(mark, _contactor(evse, "opened"), t),
+        "the contactor did not open after stop_charging once the EV was in B",
+    )
+    mark = emu.mark()
     emu.sim(evse, "unplug")
     _need(emu.expect_after(mark, _cp_state(evse, "A"), t), "no cp_status A after the EV left")
 
@@ -224,6 +231,7 @@ def dc_session(ctx: _Ctx) -> None:
     emu.sim(evse, "charge")
     _need(emu.expect_after(mark, lambda m: _cp_state(evse, "C")(m) and m.data.state.value == "C2", t),
           "no cp_status C2 after the EV closed S2")  # fmt: skip
+    closing = emu.mark()  # IEC 61851-23: the contactor closes in the cable check and stays closed
     check = _need(
         emu.request(p.CableCheckRequest(evse_id=evse, cable_check_action=p.CableCheckAction.START)),
         "cable_check start was not answered",
@@ -251,7 +259,10 @@ def dc_session(ctx: _Ctx) -> None:
     )
     if pre.data.status is not p.AcceptedRejected.ACCEPTED:
         raise ScenarioFailed("pre-charge set-point rejected")
-    _need(emu.expect_after(mark, _contactor(evse, "closed"), t), "the contactor did not close for pre-charge")
+    _need(
+        emu.expect_after(closing, _contactor(evse, "closed"), t),
+        "the contactor did not close for the cable check and pre-charge",
+    )
     status = _need(
         emu.request(p.CsContactorStatusRequest(evse_id=evse)), "cs_contactor_status was not answered"
     )
@@ -289,6 +300,16 @@ SCENARIOS: dict[str, Callable[[_Ctx], None]] = {
 }
 
 
+#: Scenarios in which energy must flow: PASSED needs a meter that counted some.
+CHARGING_SCENARIOS = frozenset({"ac", "dc"})
+
+
+def _delivered(ctx: _Ctx) -> float | None:
+    if ctx.energy_start is None or ctx.energy_end is None:
+        return None
+    return ctx.energy_end - ctx.energy_start
+
+
 def run_scenario(
     emu: JosevEmulator, name: str, *, fast: bool = True, step_timeout_s: float = 5.0
 ) -> ScenarioResult:
@@ -297,15 +318,23 @@ def run_scenario(
     failure = None
     try:
         SCENARIOS[name](ctx)
+        if name in CHARGING_SCENARIOS and ctx.evse_id is not None:
+            # The meter once the session is over (contactor open): the energy delivered is the
+            # whole session's, not just the polling window's.
+            _charge_for(ctx, ctx.evse_id, 0.0)
+            delivered = _delivered(ctx)
+            if delivered is None or delivered <= 0.0:
+                seen = "no meter value" if delivered is None else f"{delivered:.3f} Wh"
+                raise ScenarioFailed(
+                    f"the session delivered no energy ({seen} between contactor close and open)"
+                )
     except ScenarioFailed as exc:
         failure = str(exc)
         emu.emit("step", "scenario failed", violation=failure)
     time.sleep(0.3)  # let in-flight updates arrive and be checked
     for rid, rname in emu.checker.unanswered().items():
         emu.checker.violation(f"{rname}.request", f"request {rid} never answered")
-    energy = None
-    if ctx.energy_start is not None and ctx.energy_end is not None:
-        energy = ctx.energy_end - ctx.energy_start
+    energy = _delivered(ctx)
     return ScenarioResult(
         scenario=name,
         completed=failure is None,
