@@ -1194,7 +1194,7 @@ class _Loader:
             elif profile.buses[device.bus].kind != driver.bus_kind:
                 add(
                     (*dpath, "bus"),
-                    f"bus {device.bus!r} is a {profile.buses[device.bus].kind} bus, "
+                    f"bus {device.bus!r} is {_a(profile.buses[device.bus].kind)} bus, "
                     f"driver {device.driver!r} needs {driver.bus_kind}",
                 )
             if driver.requires_address and device.address is None:
@@ -1332,6 +1332,11 @@ _PLACEHOLDER = re.compile(r"CHANGE-?ME|\bX{3,}\b|\*X{3}\*", re.IGNORECASE)
 
 def _placeholder(text: str) -> bool:
     return bool(_PLACEHOLDER.search(text))
+
+
+def _a(word: str) -> str:
+    """``"an i2c"``, ``"a serial"``: the article as the word is spoken (i-two-c, es-cee ...)."""
+    return f"an {word}" if word[:1].lower() in "aeiou" else f"a {word}"
 
 
 def _failed_plugins_note(pm: HalPluginManager) -> str:

@@ -42,6 +42,27 @@ def test_demo_fast_completes_a_session_with_no_contract_violation(dc: bool) -> N
     assert ("cable_check.response" in out) is dc
 
 
+def test_demo_summary_counts_the_whole_sessions_energy_and_names_fit_their_column() -> None:
+    import re
+
+    proc = run_cli("demo", "--fast")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    out = proc.stdout
+    evse = "DE*JHL*E0001"
+    values = re.findall(
+        rf"meter_values\.(response|update) +evse_id={re.escape(evse)} total_active_energy_imported=([0-9.]+)",
+        out,
+    )
+    responses = [float(v) for kind, v in values if kind == "response"]
+    start = next(v for v in responses if v is not None)  # read when the contactor closed
+    last = float(values[-1][1])  # the update after the contactor opened
+    m = re.search(r"energy delivered\s*│\s*([0-9.]+) Wh", out)
+    assert m, out[-2000:]
+    assert float(m.group(1)) == pytest.approx(last - start, abs=0.051) and last - start > 0
+    # A message name longer than the column still leaves a space before its fields.
+    assert not re.search(r"\.(request|response|update)evse_id=", out)
+
+
 def test_demo_fails_when_the_cs_breaks_the_contract() -> None:
     proc = run_cli("demo", "--fast", "--inject-violation")
     assert proc.returncode == 1, proc.stdout[-3000:]

@@ -320,8 +320,16 @@ def run_scenario(
         SCENARIOS[name](ctx)
         if name in CHARGING_SCENARIOS and ctx.evse_id is not None:
             # The meter once the session is over (contactor open): the energy delivered is the
-            # whole session's, not just the polling window's.
-            _charge_for(ctx, ctx.evse_id, 0.0)
+            # whole session's, not just the polling window's. A request may be answered from the
+            # CS's last periodic reading (taken before the contactor opened), so the next
+            # meter_values update is the one to count; a CS without updates is asked.
+            mark = emu.mark()
+            update = emu.expect_after(mark, _is("meter_values", evse_id=ctx.evse_id), ctx.timeout)
+            energy = _energy(update)
+            if energy is not None and ctx.energy_start is not None:
+                ctx.energy_end = energy
+            else:
+                _charge_for(ctx, ctx.evse_id, 0.0)
             delivered = _delivered(ctx)
             if delivered is None or delivered <= 0.0:
                 seen = "no meter value" if delivered is None else f"{delivered:.3f} Wh"

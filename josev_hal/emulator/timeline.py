@@ -37,7 +37,8 @@ class TimelinePrinter:
         if ev.direction == "step":
             line.append(ev.title, style="bold")
         else:
-            line.append(f"{ev.title:34}", style=f"bold {style}")
+            # At least one space after the name, however long (power_electronics_setpoint.request).
+            line.append(f"{ev.title:<34} ", style=f"bold {style}")
             line.append(ev.summary)
         if ev.direction == "cs->josev" and ev.title == "cp_status.update" and ev.data is not None:
             previous = self.cp_state.get(ev.data.evse_id)
