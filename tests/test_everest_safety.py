@@ -460,3 +460,54 @@ def test_a_contactor_that_does_not_close_is_a_fault_until_the_ev_leaves(broker: 
         emu.wait_for(lambda r: r.name == "clear_error", 5, after=t)
         assert rig.bsp(0).snapshot().contactor_fault is None
         assert emu.checker.violations == []
+
+
+def test_reclosing_after_a_pause_waits_min_close_interval(broker: EmbeddedBroker) -> None:
+    interval = 1.5
+    with everest_rig(broker, everest_profile(sim_board_text(), min_close_interval_s=interval)) as rig:
+        _charging(rig)
+        first = rig.emulator.messages("bsp_1", "event")[-1]
+        assert first.value.event is m.BspEventKind.POWER_ON
+        t = time.monotonic()
+        rig.emulator.sim(AC, "pause")
+        _event(rig.emulator, "PowerOff", t)
+        rig.emulator.sim(AC, "charge")
+        second = rig.emulator.wait_for(
+            lambda r: r.name == "event" and r.value.event is m.BspEventKind.POWER_ON, 10, after=t
+        )
+        # The hold-back is the behaviour under test: the second closing is never earlier.
+        assert second.at - first.at >= interval
+        assert rig.bsp(0).snapshot().closings == 2
+
+
+def test_soft_overcurrent_against_everests_limit_opens_and_blocks_until_unplug(
+    broker: EmbeddedBroker,
+) -> None:
+    text = sim_board_text()
+    assert "overcurrent_grace_s = 5.0" in text
+    text = text.replace("overcurrent_grace_s = 5.0", "overcurrent_grace_s = 0.2")
+    with everest_rig(broker, everest_profile(text)) as rig:
+        emu = rig.emulator
+        assert eventually(lambda: rig.bsp(0).snapshot().alive, 5)
+        t = time.monotonic()
+        emu.send(BSP, "bsp_1", "enable", True)
+        emu.send(BSP, "bsp_1", "ac_overcurrent_limit", 16.0)
+        emu.sim(AC, "plug")
+        emu.send(BSP, "bsp_1", "pwm_on", 53.3)  # offers 32 A; the EV takes 32 A, twice EVerest's limit
+        emu.send(BSP, "bsp_1", "lock")
+        emu.sim(AC, "charge")
+        emu.send(BSP, "bsp_1", "allow_power_on", ALLOW)
+        _event(emu, "PowerOn", t)
+        raised = emu.wait_for(lambda r: r.name == "raise_error", 8, after=t)
+        assert raised.value.type is m.BspErrorType.MREC4_OVER_CURRENT_FAILURE
+        _event(emu, "PowerOff", t)
+        emu.send(BSP, "bsp_1", "allow_power_on", ALLOW)  # refused while the trip stands
+        time.sleep(0.5)
+        assert _world().relay_state() == (False, False)
+        emu.sim(AC, "unplug")
+        emu.wait_for(
+            lambda r: r.name == "clear_error" and r.value.type is m.BspErrorType.MREC4_OVER_CURRENT_FAILURE,
+            5,
+            after=t,
+        )
+        assert emu.checker.violations == []

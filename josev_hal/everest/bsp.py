@@ -22,6 +22,12 @@ hardware-side second channel (docs/architecture.md, "Second northbound"):
   ``[contactor] feedback_timeout_ms`` is ``MREC17EVSEContactorFault`` (``welded`` or
   ``failed_to_close``); a contactor without a mirror contact reports on command.
 * Unlocking waits until the contactor is confirmed open (never unlock under load).
+* Board rules from the profile that protect the hardware still apply: a new closing waits
+  ``[contactor] min_close_interval_s`` after the last one (no chatter when an EV toggles B/C);
+  with the limit EVerest sends in ``ac_overcurrent_limit``, a meter current above it by more than
+  ``[safety] overcurrent_tolerance_a`` for ``overcurrent_grace_s`` opens the contactor and raises
+  ``MREC4OverCurrentFailure`` until the EV leaves (the soft overcurrent trip of boards whose
+  hardware has none).
 """
 
 from __future__ import annotations
@@ -92,6 +98,8 @@ class BspState:
     contactor_fault: str | None = None
     feedback_deadline: float | None = None
     overcurrent_limit_a: float | None = None
+    overcurrent: bool = False  # soft overcurrent tripped this session (cleared on CP A)
+    last_close: float | None = None  # monotonic time of the last closing
     ampacity: m.Ampacity | None = None
     alive: bool = False
     closings: int = 0
@@ -143,6 +151,9 @@ class BoardSupport:
         self._thread: threading.Thread | None = None
         self._last_rcd_report = 0.0
         self._last_rcd_ma: float | None = None
+        self._meter_current: tuple[float, float] | None = None  # (max phase A, monotonic time)
+        self._over_since: float | None = None
+        self._hold_logged = False
         self.heartbeat: Heartbeat | None = None  # set by the northbound when a watchdog runs
         self.loop_period_s = settings.cp_sample_interval_s
         self._unlock_deferred_logged = False
@@ -254,6 +265,15 @@ class BoardSupport:
         self._notified.set()
         self._wake.set()
 
+    def on_meter_reading(self, reading: Any) -> None:
+        """From the powermeter adapter's thread: the latest AC phase currents (record only)."""
+        currents = getattr(reading, "current_a", None)
+        if currents is None:
+            return
+        peak = max(abs(currents.l1), abs(currents.l2), abs(currents.l3))
+        with self.lock:
+            self._meter_current = (peak, reading.taken_at)
+
     def on_alive_change(self, alive: bool) -> None:
         """From the monitor thread: EVerest's heartbeat was found or lost."""
         with self.lock:
@@ -359,6 +379,7 @@ class BoardSupport:
             or cp_fault
             or letter in (CpLetter.A, CpLetter.E, CpLetter.F)
             or self.state.contactor_fault is not None
+            or self.state.overcurrent
             or not alive
             or not enabled
         )
@@ -376,7 +397,9 @@ class BoardSupport:
             and not cp_fault
             and not rcd_tripped
             and self.state.contactor_fault is None
+            and not self.state.overcurrent
             and lock_ok
+            and not self._overcurrent_trips()
         )
         if may_close:
             self._close()
@@ -399,6 +422,8 @@ class BoardSupport:
     ) -> str:
         if rcd:
             return "rcd_trip"
+        if self.state.overcurrent:
+            return "overcurrent"
         if cp_fault:
             return "cp_fault"
         if not alive:
@@ -440,7 +465,36 @@ class BoardSupport:
                 self._on_unplugged()
         return letter, reading.pilot_fault or reading.diode_fault
 
+    def _overcurrent_trips(self) -> bool:
+        """The soft overcurrent rule (see the module docstring); True when it trips now."""
+        st = self.state
+        limit = st.overcurrent_limit_a
+        with self.lock:
+            measured = self._meter_current
+        if limit is None or measured is None or not st.contactor_commanded:
+            self._over_since = None
+            return False
+        peak, taken_at = measured
+        now = time.monotonic()
+        if peak <= limit + self.settings.safety.overcurrent_tolerance_a:
+            self._over_since = None
+            return False
+        if self._over_since is None:
+            self._over_since = max(taken_at, st.last_close or taken_at)
+        if now - self._over_since < self.settings.safety.overcurrent_grace_s:
+            return False
+        with self.lock:
+            st.overcurrent = True
+            st.allow_power_on = False
+        self.errors.raise_(E.MREC4_OVER_CURRENT_FAILURE, "", f"{peak:.1f} A > {limit:g} A limit")
+        return True
+
     def _on_unplugged(self) -> None:
+        if self.state.overcurrent:
+            with self.lock:
+                self.state.overcurrent = False
+            self._over_since = None
+            self.errors.clear(E.MREC4_OVER_CURRENT_FAILURE)
         # A contactor fault latched during the session ends with it once the contacts are open;
         # a welded contact stays a fault until its feedback reads open (_supervise_contactor).
         fault = self.state.contactor_fault
@@ -522,6 +576,18 @@ class BoardSupport:
     def _close(self) -> None:
         if self.contactor is None or self.state.contactor_commanded:
             return
+        last, interval = self.state.last_close, self.settings.min_close_interval_s
+        if last is not None and interval > 0 and time.monotonic() - last < interval:
+            if not self._hold_logged:
+                log.info(
+                    "everest evse=%s closing held back: last close %.1f s ago (min_close_interval_s=%g)",
+                    self.evse.id,
+                    time.monotonic() - last,
+                    interval,
+                )
+                self._hold_logged = True
+            return
+        self._hold_logged = False
         try:
             self.contactor.close()
         except DeviceError as exc:
@@ -532,6 +598,7 @@ class BoardSupport:
         with self.lock:
             self.state.contactor_commanded = True
             self.state.closings += 1
+            self.state.last_close = time.monotonic()
             self.state.feedback_deadline = time.monotonic() + self.settings.contactor_feedback_timeout_s
         log.info("everest evse=%s contactor close reason=%s", self.evse.id, self.state.allow_reason)
 

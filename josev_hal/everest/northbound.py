@@ -121,6 +121,7 @@ class EverestNorthbound:
             self.meters[evse_id] = PowermeterAdapter(
                 self.link, meter, pm_id, interval_s=profile.meter.interval_s, evse_id=evse_id
             )
+            self.meters[evse_id].listeners.append(bsp.on_meter_reading)
         module: DcPowerModule | None = device(board_evse, Role.DC_POWER_MODULE, DcPowerModule)
         if module is not None:
             psu_id = ids[ApiType.POWER_SUPPLY_DC]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -88,6 +89,8 @@ class PowermeterAdapter:
         self.last: m.Powermeter | None = None
         self.failures = 0
         self._no_energy_logged = False
+        #: ``fn(reading)`` after every successful read (the board support's overcurrent rule)
+        self.listeners: list[Callable[[MeterReading], None]] = []
         self.heartbeat: Heartbeat | None = None
         self.loop_period_s = interval_s
         self._stop = threading.Event()
@@ -139,6 +142,8 @@ class PowermeterAdapter:
         if self.failures:
             log.info("everest powermeter=%s answers again after %d failures", self.module_id, self.failures)
         self.failures = 0
+        for listener in list(self.listeners):
+            listener(reading)
         values = powermeter_values(reading, self.meter.device_id)
         if values is None:
             if not self._no_energy_logged:

@@ -21,9 +21,14 @@ from josev_hal.profile import Profile, load_profile_text
 EVEREST_TOP = '[northbound]\nkind = "everest"\nheartbeat_timeout_s = 1.0\ncommunication_check_s = 0.5\n'
 
 
-def everest_profile(text: str, *, source: str = "board.toml") -> Profile:
-    """``text`` with ``[northbound] kind = "everest"`` prepended (fast monitoring)."""
+def everest_profile(
+    text: str, *, source: str = "board.toml", min_close_interval_s: float | None = 0.0
+) -> Profile:
+    """``text`` with ``[northbound] kind = "everest"`` prepended (fast monitoring). Reclosing is
+    not held back unless a test asks for ``min_close_interval_s`` (None: the profile's own)."""
     profile = load_profile_text(EVEREST_TOP + text, source, get_plugin_manager())
+    if min_close_interval_s is not None:
+        profile.contactor.min_close_interval_s = min_close_interval_s
     profile.mqtt.client_id = f"josev-hal-everest-{uuid.uuid4().hex[:8]}"
     profile.mqtt.reconnect_min_s = 0.05
     profile.mqtt.reconnect_max_s = 0.5
