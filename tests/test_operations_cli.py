@@ -61,6 +61,12 @@ def test_status_without_a_daemon_says_where_it_looked_and_exits_3(tmp_path: Path
     assert "no running daemon found" in done.stderr and str(tmp_path) in done.stderr
     done = _run("status", "--url", "http://127.0.0.1:9", "--state-dir", str(tmp_path))
     assert done.returncode == 3 and "not reachable" in done.stderr
+    # a daemon that was killed (no clean stop) leaves its endpoint file: named, not tried
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (tmp_path / "operations.json").write_text(json.dumps({"url": "http://127.0.0.1:9", "pid": dead.pid}))
+    done = _run("status", "--state-dir", str(tmp_path))
+    assert done.returncode == 3 and f"names pid {dead.pid}, which is not running" in done.stderr
 
 
 def test_ctl_actions_go_through_the_core_and_refusals_exit_1_with_the_reason(hal: HalProcess) -> None:

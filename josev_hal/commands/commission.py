@@ -63,18 +63,12 @@ def _state_dir(args: argparse.Namespace, profile: Any) -> Path:
 
 
 def _daemon_running(state_dir: Path) -> int | None:
-    from josev_hal.operations.auth import read_endpoint
+    from josev_hal.operations.auth import pid_alive, read_endpoint
 
     info = read_endpoint(state_dir)
     pid = info.get("pid") if info else None
-    if not isinstance(pid, int) or pid == os.getpid():
+    if not isinstance(pid, int) or pid == os.getpid() or not pid_alive(pid):
         return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return None
-    except PermissionError:
-        return pid
     return pid
 
 

@@ -25,6 +25,7 @@ __all__ = [
     "ensure_token",
     "is_loopback",
     "parse_listen",
+    "pid_alive",
     "read_endpoint",
     "read_token",
     "write_endpoint",
@@ -114,6 +115,19 @@ def read_endpoint(state_dir: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) and isinstance(data.get("url"), str) else None
+
+
+def pid_alive(pid: object) -> bool:
+    """Whether a process with this pid exists (a pid we may not signal exists too)."""
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def remove_endpoint(state_dir: Path) -> None:

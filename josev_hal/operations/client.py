@@ -74,14 +74,19 @@ def find_endpoint(args: argparse.Namespace) -> Endpoint:
         if token is None:
             token = next((t for t in (auth.read_token(d) for d in dirs) if t), None)
         return Endpoint(args.url.rstrip("/"), token)
+    stale = []
     for state_dir in dirs:
         info = auth.read_endpoint(state_dir)
-        if info is not None:
-            return Endpoint(str(info["url"]).rstrip("/"), token or auth.read_token(state_dir))
+        if info is None:
+            continue
+        if "pid" in info and not auth.pid_alive(info["pid"]):
+            # a daemon killed without its clean stop leaves the file behind
+            stale.append(f"{state_dir / auth.ENDPOINT_FILE} names pid {info['pid']}, which is not running")
+            continue
+        return Endpoint(str(info["url"]).rstrip("/"), token or auth.read_token(state_dir))
     looked = ", ".join(str(d) for d in dirs)
-    raise EndpointError(
-        f"no running daemon found (no {auth.ENDPOINT_FILE} in {looked}); give --state-dir or --url"
-    )
+    why = "; ".join(stale) if stale else f"no {auth.ENDPOINT_FILE} in {looked}"
+    raise EndpointError(f"no running daemon found ({why}); give --state-dir or --url")
 
 
 def operator_name() -> str:
