@@ -534,3 +534,12 @@ def test_a_withdrawal_that_is_taken_back_does_not_shorten_the_next_one(ac: SimEv
     assert ac.ctl.contactor_closed
     ac.settle(1.2)
     assert not ac.ctl.contactor_closed
+
+
+def test_dc_cable_check_voltage_never_goes_below_what_the_module_can_regulate(dc: SimEvse) -> None:
+    dc.plug()
+    dc.tick()
+    hlc_session(dc)
+    dc.ctl.on_ev_rated_limits(100.0)  # below the sim module's 150 V minimum
+    assert cable_check(dc).isolation_level is p.IsolationLevel.VALID
+    assert dc.ctl.dc_path.test_voltage_v == 150.0

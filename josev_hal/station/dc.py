@@ -401,7 +401,9 @@ class DcPath:
         caps = self.capabilities
         top = caps.max_voltage_v if caps is not None else self.cc.voltage_v
         ev = self.ev_max_voltage_v if self.ev_max_voltage_v is not None else self.cc.voltage_v
-        self.test_voltage_v = min(ev, top)
+        floor = caps.min_voltage_v if caps is not None else 0.0
+        # never above what the EV or the EVSE is rated for; a module cannot regulate below its minimum
+        self.test_voltage_v = max(floor, min(ev, top))
         try:
             self.module.set_target(self.test_voltage_v, self.cc.current_limit_a)
             self.module.enable(True)
