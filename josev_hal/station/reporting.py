@@ -1,8 +1,10 @@
-"""Pure builders of the payloads the station publishes (no state, no I/O).
+"""What the station publishes: pure payload builders, and the bookkeeping of what was sent.
 
-Kept apart from :mod:`josev_hal.station.evse` so the controller reads as control logic and the
-wire shapes can be tested on their own. Rounding keeps the JSON short and free of float noise
-(``31.997999999999998``) without hiding anything a consumer could use.
+The builders take values and return payloads (no state, no I/O), so the wire shapes can be tested
+on their own. :class:`ChangeReporter` remembers what was last sent per topic so each change goes
+out once (and everything again after a restart); it only queues into the EVSE's outbox. Rounding
+keeps the JSON short and free of float noise (``31.997999999999998``) without hiding anything a
+consumer could use.
 """
 
 from __future__ import annotations
