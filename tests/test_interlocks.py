@@ -358,6 +358,15 @@ ACTIONS = [
     "tick",
     "long_tick",
     "session",
+    # the #14 inputs, driven at the sim: PP open on the socket, a failing RCD self-test, an EV
+    # that draws more than the PWM offers, and the time that lets a new closing through
+    "pp_open",
+    "pp_ok",
+    "rcd_test_fails",
+    "rcd_test_passes",
+    "ev_overdraws",
+    "ev_obeys",
+    "wait_interval",
 ]
 # Bias towards reaching a closed contactor, so the invariants are exercised where they matter.
 WEIGHTED = [*ACTIONS, *["session"] * 6, *["charge"] * 3, *["tick"] * 3, *["plug"] * 2, *["weld"] * 2]
@@ -426,6 +435,23 @@ def apply(rig: SimEvse, action: str, amps: float) -> None:
         world.plug()
         ctl.set_authorized(True)
         world.set_request(EvRequest.CHARGE)
+    elif action == "pp_open":
+        world.set_pp_fault("open")
+    elif action == "pp_ok":
+        world.set_pp_fault(None)
+    elif action == "rcd_test_fails":
+        world.set_rcd_self_test(False)
+    elif action == "rcd_test_passes":
+        world.set_rcd_self_test(True)
+    elif action == "ev_overdraws":
+        world.set_ev_ignores_pwm(True)
+        ctl.set_derating_limit(8.0)
+    elif action == "ev_obeys":
+        world.set_ev_ignores_pwm(False)
+        ctl.set_derating_limit(None)
+    elif action == "wait_interval":
+        rig.settle(10.0)
+        ctl.poll_meter()
     elif action == "tick":
         rig.tick(0.05)
     elif action == "long_tick":
