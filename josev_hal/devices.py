@@ -102,6 +102,9 @@ class Role(enum.StrEnum):
     # The meter at the grid connection (house + EVSEs); any Meter driver serves it. With
     # [limits.site] max_current_a the HAL shares the headroom over its EVSEs. At most one.
     MAINS_METER = "mains_meter"
+    # The L2/L3 contactor of a 1p/3p switch (any Contactor driver with its mirror contact);
+    # its settings are the EVSE's [evse.phase_switching] table (josev_hal.station.phases).
+    PHASE_SWITCH = "phase_switch"
     # The main meter of the whole station (OCPP evseId 0), listed under one EVSE's devices; any
     # Meter driver serves it. At most one per board. Without it, the station-level reading is
     # aggregated from the EVSE meters (josev_hal.station.station_meter).

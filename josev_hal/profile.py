@@ -46,6 +46,8 @@ __all__ = [
     "ControlMode",
     "CpSettings",
     "DcLimits",
+    "DeratingSettings",
+    "DeratingStep",
     "DeviceModelSettings",
     "DeviceSpec",
     "EvseKind",
@@ -60,8 +62,7 @@ __all__ = [
     "NorthboundSettings",
     "OcppConnectorType",
     "OperationsSettings",
-    "DeratingSettings",
-    "DeratingStep",
+    "PhaseSwitchingSettings",
     "PpSettings",
     "PpWindow",
     "Profile",
@@ -534,11 +535,28 @@ class EvseSpec(_Table, kw_only=True):
     #: When a station-wide limit (grid input, mains meter, station local limit) is shared,
     #: EVSEs with a higher priority are served first (josev_hal.station.limits.share).
     priority: Annotated[int, msgspec.Meta(ge=0, le=100)] = 0
+    #: 1p/3p switching with a phase_switch device (josev_hal.station.phases); None: fixed phases
+    phase_switching: PhaseSwitchingSettings | None = None
     dc: DcLimits | None = None
     cp: CpSettings | None = None
     northbound: EvseNorthbound | None = None
     connectors: list[ConnectorSpec] = msgspec.field(default_factory=list)
     devices: dict[Role, DeviceSpec] = msgspec.field(default_factory=dict)
+
+
+class PhaseSwitchingSettings(_Table, kw_only=True):
+    """``[evse.phase_switching]``: switch L2/L3 with the ``phase_switch`` contactor when the
+    station's power budget for this EVSE no longer allows the minimum current on three phases
+    (and back with ``hysteresis_w`` above it). The sequence: PWM withdrawn, EV paused (at most
+    ``pause_timeout_s``), main contactor open, phase contactor moved and confirmed (at most
+    ``contactor_timeout_s``), ``settle_s``, PWM restored; switches at least
+    ``min_switch_interval_s`` apart."""
+
+    min_switch_interval_s: Annotated[float, msgspec.Meta(ge=0, le=86_400)] = 300.0
+    pause_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=60)] = 10.0
+    contactor_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=10)] = 1.0
+    settle_s: Annotated[float, msgspec.Meta(ge=0, le=60)] = 2.0
+    hysteresis_w: Annotated[float, msgspec.Meta(ge=0)] = 500.0
 
 
 class GridLimitSettings(_Table, kw_only=True):
@@ -1022,6 +1040,7 @@ class _Loader:
         driver = self.pm.drivers.get(spec.driver)
         # the station meter is served by any meter driver
         role = Role.METER if role in (Role.STATION_METER, Role.MAINS_METER) else role
+        role = Role.CONTACTOR if role is Role.PHASE_SWITCH else role
         if driver is None:
             failure = self.pm.failure_for_driver(spec.driver)
             if failure is not None:
@@ -1081,6 +1100,11 @@ class _Loader:
             for index in holders[1:]:
                 where = ("evse", index, "devices", one.value)
                 add(where, f"a board has one {one.value} (also evse[{holders[0]}])")
+        for index, e in enumerate(profile.evse):
+            if e.phase_switching is not None and Role.PHASE_SWITCH not in e.devices:
+                add(("evse", index, "phase_switching"), "needs a phase_switch device")
+            if e.phase_switching is not None and e.phases != 3:
+                add(("evse", index, "phase_switching"), "only for a three-phase EVSE (phases = 3)")
         roles = {role for e in profile.evse for role in e.devices}
         if profile.limits.site is not None and Role.MAINS_METER not in roles:
             add(("limits", "site"), "needs a mains_meter device (under one evse's devices)")

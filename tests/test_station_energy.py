@@ -485,7 +485,7 @@ def test_josev_silent_stops_basic_ac_after_stop_after_s_and_reports_when_back(
         lambda: not any(station.controller(e).contactor_closed for e in ("DE*TST*E001",)), timeout_s=15.0
     )
     responder.answering = True
-    assert eventually(lambda: not sup.watch.lost, timeout_s=10.0)
+    assert eventually(lambda: "josev was lost" in sup.last_report, timeout_s=10.0)
     assert "DE*TST*E001: stop after" in sup.last_report and "DE*TST*E002: stop after" in sup.last_report
 
 
@@ -500,7 +500,7 @@ def test_josev_silent_lets_basic_ac_continue_by_default(station_rig: dict[str, A
     time.sleep(2.0)  # well past stop_after_s, which this policy does not use
     assert _both_closed(station)
     responder.answering = True
-    assert eventually(lambda: not sup.watch.lost, timeout_s=10.0)
+    assert eventually(lambda: "josev was lost" in sup.last_report, timeout_s=10.0)
     assert "continued: DE*TST*E001, DE*TST*E002" in sup.last_report
 
 

@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
 
-from josev_hal.devices import DigitalInput, Meter, MeterReading, Role
+from josev_hal.devices import Contactor, DigitalInput, Meter, MeterReading, Role
 from josev_hal.errors import DeviceError
 from josev_hal.hookspecs import hookimpl
 from josev_hal.messages import payloads as p
@@ -63,6 +63,7 @@ from josev_hal.station.offline import (
     SessionKind,
     decide_offline,
 )
+from josev_hal.station.phases import PhaseInputs, PhaseSettings, PhaseSwitcher
 
 if TYPE_CHECKING:
     from josev_hal.board import Board
@@ -167,8 +168,16 @@ class EnergySupervisor:
         grid_input: GridInput | None = None,
         mains_meter: MainsMeter | None = None,
         clock: Callable[[], float] = time.monotonic,
+        phase_switches: Mapping[str, tuple[PhaseSwitcher, Contactor]] | None = None,
+        hysteresis_w: Mapping[str, float] | None = None,
     ) -> None:
         self.controllers = dict(controllers)
+        #: evse_id -> (sequencer, phase contactor) for EVSEs with 1p/3p switching
+        self.phase_switches = dict(phase_switches or {})
+        self._hysteresis_w = dict(hysteresis_w or {})
+        self._budget_w: dict[str, float] = {}
+        self._phase_cmd: dict[str, bool] = {}
+        self._phase_note: dict[str, str] = {}
         self.settings = settings
         #: the EVSEs that share the station-wide AC limits (all, unless the settings name them:
         #: DC EVSEs take no part); the offline policy applies to every EVSE
@@ -262,9 +271,11 @@ class EnergySupervisor:
         plugged = {eid: _plugged(self.controllers[eid]) for eid in self.sharing}
         wanted: dict[tuple[str, LimitSource], tuple[float | None, str]] = {}
         own = {eid: self._own_limit_a(self.controllers[eid]) for eid in self.sharing}
+        self._budget_w = {}
         self._local_limits(now, plugged, own, wanted)
         self._grid_limits(plugged, own, wanted)
         self._site_limits(now, plugged, own, wanted)
+        self._phase_switching(now, wanted)
         for (eid, source), (amps, detail) in wanted.items():
             with self._lock:
                 if (eid, source) in self._applied and self._applied[(eid, source)] == amps:
@@ -276,16 +287,27 @@ class EnergySupervisor:
     def _own_limit_a(self, ctl: LimitedEvse) -> float:
         """What the EVSE could use without the station-wide limits (its demand in a share)."""
         report = ctl.limits()
-        others = [
-            lim
-            for lim in report.limits
-            if lim.source not in (LimitSource.GRID_INPUT, LimitSource.SITE, LimitSource.LOCAL)
-        ]
+        others = [lim for lim in report.limits if lim.source not in _STATION_WIDE]
         values = [lim.amps for lim in others if lim.valid]
         return min(values) if values else 0.0
 
     def _info(self, eid: str) -> EvseEnergy:
         return self.settings.evses.get(eid, EvseEnergy())
+
+    def _phases(self, eid: str) -> int:
+        """The phases the EVSE charges on now (a switch in progress or faulted counts as 1)."""
+        switch = self.phase_switches.get(eid)
+        if switch is None:
+            return self._info(eid).phases
+        return switch[0].phases or 1
+
+    def _min_phases(self, eid: str) -> int:
+        """The fewest phases the EVSE can charge on (1 with a phase switch)."""
+        return 1 if eid in self.phase_switches else self._info(eid).phases
+
+    def _note_budget(self, eid: str, watts: float) -> None:
+        """A power-based limit for ``eid`` (the phase-switching policy looks at the lowest)."""
+        self._budget_w[eid] = min(watts, self._budget_w.get(eid, math.inf))
 
     def _demands_a(self, plugged: Mapping[str, bool], own: Mapping[str, float]) -> dict[str, float]:
         # An empty EVSE reserves its minimum so an arriving EV can start inside the limit.
@@ -308,14 +330,23 @@ class EnergySupervisor:
         self, total_w: float, plugged: Mapping[str, bool], own: Mapping[str, float]
     ) -> dict[str, float]:
         """Share a power over the EVSEs and convert each share to amperes at its phases."""
-        watts_per_a = {eid: self._info(eid).voltage_v * self._info(eid).phases for eid in self.sharing}
+        watts_per_a = {eid: self._info(eid).voltage_v * self._phases(eid) for eid in self.sharing}
         demands = self._demands_a(plugged, own)
+        # the minimum at the fewest phases: an EVSE that can switch to one phase keeps a share
+        # that one phase can use (the phase-switching policy then switches)
+        min_w: dict[str, float] = {}
+        for eid in self.sharing:
+            info = self._info(eid)
+            min_w[eid] = info.min_current_a * info.voltage_v * self._min_phases(eid)
         shares_w = share(
             total_w,
-            {eid: demands[eid] * watts_per_a[eid] for eid in self.sharing},
-            minimums={eid: self._info(eid).min_current_a * watts_per_a[eid] for eid in self.sharing},
+            # demand at the most phases the EVSE can use: the power it could take after a switch
+            {eid: demands[eid] * self._info(eid).voltage_v * self._info(eid).phases for eid in self.sharing},
+            minimums=min_w,
             priorities={eid: self._info(eid).priority for eid in self.sharing},
         )
+        for eid in self.sharing:
+            self._note_budget(eid, shares_w[eid])
         return {eid: shares_w[eid] / watts_per_a[eid] for eid in self.sharing}
 
     def _local_limits(
@@ -339,7 +370,9 @@ class EnergySupervisor:
             limit = active.get(eid)
             if limit is not None:
                 info = self._info(eid)
-                candidates.append((limit.to_amps(info.voltage_v, info.phases), limit.describe(now)))
+                candidates.append((limit.to_amps(info.voltage_v, self._phases(eid)), limit.describe(now)))
+                if limit.watts is not None:
+                    self._note_budget(eid, limit.watts)
             if station is not None:
                 candidates.append((station_share[eid], f"share of {station.describe(now)}"))
             wanted[(eid, LimitSource.LOCAL)] = min(candidates) if candidates else (None, "")
@@ -397,6 +430,69 @@ class EnergySupervisor:
         shares = self._share_a(headroom, plugged, own)
         for eid in self.sharing:
             wanted[(eid, LimitSource.SITE)] = (shares[eid], f"site {site_max:g} A, headroom {headroom:.1f} A")
+
+    # -- 1p/3p switching ---------------------------------------------------------------------
+    def _wanted_phases(self, eid: str) -> int:
+        """3 unless the power budget no longer carries the minimum current on three phases but
+        does on one; back to 3 only ``hysteresis_w`` above the three-phase minimum."""
+        budget = self._budget_w.get(eid)
+        info = self._info(eid)
+        if budget is None:
+            return 3
+        min3 = info.min_current_a * info.voltage_v * 3
+        min1 = info.min_current_a * info.voltage_v
+        current = self._phases(eid)
+        if current == 3:
+            return 1 if min1 <= budget < min3 else 3
+        return 3 if budget >= min3 + self._hysteresis_w.get(eid, 500.0) else 1
+
+    def _phase_switching(
+        self, now: float, wanted: dict[tuple[str, LimitSource], tuple[float | None, str]]
+    ) -> None:
+        for eid, (switch, contactor) in self.phase_switches.items():
+            ctl = self.controllers[eid]
+            want = self._wanted_phases(eid) if _plugged(ctl) else None
+            if want is not None and want != switch.phases and not switch.busy:
+                _accepted, why = switch.request(want, now)
+                note = f"switch to {want} phases: {why}"
+                if note != self._phase_note.get(eid):
+                    self._phase_note[eid] = note
+                    log.info("evse=%s phase %s", eid, note)
+            cmd = switch.advance(self._phase_inputs(ctl, contactor, now))
+            if self._phase_cmd.get(eid) is not cmd.phase_closed:
+                # only ever moved by the sequencer with the EV paused and the main contactor open
+                self._phase_cmd[eid] = cmd.phase_closed
+                try:
+                    contactor.close() if cmd.phase_closed else contactor.open()
+                except DeviceError as exc:
+                    log.error("evse=%s phase contactor command failed: %s", eid, exc)
+            if switch.fault is not None:
+                wanted[(eid, LimitSource.PHASE_SWITCH)] = (0.0, f"phase switch fault: {switch.fault}")
+            elif cmd.withdraw_pwm:
+                wanted[(eid, LimitSource.PHASE_SWITCH)] = (0.0, f"switching to {switch.target} phases")
+            else:
+                wanted[(eid, LimitSource.PHASE_SWITCH)] = (None, "")
+            set_phases = getattr(ctl, "set_active_phases", None)
+            if set_phases is not None and switch.phases is not None:
+                set_phases(switch.phases)
+
+    def _phase_inputs(self, ctl: LimitedEvse, contactor: Contactor, now: float) -> PhaseInputs:
+        states = [s for s in ctl.cp_states.values() if s is not None]
+        try:
+            currents = ctl.meter_values().current_a
+            values = [] if currents is None else [abs(c) for c in (currents.l1, currents.l2, currents.l3)]
+            current: float | None = max(values) if values else None
+        except DeviceError:
+            current = None  # no reading: nothing counts as "no current"
+        status = getattr(ctl, "contactor_status", None)
+        main_closed = (status() != "opened") if status is not None else ctl.contactor_closed
+        try:
+            phase_closed = contactor.read().feedback_closed
+        except DeviceError:
+            # unreadable: report the opposite of the command, so the sequencer's supervision
+            # turns it into a fault instead of trusting a contactor it cannot see
+            phase_closed = not self._phase_cmd.get(ctl.evse_id, True)
+        return PhaseInputs(now, states[0] if states else None, current, main_closed, phase_closed)
 
     # -- offline policy ----------------------------------------------------------------------
     def on_service_status(self, service: str, status: str) -> None:
@@ -490,6 +586,10 @@ class EnergySupervisor:
         }
 
 
+#: limits the supervisor sets itself (not part of an EVSE's own demand)
+_STATION_WIDE = (LimitSource.GRID_INPUT, LimitSource.SITE, LimitSource.LOCAL, LimitSource.PHASE_SWITCH)
+
+
 def _plugged(ctl: LimitedEvse) -> bool:
     return any(s is not None and not s.startswith("A") for s in ctl.cp_states.values())
 
@@ -540,6 +640,28 @@ def energy_from_profile(
         meter = board_evse.devices.get(Role.MAINS_METER)
         if isinstance(meter, Meter):
             mains = meter
+    switches: dict[str, tuple[PhaseSwitcher, Contactor]] = {}
+    hysteresis: dict[str, float] = {}
+    for board_evse in board.evses:
+        cfg = board_evse.spec.phase_switching
+        contactor = board_evse.devices.get(Role.PHASE_SWITCH)
+        if cfg is None or not isinstance(contactor, Contactor):
+            continue
+        settings_ = PhaseSettings(
+            min_switch_interval_s=cfg.min_switch_interval_s,
+            pause_timeout_s=cfg.pause_timeout_s,
+            contactor_timeout_s=cfg.contactor_timeout_s,
+            settle_s=cfg.settle_s,
+        )
+        try:
+            closed = bool(contactor.read().feedback_closed)
+        except DeviceError as exc:
+            log.warning(
+                "evse=%s phase contactor unreadable at start (%s): assuming one phase", board_evse.id, exc
+            )
+            closed = False
+        switches[board_evse.id] = (PhaseSwitcher(settings_, phases=3 if closed else 1), contactor)
+        hysteresis[board_evse.id] = cfg.hysteresis_w
     evses = {
         spec.id: EvseEnergy(
             voltage_v=spec.nominal_voltage_v,
@@ -566,5 +688,12 @@ def energy_from_profile(
         offline=policy,
     )
     return EnergySupervisor(
-        controllers, settings, bridge=bridge, grid_input=grid, mains_meter=mains, clock=clock
+        controllers,
+        settings,
+        bridge=bridge,
+        grid_input=grid,
+        mains_meter=mains,
+        clock=clock,
+        phase_switches=switches,
+        hysteresis_w=hysteresis,
     )

@@ -10,6 +10,7 @@ An EVSE's offer is the **minimum** of every limit that applies to it, each in am
 ``site``            this EVSE's share of the site limit measured by the mains meter
 ``local``           a local energy manager's limit (operations API / MQTT), with an expiry
 ``josev``           Josev's ``cp_pwm`` current (what the EV's session negotiated)
+``phase_switch``    0 A while a 1p/3p switch is in progress (the EV must pause)
 ==================  ============================================================================
 
 :func:`effective_limit` returns the minimum together with *every* source that binds (equal to
@@ -66,6 +67,7 @@ class LimitSource(enum.StrEnum):
     SITE = "site"
     LOCAL = "local"
     JOSEV = "josev"
+    PHASE_SWITCH = "phase_switch"  # 0 A while the phases are being switched
 
 
 @dataclass(frozen=True, slots=True)

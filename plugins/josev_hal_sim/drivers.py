@@ -62,6 +62,7 @@ __all__ = [
     "SimIsolationMonitor",
     "SimMainsMeter",
     "SimMeter",
+    "SimPhaseContactor",
     "SimPowerModule",
     "SimProximityPilot",
     "SimRcd",
@@ -300,6 +301,41 @@ class SimContactor(_SimDevice, Contactor):
 
     def read(self) -> ContactorSample:
         commanded, feedback = self.world.relay_state()
+        taken_at, utc = now_reading_times()
+        return ContactorSample(
+            taken_at=taken_at,
+            utc=utc,
+            commanded_closed=commanded,
+            feedback_closed=feedback if self.options.has_feedback else None,
+        )
+
+
+class SimPhaseContactor(_SimDevice, Contactor):
+    """The L2/L3 contactor of a 1p/3p switch (``phase_switch`` device): with it open the sim EV
+    charges on one phase and the meter sees one phase. Starts open."""
+
+    Options = SimContactorOptions
+    options: SimContactorOptions
+
+    def _configure(self, world: SimWorld) -> None:
+        o = self.options
+        world.install_phase_switch(o.close_delay_ms / 1000.0, o.open_delay_ms / 1000.0, o.has_feedback)
+
+    def _make_safe(self, world: SimWorld) -> None:
+        world.command_phase_relay(False)
+
+    @property
+    def has_feedback(self) -> bool:
+        return self.options.has_feedback
+
+    def close(self) -> None:
+        self.world.command_phase_relay(True)
+
+    def open(self) -> None:
+        self.world.command_phase_relay(False)
+
+    def read(self) -> ContactorSample:
+        commanded, feedback = self.world.phase_relay_state()
         taken_at, utc = now_reading_times()
         return ContactorSample(
             taken_at=taken_at,
@@ -688,6 +724,7 @@ DRIVERS: dict[str, type[Driver]] = {
     "sim-power-module": SimPowerModule,
     "sim-imd": SimIsolationMonitor,
     "sim-grid-input": SimGridInput,
+    "sim-phase-contactor": SimPhaseContactor,
     "sim-mains-meter": SimMainsMeter,
     "sim-temperature": SimTemperatureSensor,
 }

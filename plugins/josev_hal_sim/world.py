@@ -76,6 +76,9 @@ class SimEv:
     #: closed, state C/D), whatever current the duty cycle offers -- what the soft overcurrent
     #: check (issue #14) must catch
     ignores_pwm: bool = False
+    #: a polite EV (IEC 61851-1 Table A.6): with the PWM withdrawn (X1) it goes to B (opens S2)
+    #: and asks again (C) once the PWM is back; False keeps it in C1
+    pauses_on_x1: bool = False
     #: a PP wiring fault of the plugged cable: "open" (PP wire broken: reads as no cable),
     #: "short" (PP shorted to PE: ~0 ohm, out of every window); None = healthy
     pp_fault: str | None = None
@@ -265,6 +268,10 @@ class SimWorld:
         self._closed = False
         #: world time the contactor's contacts last closed (the cable is live from then on)
         self._cable_live_since: float | None = None
+        #: a second contactor for L2/L3 (1p/3p switching); None: not installed
+        self.phase_relay: SimRelay | None = None
+        #: every phase-contactor command: (time, closed, main contacts closed, AC current flowing)
+        self.phase_log: list[tuple[float, bool, bool, float]] = []
         #: the grid operator's control input (a sim-grid-input device reads it)
         self.grid_limit_active = False
         #: what the rest of the site (house, heat pump ...) draws per phase, seen by a mains meter
@@ -371,6 +378,8 @@ class SimWorld:
             if ev.plugged and ev.cp_shorted:
                 return 0.0, (0.0 if gen.mode is CpMode.PWM else None), gen.duty_percent
             load, shorted = ev.load_ohm(), ev.diode_shorted
+            if ev.plugged and ev.pauses_on_x1 and gen.mode is CpMode.X1:
+                load = ev_load_ohm(EvRequest.IDLE)  # S2 open while there is no PWM
             if gen.mode is CpMode.X1:
                 return cp_voltage(GENERATOR_V, load, diode_shorted=shorted), None, 100.0
             if gen.mode is CpMode.PWM:
@@ -401,7 +410,10 @@ class SimWorld:
         return max(0.0, min(ev.draw_a, offered_current_a(gen.duty_percent, hlc_current_a=ev.draw_a)))
 
     def _ac_phases(self) -> int:
-        return max(1, min(self.ev.phases, self.meter.phases))
+        supply = 3
+        if self.phase_relay is not None:
+            supply = 3 if self.phase_relay.feedback else 1  # L2/L3 only through the phase contactor
+        return max(1, min(self.ev.phases, self.meter.phases, supply))
 
     def _dc_flowing(self) -> bool:
         return self.relay.feedback and self.ev.requests_power and self.pm.enabled and not self.pm.faults
@@ -807,6 +819,13 @@ class SimWorld:
             self._pm_retarget(now)
         self._external(Role.DC_POWER_MODULE, Role.METER)
 
+    def set_ev_pauses_on_x1(self, pauses: bool = True) -> None:
+        """Make the EV go to B while the PWM is withdrawn (X1) and back to C when it returns."""
+        with self.lock:
+            self._mutate()
+            self.ev.pauses_on_x1 = pauses
+        self._external(Role.CONTROL_PILOT)
+
     def set_ev_ignores_pwm(self, ignores: bool = True) -> None:
         """Make the plugged EV ignore the PWM's current offer (it draws ``draw_a``); cleared by
         unplugging (the next EV behaves)."""
@@ -814,6 +833,55 @@ class SimWorld:
             self._mutate()
             self.ev.ignores_pwm = ignores
         self._external(Role.METER)
+
+    def install_phase_switch(self, close_delay_s: float, open_delay_s: float, has_feedback: bool) -> None:
+        """A phase contactor for L2/L3 (sim-phase-contactor); it starts open (one phase)."""
+        with self.lock:
+            self.phase_relay = SimRelay(
+                close_delay_s=close_delay_s, open_delay_s=open_delay_s, has_feedback=has_feedback
+            )
+
+    def command_phase_relay(self, closed: bool) -> None:
+        """Command the phase contactor; logged with what flowed at that moment."""
+        with self.lock:
+            now = self._mutate()
+            relay = self.phase_relay
+            if relay is None:
+                raise ValueError("no phase switch installed")
+            if closed != relay.commanded:
+                self.phase_log.append((now, closed, self.relay.feedback, self._ac_current_a()))
+            if closed and not relay.commanded:
+                relay.closings += 1
+            relay.commanded = closed
+            delay = relay.close_delay_s if relay.coil else relay.open_delay_s
+            self._schedule(delay, self._settle_phase_relay, Role.CONTACTOR, Role.METER)
+
+    def _settle_phase_relay(self, t: float) -> None:
+        relay = self.phase_relay
+        if relay is not None:
+            relay.feedback = relay.coil or (relay.welded and relay.feedback)
+
+    def phase_relay_state(self) -> tuple[bool, bool]:
+        """(commanded closed, feedback closed) of the phase contactor."""
+        with self.lock:
+            self._advance(self.clock.now())
+            relay = self.phase_relay
+            if relay is None:
+                raise ValueError("no phase switch installed")
+            return relay.commanded, relay.feedback
+
+    def set_phase_relay_stuck(self, stuck: bool = True) -> None:
+        """The phase contactor's contacts no longer move (stuck where they are)."""
+        with self.lock:
+            self._mutate()
+            relay = self.phase_relay
+            if relay is None:
+                raise ValueError("no phase switch installed")
+            if relay.feedback:
+                relay.welded = stuck
+            else:
+                relay.stuck_open = stuck
+        self._external(Role.CONTACTOR)
 
     def set_grid_limit(self, active: bool) -> None:
         """The grid operator's control box switches its output (dim / release)."""
