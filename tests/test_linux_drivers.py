@@ -54,6 +54,11 @@ def make(bus: LinuxBus, name: str, **overrides: Any) -> Any:
     return driver
 
 
+def plateaus(cp: LinuxCp) -> tuple[float, float | None]:
+    sample = cp.read()
+    return sample.positive_v, sample.negative_v
+
+
 def notified(driver: Driver) -> threading.Event:
     event = threading.Event()
     driver.subscribe(event.set)
@@ -266,11 +271,10 @@ def test_cp_reads_the_plateaus_of_the_ev_through_the_peak_detectors(
     try:
         sim.plug()
         cp.set_pwm(26.67)
-        eventually(lambda: abs(cp.read().positive_v - 9.0) < 0.15)
-        sample = cp.read()
-        assert sample.negative_v == pytest.approx(-12.0, abs=0.15)
+        # The peak detectors follow the new output within a few PWM periods, not at once.
+        assert eventually(lambda: plateaus(cp) == pytest.approx((9.0, -12.0), abs=0.15))
         sim.set_ev_state("C")
-        eventually(lambda: abs(cp.read().positive_v - 6.0) < 0.15)
+        assert eventually(lambda: abs(cp.read().positive_v - 6.0) < 0.15)
         resets = dict(sim.resets)
         cp.read()
         assert sim.resets["positive"] == resets["positive"] + 1, "every read resets the peak detectors"
@@ -463,3 +467,55 @@ def test_probe_linux_command_lists_sysfs_and_drafts_a_profile(
     devices = tomllib.loads(draft.read_text())["evse"][0]["devices"]
     assert devices["cp"]["driver"] == "linux-cp" and devices["pp"]["driver"] == "iio-pp"
     assert devices["temperature"]["options"]["sensors"][0]["kind"] == "ds18b20"
+
+
+def test_buffered_cp_capture_measures_plateaus_and_duty_without_peak_detectors(
+    sim: SimLinuxAcBoard, bus: LinuxBus
+) -> None:
+    cp: LinuxCp = make(
+        bus,
+        "linux-cp",
+        sampling="buffered",
+        positive_channel=4,
+        positive_peak_reset=None,
+        negative_peak_reset=None,
+    )
+    try:
+        sim.plug()
+        cp.set_pwm(26.67)
+        # 20 samples per PWM period: the duty resolves to 5 % steps (6 of 20 samples high).
+        assert eventually(lambda: plateaus(cp) == pytest.approx((9.0, -12.0), abs=0.15))
+        assert cp.read().duty_percent == pytest.approx(30.0, abs=0.1)
+        sim.set_ev_state("C")
+        assert eventually(lambda: abs(cp.read().positive_v - 6.0) < 0.15)
+        cp.set_x1()
+        assert eventually(lambda: (s := cp.read()).duty_percent is None and abs(s.negative_v - 6.0) < 0.15)  # type: ignore[operator]
+        assert sim.resets == {"positive": 0, "negative": 0}
+    finally:
+        cp.release()
+    assert (sim.adc / "buffer" / "enable").read_text().strip() == "0", "release stops the capture"
+
+
+def test_buffered_capture_that_stalls_raises(sim: SimLinuxAcBoard, bus: LinuxBus) -> None:
+    cp: LinuxCp = make(
+        bus,
+        "linux-cp",
+        sampling="buffered",
+        positive_channel=4,
+        positive_peak_reset=None,
+        negative_peak_reset=None,
+        buffer_timeout_ms=100,
+    )
+    try:
+        cp.read()
+        sim.sample_rate_hz = 1  # the trigger stops delivering
+        (sim.adc / "buffer" / "enable").write_text("0\n")  # and the device stops capturing
+        with pytest.raises(DeviceError, match=r"samples in 0\.1 s"):
+            cp.read()
+    finally:
+        cp.release()
+
+
+def test_buffered_mode_rejects_peak_resets() -> None:
+    with pytest.raises(msgspec.ValidationError, match="no peak detectors to reset"):
+        msgspec.convert({**OPTIONS["linux-cp"], "sampling": "buffered"}, LinuxCp.Options)

@@ -583,7 +583,18 @@ class SimSysfs:
         d.rmdir()
 
     # -- IIO -----------------------------------------------------------------------------------------
-    def add_iio_device(self, name: str, channels: Iterable[int], *, scale_mv: float, bits: int = 12) -> Path:
+    def add_iio_device(
+        self,
+        name: str,
+        channels: Iterable[int],
+        *,
+        scale_mv: float,
+        bits: int = 12,
+        buffer_dev_dir: Path | None = None,
+    ) -> Path:
+        """An ADC with ``in_voltageN_raw`` per channel. With ``buffer_dev_dir`` it also offers
+        buffered capture: ``scan_elements`` (``le:u<bits>/16>>0``), ``buffer/{enable,length}``
+        and its character device as a FIFO ``<buffer_dev_dir>/iio:deviceN``."""
         n = len(list((self.root / "bus" / "iio" / "devices").iterdir()))
         d = self.root / "bus" / "iio" / "devices" / f"iio:device{n}"
         d.mkdir()
@@ -591,6 +602,17 @@ class SimSysfs:
         (d / "in_voltage_scale").write_text(f"{scale_mv:.9f}\n")
         for ch in channels:
             (d / f"in_voltage{ch}_raw").write_text("0\n")
+        if buffer_dev_dir is not None:
+            (d / "scan_elements").mkdir()
+            (d / "buffer").mkdir()
+            for ch in channels:
+                (d / "scan_elements" / f"in_voltage{ch}_en").write_text("0\n")
+                (d / "scan_elements" / f"in_voltage{ch}_index").write_text(f"{ch}\n")
+                (d / "scan_elements" / f"in_voltage{ch}_type").write_text(f"le:u{bits}/16>>0\n")
+            (d / "buffer" / "enable").write_text("0\n")
+            (d / "buffer" / "length").write_text("0\n")
+            buffer_dev_dir.mkdir(parents=True, exist_ok=True)
+            os.mkfifo(buffer_dev_dir / d.name)
         return d
 
     def set_iio_mv(
@@ -694,7 +716,12 @@ class SimLinuxAcBoard:
         self.chip = self.gpiod.add_chip("sim-soc-gpio", self.LINES)
         self.sysfs = SimSysfs(self.sysfs_root, export_delay_s=export_delay_s)
         self.pwm_chip = self.sysfs.add_pwm_chip(npwm=2)
-        self.adc = self.sysfs.add_iio_device("sim-adc", range(4), scale_mv=ADC_SCALE_MV, bits=ADC_BITS)
+        # Channels 0/1 CP peak detectors, 2 PP, 3 NTC, 4 CP itself (for buffered capture).
+        self.adc = self.sysfs.add_iio_device(
+            "sim-adc", range(5), scale_mv=ADC_SCALE_MV, bits=ADC_BITS, buffer_dev_dir=self.dev_dir
+        )
+        #: Trigger rate of the simulated buffered capture (20 samples per 1 kHz CP period).
+        self.sample_rate_hz = 20_000
         self.cp = _CpModel()
         self.pp = SimPpLine(pull_up_ohm=1000.0, reference_v=3.3)
         self.ntc_celsius: float | None = ntc_celsius
@@ -718,6 +745,8 @@ class SimLinuxAcBoard:
         self.chip.drive("LOCK_FEEDBACK", False)
         self._refresher = threading.Thread(target=self._refresh_loop, name="sim-linux-board", daemon=True)
         self._refresher.start()
+        self._sampler = threading.Thread(target=self._buffer_loop, name="sim-iio-buffer", daemon=True)
+        self._sampler.start()
 
     # -- the EV and the world -----------------------------------------------------------------------
     def set_ev_state(self, state: str) -> None:
@@ -879,9 +908,66 @@ class SimLinuxAcBoard:
                 self.refresh()
                 last = now
 
+    def cp_waveform(self, n: int, phase: int) -> list[float]:
+        """CP volts at ``n`` sample instants (at ``sample_rate_hz``) starting at sample ``phase``."""
+        mode, duty = self.generator()
+        positive, negative = self.plateaus()
+        per_period = self.sample_rate_hz // 1000
+        out = []
+        for k in range(phase, phase + n):
+            if mode == "pwm" and duty is not None:
+                high = (k % per_period) < duty / 100.0 * per_period
+                out.append(positive if high else negative)
+            else:
+                out.append(positive)
+        return out
+
+    def _buffer_loop(self) -> None:
+        fifo = self.dev_dir / self.adc.name
+        fd = os.open(fifo, os.O_RDWR | os.O_NONBLOCK)  # RDWR: never blocks, never sees EOF
+        phase = 0
+        chunk = max(1, self.sample_rate_hz // 200)  # 5 ms of samples per write
+        try:
+            while not self._stop.wait(chunk / self.sample_rate_hz):
+                scan = self.adc / "scan_elements"
+                try:
+                    if (self.adc / "buffer" / "enable").read_text().strip() != "1":
+                        continue
+                    enabled = sorted(
+                        int(f.name[len("in_voltage") : -len("_en")])
+                        for f in scan.glob("in_voltage*_en")
+                        if f.read_text().strip() == "1"
+                    )
+                except (OSError, ValueError):
+                    continue  # attributes being written by the driver
+                cp = self.cp_waveform(chunk, phase)
+                phase += chunk
+                statics = self._static_mv()
+                frames = bytearray()
+                for i in range(chunk):
+                    for ch in enabled:
+                        mv = self.cp.shifter.adc_v(cp[i]) * 1000 if ch == 4 else statics.get(ch, 0.0)
+                        raw = max(0, min((1 << ADC_BITS) - 1, round(mv / ADC_SCALE_MV)))
+                        frames += raw.to_bytes(2, "little")
+                try:
+                    os.write(fd, bytes(frames))
+                except BlockingIOError:
+                    pass  # nobody reads: the kernel buffer overruns, samples are lost
+        finally:
+            os.close(fd)
+
+    def _static_mv(self) -> dict[int, float]:
+        positive, negative = self.plateaus()
+        return {
+            0: self.cp.shifter.adc_v(positive) * 1000,
+            1: self.cp.shifter.adc_v(negative) * 1000,
+            2: self.pp.adc_v() * 1000,
+        }
+
     def close(self) -> None:
         self._stop.set()
         self._refresher.join(timeout=2.0)
+        self._sampler.join(timeout=2.0)
         self.sysfs.close()
 
     def __enter__(self) -> SimLinuxAcBoard:

@@ -14,6 +14,7 @@ Profile::
     kind = "linux"
     gpio_dev_dir = "/dev"       # where the gpiochipN character devices are
     sysfs_root = "/sys"         # root of class/pwm, bus/iio/devices, bus/w1/devices
+    iio_dev_dir = "/dev"        # where the iio:deviceN character devices are (buffered capture)
     consumer = "josev-hal"      # prefix of the consumer name shown by gpioinfo
 
 Chips are opened on first use and shared by every device of the bus; a chip may be named as
@@ -45,6 +46,8 @@ class LinuxBusOptions(msgspec.Struct, forbid_unknown_fields=True):
     gpio_dev_dir: Annotated[str, msgspec.Meta(min_length=1)] = "/dev"
     #: Root of the sysfs tree (PWM, IIO, 1-wire).
     sysfs_root: Annotated[str, msgspec.Meta(min_length=1)] = "/sys"
+    #: Directory holding the IIO character devices (buffered capture, ``iio:deviceN``).
+    iio_dev_dir: Annotated[str, msgspec.Meta(min_length=1)] = "/dev"
     #: Consumer name prefix for requested GPIO lines (the device id is appended).
     consumer: Annotated[str, msgspec.Meta(min_length=1, max_length=24)] = "josev-hal"
 
@@ -66,6 +69,10 @@ class LinuxBus(Bus):
     @property
     def sysfs_root(self) -> Path:
         return Path(self.opts.sysfs_root)
+
+    @property
+    def iio_dev_dir(self) -> Path:
+        return Path(self.opts.iio_dev_dir)
 
     @property
     def gpio_dev_dir(self) -> Path:

@@ -20,7 +20,7 @@ import logging
 import math
 import threading
 import time
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
 
@@ -37,7 +37,7 @@ from josev_hal.devices import (
 from josev_hal.errors import BusError, DeviceError
 
 from .gpio import GpioLine, GpioLines, check_distinct_lines, linux_bus, safe_set
-from .sysfs import IioChannel, SysfsPwm, find_iio_device
+from .sysfs import IioBuffer, IioChannel, SysfsPwm, find_iio_device
 
 __all__ = ["IioPp", "IioPpOptions", "LinuxCp", "LinuxCpOptions"]
 
@@ -74,6 +74,16 @@ class LinuxCpOptions(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     peak_settle_ms: Annotated[float, msgspec.Meta(ge=0, le=100)] = 3.0
     #: CP-to-PE switch for state E (active = CP shorted to PE); omit when the board has none.
     state_e: GpioLine | None = None
+    #: ``peak``: the two channels hold the plateaus (peak detectors). ``buffered``: no peak
+    #: detectors; ``positive_channel`` carries CP itself through the front end and is captured in
+    #: bursts through the IIO buffer (the ADC's trigger must sample well above 1 kHz); the
+    #: plateaus are the mean of the ``buffer_extremes`` highest / lowest samples of a burst of
+    #: ``buffer_frames``, the duty is the share of samples in the high half (negative_channel and
+    #: the peak resets are not used then).
+    sampling: Literal["peak", "buffered"] = "peak"
+    buffer_frames: Annotated[int, msgspec.Meta(ge=20, le=20_000)] = 200
+    buffer_extremes: Annotated[int, msgspec.Meta(ge=1, le=100)] = 3
+    buffer_timeout_ms: Annotated[float, msgspec.Meta(gt=0, le=1000)] = 50.0
 
     def __post_init__(self) -> None:
         low, high = CP_FREQUENCY_RANGE_HZ
@@ -83,6 +93,13 @@ class LinuxCpOptions(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
             raise ValueError("adc_v_per_cp_v: must be > 0")
         if self.negative_channel is not None and str(self.negative_channel) == str(self.positive_channel):
             raise ValueError("negative_channel: must differ from positive_channel")
+        if self.sampling == "buffered":
+            if self.positive_peak_reset is not None or self.negative_peak_reset is not None:
+                raise ValueError(
+                    "sampling: buffered capture has no peak detectors to reset (drop the resets)"
+                )
+            if 2 * self.buffer_extremes > self.buffer_frames:
+                raise ValueError("buffer_extremes: must be at most half of buffer_frames")
         check_distinct_lines(
             positive_peak_reset=self.positive_peak_reset,
             negative_peak_reset=self.negative_peak_reset,
@@ -104,6 +121,7 @@ class LinuxCp(ControlPilot):
         self._positive: IioChannel | None = None
         self._negative: IioChannel | None = None
         self._lines: GpioLines | None = None
+        self._buffer: IioBuffer | None = None
         self._output = CpOutput(CpMode.STATE_F)
         self._out_lock = threading.Lock()
         self._read_lock = threading.Lock()
@@ -112,18 +130,24 @@ class LinuxCp(ControlPilot):
     def setup(self) -> None:
         o = self.opts
         bus = linux_bus(self)
+        buffer: IioBuffer | None = None
         try:
             device_dir = find_iio_device(bus.sysfs_root, o.iio_device)
             positive = IioChannel(device_dir, str(o.positive_channel))
             positive.open()
             negative = None
-            if o.negative_channel is not None:
+            if o.sampling == "buffered":
+                buffer = IioBuffer(device_dir, bus.iio_dev_dir, [str(o.positive_channel)])
+                buffer.open()
+            elif o.negative_channel is not None:
                 negative = IioChannel(device_dir, str(o.negative_channel))
                 negative.open()
             pwm = SysfsPwm(bus.sysfs_root, o.pwm_chip, o.pwm_channel, export_timeout_s=o.export_timeout_s)
             pwm.export()
             pwm.configure(o.pwm_frequency_hz, inverted=o.pwm_inverted)
         except BusError as exc:
+            if buffer is not None:
+                buffer.close()
             raise self.error(exc.detail, BusError) from exc
         lines = GpioLines(
             self,
@@ -135,6 +159,7 @@ class LinuxCp(ControlPilot):
         )
         lines.request()
         self._pwm, self._positive, self._negative, self._lines = pwm, positive, negative, lines
+        self._buffer = buffer
         log.info(
             "cp generator ready device=%s pwm=%s period_ns=%d", self.device_id, pwm.describe(), pwm.period_ns
         )
@@ -150,6 +175,9 @@ class LinuxCp(ControlPilot):
             log.warning("cp release could not set state F device=%s error=%s", self.device_id, exc)
         if self._lines is not None:
             self._lines.release()
+        if self._buffer is not None:
+            self._buffer.close()
+            self._buffer = None
         self._pwm = self._positive = self._negative = None
         self._lines = None
 
@@ -157,9 +185,27 @@ class LinuxCp(ControlPilot):
     def _cp_v(self, mv: float) -> float:
         return (mv / 1000.0 - self.opts.adc_offset_v) / self.opts.adc_v_per_cp_v
 
+    def _read_buffered(self, buffer: IioBuffer, channel: IioChannel) -> CpSample:
+        o = self.opts
+        taken_at, utc = now_reading_times()
+        try:
+            raw = buffer.read(o.buffer_frames, o.buffer_timeout_ms / 1000.0)[channel.channel]
+        except BusError as exc:
+            raise self.error(exc.detail, BusError) from exc
+        volts = sorted(self._cp_v(channel.to_mv(r)) for r in raw)
+        n = o.buffer_extremes
+        low, high = sum(volts[:n]) / n, sum(volts[-n:]) / n
+        middle = (low + high) / 2.0
+        above = sum(1 for v in volts if v > middle)
+        # A flat signal (X1, F, E) has no duty: the "halves" are noise.
+        duty = None if high - low < 2.0 else 100.0 * above / len(volts)
+        return CpSample(taken_at=taken_at, utc=utc, positive_v=high, negative_v=low, duty_percent=duty)
+
     def read(self) -> CpSample:
         if self._positive is None or self._lines is None:
             raise self.error("not set up")
+        if self._buffer is not None:
+            return self._read_buffered(self._buffer, self._positive)
         lines = self._lines
         with self._read_lock:
             resets = [n for n in ("positive_peak_reset", "negative_peak_reset") if lines.has(n)]

@@ -18,12 +18,14 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import re
+import select
 import time
 from pathlib import Path
 
 from josev_hal.errors import BusError
 
-__all__ = ["IioChannel", "SysfsPwm", "find_iio_device", "read_attr", "write_attr"]
+__all__ = ["IioBuffer", "IioChannel", "SysfsPwm", "find_iio_device", "read_attr", "write_attr"]
 
 log = logging.getLogger(__name__)
 
@@ -197,6 +199,12 @@ class IioChannel:
             except (OSError, ValueError) as exc:
                 raise BusError(f"{candidate}: unreadable offset: {exc}") from exc
 
+    def to_mv(self, raw: int) -> float:
+        """A raw sample of this channel (from a buffer) in millivolts."""
+        if self._scale is None:
+            raise BusError(f"{self.describe()}: not opened")
+        return (raw + self._offset) * self._scale
+
     def read_mv(self) -> float:
         """Convert now. Raises BusError (a channel that vanished is an error, never a stale value)."""
         if self._scale is None:
@@ -206,3 +214,140 @@ class IioChannel:
         except (OSError, ValueError) as exc:
             raise BusError(f"{self.describe()}: read failed: {exc}") from exc
         return (raw + self._offset) * self._scale
+
+
+_SCAN_TYPE = re.compile(r"^(be|le):([su])(\d+)/(\d+)(?:X\d+)?>>(\d+)$")
+
+
+class _ScanElement:
+    def __init__(self, name: str, index: int, type_text: str) -> None:
+        match = _SCAN_TYPE.match(type_text)
+        if match is None:
+            raise BusError(f"scan element {name}: unsupported type {type_text!r}")
+        self.name = name
+        self.index = index
+        self.big_endian = match.group(1) == "be"
+        self.signed = match.group(2) == "s"
+        self.bits = int(match.group(3))
+        self.storage = int(match.group(4)) // 8
+        self.shift = int(match.group(5))
+        self.offset = 0
+
+    def decode(self, frame: bytes) -> int:
+        raw = int.from_bytes(
+            frame[self.offset : self.offset + self.storage], "big" if self.big_endian else "little"
+        )
+        raw = (raw >> self.shift) & ((1 << self.bits) - 1)
+        if self.signed and raw & (1 << (self.bits - 1)):
+            raw -= 1 << self.bits
+        return raw
+
+
+class IioBuffer:
+    """Buffered (triggered) capture of IIO channels through the device's character device.
+
+    :meth:`open` enables the channels' scan elements, sets ``buffer/length`` and
+    ``buffer/enable``; :meth:`read` drops what is queued (old samples) and returns the next
+    ``frames`` samples per channel as raw values (convert with the channel's scale / offset).
+    The frame layout follows the ABI: enabled elements by index, each aligned to its storage size.
+    """
+
+    def __init__(self, device_dir: Path, dev_dir: Path, channels: list[str], *, length: int = 1024) -> None:
+        self.device_dir = device_dir
+        self.dev_path = dev_dir / device_dir.name
+        self.channels = [c if c.startswith("in_") else f"in_voltage{c}" for c in channels]
+        self.length = length
+        self._fd: int | None = None
+        self._elements: list[_ScanElement] = []
+        self.frame_size = 0
+
+    def describe(self) -> str:
+        return f"{self.device_dir.name} buffer ({', '.join(self.channels)})"
+
+    def open(self) -> None:
+        scan = self.device_dir / "scan_elements"
+        if not scan.is_dir() or not (self.device_dir / "buffer" / "enable").exists():
+            raise BusError(f"{self.device_dir.name}: the device offers no buffered capture")
+        try:
+            write_attr(self.device_dir / "buffer" / "enable", "0")
+            for ch in self.channels:
+                write_attr(scan / f"{ch}_en", "1")
+            elements = []
+            for en in sorted(scan.glob("*_en")):
+                if read_attr(en) != "1":
+                    continue
+                name = en.name[: -len("_en")]
+                elements.append(
+                    _ScanElement(
+                        name, int(read_attr(scan / f"{name}_index")), read_attr(scan / f"{name}_type")
+                    )
+                )
+            write_attr(self.device_dir / "buffer" / "length", str(self.length))
+            write_attr(self.device_dir / "buffer" / "enable", "1")
+        except (OSError, ValueError) as exc:
+            raise BusError(f"{self.device_dir.name}: enabling the buffer failed: {exc}") from exc
+        elements.sort(key=lambda e: e.index)
+        offset, largest = 0, 1
+        for e in elements:
+            offset = (offset + e.storage - 1) // e.storage * e.storage
+            e.offset = offset
+            offset += e.storage
+            largest = max(largest, e.storage)
+        self.frame_size = (offset + largest - 1) // largest * largest
+        self._elements = elements
+        missing = set(self.channels) - {e.name for e in elements}
+        if missing:
+            raise BusError(f"{self.device_dir.name}: scan elements not enabled: {', '.join(sorted(missing))}")
+        try:
+            self._fd = os.open(self.dev_path, os.O_RDONLY | os.O_NONBLOCK)
+        except OSError as exc:
+            raise BusError(f"{self.dev_path}: {exc}") from exc
+
+    def read(self, frames: int, timeout_s: float) -> dict[str, list[int]]:
+        """The next ``frames`` samples of every channel. Raises BusError (stalled trigger,
+        device gone): never old samples."""
+        if self._fd is None:
+            raise BusError(f"{self.describe()}: not open")
+        fd = self._fd
+        try:
+            while True:  # what is queued was sampled before this call: drop it
+                if not os.read(fd, 65536):
+                    break
+        except BlockingIOError:
+            pass
+        except OSError as exc:
+            raise BusError(f"{self.dev_path}: read failed: {exc}") from exc
+        need = frames * self.frame_size
+        data = bytearray()
+        deadline = time.monotonic() + timeout_s
+        while len(data) < need:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise BusError(
+                    f"{self.describe()}: {len(data) // self.frame_size} of {frames} samples in {timeout_s} s"
+                )
+            ready, _, _ = select.select([fd], [], [], remaining)
+            if not ready:
+                continue
+            try:
+                chunk = os.read(fd, need - len(data))
+            except BlockingIOError:
+                continue
+            except OSError as exc:
+                raise BusError(f"{self.dev_path}: read failed: {exc}") from exc
+            data += chunk
+        out: dict[str, list[int]] = {e.name: [] for e in self._elements}
+        for i in range(frames):
+            frame = bytes(data[i * self.frame_size : (i + 1) * self.frame_size])
+            for e in self._elements:
+                out[e.name].append(e.decode(frame))
+        return out
+
+    def close(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
+        try:
+            write_attr(self.device_dir / "buffer" / "enable", "0")
+        except OSError:
+            log.debug("disabling the IIO buffer failed", exc_info=True)

@@ -63,7 +63,12 @@ OPTIONS: dict[str, dict[str, Any]] = {
 
 
 def linux_bus_for(sim: SimLinuxAcBoard) -> LinuxBus:
-    bus = LinuxBus("soc", LinuxBusOptions(gpio_dev_dir=str(sim.dev_dir), sysfs_root=str(sim.sysfs_root)))
+    bus = LinuxBus(
+        "soc",
+        LinuxBusOptions(
+            gpio_dev_dir=str(sim.dev_dir), sysfs_root=str(sim.sysfs_root), iio_dev_dir=str(sim.dev_dir)
+        ),
+    )
     bus.use_gpiod(sim.gpiod)
     return bus
 
