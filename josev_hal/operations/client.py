@@ -91,8 +91,20 @@ def find_endpoint(args: argparse.Namespace) -> Endpoint:
 
 def operator_name() -> str:
     """Who is acting, for the daemon's audit log."""
-    user = os.environ.get("SUDO_USER") or os.environ.get("USER") or str(os.getuid())
-    return f"{user}@{socket.gethostname()}"[:64]
+    return f"{login_name()}@{socket.gethostname()}"[:64]
+
+
+def login_name() -> str:
+    """The person behind this process: the sudo caller, else the account (not just a uid)."""
+    import pwd
+
+    name = os.environ.get("SUDO_USER")
+    if name:
+        return name
+    try:
+        return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:  # a uid without a passwd entry (containers)
+        return os.environ.get("USER") or str(os.getuid())
 
 
 def request(

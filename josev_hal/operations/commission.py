@@ -22,8 +22,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import logging
-import os
-import socket
 import sys
 import threading
 import time
@@ -34,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from josev_hal import __version__
 from josev_hal.errors import HalError
+from josev_hal.operations.client import operator_name
 from josev_hal.operations.report import FORMAT, Check
 from josev_hal.operations.station_view import StationView
 from josev_hal.station.events import EventKind, StationEvent
@@ -270,8 +269,7 @@ class Commissioning:
             "station": self.view.station_info() if self.view else {},
             "board": {"source": self.source, "sha256": self.profile_sha256},
             "software": {"name": "josev-hal", "version": __version__, "python": sys.version.split()[0]},
-            "operator": f"{os.environ.get('SUDO_USER') or os.environ.get('USER') or os.getuid()}"
-            f"@{socket.gethostname()}",
+            "operator": operator_name(),
             "mode": "simulated EV" if getattr(ev, "simulated", False) else "operator with test adapter",
             "started_at": started,
             "finished_at": _utc(),

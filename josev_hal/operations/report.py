@@ -157,7 +157,7 @@ def render_html(report: dict[str, Any]) -> str:
             result = "<span class='pass'>pass</span>" if c["passed"] else "<span class='fail'>FAIL</span>"
             parts.append(
                 f"<tr><td>{e(c['name'])}</td><td>{result}</td><td>{e(value)}</td><td>{e(c['limit'])}</td>"
-                f"<td>{e(c['detail'])}</td><td>{e(c['at'])}</td></tr>"
+                f"<td>{e(c['detail'])}</td><td>{e(c['at'][11:23])}</td></tr>"
             )
         parts.append("</table>")
     parts.append(
