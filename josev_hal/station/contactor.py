@@ -175,33 +175,43 @@ class ContactorSupervisor:
                 latched=True,
             )
 
-    def confirm_open(self, timeout_s: float) -> None:
-        """Shutdown: wait (bounded, wall time) for the mirror contact to read open. One that does
-        not is reported as welded (latched), so the final state says ``error``, not ``opened``."""
+    def confirm_open(self, timeout_s: float) -> DeviceError | bool:
+        """Shutdown: wait (bounded, wall time) for the mirror contact to read open. Runs without
+        the EVSE lock (it sleeps); the caller reports the outcome under the lock with
+        :meth:`report_shutdown`. True: open (or nothing to check); False: still closed; a
+        DeviceError: unreadable."""
         device = self.device
         if device is None or not device.has_feedback or self.released:
-            return
+            return True
         deadline = time.monotonic() + timeout_s
         while True:
             try:
                 closed = device.read().feedback_closed
             except DeviceError as exc:
-                self._faults.link_fault("contactor", exc)
-                return
+                return exc
             if not closed:
-                self.feedback = closed
-                return
+                return True
             if time.monotonic() >= deadline:
-                break
+                return False
             time.sleep(0.005)
-        self.feedback = True
-        self._faults.set_fault(
-            "contactor_welded",
-            "contactor",
-            p.HardwareFaultName.OTHER,
-            f"contacts still closed {timeout_s:g}s after the open command at shutdown",
-            latched=True,
-        )
+
+    def report_shutdown(self, outcome: DeviceError | bool, timeout_s: float) -> None:
+        """Record :meth:`confirm_open`'s outcome (under the EVSE lock). A contact still closed is
+        reported as welded (latched), so the final state says ``error``, not ``opened``."""
+        if isinstance(outcome, DeviceError):
+            self._faults.link_fault("contactor", outcome)
+        elif outcome:
+            if self.device is not None and self.device.has_feedback:
+                self.feedback = False
+        else:
+            self.feedback = True
+            self._faults.set_fault(
+                "contactor_welded",
+                "contactor",
+                p.HardwareFaultName.OTHER,
+                f"contacts still closed {timeout_s:g}s after the open command at shutdown",
+                latched=True,
+            )
 
     def still_welded(self) -> bool:
         """For clearing faults: the contact reads closed while commanded open (or is unreadable)."""

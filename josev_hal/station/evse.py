@@ -321,8 +321,10 @@ class EvseController:
         for hb in self._heartbeats:
             hb.close()
         self._heartbeats = []
-        self.contactor.confirm_open(min(self.settings.contactor_feedback_timeout_s * 2, 1.0))
+        wait_s = min(self.settings.contactor_feedback_timeout_s * 2, 1.0)
+        outcome = self.contactor.confirm_open(wait_s)  # sleeps: outside the lock
         with self._lock:
+            self.contactor.report_shutdown(outcome, wait_s)
             self._shutdown_step(self._clock())
             self._stopped = True  # nothing touches a driver after this: the board may release them
             self.contactor.released = True
