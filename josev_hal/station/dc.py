@@ -156,8 +156,9 @@ class DcPath:
         self.test_voltage_v = 0.0
         self.ev_max_voltage_v: float | None = None
         self.failure: str | None = None
-        #: the IMD self-test is due and runs outside the lock (see the controller)
+        #: the IMD self-test is due and runs outside the lock (see the controller); one at a time
         self.imd_self_test_due = False
+        self.imd_testing = False
 
     @property
     def cable_check_running(self) -> bool:
@@ -438,6 +439,7 @@ class DcPath:
             return False
 
     def imd_self_test_done(self, passed: bool, now: float) -> None:
+        self.imd_testing = False
         if self.step is not CableCheckStep.SELF_TEST or not self.imd_self_test_due:
             return  # the check ended meanwhile
         self.imd_self_test_due = False

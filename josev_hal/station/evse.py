@@ -708,7 +708,14 @@ class EvseController:
             )
             if rcd_due:
                 self.rcd.testing = True
-            imd_due = self.dc and not self._stopping and self.dc_path.imd_self_test_due
+            imd_due = (
+                self.dc
+                and not self._stopping
+                and self.dc_path.imd_self_test_due
+                and not self.dc_path.imd_testing
+            )
+            if imd_due:
+                self.dc_path.imd_testing = True
         if rcd_due:
             self._rcd_self_test()
         if imd_due:
