@@ -22,6 +22,10 @@ __all__ = ["AuthTokenAdapter", "token_type"]
 
 log = logging.getLogger(__name__)
 
+# Stop waits this long for the loop (a bus call in flight); the safe state is applied anyway:
+# the daemon's whole shutdown is bounded.
+_JOIN_S = 1.0
+
 API = codec.ApiType.AUTH_TOKEN_PROVIDER.value
 
 _TYPES = {
@@ -80,7 +84,7 @@ class AuthTokenAdapter:
         self._wake.set()
         thread, self._thread = self._thread, None
         if thread is not None:
-            thread.join(5)
+            thread.join(_JOIN_S)
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -61,6 +61,10 @@ __all__ = ["BoardSupport", "BspState"]
 
 log = logging.getLogger(__name__)
 
+# Stop waits this long for the loop (a bus call in flight); the safe state is applied anyway:
+# the daemon's whole shutdown is bounded.
+_JOIN_S = 1.0
+
 API = codec.ApiType.EVSE_BOARD_SUPPORT.value
 E = m.BspErrorType
 
@@ -191,7 +195,7 @@ class BoardSupport:
         self._wake.set()
         thread, self._thread = self._thread, None
         if thread is not None:
-            thread.join(5)
+            thread.join(_JOIN_S)
         self._open("stopping")
         try:
             self.cp.set_x1()

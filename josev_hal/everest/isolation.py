@@ -28,6 +28,10 @@ __all__ = ["IsolationAdapter"]
 
 log = logging.getLogger(__name__)
 
+# Stop waits this long for the loop (a bus call in flight); the safe state is applied anyway:
+# the daemon's whole shutdown is bounded.
+_JOIN_S = 1.0
+
 API = codec.ApiType.ISOLATION_MONITOR.value
 E = m.ImdErrorType
 
@@ -80,7 +84,7 @@ class IsolationAdapter:
         self._wake.set()
         thread, self._thread = self._thread, None
         if thread is not None:
-            thread.join(5)
+            thread.join(_JOIN_S)
         try:
             self.imd.stop()
         except DeviceError as exc:

@@ -123,11 +123,11 @@ class EverestLink:
 
     def stop(self) -> None:
         """Deliver what is queued, publish the retained ``offline`` presence, disconnect."""
-        self._conn.stop(Outgoing(self._status, self._presence("offline"), retain=True), timeout=2.0)
+        self._conn.stop(Outgoing(self._status, self._presence("offline"), retain=True), timeout=1.0)
         worker, self._worker = self._worker, None
         if worker is not None:
             self._jobs.put(_STOP)
-            worker.join(5)
+            worker.join(1.0)
 
     @property
     def connected(self) -> bool:

@@ -36,6 +36,10 @@ __all__ = ["CommunicationMonitor", "ModuleMonitor"]
 
 log = logging.getLogger(__name__)
 
+# Stop waits this long for the loop (a bus call in flight); the safe state is applied anyway:
+# the daemon's whole shutdown is bounded.
+_JOIN_S = 1.0
+
 _TICK_S = 0.05
 #: Floor of the heartbeat timeout taken from discovery (3 periods of a fast heartbeat is too short).
 MIN_HEARTBEAT_TIMEOUT_S = 1.0
@@ -125,7 +129,7 @@ class CommunicationMonitor:
         self._stop.set()
         thread, self._thread = self._thread, None
         if thread is not None:
-            thread.join(2)
+            thread.join(_JOIN_S)
 
     # -- discovery -------------------------------------------------------------------------------
 

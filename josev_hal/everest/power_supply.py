@@ -32,6 +32,10 @@ __all__ = ["PowerSupplyAdapter", "error_for_fault"]
 
 log = logging.getLogger(__name__)
 
+# Stop waits this long for the loop (a bus call in flight); the safe state is applied anyway:
+# the daemon's whole shutdown is bounded.
+_JOIN_S = 1.0
+
 API = codec.ApiType.POWER_SUPPLY_DC.value
 E = m.PsuErrorType
 
@@ -111,7 +115,7 @@ class PowerSupplyAdapter:
         self._wake.set()
         thread, self._thread = self._thread, None
         if thread is not None:
-            thread.join(5)
+            thread.join(_JOIN_S)
         try:
             self.module.enable(False)
         except DeviceError as exc:

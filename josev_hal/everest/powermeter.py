@@ -29,6 +29,10 @@ __all__ = ["PowermeterAdapter", "powermeter_values"]
 
 log = logging.getLogger(__name__)
 
+# Stop waits this long for the loop (a bus call in flight); the safe state is applied anyway:
+# the daemon's whole shutdown is bounded.
+_JOIN_S = 1.0
+
 API = codec.ApiType.POWERMETER.value
 
 
@@ -113,7 +117,7 @@ class PowermeterAdapter:
         self._stop.set()
         thread, self._thread = self._thread, None
         if thread is not None:
-            thread.join(5)
+            thread.join(_JOIN_S)
         self._tx.shutdown(wait=False, cancel_futures=True)
 
     def publish_state(self) -> None:
