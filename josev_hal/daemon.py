@@ -195,6 +195,12 @@ class Daemon:
             for plugin, exc in call_each(self.pm, "hal_shutdown", station=self.station):
                 if isinstance(exc, BaseException):
                     log.error("plugin %s failed in hal_shutdown: %s", plugin, exc)
+        # --- EVerest northbound (#20): right after the Josev contactors, the EVerest ones open (CP X1,
+        # supplies off); then its own connection closes (bounded)
+        if self.everest is not None:
+            self.everest.stop()
+            self.everest = None
+        # --- end EVerest
         # --- operations endpoint (#19): after the contactors are open (its HTTP shutdown takes up
         # to 0.5 s); once stopping, the station closes nothing, so no operator action can race it
         if self.operations is not None:
@@ -205,11 +211,6 @@ class Daemon:
             self.functions.close()
         if self.bridge is not None:
             self.bridge.stop(flush_s)  # hands the final state over, or gives up at the deadline
-        # --- EVerest northbound (#20): contactors open, CP X1, supplies off, then disconnect
-        if self.everest is not None:
-            self.everest.stop()
-            self.everest = None
-        # --- end EVerest
         if self.board is not None:
             self.board.release()
         self.station = self.functions = self.bridge = None
