@@ -1,5 +1,6 @@
-"""``modbus-imd`` (Bender isoCHA425HV map) against a register-level simulated IMD served by pymodbus
-over a pty, and the station's DC cable check deciding on the measured resistance."""
+"""``modbus-imd`` (Bender isoCHA425HV and Dold RN5893 maps) against register-level simulated IMDs
+served by pymodbus over a pty, and the station's DC cable check deciding on the measured
+resistance."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from josev_hal.buses.serial import SerialBus, SerialBusOptions
 from josev_hal.devices import DeviceConfig, IsolationStatus
 from josev_hal.errors import DeviceError, DeviceOffline, DeviceTimeout
 from josev_hal.messages import payloads as p
-from josev_hal.simulators.modbus_imd import SimulatedIsoCha
+from josev_hal.simulators.modbus_imd import SimulatedIsoCha, SimulatedRn5893
 from josev_hal.simulators.modbus_meter import ModbusPeer, PtyLine
 from tests.support.waiting import eventually
 
@@ -175,3 +176,96 @@ def test_dc_cable_check_decides_on_the_measured_resistance(
     assert eventually(finished, timeout_s=10.0)
     assert dc.cable_check(p.CableCheckAction.STATUS, None).isolation_level is level
     assert ("isolation" in faults.active) is (level is p.IsolationLevel.FAULT)
+
+
+# -- Dold RN5893 --------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def dold() -> SimulatedRn5893:
+    return SimulatedRn5893(unit=5, resistance_ohm=1_500_000.0, voltage_v=500.0, test_s=0.05)
+
+
+@pytest.fixture
+def dold_bus(dold: SimulatedRn5893) -> Iterator[SerialBus]:
+    with PtyLine(baudrate=BAUD) as line, ModbusPeer(line.peer_port, [dold], baudrate=BAUD):  # type: ignore[list-item]
+        b = SerialBus("rs485", SerialBusOptions(port=line.client_port, baudrate=BAUD, timeout_s=0.25))
+        yield b
+        b.release()
+
+
+def make_dold(bus: SerialBus, **opts: Any) -> ModbusImd:
+    options = msgspec.convert(
+        {"model": "rn5893", "retries": 0, "backoff_s": 0.01, "poll_s": 0.02, **opts}, ModbusImdOptions
+    )
+    imd = ModbusImd(DeviceConfig("evse[0].isolation_monitor", options, bus=bus, address=5, plugin="modbus"))
+    imd.setup()
+    return imd
+
+
+def test_dold_measures_after_start_and_stops_measuring_after_stop(
+    dold: SimulatedRn5893, dold_bus: SerialBus
+) -> None:
+    dold.first_result_s = 0.3
+    imd = make_dold(dold_bus)
+    assert not dold.measuring and imd.read().measuring is False
+    imd.start()
+    assert dold.measuring
+    first = imd.read()
+    assert (first.measuring, first.status, first.resistance_ohm) == (True, IsolationStatus.INVALID, None)
+    assert eventually(lambda: imd.read().status is IsolationStatus.VALID)
+    assert imd.read().resistance_ohm == 1_500_000.0
+    assert imd.voltage_v == 500.0
+    imd.stop()
+    assert not dold.measuring
+
+
+@pytest.mark.parametrize(
+    ("resistance", "status", "shown"),
+    [
+        (2_500_000.0, IsolationStatus.VALID, 2_000_000.0),  # 0xFFFF: "above 2 MOhm"
+        (250_000.0, IsolationStatus.WARNING, 250_000.0),
+        (80_000.0, IsolationStatus.FAULT, 80_000.0),
+    ],
+)
+def test_dold_states_map_to_the_isolation_status(
+    dold: SimulatedRn5893, dold_bus: SerialBus, resistance: float, status: IsolationStatus, shown: float
+) -> None:
+    dold.resistance_ohm = resistance
+    imd = make_dold(dold_bus, alarm_kohm=100, prealarm_kohm=300)
+    assert (2005, [100]) in dold.writes and (2006, [300]) in dold.writes
+    imd.start()
+    assert eventually(lambda: imd.read().resistance_ohm is not None)
+    sample = imd.read()
+    assert (sample.status, sample.resistance_ohm) == (status, shown)
+
+
+def test_dold_self_test_and_device_faults(dold: SimulatedRn5893, dold_bus: SerialBus) -> None:
+    imd = make_dold(dold_bus, self_test_timeout_s=2.0)
+    assert imd.self_test() is True
+    assert not dold.measuring, "an idle IMD is left idle after its self-test"
+    dold.test_fails = True
+    assert imd.self_test() is False
+    imd.start()
+    with pytest.raises(DeviceError, match="device fault 3"):
+        imd.read()
+
+
+def test_dold_cable_check_finishes_on_the_measured_resistance(
+    dold: SimulatedRn5893, dold_bus: SerialBus
+) -> None:
+    from josev_hal.station.dc import DcPath
+
+    dold.resistance_ohm = 50_000.0
+    imd = make_dold(dold_bus, rated_voltage_v=1000)
+    faults = Faults()
+    dc = DcPath("DE*ACM*E0002", None, imd, faults, precharge_current_a=2.0)
+    assert dc.cable_check(p.CableCheckAction.START, None).cable_check_status is p.CableCheckStatus.ONGOING
+
+    def finished() -> bool:
+        return (
+            dc.cable_check(p.CableCheckAction.STATUS, None).cable_check_status is p.CableCheckStatus.FINISHED
+        )
+
+    assert eventually(finished, timeout_s=10.0)
+    assert dc.cable_check(p.CableCheckAction.STATUS, None).isolation_level is p.IsolationLevel.FAULT

@@ -1,4 +1,5 @@
-"""A simulated Bender isoCHA425HV-style insulation monitor at register level, served by
+"""Simulated insulation monitors at register level (a Bender isoCHA425HV-style one and a Dold
+RN5893, :class:`SimulatedRn5893`), served by
 :class:`~josev_hal.simulators.modbus_meter.ModbusPeer` (RTU on a pty) or ``ModbusTcpPeer``.
 
 The register layout is the ``isocha425hv`` model of :mod:`josev_hal_modbus.imd`. Behaviour:
@@ -19,7 +20,7 @@ import threading
 import time
 from typing import Any
 
-__all__ = ["SimulatedIsoCha"]
+__all__ = ["SimulatedIsoCha", "SimulatedRn5893"]
 
 _SPANS = ((1000, 12), (3000, 30), (8005, 1), (9800, 10), (9820, 6))
 
@@ -125,4 +126,123 @@ class SimulatedIsoCha:
         holding = [SimData(s, values=[0] * c, datatype=DataType.REGISTERS) for s, c in _SPANS]
         coils = [SimData(0, values=False, datatype=DataType.BITS)]
         inputs = [SimData(0xFFFE, datatype=DataType.INVALID)]
+        return SimDevice(id=self.unit, simdata=(coils, list(coils), holding, inputs), action=action)
+
+
+class SimulatedRn5893:
+    """Register image of a Dold RN5893 (the ``rn5893`` model of :mod:`josev_hal_modbus.imd`).
+
+    Control word (holding 0): bit 8 set stops measuring (state 5), clear measures -- state 0
+    (initializing) for ``first_result_s``, then 1 / 7 (pre-alarm) / 6 (alarm) from the response
+    values in holding 2006 / 2005 (kOhm; 300 / 100 by default, this simulator's choice); bit 4
+    runs a self-test (state 3 for ``test_s``; fault 3 afterwards when ``test_fails``); bit 0
+    resets faults. Input 0 fault, 1 state, 2000 resistance (100 ohm steps, 0xFFFF above 2 MOhm),
+    2002 voltage."""
+
+    def __init__(
+        self,
+        unit: int = 5,
+        *,
+        resistance_ohm: float = 5_000_000.0,
+        voltage_v: float = 0.0,
+        first_result_s: float = 0.05,
+        test_s: float = 0.1,
+    ) -> None:
+        self.unit = unit
+        self.online = True
+        self.resistance_ohm = resistance_ohm
+        self.voltage_v = voltage_v
+        self.first_result_s = first_result_s
+        self.test_s = test_s
+        self.test_fails = False
+        self.fault = 0
+        self.requests = 0
+        self.writes: list[tuple[int, list[int]]] = []
+        self._lock = threading.RLock()
+        self._holding: dict[int, int] = {0: 1 << 8, 2005: 100, 2006: 300}
+        self._measuring_since: float | None = None
+        self._test_until: float | None = None
+
+    @property
+    def measuring(self) -> bool:
+        return self._measuring_since is not None
+
+    def _state(self) -> int:
+        now = time.monotonic()
+        if self._test_until is not None:
+            if now < self._test_until:
+                return 3
+            self._test_until = None
+            if self.test_fails:
+                self.fault = 3
+        if self.fault:
+            return 2
+        if self._measuring_since is None:
+            return 5
+        if now - self._measuring_since < self.first_result_s:
+            return 0
+        if self.resistance_ohm < self._holding[2005] * 1000.0:
+            return 6
+        if self.resistance_ohm < self._holding[2006] * 1000.0:
+            return 7
+        return 1
+
+    def input_words(self, address: int, count: int) -> list[int]:
+        with self._lock:
+            state = self._state()
+            raw_r = 0xFFFF if self.resistance_ohm > 2_000_000 else round(self.resistance_ohm / 100.0)
+            image = {0: self.fault, 1: state, 2000: raw_r, 2001: 0, 2002: round(self.voltage_v) & 0xFFFF}
+            return [image.get(a, 0) for a in range(address, address + count)]
+
+    def on_write(self, address: int, values: list[int]) -> None:
+        with self._lock:
+            self.writes.append((address, list(values)))
+            for i, v in enumerate(values):
+                self._holding[address + i] = v
+            if address == 0:
+                word = values[0]
+                if word & 1:
+                    self.fault = 0
+                    return
+                if word & (1 << 4):
+                    self._test_until = time.monotonic() + self.test_s
+                if word & (1 << 8):
+                    self._measuring_since = None
+                elif self._measuring_since is None:
+                    self._measuring_since = time.monotonic()
+
+    def sim_device(self) -> Any:
+        from pymodbus.simulator import DataType, SimData, SimDevice
+
+        async def action(
+            function_code: int,
+            start_address: int,
+            address: int,
+            count: int,
+            registers: list[int],
+            set_values: list[int] | list[bool] | None,
+        ) -> Any:
+            self.requests += 1
+            if set_values:
+                self.on_write(address, [int(v) for v in set_values])
+                return None
+            offset = address - start_address
+            if function_code == 4:
+                registers[offset : offset + count] = self.input_words(address, count)
+            else:
+                with self._lock:
+                    registers[offset : offset + count] = [
+                        self._holding.get(a, 0) for a in range(address, address + count)
+                    ]
+            return None
+
+        holding = [
+            SimData(0, values=[0] * 3, datatype=DataType.REGISTERS),
+            SimData(2000, values=[0] * 11, datatype=DataType.REGISTERS),
+        ]
+        inputs = [
+            SimData(0, values=[0] * 2, datatype=DataType.REGISTERS),
+            SimData(2000, values=[0] * 3, datatype=DataType.REGISTERS),
+        ]
+        coils = [SimData(0, values=False, datatype=DataType.BITS)]
         return SimDevice(id=self.unit, simdata=(coils, list(coils), holding, inputs), action=action)

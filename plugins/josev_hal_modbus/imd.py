@@ -66,37 +66,47 @@ VALIDITY = {0: "exact", 1: "true_value_smaller", 2: "true_value_bigger", 3: "inv
 TEST = {0: "none", 1: "internal", 2: "external"}
 
 
-class ImdModelFile(msgspec.Struct, forbid_unknown_fields=True):
+class ImdModelFile(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     name: str
     title: str
+    #: ``bender``: 4-register measuring channels (isoCHA); ``dold``: fault / state input registers,
+    #: resistance in 100 ohm steps, a control word (RN5893).
+    protocol: Literal["bender", "dold"] = "bender"
     resistance_register: int
     voltage_register: int
-    enable_register: int
-    enable_on: int
-    enable_off: int
     prealarm_kohm_register: int
     alarm_kohm_register: int
-    self_test_register: int
-    self_test_value: int
-    device_name_register: int
-    device_name_words: int
+    enable_register: int = 0
+    enable_on: int = 0
+    enable_off: int = 0
+    self_test_register: int = 0
+    self_test_value: int = 0
+    device_name_register: int = 0
+    device_name_words: int = 0
+    fault_register: int = 0
+    state_register: int = 0
+    control_register: int = 0
 
 
 @dataclass(frozen=True)
 class ImdModel:
     name: str
     title: str
+    protocol: str
     resistance_register: int
     voltage_register: int
+    prealarm_kohm_register: int
+    alarm_kohm_register: int
     enable_register: int
     enable_on: int
     enable_off: int
-    prealarm_kohm_register: int
-    alarm_kohm_register: int
     self_test_register: int
     self_test_value: int
     device_name_register: int
     device_name_words: int
+    fault_register: int
+    state_register: int
+    control_register: int
 
     @property
     def block(self) -> tuple[int, int]:
@@ -155,6 +165,38 @@ def encode_channel(
     """The inverse of :func:`decode_channel` (used by the simulated IMD)."""
     hi, lo = struct.unpack(">HH", struct.pack(">f", value))
     return [hi, lo, ((test << 6 | alarm) << 8) | (validity << 6 | unit), description]
+
+
+#: Dold RN5893 device fault codes (input register 0) and device states (input register 1).
+DOLD_FAULTS = {
+    1: "broken wire L(+)/L(-)",
+    2: "broken wire PE1/PE2",
+    3: "internal failure in test mode",
+    4: "parameter failure (potentiometer settings)",
+    9: "Modbus communication fault",
+    10: "EEPROM checksum failure",
+    11: "internal communication fault",
+    12: "internal error",
+}
+DOLD_INITIALIZING, DOLD_MEASURING, DOLD_ERROR, DOLD_SELF_TEST, DOLD_ADVANCED_TEST = 0, 1, 2, 3, 4
+DOLD_STOPPED, DOLD_ALARM, DOLD_PREALARM = 5, 6, 7
+#: Control word 1 bits: 0 reset faults, 4 start the self-test, 8 measurement off.
+DOLD_RESET, DOLD_SELF_TEST_BIT, DOLD_MEASUREMENT_OFF = 1 << 0, 1 << 4, 1 << 8
+#: A resistance register of 0xFFFF means "above 2 MOhm".
+DOLD_ABOVE_RANGE_OHM = 2_000_000.0
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One read of an IMD, whatever its protocol: ``alarm`` is none / prewarning / warning /
+    alarm; ``fault`` names a device fault (then nothing else counts)."""
+
+    resistance_ohm: float | None
+    alarm: str
+    testing: bool
+    valid: bool
+    voltage_v: float | None
+    fault: str | None = None
 
 
 if TYPE_CHECKING:
@@ -268,10 +310,17 @@ class ModbusImd(IsolationMonitor):
                     self._write(self.model.prealarm_kohm_register, self.opts.prealarm_kohm)
                 if self.opts.alarm_kohm is not None:
                     self._write(self.model.alarm_kohm_register, self.opts.alarm_kohm)
-                words = self._read(self.model.device_name_register, self.model.device_name_words)
-                raw = b"".join(w.to_bytes(2, "big") for w in words)
-                self.device_name = raw.split(b"\0")[0].decode("ascii", errors="replace").strip()
-                log.info("imd ready device=%s name=%s", self.device_id, self.device_name)
+                if self.model.device_name_words:
+                    words = self._read(self.model.device_name_register, self.model.device_name_words)
+                    raw = b"".join(w.to_bytes(2, "big") for w in words)
+                    self.device_name = raw.split(b"\0")[0].decode("ascii", errors="replace").strip()
+                if self.model.protocol == "dold":
+                    # Measuring stays off until start(); a fault latched before us is reset.
+                    self._write(self.model.control_register, DOLD_RESET)
+                    self._write(self.model.control_register, DOLD_MEASUREMENT_OFF)
+                log.info(
+                    "imd ready device=%s model=%s name=%s", self.device_id, self.model.name, self.device_name
+                )
         except DeviceError as exc:
             log.warning("imd not reachable at setup device=%s error=%s", self.device_id, exc.detail)
 
@@ -292,40 +341,48 @@ class ModbusImd(IsolationMonitor):
         }
 
     # -- commands -----------------------------------------------------------------------------
+    def _enable(self, on: bool) -> None:
+        if self.model.protocol == "dold":
+            self._write(self.model.control_register, 0 if on else DOLD_MEASUREMENT_OFF)
+        else:
+            self._write(self.model.enable_register, self.model.enable_on if on else self.model.enable_off)
+
     def start(self) -> None:
         with self._op_lock:
-            self._write(self.model.enable_register, self.model.enable_on)
+            self._enable(True)
             self._started = True
 
     def stop(self) -> None:
         with self._op_lock:
             self._started = False  # intent first: a failed write must not leave us "measuring"
-            self._write(self.model.enable_register, self.model.enable_off)
+            self._enable(False)
 
     def self_test(self) -> bool:
         """Start the device's self-test and wait until its test flag comes and goes; passed when
         the device then reports no device error. False (logged) on a timeout or a device error."""
         with self._op_lock:
             was_started = self._started
-            self._write(self.model.enable_register, self.model.enable_on)
-            self._write(self.model.self_test_register, self.model.self_test_value)
+            if self.model.protocol == "dold":
+                self._write(self.model.control_register, DOLD_SELF_TEST_BIT)  # needs measuring on
+            else:
+                self._enable(True)
+                self._write(self.model.self_test_register, self.model.self_test_value)
             deadline = time.monotonic() + self.opts.self_test_timeout_s
             seen_test = False
             try:
                 while time.monotonic() < deadline:
-                    channel = self._channels()[0]
-                    if channel.test != "none":
+                    m = self._measure()
+                    if m.testing and m.fault is None:
                         seen_test = True
                     elif seen_test:
-                        if channel.alarm == "device_error":
-                            log.warning("imd self-test failed: device error device=%s", self.device_id)
+                        if m.fault is not None:
+                            log.warning("imd self-test failed: %s device=%s", m.fault, self.device_id)
                             return False
                         log.info("imd self-test passed device=%s", self.device_id)
                         return True
                     time.sleep(self.opts.poll_s)
             finally:
-                if not was_started:
-                    self._write(self.model.enable_register, self.model.enable_off)
+                self._enable(was_started)
             log.warning(
                 "imd self-test failed: %s within %.1f s device=%s",
                 "no end of test" if seen_test else "test never started",
@@ -342,11 +399,54 @@ class ModbusImd(IsolationMonitor):
         v = self.model.voltage_register - start
         return decode_channel(words[r : r + 4]), decode_channel(words[v : v + 4])
 
+    def _measure(self) -> Measurement:
+        """Read the device once, in its protocol, as a :class:`Measurement`."""
+        if self.model.protocol == "dold":
+            fault, state = self._read_input(self.model.fault_register, 2)
+            r_start = min(self.model.resistance_register, self.model.voltage_register)
+            words = self._read_input(
+                r_start, abs(self.model.voltage_register - self.model.resistance_register) + 1
+            )
+            raw_r = words[self.model.resistance_register - r_start]
+            raw_v = words[self.model.voltage_register - r_start]
+            fault_text = None
+            if fault:
+                fault_text = f"device fault {fault} ({DOLD_FAULTS.get(fault, 'unknown')})"
+            elif state == DOLD_ERROR:
+                fault_text = "device in error mode"
+            measuring = state in (DOLD_MEASURING, DOLD_ALARM, DOLD_PREALARM)
+            return Measurement(
+                resistance_ohm=DOLD_ABOVE_RANGE_OHM if raw_r == 0xFFFF else raw_r * 100.0,
+                alarm={DOLD_ALARM: "alarm", DOLD_PREALARM: "prewarning"}.get(state, "none"),
+                testing=state in (DOLD_SELF_TEST, DOLD_ADVANCED_TEST),
+                valid=measuring,
+                voltage_v=None if raw_v == 0xFFFF else float(raw_v),
+                fault=fault_text,
+            )
+        resistance, voltage = self._channels()
+        return Measurement(
+            resistance_ohm=float(resistance.value),
+            alarm="none" if resistance.alarm in ("device_error", "reserved") else resistance.alarm,
+            testing=resistance.test != "none",
+            valid=resistance.validity != "invalid",
+            voltage_v=None if voltage.validity == "invalid" else float(voltage.value),
+            fault="the IMD reports a device error" if resistance.alarm == "device_error" else None,
+        )
+
+    def _read_input(self, address: int, count: int) -> list[int]:
+        return list(
+            self._attempt(
+                lambda: self.master.read_registers(
+                    self.unit, 4, address, count, timeout_s=self.opts.response_timeout_s
+                )
+            )
+        )
+
     def read(self) -> IsolationSample:
         with self._op_lock:
             taken_at, utc = now_reading_times()
             try:
-                resistance, voltage = self._channels()
+                m = self._measure()
             except DeviceError as exc:
                 self._failures += 1
                 if self._failures >= self.opts.offline_after:
@@ -361,9 +461,9 @@ class ModbusImd(IsolationMonitor):
             self._offline = False
             started = self._started
             # IsolationSample has no voltage; the probe and logs show the last one.
-            self.voltage_v = None if voltage.validity == "invalid" else float(voltage.value)
-        if resistance.alarm == "device_error":
-            raise self.error("the IMD reports a device error")
+            self.voltage_v = m.voltage_v
+        if m.fault is not None:
+            raise self.error(m.fault)
         if not started:
             return IsolationSample(
                 taken_at=taken_at,
@@ -372,7 +472,7 @@ class ModbusImd(IsolationMonitor):
                 status=IsolationStatus.INVALID,
                 measuring=False,
             )
-        if resistance.test != "none" or resistance.validity == "invalid":
+        if m.testing or not m.valid or m.resistance_ohm is None:
             return IsolationSample(
                 taken_at=taken_at,
                 utc=utc,
@@ -384,13 +484,13 @@ class ModbusImd(IsolationMonitor):
             "alarm": IsolationStatus.FAULT,
             "warning": IsolationStatus.WARNING,
             "prewarning": IsolationStatus.WARNING,
-        }.get(resistance.alarm, IsolationStatus.VALID)
+        }.get(m.alarm, IsolationStatus.VALID)
         rated = self.opts.rated_voltage_v
         if rated is not None:
-            if resistance.value < 100.0 * rated:
+            if m.resistance_ohm < 100.0 * rated:
                 status = IsolationStatus.FAULT
-            elif resistance.value < 500.0 * rated and status is IsolationStatus.VALID:
+            elif m.resistance_ohm < 500.0 * rated and status is IsolationStatus.VALID:
                 status = IsolationStatus.WARNING
         return IsolationSample(
-            taken_at=taken_at, utc=utc, resistance_ohm=float(resistance.value), status=status, measuring=True
+            taken_at=taken_at, utc=utc, resistance_ohm=m.resistance_ohm, status=status, measuring=True
         )
