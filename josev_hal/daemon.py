@@ -133,6 +133,7 @@ class Daemon:
             # --- EVerest northbound (#20): EVerest EVSEs never reach the station core
             josev_profile, josev_board = self._start_everest(url, wait_s)
             if josev_board is None:
+                self._start_watchdog()  # READY=1 and the loop watchdog under EVerest too
                 log.info("josev-hal running board=%s under EVerest only", self.source or "?")
                 return
             # --- end EVerest
@@ -233,7 +234,9 @@ class Daemon:
             return self.profile, self.board
         josev = [e for e in self.board.evses if e.id not in ids]
         client_id = f"{self.profile.mqtt.client_id}-everest" if josev else None
-        self.everest = EverestNorthbound(self.profile, self.board, broker_url=url, client_id=client_id)
+        self.everest = EverestNorthbound(
+            self.profile, self.board, broker_url=url, client_id=client_id, liveness=self.liveness
+        )
         # Plugins get hal_startup from the station when there is one, else from the northbound.
         self.everest.start(wait_s=wait_s, pm=None if josev else self.pm)
         if not josev:

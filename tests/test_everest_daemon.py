@@ -45,6 +45,8 @@ def test_run_with_an_everest_board_serves_everest_only_and_passes_emulate_everes
         try:
             assert daemon.bridge is None and daemon.station is None, "no Josev side for an EVerest-only board"
             assert daemon.everest is not None
+            assert daemon.watchdog is not None, "the loop watchdog (sd_notify READY) runs under EVerest too"
+            assert {"everest.bsp_1", "everest.bsp_2", "everest.psu_2"} <= set(daemon.liveness.names())
             args = ["emulate-everest", "--broker", broker.url, "--board", str(SIM_EVEREST)]
             args += ["--scenario", "ac", "--charge-s", "1", "--heartbeat-ms", "200"]
             code = main(args)
