@@ -43,13 +43,16 @@ def test_each_job_keeps_its_own_interval_on_one_thread(scheduler: Scheduler) -> 
     assert counts["fast"] > 3 * counts["slow"]
 
 
-def test_jobs_of_one_interval_are_spread_over_it() -> None:
-    s = Scheduler("spread", clock=lambda: 100.0)
+def test_jobs_of_one_interval_share_one_wake_up() -> None:
+    now = [100.0]
+    s = Scheduler("batch", clock=lambda: now[0])
     for i in range(4):
         s.every(0.05, lambda: None, name=f"evse{i}")
-    deadlines = sorted(d for d, _, _ in s._heap)
-    assert len(set(deadlines)) == 4, "not all at once"
-    assert all(100.0 <= d < 100.05 for d in deadlines)
+    now[0] = 100.07  # an EVSE added later falls in step with the others
+    s.every(0.05, lambda: None, name="late")
+    s.every(1.0, lambda: None, name="meter")
+    deadlines = sorted({round(d, 6) for d, _, job in s._heap if job.interval_s == 0.05})
+    assert deadlines == [100.0, 100.1], "one wake-up per period for every 50 ms job"
 
 
 def test_a_failing_job_is_logged_and_keeps_running_and_so_do_the_others(

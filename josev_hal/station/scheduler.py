@@ -4,7 +4,7 @@ Two threads per EVSE (CP sampling at 20 Hz, meter polling at 1 Hz) cost a core's
 in wake-ups alone. A :class:`Scheduler` keeps one heap of ``(deadline, job)`` and sleeps until the
 earliest deadline, so N EVSEs cost one thread and N short calls per period. Each job keeps its own
 interval (per-EVSE ``sample_interval_ms`` / ``[meter] interval_s``); jobs with the same interval
-are staggered across it so they do not all wake at once.
+run back to back in one wake-up (one wake-up per period, not one per EVSE).
 
 The station runs two of them (:class:`~josev_hal.station.station.Station`): the *sampler* for the
 CP evaluations, which must never wait on a slow device, and the *slow* scheduler for the meters'
@@ -66,19 +66,21 @@ class Scheduler:
         self._stopped = False
         self._thread: threading.Thread | None = None
         self._hb: Heartbeat | None = None
-        self._per_interval: dict[float, list[Job]] = {}
+        self._anchors: dict[float, float] = {}
 
     def every(self, interval_s: float, fn: Callable[[], None], *, name: str) -> Job:
-        """Run ``fn()`` every ``interval_s`` from now on (staggered with its peers)."""
+        """Run ``fn()`` every ``interval_s`` from now on (in step with its peers)."""
         if not interval_s > 0:
             raise ValueError(f"job {name!r}: interval must be > 0, got {interval_s!r}")
         job = Job(name, interval_s, fn)
         with self._cv:
-            peers = self._per_interval.setdefault(interval_s, [])
-            peers.append(job)
-            # spread jobs of one interval over it (golden-ratio offsets stay spread as jobs are added)
-            offset = (len(peers) - 1) * 0.618033988749895 % 1.0 * interval_s
-            heapq.heappush(self._heap, (self._clock() + offset, next(self._seq), job))
+            # Jobs of one interval share their deadlines (aligned to the first such job), so they
+            # run back to back in one wake-up: one wake-up per period for all EVSEs is what saves
+            # the CPU; spreading them would cost one wake-up each, as separate threads do.
+            anchor = self._anchors.setdefault(interval_s, self._clock())
+            now = self._clock()
+            periods = max(0.0, (now - anchor) // interval_s + (1 if now > anchor else 0))
+            heapq.heappush(self._heap, (anchor + periods * interval_s, next(self._seq), job))
             self._cv.notify()
         return job
 
