@@ -195,6 +195,7 @@ class EnergySupervisor:
         self.episode: OfflineEpisode | None = None
         self.last_report: str = ""
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._probe: threading.Thread | None = None
 
@@ -210,17 +211,28 @@ class EnergySupervisor:
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=2.0)
             self._thread = None
 
     def _loop(self) -> None:
+        # The only thread that ticks while running: the sequencers and the offline episode are
+        # not shared between threads, and no lock is held while calling controllers or drivers.
         while not self._stop.is_set():
             try:
                 self.tick()
             except Exception:  # one bad turn must not end the supervision
                 log.exception("energy supervisor turn failed")
-            self._stop.wait(self.settings.interval_s)
+            self._wake.wait(self.settings.interval_s)
+            self._wake.clear()
+
+    def _soon(self) -> None:
+        """Re-evaluate now: wake the loop, or (not started: tests, tools) tick on this thread."""
+        if self._thread is not None and self._thread.is_alive():
+            self._wake.set()
+        else:
+            self.tick()
 
     # -- local limits ------------------------------------------------------------------------
     def set_local_limit(
@@ -239,14 +251,14 @@ class EnergySupervisor:
         now = self.clock()
         limit = self.local.set(scope, now=now, amps=amps, watts=watts, ttl_s=ttl_s, origin=origin)
         log.info("local limit set %s", limit.describe(now))
-        self.tick()
+        self._soon()
         return limit
 
     def clear_local_limit(self, scope: str) -> bool:
         cleared = self.local.clear(scope)
         if cleared:
             log.info("local limit cleared scope=%s", scope)
-            self.tick()
+            self._soon()
         return cleared
 
     def on_limit_message(self, topic: str, payload: bytes) -> None:
@@ -266,7 +278,8 @@ class EnergySupervisor:
 
     # -- one turn ----------------------------------------------------------------------------
     def tick(self) -> None:
-        """Recompute and apply every limit, then the offline policy. Thread-safe."""
+        """Recompute and apply every limit, then the offline policy. Called by the supervisor's
+        own thread (or directly when it is not started)."""
         now = self.clock()
         plugged = {eid: _plugged(self.controllers[eid]) for eid in self.sharing}
         wanted: dict[tuple[str, LimitSource], tuple[float | None, str]] = {}
