@@ -526,3 +526,28 @@ def test_the_daemon_runs_the_energy_supervisor_and_takes_a_local_limit_over_mqtt
     finally:
         daemon.stop()
     assert daemon.energy is None
+
+
+def test_an_iso15118_dc_session_stops_when_josev_is_lost_whatever_the_policy() -> None:
+    from tests.test_interlocks import apply_dc
+
+    rig = SimEvse("dc")
+    try:
+        sup, view = offline_rig(rig, OfflinePolicy())  # "continue" is for basic AC only
+        apply_dc(rig, "dc_session")
+        rig.settle(1.0)
+        assert rig.ctl.contactor_closed and rig.ctl.hlc_active
+        view.connected = False
+        sup.tick()
+        rig.clock.advance(1.9)
+        sup.tick()
+        rig.settle(0.2)
+        assert rig.ctl.contactor_closed
+        rig.clock.advance(0.2)
+        sup.tick()
+        rig.settle(1.0)
+        assert not rig.ctl.contactor_closed
+        assert not rig.world.pm.enabled or rig.world.pm.target_a == 0.0
+        assert sup.episode is not None and "DE*TST*E0002" in sup.episode.stopped()
+    finally:
+        rig.close()
