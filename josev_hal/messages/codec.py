@@ -1,11 +1,16 @@
 """Envelope, registry and the fast codec of the Josev API.
 
-Decoding happens in two steps over one buffer: the envelope decoder reads ``id``, ``name`` and
-``type`` and keeps ``data`` as a zero-copy ``msgspec.Raw`` slice, then the payload decoder chosen
-by ``(name, type)`` decodes and validates that slice. Both decoders are built once per pair and
-reused. Encoding validates too: the payload is encoded, decoded again by the strict decoder of its
-class (types, ranges, patterns, cross-field rules) and only then wrapped in the envelope, so a
-message that Josev would reject never leaves the process.
+Decoding a canonical envelope (Josev's compact ``{"id","name","type","data"}`` order, all ASCII)
+is one msgspec pass: the bytes after the id select a decoder typed down to the payload for that
+``(name, type)`` (see ``_NAME_AT``) and only the id's format is checked in Python, by a byte
+translation instead of a regex. Anything else takes the general path: the envelope decoder reads
+``id``, ``name`` and ``type`` and keeps ``data`` as a zero-copy ``msgspec.Raw`` slice, then the
+payload decoder chosen by ``(name, type)`` decodes that slice; it also explains every error with
+its JSON path and does the repairs the contract allows (integral floats, unknown keys while
+lenient). Both paths give the same verdict on every input. Encoding validates too: the payload is
+encoded, decoded again by the strict decoder of its class (types, ranges, patterns, cross-field
+rules) and only then spliced into the envelope, so a message that Josev would reject never leaves
+the process.
 
 Incoming-leniency policy (contract, MESSAGES.md section 1: newer Josev versions add fields):
 
