@@ -119,13 +119,23 @@ def mutants(example: dict[str, Any]) -> Iterator[tuple[str, Any]]:
             yield "bad_uuid_string", _set(example, path, "1234")
 
 
-def _project_accepts(mutant: Any) -> bool:
-    raw = mutant if isinstance(mutant, bytes) else json.dumps(mutant).encode()
+def _verdict(raw: bytes) -> bool:
     try:
         decode(raw, strict=True)
     except MessageError:
         return False
     return True
+
+
+def _project_accepts(mutant: Any) -> bool:
+    if isinstance(mutant, bytes):
+        return _verdict(mutant)
+    # Compact JSON in the envelope's key order is what Josev sends and what the codec's one-pass
+    # fast path takes; with spaces every message goes the general path. Both must agree.
+    compact = _verdict(json.dumps(mutant, separators=(",", ":")).encode())
+    spaced = _verdict(json.dumps(mutant).encode())
+    assert compact == spaced, f"fast and general path disagree on {json.dumps(mutant)[:300]}"
+    return compact
 
 
 def _schema_accepts(contract: Contract, mutant: Any) -> bool:
