@@ -163,14 +163,21 @@ def test_whatever_decodes_encodes_to_valid_json_that_the_contract_accepts(
     id_: str, ts: str, contract: Contract
 ) -> None:
     doc = {"id": id_, "name": "clock_sync", "type": "update", "data": {"current_time": ts}}
+    compact = json.dumps(doc, separators=(",", ":")).encode()  # the one-pass fast path
+    try:
+        fast = decode(compact, strict=True)
+    except MessageError:
+        fast = None
     try:
         msg = decode(json.dumps(doc), strict=True)
     except MessageError:
+        assert fast is None, "the fast path accepted what the general path refuses"
         ecma_ok = re.fullmatch(UUID_PATTERN[2:-2], id_, re.ASCII) and re.fullmatch(
             DATE_TIME_PATTERN[2:-2], ts, re.ASCII
         )
         assert not ecma_ok, "refused a message the contract's patterns accept"
         return
+    assert fast is not None, "the fast path refused what the general path accepts"
     out = encode(msg)
     assert json.loads(out) == doc  # valid JSON, nothing lost or added
     contract.validate(out)
