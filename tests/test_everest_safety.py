@@ -511,3 +511,45 @@ def test_soft_overcurrent_against_everests_limit_opens_and_blocks_until_unplug(
             after=t,
         )
         assert emu.checker.violations == []
+
+
+def test_ac_switch_three_phases_runs_the_safe_sequence_on_a_board_with_a_phase_contactor(
+    broker: EmbeddedBroker,
+) -> None:
+    text = sim_board_text()
+    for old, new in (
+        (
+            '  [evse.devices.id_reader]\n  driver = "sim-id-reader"\n',
+            '  [evse.devices.id_reader]\n  driver = "sim-id-reader"\n\n'
+            '  [evse.devices.phase_switch]\n  driver = "sim-phase-contactor"\n\n'
+            "  [evse.phase_switching]\n  min_switch_interval_s = 0\n  pause_timeout_s = 5.0\n"
+            "  contactor_timeout_s = 0.5\n  settle_s = 0.3\n",
+        ),
+        ("[meter]\ninterval_s = 1.0\nstale_after_s = 3.0", "[meter]\ninterval_s = 0.2\nstale_after_s = 1.0"),
+    ):
+        assert text.count(old) >= 1, old
+        text = text.replace(old, new, 1)
+    with everest_rig(broker, everest_profile(text)) as rig:
+        emu = rig.emulator
+        caps = emu.wait_for(lambda r: r.module_id == "bsp_1" and r.name == "capabilities", 5)
+        assert caps.value.supports_changing_phases_during_charging is True
+        assert caps.value.min_phase_count_import == 1
+        emu.wait_for(lambda r: r.module_id == "bsp_1" and r.name == "ac_nr_of_phases" and r.value == 1, 5)
+        _world().set_ev_pauses_on_x1(True)  # a polite EV: B while the PWM is withdrawn
+        _charging(rig)
+        t = time.monotonic()
+        emu.send(BSP, "bsp_1", "ac_switch_three_phases_while_charging", m.AcPhaseMode.THREE_PHASES)
+        _event(emu, "PowerOff", t)
+        three = emu.wait_for(lambda r: r.name == "ac_nr_of_phases" and r.value == 3, 10, after=t)
+        again = _event_rec(emu, "PowerOn", t)
+        assert again.at > three.at, "power returns only after the phase contactor moved and settled"
+        assert _world().relay_state() == (True, True)
+        assert emu.checker.violations == []
+
+
+def _event_rec(emu: EverestEmulator, event: str, after: float, timeout: float = 10.0):  # type: ignore[no-untyped-def]
+    return emu.wait_for(
+        lambda r: r.module_id == "bsp_1" and r.name == "event" and r.value.event.value == event,
+        timeout,
+        after=after,
+    )

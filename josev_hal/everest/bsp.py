@@ -55,6 +55,7 @@ from josev_hal.everest.monitor import ErrorRegistry, ModuleMonitor
 from josev_hal.liveness import Heartbeat
 from josev_hal.station.config import EvseSettings
 from josev_hal.station.cp import CpClassifier, CpLetter
+from josev_hal.station.phases import PhaseInputs, PhaseSettings, PhaseSwitcher
 from josev_hal.station.pp import cable_from_sample
 
 __all__ = ["BoardSupport", "BspState"]
@@ -76,6 +77,8 @@ _AMPACITY = {
     63.0: m.Ampacity.A_63_3PH_70_1PH,
 }
 _RCD_REPORT_S = 1.0
+# A meter reading older than this does not count for "no current flows" (phase switching).
+_METER_FRESH_S = 3.0
 # Contactor faults that end with the session (CP A, contacts open); "welded" ends only when the
 # mirror contact reads open again.
 _SESSION_FAULTS = frozenset({"failed_to_close", "opened_unexpectedly", "feedback_read"})
@@ -146,6 +149,10 @@ class BoardSupport:
         connector = settings.connectors[0]
         self.socket = connector.cable == "socket"
         self.classifier = CpClassifier(settings.cp_thresholds, settings.cp_debounce_samples)
+        self.phase_dev: Contactor | None = device(board_evse, Role.PHASE_SWITCH, Contactor)
+        self.phases = self._phase_switcher(board_evse)
+        self._phase_command: bool | None = None
+        self._phases_sent: int | None = None
         self.errors = ErrorRegistry(link, API, module_id, m.BspError)
         self.state = BspState()
         self.lock = threading.Lock()
@@ -161,6 +168,28 @@ class BoardSupport:
         self.heartbeat: Heartbeat | None = None  # set by the northbound when a watchdog runs
         self.loop_period_s = settings.cp_sample_interval_s
         self._unlock_deferred_logged = False
+
+    def _phase_switcher(self, board_evse: BoardEvse) -> PhaseSwitcher | None:
+        """The 1p/3p sequencer (josev_hal.station.phases, pure) when the EVSE has a
+        ``phase_switch`` contactor and ``[evse.phase_switching]``; it starts with the phase count
+        the contactor's mirror contact shows."""
+        cfg = board_evse.spec.phase_switching
+        if cfg is None or self.phase_dev is None:
+            return None
+        try:
+            closed = bool(self.phase_dev.read().feedback_closed)
+        except DeviceError as exc:
+            log.warning(
+                "evse %s: phase contactor unreadable at start (%s): assuming one phase", self.evse.id, exc
+            )
+            closed = False
+        settings = PhaseSettings(
+            min_switch_interval_s=cfg.min_switch_interval_s,
+            pause_timeout_s=cfg.pause_timeout_s,
+            contactor_timeout_s=cfg.contactor_timeout_s,
+            settle_s=cfg.settle_s,
+        )
+        return PhaseSwitcher(settings, phases=3 if closed else 1)
 
     # -- wiring ----------------------------------------------------------------------------------
 
@@ -236,13 +265,16 @@ class BoardSupport:
         self._wake.set()
 
     def _on_switch_phases(self, mode: m.AcPhaseMode) -> None:
-        # No driver role switches phases; capabilities say so. Never act on it.
-        log.warning(
-            "everest evse=%s ac_switch_three_phases_while_charging(%s) ignored: the board cannot "
-            "switch phases (capabilities.supports_changing_phases_during_charging = false)",
-            self.evse.id,
-            mode,
-        )
+        if self.phases is None:
+            # No phase_switch device: the capabilities say so; never act on it.
+            log.warning(
+                "everest evse=%s ac_switch_three_phases_while_charging(%s) ignored: the board cannot "
+                "switch phases (capabilities.supports_changing_phases_during_charging = false)",
+                self.evse.id,
+                mode,
+            )
+            return
+        self._queue(("phases", 3 if mode is m.AcPhaseMode.THREE_PHASES else 1))
 
     def _on_overcurrent_limit(self, amps: float) -> None:
         # The boards' overcurrent shutdown is in hardware with a fixed setting; the value is
@@ -291,16 +323,17 @@ class BoardSupport:
     def publish_capabilities(self) -> None:
         s = self.settings
         phases = s.phases
+        switching = self.phases is not None
         caps = m.HardwareCapabilities(
             max_current_A_import=s.max_current_a,
             min_current_A_import=min(6.0, s.max_current_a),
             max_phase_count_import=phases,
-            min_phase_count_import=phases,
+            min_phase_count_import=1 if switching else phases,
             max_current_A_export=0.0,
             min_current_A_export=0.0,
             max_phase_count_export=phases,
-            min_phase_count_export=phases,
-            supports_changing_phases_during_charging=False,
+            min_phase_count_export=1 if switching else phases,
+            supports_changing_phases_during_charging=switching,
             supports_cp_state_E=True,
             connector_type=m.ConnectorType.SOCKET if self.socket else m.ConnectorType.CABLE,
         )
@@ -314,7 +347,7 @@ class BoardSupport:
 
     def _publish_state_now(self) -> None:
         self.publish_capabilities()
-        self.link.publish(API, self.module_id, "ac_nr_of_phases", self.settings.phases)
+        self.link.publish(API, self.module_id, "ac_nr_of_phases", self._phase_count())
         with self.lock:
             letter, confirmed, ampacity = (
                 self.state.letter,
@@ -327,6 +360,11 @@ class BoardSupport:
             self.link.publish(API, self.module_id, "event", m.BspEvent(event=m.BspEventKind.POWER_ON))
         if ampacity is not None and self.socket:
             self.link.publish(API, self.module_id, "ac_pp_ampacity", m.ProximityPilot(ampacity=ampacity))
+
+    def _phase_count(self) -> int:
+        if self.phases is not None and self.phases.phases is not None:
+            return self.phases.phases
+        return self.settings.phases
 
     def request_stop_transaction(self, reason: str = "Local") -> None:
         """Ask EVerest to end the session gracefully (a stop button, a plugin)."""
@@ -375,6 +413,11 @@ class BoardSupport:
             cp_target = ("x1", None)
         else:
             cp_target = cp_request
+        hold_open = False
+        if self.phases is not None:
+            withdraw_pwm, hold_open = self._phase_step()
+            if withdraw_pwm and cp_target[0] == "pwm":
+                cp_target = ("x1", None)  # the EV pauses while the supply changes
         self._apply_cp(cp_target)
 
         # Withdraw the permission where EVerest must decide again (not on a B pause).
@@ -403,6 +446,7 @@ class BoardSupport:
             and self.state.contactor_fault is None
             and not self.state.overcurrent
             and lock_ok
+            and not hold_open
             and not self._overcurrent_trips()
         )
         if may_close:
@@ -468,6 +512,51 @@ class BoardSupport:
             if letter is CpLetter.A:
                 self._on_unplugged()
         return letter, reading.pilot_fault or reading.diode_fault
+
+    def _phase_step(self) -> tuple[bool, bool]:
+        """Advance the 1p/3p sequencer; move the phase contactor when it says so (only ever with
+        the main contactor open and the EV paused: the sequencer's invariant). Returns
+        (withdraw the PWM, hold the main contactor open)."""
+        assert self.phases is not None and self.phase_dev is not None
+        now = time.monotonic()
+        main: bool | None = self.state.contactor_commanded
+        phase: bool | None = None
+        try:
+            if self.contactor is not None and self.contactor.has_feedback:
+                main = self.contactor.read().feedback_closed
+            phase = self.phase_dev.read().feedback_closed if self.phase_dev.has_feedback else None
+        except DeviceError as exc:
+            log.error("evse %s: phase switching inputs unreadable: %s", self.evse.id, exc)
+            return True, True
+        with self.lock:
+            measured = self._meter_current
+        current = measured[0] if measured is not None and now - measured[1] < _METER_FRESH_S else None
+        before = (self.phases.step, self.phases.phases)
+        cmd = self.phases.advance(
+            PhaseInputs(
+                now=now,
+                cp_state=self.classifier.state,
+                current_a=current,
+                main_closed=main,
+                phase_closed=phase,
+            )
+        )
+        if cmd.phase_closed != self._phase_command:
+            try:
+                self.phase_dev.close() if cmd.phase_closed else self.phase_dev.open()
+                self._phase_command = cmd.phase_closed
+            except DeviceError as exc:
+                log.error("evse %s: phase contactor command failed: %s", self.evse.id, exc)
+        if (self.phases.step, self.phases.phases) != before:
+            log.info("everest evse=%s phase switch %s", self.evse.id, self.phases.timeline[-1][1])
+        self.errors.set(
+            self.phases.fault is not None, E.VENDOR_ERROR, "phase_switch", self.phases.fault or ""
+        )
+        count = self._phase_count()
+        if count != self._phases_sent:
+            self._phases_sent = count
+            self.link.publish(API, self.module_id, "ac_nr_of_phases", count)
+        return cmd.withdraw_pwm, cmd.hold_open
 
     def _overcurrent_trips(self) -> bool:
         """The soft overcurrent rule (see the module docstring); True when it trips now."""
@@ -735,7 +824,11 @@ class BoardSupport:
     # -- one-shot jobs ---------------------------------------------------------------------------
 
     def _run_job(self, job: Any) -> None:
-        if job == "publish_state":
+        if isinstance(job, tuple) and job[0] == "phases" and self.phases is not None:
+            accepted, why = self.phases.request(job[1], time.monotonic())
+            level = logging.INFO if accepted else logging.WARNING
+            log.log(level, "everest evse=%s switch to %d phases: %s", self.evse.id, job[1], why)
+        elif job == "publish_state":
             self._publish_state_now()
         elif job == "self_test":
             self._self_test()
