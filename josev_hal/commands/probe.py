@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib
 import json
 import logging
 import sys
@@ -694,9 +695,11 @@ def _run_linux(args: argparse.Namespace, pm: HalPluginManager) -> int:
     except ImportError:
         _err("the josev_hal_linux plugin is not installed")
         return EXIT_RUNTIME
+    # libgpiod's bindings are optional (without them the probe reads sysfs); imported by name so
+    # the type checker is content with or without them installed.
     gpiod: Any
     try:
-        import gpiod
+        gpiod = importlib.import_module("gpiod")
     except ImportError:
         gpiod = None
     inv = inventory(args.gpio_dev_dir, args.sysfs_root, gpiod)
