@@ -551,6 +551,7 @@ class Commissioning:
         mark = self.events.mark()
         if dc:
             view.dc_end_hlc(evse_id)
+        ev_left_c = time.monotonic()  # the station clock: events carry time.monotonic() too
         ev.set_state(evse_id, cid, "B")
         opened_cmd = self.events.wait(mark, evse_id, EventKind.CONTACTOR_OPENED, 5.0, lambda e: True)
         cp_change = self.events.wait(
@@ -567,7 +568,12 @@ class Commissioning:
             if dc:
                 pass  # DC opens on the end of the ISO 15118 session, not on the CP change
             elif opened_cmd is not None and cp_change is not None:
-                reaction = max(0.0, opened_cmd.at - cp_change.at)
+                # With a simulated EV the moment it left C is known: measure from there (CP
+                # sampling, debounce and the decision). With an operator's adapter only the core's
+                # own part is measurable: from the accepted B to the open command.
+                core = max(0.0, opened_cmd.at - cp_change.at)
+                total = max(0.0, opened_cmd.at - ev_left_c) if ev.simulated else None
+                reaction = total if total is not None else core
                 self._record(
                     Check(
                         evse_id,
@@ -576,7 +582,16 @@ class Commissioning:
                         round(reaction * 1000, 1),
                         f"<= {OPEN_REACTION_LIMIT_S * 1000:g} ms",
                         "ms",
-                        "core detected B (after debounce) to open command",
+                        "EV left C to the open command"
+                        if total is not None
+                        else "core accepted B (after debounce) to the open command",
+                        measurements={
+                            "ev_left_c_to_open_command_s": total,
+                            "cp_b_accepted_to_open_command_s": core,
+                            "ev_left_c_to_mirror_open_s": None
+                            if confirmed is None or not ev.simulated
+                            else max(0.0, confirmed.at - ev_left_c),
+                        },
                     )
                 )
             else:
