@@ -53,6 +53,12 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     parser.add_argument("--fast", action="store_true", help="compress time: the demo takes well under 20 s")
     parser.add_argument("--dc", action="store_true", help="run the DC (ISO 15118) session instead of AC")
     parser.add_argument(
+        "--scenario",
+        choices=("ac", "dc", "pv-surplus"),
+        help="the session to run (default ac; --dc means dc). pv-surplus: a local energy manager "
+        "limits the power and the AC EVSE switches 3 -> 1 -> 3 phases",
+    )
+    parser.add_argument(
         "--everest",
         action="store_true",
         help="serve the board under EVerest's external MQTT API and play EVerest's side instead of Josev's",
@@ -109,7 +115,15 @@ def run(args: argparse.Namespace) -> int:
             kind = "amqtt (in-process)" if broker.is_fallback else "mosquitto"
             console.print(f"[dim]private broker: {kind} at {url} (use --broker URL for another)[/]")
         pm = get_plugin_manager()
+        scenario = args.scenario or ("dc" if args.dc else "ac")
         profile, source = load_board_profile(None, pm)
+        if scenario == "pv-surplus":  # the built-in board with a 1p/3p switch on its AC EVSE
+            from josev_hal_sim import sim_pv_board_text
+
+            from josev_hal.profile import load_profile_text
+
+            source = "built-in sim board + phase switch"
+            profile = load_profile_text(sim_pv_board_text(), source, pm)
         # A unique client id: several demos (or a daemon) may share one broker.
         profile.mqtt.client_id = f"josev-hal-demo-{uuid.uuid4().hex[:8]}"
         # --- EVerest (#20): the same board under EVerest's API, EVerest's side emulated
@@ -122,13 +136,18 @@ def run(args: argparse.Namespace) -> int:
             daemon = Daemon(profile, pm, source=source, broker_url=url, state_dir=state_dir)
             daemon.start(wait_s=10.0)
             try:
-                scenario = "dc" if args.dc else "ac"
                 console.rule(f"josev-hal demo: {scenario.upper()} session on the simulated board")
                 emulator = JosevEmulator(url, on_event=TimelinePrinter(console), timeout_s=5.0)
                 with emulator:
                     if args.inject_violation:
                         _inject(url, profile.mqtt.publish_topic)
-                    result = run_scenario(emulator, scenario, fast=args.fast, step_timeout_s=5.0)
+                    result = run_scenario(
+                        emulator,
+                        scenario,
+                        fast=args.fast,
+                        step_timeout_s=5.0,
+                        client_id=profile.mqtt.client_id,
+                    )
             finally:
                 daemon.stop()
     except HalError as exc:

@@ -283,6 +283,11 @@ class JosevEmulator:
                     return m
         return self.expect(predicate, timeout, seen=False)
 
+    def publish_json(self, topic: str, document: dict[str, Any], title: str) -> None:
+        """Publish a JSON document outside the Josev API (a local energy manager's limit ...)."""
+        self._client.publish(topic, json.dumps(document), qos=1).wait_for_publish(self.timeout_s)
+        self.emit("sim", title, json.dumps(document))
+
     def sim(self, evse_id: str, action: str, connector_id: int = 1, **extra: Any) -> None:
         """Drive the simulated board (topic ``sim/cs``)."""
         command = {"evse_id": evse_id, "connector_id": connector_id, "action": action, **extra}

@@ -55,6 +55,7 @@ class _Ctx:
     energy_start: float | None = None
     energy_end: float | None = None
     evse_id: str | None = None
+    client_id: str = ""  # the CS's MQTT client id (josev-hal/<client_id>/... topics)
 
 
 def _is(name: str, type_: MessageType = MessageType.UPDATE, **fields: object) -> Callable[[Message], bool]:
@@ -293,15 +294,91 @@ def dc_session(ctx: _Ctx) -> None:
     _need(emu.expect_after(mark, _cp_state(evse, "A"), t), "no cp_status A after the EV left")
 
 
+def _ac_limit(evse_id: str, check: Callable[[float, float, float], bool]) -> Callable[[Message], bool]:
+    """A cs_status_and_limits update whose AC max_current (l1, l2, l3) of ``evse_id`` passes."""
+
+    def match(m: Message) -> bool:
+        if m.name != "cs_status_and_limits" or m.type is not MessageType.UPDATE:
+            return False
+        for e in m.data.evses:
+            ac = getattr(e, "ac", UNSET)
+            if e.evse_id == evse_id and ac is not UNSET:
+                mc = ac.max_current
+                return check(mc.l1, mc.l2, mc.l3)
+        return False
+
+    return match
+
+
+def pv_surplus(ctx: _Ctx) -> None:
+    """PV surplus (issue #22): a local energy manager sets the station's power on
+    ``josev-hal/<client>/limits/set``; 3000 W does not carry 6 A on three phases, so the EVSE
+    pauses the EV, switches to one phase and charges with the whole surplus; 11 kW switches it
+    back to three phases. The board needs a phase switch (``sim_pv_board_text``)."""
+    emu, t = ctx.emu, ctx.timeout
+    startup(ctx)
+    evse = ctx.evse_id = _pick(ctx, "ac")
+    topic = f"josev-hal/{ctx.client_id}/limits/set"
+    emu.step(f"PV surplus on {evse}: an energy manager limits the station's power")
+    emu.sim(evse, "ev_pauses_on_x1", active=True)  # a polite EV: B while the PWM is withdrawn
+    mark = emu.mark()
+    emu.sim(evse, "plug")
+    _need(emu.expect_after(mark, _cp_state(evse, "B"), t), "no cp_status B after the EV plugged in")
+    emu.update(
+        p.AuthorizationUpdate(
+            evse_id=evse, id_token="remote-start", token_type=p.AuthorizationTokenType2.CENTRAL,
+            status=p.AuthorizationStatus.ACCEPTED,
+        )
+    )  # fmt: skip
+    mark = emu.mark()
+    emu.sim(evse, "charge")
+    emu.sim(evse, "current", amps=16)
+    _need(emu.expect_after(mark, _contactor(evse, "closed"), max(t, 10.0)), "the contactor did not close")
+    _charge_for(ctx, evse, 0.0)
+    for watts, phases in ((3000, 1), (11040, 3)):
+        mark = emu.mark()
+        emu.publish_json(topic, {"scope": "*", "watts": watts, "ttl_s": 600}, f"energy manager: {watts} W")
+        _need(
+            emu.expect_after(mark, lambda m: _cp_state(evse, "B")(m), max(t, 10.0)),
+            f"the EV was not paused (B) for the switch to {phases} phase(s)",
+        )
+        if phases == 1:
+            want = _ac_limit(evse, lambda l1, l2, l3: 12.0 < l1 <= 13.1)
+        else:
+            want = _ac_limit(evse, lambda l1, l2, l3: l1 >= 15.9)
+        _need(emu.expect_after(mark, want, max(t, 15.0)), f"no {watts} W limit in cs_status_and_limits")
+        _need(
+            emu.expect_after(
+                mark, lambda m: _cp_state(evse, "C")(m) and m.data.state.value == "C2", max(t, 15.0)
+            ),
+            f"the EV did not resume (C2) on {phases} phase(s)",
+        )
+        _need(
+            emu.expect_after(mark, _contactor(evse, "closed"), max(t, 15.0)),
+            "the contactor did not close again",
+        )
+        _charge_for(ctx, evse, 2.0 if ctx.fast else 10.0)
+    emu.publish_json(topic, {"scope": "*", "clear": True}, "energy manager: limit cleared")
+    mark = emu.mark()
+    stop = _need(emu.request(p.StopChargingRequest(evse_id=evse)), "stop_charging was not answered")
+    if stop.data.status is not p.AcceptedRejected.ACCEPTED:
+        raise ScenarioFailed(f"stop_charging answered {stop.data.status.value}")
+    _need(emu.expect_after(mark, _contactor(evse, "opened"), max(t, 10.0)), "the contactor did not open")
+    mark = emu.mark()
+    emu.sim(evse, "unplug")
+    _need(emu.expect_after(mark, _cp_state(evse, "A"), t), "no cp_status A after the EV left")
+
+
 SCENARIOS: dict[str, Callable[[_Ctx], None]] = {
     "startup": startup,
     "ac": ac_session,
     "dc": dc_session,
+    "pv-surplus": pv_surplus,
 }
 
 
 #: Scenarios in which energy must flow: PASSED needs a meter that counted some.
-CHARGING_SCENARIOS = frozenset({"ac", "dc"})
+CHARGING_SCENARIOS = frozenset({"ac", "dc", "pv-surplus"})
 
 
 def _delivered(ctx: _Ctx) -> float | None:
@@ -311,10 +388,11 @@ def _delivered(ctx: _Ctx) -> float | None:
 
 
 def run_scenario(
-    emu: JosevEmulator, name: str, *, fast: bool = True, step_timeout_s: float = 5.0
+    emu: JosevEmulator, name: str, *, fast: bool = True, step_timeout_s: float = 5.0, client_id: str = ""
 ) -> ScenarioResult:
-    """Run one scenario and collect the verdict (never raises for CS misbehaviour)."""
-    ctx = _Ctx(emu=emu, fast=fast, timeout=step_timeout_s)
+    """Run one scenario and collect the verdict (never raises for CS misbehaviour).
+    ``client_id``: the CS's MQTT client id, for scenarios that use its own topics."""
+    ctx = _Ctx(emu=emu, fast=fast, timeout=step_timeout_s, client_id=client_id)
     failure = None
     try:
         SCENARIOS[name](ctx)

@@ -45,6 +45,7 @@ __all__ = [
     "hal_register_drivers",
     "set_default_registry",
     "sim_board_text",
+    "sim_pv_board_text",
     "world_key",
 ]
 
@@ -58,6 +59,30 @@ SIM_BOARD_RESOURCE = "sim_board.toml"
 def sim_board_text() -> str:
     """The built-in sim board profile (what ``josev-hal run`` uses without ``--board``)."""
     return resources.files(__name__).joinpath(SIM_BOARD_RESOURCE).read_text(encoding="utf-8")
+
+
+#: The AC EVSE of the built-in board with a 1p/3p switch, for ``josev-hal demo --scenario
+#: pv-surplus``: short intervals so the demo shows 3 -> 1 -> 3 phases within seconds.
+_PV_SWITCH = """
+  [evse.devices.phase_switch]
+  driver = "sim-phase-contactor"
+
+  [evse.phase_switching]
+  min_switch_interval_s = 2
+  pause_timeout_s = 5
+  contactor_timeout_s = 0.5
+  settle_s = 0.5
+"""
+
+
+def sim_pv_board_text() -> str:
+    """The built-in sim board with a phase switch on the AC EVSE (demo ``pv-surplus``)."""
+    text = sim_board_text()
+    anchor = '  [evse.devices.id_reader]\n  driver = "sim-id-reader"\n'
+    first = text.index(anchor) + len(anchor)  # the AC EVSE is the first one
+    text = text[:first] + _PV_SWITCH + text[first:]
+    text = text.replace("min_close_interval_s = 10.0", "min_close_interval_s = 1.0", 1)
+    return text + "\n[limits]\ninterval_s = 0.2\n"
 
 
 @hookimpl

@@ -183,6 +183,13 @@ class EvIgnoresPwm(_Command, tag="ev_ignores_pwm", frozen=True):
     active: bool = True
 
 
+class EvPausesOnX1(_Command, tag="ev_pauses_on_x1", frozen=True):
+    """The EV goes to B while the PWM is withdrawn (X1) and asks again when it returns, as IEC
+    61851-1 Table A.6 expects (``active=false``: it stays in C1)."""
+
+    active: bool = True
+
+
 class GridLimit(_Command, tag="grid_limit", frozen=True):
     """The grid operator's control box asks to dim (``active=true``) or releases (false)."""
 
@@ -223,6 +230,7 @@ SimCommand = (
     | CableShort
     | GridLimit
     | EvIgnoresPwm
+    | EvPausesOnX1
     | HouseLoad
     | Temperature
 )
@@ -342,6 +350,8 @@ class SimControl:
                 world.set_grid_limit(active)
             case EvIgnoresPwm(active=active):
                 world.set_ev_ignores_pwm(active)
+            case EvPausesOnX1(active=active):
+                world.set_ev_pauses_on_x1(active)
             case HouseLoad(amps=amps):
                 world.set_house_load(*(float(a) for a in amps))
             case Temperature(sensor=sensor, celsius=celsius):
