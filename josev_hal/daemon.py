@@ -212,6 +212,7 @@ class Daemon:
             self.functions.close()
         if self.bridge is not None:
             self.bridge.stop(flush_s)  # hands the final state over, or gives up at the deadline
+            log.info("final %s", self.bridge.format_stats())  # the run's totals, for the record
         if self.board is not None:
             self.board.release()
         self.station = self.functions = self.bridge = None

@@ -133,6 +133,8 @@ class MqttConnection:
         self._subs_lock = threading.Lock()
         self._pending_subs: deque[str] = deque()
         self.last_disconnect_monotonic: float | None = None
+        #: Messages still in the outbox when stop() ended (no session, or past its deadline).
+        self.unsent_at_stop = 0
         self._client = self._new_client(clean_session=False)
         self._client.will_set(will_topic, will_payload, qos=1, retain=True)
         self._client.on_connect = self._on_connect
@@ -375,6 +377,9 @@ class MqttConnection:
                     if self._turn(0.05) != MQTTErrorCode.MQTT_ERR_SUCCESS:
                         break
                 if self._connected:
+                    # Nothing more is handed to paho after DISCONNECT (paho would keep it and never
+                    # send it); what is still queued is counted as unsent below.
+                    self._may_publish = False
                     self._client.disconnect()
                     while self._client.socket() is not None and time.monotonic() < deadline:
                         if self._turn(0.05) != MQTTErrorCode.MQTT_ERR_SUCCESS:
@@ -382,6 +387,7 @@ class MqttConnection:
             except Exception:
                 log.exception("mqtt: error while disconnecting; closing the socket")
         unsent = self.outbox.clear()
+        self.unsent_at_stop += unsent
         if unsent:
             log.warning(
                 "mqtt stopped with %d messages not handed to the broker (no session or deadline)", unsent

@@ -171,6 +171,7 @@ class Bridge:
         # Every outgoing message goes through the outbox; only the network thread drains it.
         self._outbox = Outbox(settings.queue_size)
         self._online = False
+        self._closed = False  # stop() finished: nothing is sent any more
         self._connected_event = threading.Event()
         self._last_error: BridgeError | None = None
         # Handler deadline bookkeeping.
@@ -261,6 +262,7 @@ class Bridge:
         """
         if not self._running:
             self._running = True
+            self._closed = False
             if self._workers is None:  # started again after stop()
                 self._workers = self._new_pool(self._worker_count, "josev-hal-handler")
                 self._serial = self._new_pool(1, "josev-hal-updates")
@@ -282,7 +284,13 @@ class Bridge:
             return
         self._running = False
         final = Outgoing(self._status_topic, _status_payload("offline", self.settings.client_id), True)
+        before = self._conn.unsent_at_stop
         self._conn.stop(final, timeout=flush_s)
+        # What could not be handed over counts as dropped: the totals stay honest.
+        self._stats.add("queue_dropped", self._conn.unsent_at_stop - before)
+        self._closed = True
+        # Put between the network thread's last look and the line above: dropped too.
+        self._stats.add("queue_dropped", self._outbox.clear())
         with self._deadline_cv:
             self._deadline_cv.notify_all()
         if self._watchdog is not None:
@@ -379,6 +387,11 @@ class Bridge:
 
     def _publish_or_queue(self, topic: str, body: bytes) -> None:
         # Never blocks and never touches paho: safe while holding any lock, from any thread.
+        if self._closed:
+            # After stop() nothing drains the outbox any more: count it as dropped, honestly.
+            self._stats.add("queue_dropped")
+            log.info("message to %s published after the bridge stopped; dropped", topic)
+            return
         if self._conn.submit(Outgoing(topic, body)):
             self._stats.add("queue_dropped")
             dropped = self._outbox.dropped
