@@ -10,16 +10,19 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 from josev_hal_sim import RealClock, WorldRegistry, set_default_registry
 from josev_hal_sim.physics import EvRequest
 
 from josev_hal.board import Board
 from josev_hal.plugins import get_plugin_manager
 from josev_hal.profile import load_profile_text
-from josev_hal.station.energy import EnergySupervisor, energy_from_profile
+from josev_hal.station.energy import EnergySettings, EnergySupervisor, EvseEnergy, energy_from_profile
 from josev_hal.station.limits import STATION_SCOPE, LimitSource
-from josev_hal.station.phases import PhaseStep
+from josev_hal.station.phases import PhaseSettings, PhaseStep, PhaseSwitcher
 from josev_hal.station.station import Station
+from tests.support.station import SimEvse
 from tests.support.waiting import eventually
 
 EVSE = "DE*TST*E0P1"
@@ -191,3 +194,63 @@ def test_a_stuck_phase_contactor_latches_a_fault_and_keeps_the_evse_paused(
     sup.set_local_limit(STATION_SCOPE, watts=11040.0)  # more power does not clear a fault
     assert eventually(lambda: switch.step is PhaseStep.FAULT and _phases_flowing(world) == 0, timeout_s=1.0)
     _never_under_load(world)
+
+
+# -- random limit changes on a manual clock -------------------------------------------------------
+
+
+ACTIONS = st.one_of(
+    st.tuples(st.just("watts"), st.sampled_from([1000.0, 2000.0, 3000.0, 4000.0, 4500.0, 7000.0, 11040.0])),
+    st.tuples(st.just("clear"), st.just(0.0)),
+    st.tuples(st.just("pause"), st.just(0.0)),
+    st.tuples(st.just("charge"), st.just(0.0)),
+    st.tuples(st.just("wait"), st.sampled_from([0.1, 0.3, 1.0, 3.0, 6.0])),
+)
+SWITCH = PhaseSettings(min_switch_interval_s=5.0, pause_timeout_s=3.0, contactor_timeout_s=0.5, settle_s=0.3)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(steps=st.lists(ACTIONS, min_size=1, max_size=25))
+def test_random_limit_changes_never_switch_phases_under_load(steps: list[tuple[str, float]]) -> None:
+    rig = SimEvse("ac", free_charging=True, min_close_interval_s=0.0)
+    try:
+        contactor = rig._make("sim-phase-contactor")
+        world = rig.world
+        world.set_ev_pauses_on_x1(True)
+        switcher = PhaseSwitcher(SWITCH, phases=1)
+        sup = EnergySupervisor(
+            {rig.evse_id: rig.ctl},
+            EnergySettings(evses={rig.evse_id: EvseEnergy(voltage_v=230.0, phases=3)}),
+            clock=rig.clock.now,
+            phase_switches={rig.evse_id: (switcher, contactor)},
+        )
+        rig.plug()
+        rig.charge()
+        for action, value in steps:
+            if action == "watts":
+                sup.set_local_limit(STATION_SCOPE, watts=value)
+            elif action == "clear":
+                sup.clear_local_limit(STATION_SCOPE)
+            elif action == "pause":
+                rig.pause()
+            elif action == "charge":
+                rig.charge()
+            seconds = value if action == "wait" else 0.1
+            for _ in range(max(1, round(seconds / 0.05))):
+                rig.tick(0.05)
+                rig.ctl.poll_meter()  # the meter thread of a running station
+                sup.tick()
+            # the physical invariant: the phase contactor only ever moved with the main contacts
+            # open and no current flowing
+            for at, closed, main_closed, amps in world.phase_log:
+                assert not main_closed and amps == 0.0, (at, closed, main_closed, amps, switcher.timeline)
+            if switcher.step in (PhaseStep.OPEN, PhaseStep.SWITCH, PhaseStep.SETTLE):
+                assert not rig.ctl.contactor_closed
+        ends = [t for t, e in switcher.timeline if e.startswith("idle: restore")]
+        starts = [t for t, e in switcher.timeline if e.startswith("withdraw: request")]
+        for end in ends:
+            later = [s for s in starts if s > end]
+            assert not later or later[0] - end >= SWITCH.min_switch_interval_s
+        event(f"switches={len(ends)}")
+    finally:
+        rig.close()
