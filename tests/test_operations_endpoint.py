@@ -8,6 +8,7 @@ import os
 import stat
 import time
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from josev_hal.embedded_broker import EmbeddedBroker
+from tests.support.broker import JosevPeer
 from tests.support.hal_process import AC, DC, HalProcess, board_text
 
 pytestmark = pytest.mark.timeout(120)
@@ -108,7 +110,24 @@ def test_metrics_parse_as_prometheus_text_and_count_what_happened(hal: HalProces
     closes = m["josev_hal_contactor_switch_seconds_count"][(("direction", "close"), ("evse", AC))]
     assert closes >= 1
     assert m["josev_hal_cp_state"][(("connector", "1"), ("evse", AC), ("state", "A1"))] == 1.0
-    assert "josev_hal_handler_latency_seconds" in m and "josev_hal_queue_depth" in m
+    assert "josev_hal_queue_depth" in m
+    # a request from Josev lands in the handler latency histogram
+    peer = JosevPeer(hal.broker)
+    try:
+        answer = peer.request(
+            {"id": str(uuid.uuid4()), "name": "cs_parameters", "type": "request", "data": {}}
+        )
+    finally:
+        peer.close()
+    assert answer["name"] == "cs_parameters" and answer["type"] == "response" and answer["data"]
+    m = _metrics(hal)
+    assert m["josev_hal_handler_latency_seconds_count"][()] >= 1
+    assert (
+        m["josev_hal_handler_latency_seconds_bucket"][(("le", "+Inf"),)]
+        == m["josev_hal_handler_latency_seconds_count"][()]
+    )
+    assert m["josev_hal_handler_latency_seconds_sum"][()] > 0
+    assert (("quantile", "0.99"),) in m["josev_hal_handler_latency_recent_seconds"]
     # OpenMetrics for scrapers that ask for it
     req = urllib.request.Request(hal.url + "/metrics", headers={"Accept": "application/openmetrics-text"})
     with urllib.request.urlopen(req, timeout=10) as resp:

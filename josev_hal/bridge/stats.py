@@ -7,14 +7,38 @@ short lock. :meth:`BridgeStats.snapshot` returns an immutable :class:`StatsSnaps
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import threading
 from collections import Counter, deque
 from dataclasses import dataclass, field
 
-__all__ = ["BridgeStats", "LatencySummary", "StatsSnapshot", "format_stats"]
+__all__ = [
+    "LATENCY_BUCKETS_S",
+    "BridgeStats",
+    "LatencyHistogram",
+    "LatencySummary",
+    "StatsSnapshot",
+    "format_stats",
+]
 
 # Handler latencies kept for the percentiles: recent behaviour matters, not the start-up.
 _LATENCY_WINDOW = 4096
+#: Upper bounds (s) of the handler latency histogram (every request since start, for /metrics).
+LATENCY_BUCKETS_S: tuple[float, ...] = (
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+)
 
 
 @dataclass(frozen=True)
@@ -26,6 +50,15 @@ class LatencySummary:
     p90_ms: float = 0.0
     p99_ms: float = 0.0
     max_ms: float = 0.0
+
+
+@dataclass(frozen=True)
+class LatencyHistogram:
+    """Every handler latency since start: cumulative counts per upper bound (s), count, sum (s)."""
+
+    buckets: tuple[tuple[float, int], ...] = ()
+    count: int = 0
+    sum_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -52,6 +85,7 @@ class StatsSnapshot:
     late_results_dropped: int = 0
     request_timeouts: int = 0
     handler_latency: LatencySummary = field(default_factory=LatencySummary)
+    handler_latency_histogram: LatencyHistogram = field(default_factory=LatencyHistogram)
 
     @property
     def total_in(self) -> int:
@@ -82,6 +116,9 @@ class BridgeStats:
         self._out: Counter[str] = Counter()
         self._rejects: Counter[str] = Counter()
         self._latencies: deque[float] = deque(maxlen=_LATENCY_WINDOW)
+        self._bucket_counts = [0] * len(LATENCY_BUCKETS_S)  # per bucket, not cumulative
+        self._latency_count = 0
+        self._latency_sum = 0.0
         self._queue_capacity = queue_capacity
         self.connected = False
         self.connects = 0
@@ -111,12 +148,21 @@ class BridgeStats:
             setattr(self, counter, getattr(self, counter) + amount)
 
     def record_latency(self, seconds: float) -> None:
+        index = bisect.bisect_left(LATENCY_BUCKETS_S, seconds)
         with self._lock:
             self._latencies.append(seconds)
+            if index < len(self._bucket_counts):
+                self._bucket_counts[index] += 1
+            self._latency_count += 1
+            self._latency_sum += seconds
 
     def snapshot(self) -> StatsSnapshot:
         with self._lock:
             latencies = sorted(self._latencies)
+            cumulative = list(itertools.accumulate(self._bucket_counts))
+            histogram = LatencyHistogram(
+                tuple(zip(LATENCY_BUCKETS_S, cumulative, strict=True)), self._latency_count, self._latency_sum
+            )
             return StatsSnapshot(
                 connected=self.connected,
                 messages_in=dict(self._in),
@@ -139,6 +185,7 @@ class BridgeStats:
                     p99_ms=_percentile(latencies, 0.99) * 1000,
                     max_ms=(latencies[-1] * 1000) if latencies else 0.0,
                 ),
+                handler_latency_histogram=histogram,
             )
 
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.openmetrics import exposition as openmetrics
 
@@ -107,10 +107,20 @@ class _Collector:
         depth = GaugeMetricFamily(f"{PREFIX}_queue_depth", "Messages waiting in the offline queue")
         depth.add_metric([], s.queue_depth)
         yield depth
+        hist = s.handler_latency_histogram
+        latency = HistogramMetricFamily(
+            f"{PREFIX}_handler_latency_seconds", "Request handler latency (every request since start)"
+        )
+        latency.add_metric(
+            [],
+            [(f"{le:g}", float(n)) for le, n in hist.buckets] + [("+Inf", float(hist.count))],
+            hist.sum_s,
+        )
+        yield latency
         lat = s.handler_latency
-        # The bridge keeps a window of recent latencies, not buckets: quantiles over that window.
+        # The bridge also keeps a window of recent latencies: quantiles over that window.
         q = GaugeMetricFamily(
-            f"{PREFIX}_handler_latency_seconds",
+            f"{PREFIX}_handler_latency_recent_seconds",
             "Request handler latency quantiles over the last requests",
             labels=["quantile"],
         )
