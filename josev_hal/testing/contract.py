@@ -24,6 +24,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +36,11 @@ from josev_hal.devices import (
     ControlPilot,
     CpMode,
     DcPowerModule,
+    DigitalInput,
     Driver,
     IdToken,
     IdTokenReader,
+    InputSample,
     IsolationMonitor,
     IsolationSample,
     Meter,
@@ -76,6 +79,7 @@ class PeerControls:
     * ``stick_open(True)``: the contactor never closes (coil fault); its feedback stays open.
     * ``present_token(uid)``: a card is held to the reader.
     * ``trip_rcd(True/False)``: the residual-current module trips / releases.
+    * ``set_input(True/False)``: a digital input's source (a control box's relay) switches.
     """
 
     disconnect: Callable[[bool], None] | None = None
@@ -83,6 +87,7 @@ class PeerControls:
     stick_open: Callable[[bool], None] | None = None
     present_token: Callable[[str], None] | None = None
     trip_rcd: Callable[[bool], None] | None = None
+    set_input: Callable[[bool], None] | None = None
 
 
 @dataclass
@@ -328,6 +333,29 @@ def _reads_temperature(sensor: TemperatureSensor) -> bool:
     return True
 
 
+def check_digital_input(din: DigitalInput, peer: PeerControls) -> None:
+    before = time.monotonic()
+    sample = din.read()
+    check_reading(sample, InputSample, before)
+    assert isinstance(sample.active, bool)
+    if peer.set_input is not None:
+        for level in (True, False, True):
+            peer.set_input(level)
+            eventually(partial(_input_is, din, level), f"input reads {level} after the source switched")
+        peer.set_input(False)
+    if peer.disconnect is not None:
+        peer.disconnect(True)
+        try:
+            with pytest.raises(DeviceError):
+                din.read()  # an unreadable input is an error, never the last level
+        finally:
+            peer.disconnect(False)
+
+
+def _input_is(din: DigitalInput, level: bool) -> bool:
+    return din.read().active is level
+
+
 CHECKS: list[tuple[type[Driver], Callable[[Any, PeerControls], None]]] = [
     (ControlPilot, check_control_pilot),
     (ProximityPilot, check_proximity_pilot),
@@ -339,6 +367,7 @@ CHECKS: list[tuple[type[Driver], Callable[[Any, PeerControls], None]]] = [
     (DcPowerModule, check_power_module),
     (IsolationMonitor, check_isolation_monitor),
     (TemperatureSensor, check_temperature),
+    (DigitalInput, check_digital_input),
 ]
 
 

@@ -28,6 +28,7 @@ __all__ = ["SIM_FACTORIES"]
 # close-then-open sequence finds the contacts closed (a contact welds when it closes).
 _OPTIONS: dict[str, dict[str, Any]] = {
     "sim-contactor": {"close_delay_ms": 0, "open_delay_ms": 5},
+    "sim-phase-contactor": {"close_delay_ms": 0, "open_delay_ms": 5},
     "sim-lock": {"delay_ms": 10},
     "sim-imd": {"measure_ms": 50},
 }
@@ -58,6 +59,12 @@ def _sim_factory(name: str) -> Factory:
             env.peer.present_token = world.present_token
         elif name == "sim-rcd":
             env.peer.trip_rcd = lambda on: world.rcd_trip() if on else world.rcd_clear()
+        elif name == "sim-grid-input":
+            env.peer.set_input = world.set_grid_limit
+        elif name == "sim-mains-meter":
+            env.peer.disconnect = lambda off: world.set_meter_online(not off)
+        elif name == "sim-phase-contactor":
+            env.peer.stick_open = world.set_phase_relay_stuck
         elif name == "sim-temperature":
             env.peer.disconnect = lambda off: world.set_temperature("socket", None if off else 25.0)
         try:
