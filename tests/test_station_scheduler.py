@@ -53,6 +53,8 @@ def test_jobs_of_one_interval_share_one_wake_up() -> None:
     s.every(1.0, lambda: None, name="meter")
     deadlines = sorted({round(d, 6) for d, _, job in s._heap if job.interval_s == 0.05})
     assert deadlines == [100.0, 100.1], "one wake-up per period for every 50 ms job"
+    meter = [d for d, _, job in s._heap if job.name == "meter"]
+    assert meter == [100.07], "a new job runs at once (a meter has a reading from the start)"
 
 
 def test_a_failing_job_is_logged_and_keeps_running_and_so_do_the_others(

@@ -22,6 +22,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -77,9 +78,9 @@ class Scheduler:
             # Jobs of one interval share their deadlines (aligned to the first such job), so they
             # run back to back in one wake-up: one wake-up per period for all EVSEs is what saves
             # the CPU; spreading them would cost one wake-up each, as separate threads do.
-            anchor = self._anchors.setdefault(interval_s, self._clock())
             now = self._clock()
-            periods = max(0.0, (now - anchor) // interval_s + (1 if now > anchor else 0))
+            anchor = self._anchors.setdefault(interval_s, now)
+            periods = math.ceil((now - anchor) / interval_s)  # the first job runs at once
             heapq.heappush(self._heap, (anchor + periods * interval_s, next(self._seq), job))
             self._cv.notify()
         return job
