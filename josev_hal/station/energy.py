@@ -472,7 +472,12 @@ class EnergySupervisor:
                     self._phase_note[eid] = note
                     log.info("evse=%s phase %s", eid, note)
             cmd = switch.advance(self._phase_inputs(ctl, contactor, now))
-            if self._phase_cmd.get(eid) is not cmd.phase_closed:
+            if eid not in self._phase_cmd:
+                # first turn: the command matches what the contactor read at start; never drive
+                # it blind (an unreadable contactor assumed open might be closed under load) --
+                # a mismatch becomes the sequencer's fault instead
+                self._phase_cmd[eid] = cmd.phase_closed
+            elif self._phase_cmd[eid] is not cmd.phase_closed:
                 # only ever moved by the sequencer with the EV paused and the main contactor open
                 self._phase_cmd[eid] = cmd.phase_closed
                 try:
