@@ -515,6 +515,7 @@ def test_the_daemon_runs_the_energy_supervisor_and_takes_a_local_limit_over_mqtt
     daemon.start(wait_s=10)
     try:
         assert daemon.energy is not None and daemon.station is not None
+        assert pm.get_plugin("josev_hal.energy") is daemon.energy  # for an energy-manager plugin
         ctl = daemon.station.controller("DE*JHL*E0001")
         topic = limits_topic(profile.mqtt.client_id)
         for _ in range(50):  # the subscription may lag the connection
