@@ -178,6 +178,7 @@ class EnergySupervisor:
         self._budget_w: dict[str, float] = {}
         self._phase_cmd: dict[str, bool] = {}
         self._phase_note: dict[str, str] = {}
+        self._phases_reported: dict[str, int | None] = {}
         self.settings = settings
         #: the EVSEs that share the station-wide AC limits (all, unless the settings name them:
         #: DC EVSEs take no part); the offline policy applies to every EVSE
@@ -491,7 +492,9 @@ class EnergySupervisor:
             else:
                 wanted[(eid, LimitSource.PHASE_SWITCH)] = (None, "")
             set_phases = getattr(ctl, "set_active_phases", None)
-            if set_phases is not None and switch.phases is not None:
+            if set_phases is not None and switch.phases != self._phases_reported.get(eid):
+                # cs_status_and_limits: 0 A on the phases the EVSE does not supply now
+                self._phases_reported[eid] = switch.phases
                 set_phases(switch.phases)
 
     def _phase_inputs(self, ctl: LimitedEvse, contactor: Contactor, now: float) -> PhaseInputs:
