@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -344,3 +345,23 @@ def test_contactor_opens_while_the_broker_is_down_and_josev_learns_it_afterwards
     rig.wait_contactor(AC, "opened", timeout=15)
     rig.wait(lambda ms: any(_is(m, "hardware_fault", AC) for m in ms), timeout=15)
     validate_all(rig, contract)
+
+
+def test_station_stop_opens_stops_the_schedulers_and_touches_nothing_afterwards(station_rig: Rig) -> None:
+    rig = station_rig
+    rig.sim(AC, "plug")
+    rig.wait_cp(AC, "B1")
+    rig.update("authorization", {"evse_id": AC, "token_type": "central", "status": "accepted"})
+    rig.sim(AC, "charge")
+    rig.wait_contactor(AC, "closed")
+    names = {t.name for t in threading.enumerate()}
+    assert {"station-sampler", "station-slow"} <= names
+    assert not any(n.startswith(("cp-DE", "meter-DE")) for n in names), "no threads per EVSE"
+    rig.station.stop()
+    world = rig.registry.find(AC)
+    assert world is not None and world.relay.commanded is False
+    assert not any(t.name in ("station-sampler", "station-slow") for t in threading.enumerate())
+    evaluations = rig.station.controller(AC).last_decision
+    time.sleep(0.3)
+    assert rig.station.controller(AC).last_decision is evaluations, "no evaluation after stop"
+    rig.station.stop()  # idempotent

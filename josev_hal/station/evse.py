@@ -300,6 +300,8 @@ class EvseController:
     def begin_stop(self) -> None:
         """Phase 1 of :meth:`stop` (the station runs it for every EVSE first): from here on
         nothing closes or starts a PWM; the contactor is commanded open and the CP set to X1/F."""
+        if self._stopped:
+            return  # stopped already (idempotent: the drivers may be released)
         self._stopping = True  # read under the lock by every evaluation from now on
         self.contactor.frozen = True
         self._stop.set()
@@ -312,6 +314,8 @@ class EvseController:
 
     def finish_stop(self, timeout: float = 2.0) -> None:
         """Phase 2: join the loops, confirm the contactor opened, publish the final state."""
+        if self._stopped:
+            return
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(0.0, min(0.5, deadline - time.monotonic())))
