@@ -174,7 +174,8 @@ class Daemon:
         from josev_hal.plugins import call_each
 
         self._stop_requested.set()
-        self.notifier.stopping("stopping")
+        if self.board is not None:  # once: stop() is idempotent, run calls it again in `finally`
+            self.notifier.stopping("stopping")
         if self.watchdog is not None:
             # Loops end on purpose from here on; the shutdown deadline guards the rest.
             self.watchdog.stop()

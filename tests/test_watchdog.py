@@ -7,6 +7,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +28,7 @@ class NotifySocket:
         self.sock.bind(path if not path.startswith("@") else "\0" + path[1:])
         self.sock.settimeout(0.1)
         self.datagrams: list[str] = []
+        self.times: list[float] = []  # arrival (time.time()) of each datagram
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._read, daemon=True)
         self._thread.start()
@@ -34,7 +36,9 @@ class NotifySocket:
     def _read(self) -> None:
         while not self._stop.is_set():
             try:
-                self.datagrams.append(self.sock.recv(4096).decode())
+                data = self.sock.recv(4096).decode()
+                self.times.append(time.time())
+                self.datagrams.append(data)
             except TimeoutError:
                 continue
             except OSError:
