@@ -543,3 +543,21 @@ def test_dc_cable_check_voltage_never_goes_below_what_the_module_can_regulate(dc
     dc.ctl.on_ev_rated_limits(100.0)  # below the sim module's 150 V minimum
     assert cable_check(dc).isolation_level is p.IsolationLevel.VALID
     assert dc.ctl.dc_path.test_voltage_v == 150.0
+
+
+def test_deauthorization_withdraws_even_josevs_pwm_so_the_ev_can_ramp_down(rigs: list[SimEvse]) -> None:
+    rig = make(rigs, free_charging=False)
+    rig.plug()
+    rig.tick()
+    rig.ctl.set_authorized(True)
+    pwm = p.CpPwmRequest(evse_id=rig.evse_id, hlc=False, current=16.0, error_state=False, fault_state=False)
+    assert rig.ctl.handle_cp_pwm(pwm).status is p.CpPwmStatus.VALID
+    rig.charge()
+    rig.settle(0.3)
+    assert rig.ctl.contactor_closed and rig.world.cp.duty_percent == pytest.approx(26.67)
+    rig.ctl.on_transaction_status("tx-9", p.TransactionState.STARTED)
+    rig.ctl.on_transaction_status("tx-9", p.TransactionState.ENDED)  # the transaction ends
+    assert rig.world.cp.mode is CpMode.X1, "the offer is withdrawn, not kept until the forced opening"
+    assert rig.ctl.contactor_closed
+    rig.pause()
+    assert not rig.ctl.contactor_closed

@@ -85,7 +85,10 @@ def desired_output(
     if s.pwm_from_josev:
         if kind == "hlc":
             return CpOutput(CpMode.PWM, HLC_DUTY_PERCENT)
-        if kind == "basic" and value is not None:
+        if kind == "basic" and value is not None and s.may_be_served():
+            # an offer nobody may take is withdrawn: without an authorization the interlock keeps
+            # the contactor open, so a PWM would only invite the EV into C to wait (and it is
+            # how a deauthorization or the end of the transaction reaches the EV, see above)
             return basic_output(value, limit_a)
         return CpOutput(CpMode.X1)
     if not dc and auto_basic_pwm and s.authorized and not s.hlc_active and not s.slac_busy:
