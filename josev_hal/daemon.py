@@ -124,6 +124,7 @@ class Daemon:
         from josev_hal.functions import install
         from josev_hal.functions.config import settings_from_profile
         from josev_hal.plugins import call_each
+        from josev_hal.routing import Router
         from josev_hal.station import Station
 
         self.board = Board.build(self.profile, self.pm)
@@ -145,11 +146,21 @@ class Daemon:
                 free_charging=self.free_charging,
                 liveness=self.liveness,
             )
-            self.station.register()
+            # one routing table decides who answers each message (josev_hal.routing, #18)
+            router = Router(self.bridge)
+            self.station.register(router)
             settings = settings_from_profile(self.profile, state_dir=self.state_dir)
             self.functions = install(
-                self.station, self.bridge, self.pm, self.profile, settings=settings, start=False
+                self.station,
+                self.bridge,
+                self.pm,
+                self.profile,
+                settings=settings,
+                router=router,
+                start=False,
             )
+            router.claim_from_plugins(self.pm)  # a plugin claiming an owned message fails here
+            router.check_complete()
             self.station.start()
             self.functions.start()
             # --- energy (#22): station-wide limits and the offline policy, once the station runs
@@ -162,9 +173,7 @@ class Daemon:
         except BaseException:
             self.stop()
             raise
-        for plugin, exc in call_each(self.pm, "hal_startup", station=self.station):
-            if isinstance(exc, BaseException):
-                log.error("plugin %s failed in hal_startup: %s", plugin, exc)
+        call_each(self.pm, "hal_startup", station=self.station)  # logs a failing plugin by name
         self._start_watchdog()
         log.info("josev-hal running board=%s broker=%s", self.source or "?", self.bridge.address.url)
 
@@ -194,9 +203,7 @@ class Daemon:
                         self.bridge.publish_update(payload)  # never blocks
                     except Exception:
                         log.exception("final state: invalid payload %s", type(payload).__name__)
-            for plugin, exc in call_each(self.pm, "hal_shutdown", station=self.station):
-                if isinstance(exc, BaseException):
-                    log.error("plugin %s failed in hal_shutdown: %s", plugin, exc)
+            call_each(self.pm, "hal_shutdown", station=self.station)  # logs a failing plugin by name
         # --- EVerest northbound (#20): right after the Josev contactors, the EVerest ones open (CP X1,
         # supplies off); then its own connection closes (bounded)
         if self.everest is not None:

@@ -22,7 +22,7 @@ Result types of the policy hooks are defined here as well, so a plugin needs onl
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from josev_hal.board import Board
     from josev_hal.buses import Bus
     from josev_hal.devices import Driver
+    from josev_hal.messages import Message, Payload
     from josev_hal.profile import Profile
 
 __all__ = [
@@ -246,6 +247,19 @@ class HalSpec:
         printed. Lines are printed in plugin order, each plugin's under its name.
         Calling: all results, through :func:`josev_hal.plugins.call_each` (a plugin that raises
         is reported, not fatal).
+        """
+        raise NotImplementedError
+
+    @hookspec
+    def hal_claim_messages(self) -> Mapping[tuple[str, str], Callable[[Message], Payload | None]] | None:
+        """Answer Josev messages the HAL ignores by design, keyed ``(name, type)``.
+
+        When: once at start-up, after the station core and the station functions bound their
+        handlers through the routing table (:mod:`josev_hal.routing`). Only rows the table marks
+        ``ignored`` can be claimed (``josev-hal plugins --routes`` lists them); claiming a row
+        another component owns, or one a second plugin claimed, fails start-up with an error
+        naming both. A request handler returns the response payload, an update handler ``None``.
+        Calling: all results; each plugin's mapping is checked on its own.
         """
         raise NotImplementedError
 

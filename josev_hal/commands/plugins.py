@@ -24,6 +24,12 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument(
+        "--routes",
+        action="store_true",
+        help="print the routing table instead: which component answers each message Josev sends "
+        "(josev_hal/routing.py; plugins may claim only the rows marked 'ignored')",
+    )
+    parser.add_argument(
         "--board-schema",
         type=Path,
         metavar="FILE",
@@ -44,6 +50,11 @@ def run(args: argparse.Namespace) -> int:
     from josev_hal.errors import PluginError
     from josev_hal.plugins import get_plugin_manager
 
+    if args.routes:  # the table is static: no plugin needs to load for it
+        from josev_hal.routing import format_routes
+
+        print(format_routes())
+        return EXIT_OK
     try:
         pm = get_plugin_manager()
     except PluginError as exc:

@@ -1,51 +1,58 @@
 """Listen-only messages from Josev: decoded, logged at debug level, offered to plugins.
 
-Every update Josev sends on ``josev/cs`` that no other part of the HAL registered a handler for
+Every update the routing table (:mod:`josev_hal.routing`) gives to ``functions.listen``
 (``boot_status``, ``clock_sync``, ``cost_updated``, ``display_and_personal_msg``,
-``transaction_status``, ``certificate_installation_status``, ``websocket_status``,
-``service_status`` ...) gets a handler here. It first runs the functions' own consumers (the key
-store learns about installed certificates, authorizations gate the EVSE), then logs the message at
-debug level and calls the ``hal_josev_update`` hook so an HMI plugin can show it.
-
-Install the station core's handlers *before* the functions (the daemon does): a name the core
-already handles is skipped here, and the core offers those messages to plugins with
-:func:`offer_to_plugins`.
+``certificate_installation_status``, ``websocket_status``, ``service_status`` ...) gets a handler
+here. It first runs the functions' own consumers (the key store learns about installed
+certificates), then logs the message at debug level and calls the ``hal_josev_update`` hook so an
+HMI plugin can show it. Updates the station core owns reach the plugins through the same
+:class:`Relay`, registered as a station update listener.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
-from josev_hal.errors import ConfigError
-from josev_hal.messages import SPECS, Message, MessageType, encode
+from josev_hal.messages import Message, MessageType, Payload, encode
+from josev_hal.routing import ROUTES, Handler
 
-__all__ = ["LISTEN_UPDATES", "install_listeners", "offer_to_plugins"]
+if TYPE_CHECKING:
+    import pluggy
+
+__all__ = ["LISTEN_UPDATES", "Relay", "listener_routes"]
 
 log = logging.getLogger(__name__)
 
 Consumer = Callable[[Message], None]
 
-#: Every update Josev may send to the CS.
-LISTEN_UPDATES: tuple[str, ...] = tuple(
-    sorted(
-        name for (name, type_), spec in SPECS.items() if type_ == MessageType.UPDATE.value and spec.incoming
-    )
-)
+OWNER = "functions.listen"
+
+#: The updates this module answers, as the routing table decides.
+LISTEN_UPDATES: tuple[str, ...] = tuple(sorted(r.name for r in ROUTES if r.owner == OWNER))
 
 
-def offer_to_plugins(pm: Any, message: Message) -> None:
-    """Call ``hal_josev_update(message=...)``; a failing plugin is logged, never propagated."""
-    if pm is None:
-        return
-    try:
-        pm.hook.hal_josev_update(message=message)
-    except Exception:
-        log.exception("hal_josev_update failed for %s", message.name)
+class Relay:
+    """Offers updates to plugins (``hal_josev_update``); a failing plugin is logged, never raised."""
+
+    def __init__(self, pm: pluggy.PluginManager | None) -> None:
+        self._pm = pm
+
+    def offer(self, message: Message) -> None:
+        if self._pm is None:
+            return
+        try:
+            self._pm.hook.hal_josev_update(message=message)
+        except Exception:
+            log.exception("hal_josev_update failed for %s", message.name)
+
+    def payload(self, payload: Payload) -> None:
+        """A station update listener (it receives the payload)."""
+        self.offer(Message.update(payload))
 
 
-def _handler(pm: Any, consumers: Sequence[Consumer]) -> Callable[[Message], None]:
+def _handler(relay: Relay, consumers: Sequence[Consumer]) -> Handler:
     def handle(message: Message) -> None:
         for consumer in consumers:
             try:
@@ -54,22 +61,17 @@ def _handler(pm: Any, consumers: Sequence[Consumer]) -> Callable[[Message], None
                 log.exception("consumer of %s.update failed", message.name)
         if log.isEnabledFor(logging.DEBUG):
             log.debug("josev update %s %s", message.name, encode(message).decode("utf-8", "replace"))
-        offer_to_plugins(pm, message)
+        relay.offer(message)
 
     return handle
 
 
-def install_listeners(
-    bridge: Any, pm: Any, consumers: Mapping[str, Sequence[Consumer]] | None = None
-) -> list[str]:
-    """Register a handler for every listen-only update not handled elsewhere; returns the names."""
+def listener_routes(
+    relay: Relay, consumers: Mapping[str, Sequence[Consumer]] | None = None
+) -> dict[tuple[str, MessageType], Handler]:
+    """A handler for every update the routing table gives to this module."""
     consumers = consumers or {}
-    registered: list[str] = []
-    for name in LISTEN_UPDATES:
-        try:
-            bridge.register(name, MessageType.UPDATE, _handler(pm, consumers.get(name, ())))
-        except ConfigError:
-            log.debug("%s.update is handled by the station core; not registered by the functions", name)
-            continue
-        registered.append(name)
-    return registered
+    unknown = set(consumers) - set(LISTEN_UPDATES)
+    if unknown:  # a consumer for an update routed elsewhere would never run
+        raise ValueError(f"consumers for updates not routed to {OWNER}: {sorted(unknown)}")
+    return {(name, MessageType.UPDATE): _handler(relay, consumers.get(name, ())) for name in LISTEN_UPDATES}

@@ -1,9 +1,9 @@
 """The station: one :class:`EvseController` per EVSE, wired to the board and the bridge.
 
-:class:`Station` builds the controllers from a loaded profile and a built board, registers the
-power-path handlers with the bridge (``cs_parameters``, ``cs_status_and_limits``, ``cp_pwm``,
-``cs_contactor_status``, ``meter_values``, ``stop_charging``, ``cable_check``,
-``power_electronics_setpoint``) and the listen-only updates that change behaviour
+:class:`Station` builds the controllers from a loaded profile and a built board, binds (through
+the routing table, :mod:`josev_hal.routing`) the power-path handlers (``cs_parameters``,
+``cs_status_and_limits``, ``cp_pwm``, ``cs_contactor_status``, ``meter_values``, ``stop_charging``,
+``cable_check``, ``power_electronics_setpoint``) and the listen-only updates that change behaviour
 (``hlc_charging``, ``authorization``, ``transaction_status``, ``slac_status``), and adds a snapshot
 provider so Josev gets the current CP, contactor, limits and cable state after every (re)connect.
 
@@ -35,8 +35,9 @@ from josev_hal.devices import (
 )
 from josev_hal.errors import HalError
 from josev_hal.liveness import Liveness
-from josev_hal.messages import Message, Payload
+from josev_hal.messages import Message, MessageType, Payload
 from josev_hal.messages import payloads as p
+from josev_hal.routing import Handler, Router, Routes
 from josev_hal.station.config import (
     CableCheckSettings,
     ConnectorSettings,
@@ -233,23 +234,31 @@ class Station:
         self._registered = False
 
     # -- lifecycle -----------------------------------------------------------------------------
-    def register(self) -> None:
-        """Register handlers and the snapshot provider with the bridge (once)."""
+    def routes(self) -> Routes:
+        """The core's handlers by (name, type); josev_hal.routing decides that they are the core's."""
+        req, upd = MessageType.REQUEST, MessageType.UPDATE
+        routes: dict[tuple[str, MessageType], Handler] = {
+            ("cs_parameters", req): self._on_cs_parameters,
+            ("cs_status_and_limits", req): self._on_cs_status_and_limits,
+            ("cp_pwm", req): self._on_cp_pwm,
+            ("cs_contactor_status", req): self._on_contactor_status,
+            ("meter_values", req): self._on_meter_values,
+            ("stop_charging", req): self._on_stop_charging,
+            ("cable_check", req): self._on_cable_check,
+            ("power_electronics_setpoint", req): self._on_setpoint,
+        }
+        for name in ("hlc_charging", "authorization", "transaction_status", "slac_status", "ev_rated_limits"):
+            routes[(name, upd)] = self._on_update
+        return routes
+
+    def register(self, router: Router | None = None) -> None:
+        """Bind the handlers through the routing table and add the snapshot provider (once);
+        without ``router`` (a station on its own) a router over the station's bridge is used."""
         if self._registered:
             return
         self._registered = True
-        b = self.bridge
-        b.register("cs_parameters", "request", self._on_cs_parameters)
-        b.register("cs_status_and_limits", "request", self._on_cs_status_and_limits)
-        b.register("cp_pwm", "request", self._on_cp_pwm)
-        b.register("cs_contactor_status", "request", self._on_contactor_status)
-        b.register("meter_values", "request", self._on_meter_values)
-        b.register("stop_charging", "request", self._on_stop_charging)
-        b.register("cable_check", "request", self._on_cable_check)
-        b.register("power_electronics_setpoint", "request", self._on_setpoint)
-        for name in ("hlc_charging", "authorization", "transaction_status", "slac_status", "ev_rated_limits"):
-            b.register(name, "update", self._on_update)
-        b.add_snapshot_provider(self.snapshot)
+        (router if router is not None else Router(self.bridge)).bind("station", self.routes())
+        self.bridge.add_snapshot_provider(self.snapshot)
 
     def start(self) -> None:
         """Register with the bridge and start the board's two schedulers (board already set up):
