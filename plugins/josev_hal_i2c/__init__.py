@@ -17,6 +17,8 @@ driver                 role                   hardware
 ``mcp23017-imd``       IsolationMonitor       IMD relay outputs (OK, pre-warning), enable and TEST
 ``pca9555-imd``        IsolationMonitor
 ``pn532-reader``       IdTokenReader          PN532 NFC on I2C (ISO 14443A UID)
+``mcp23017-input``     DigitalInput           one input pin (``grid_limit``: the control box)
+``pca9555-input``      DigitalInput
 =====================  =====================  ==================================================
 
 :func:`josev_hal_i2c.identify.identify` names the chip at an address for ``josev-hal probe``.
@@ -34,9 +36,11 @@ from josev_hal.hookspecs import hookimpl
 from .ads1x15 import Ads1x15Cp, Ads1x15Pp
 from .gpio_drivers import (
     Mcp23017Contactor,
+    Mcp23017Input,
     Mcp23017Lock,
     Mcp23017Rcd,
     Pca9555Contactor,
+    Pca9555Input,
     Pca9555Lock,
     Pca9555Rcd,
 )
@@ -58,6 +62,8 @@ DRIVERS: dict[str, type[Driver]] = {
     "mcp23017-imd": Mcp23017Imd,
     "pca9555-imd": Pca9555Imd,
     "pn532-reader": Pn532Reader,
+    "mcp23017-input": Mcp23017Input,
+    "pca9555-input": Pca9555Input,
 }
 
 

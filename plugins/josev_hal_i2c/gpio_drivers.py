@@ -1,4 +1,4 @@
-"""Contactor, RCD and connector-lock drivers on an MCP23017 or PCA9555/TCA9555 expander.
+"""Contactor, RCD, connector-lock and digital-input drivers on an MCP23017 or PCA9555/TCA9555 expander.
 
 Each role has one generic implementation over :class:`~josev_hal_i2c.gpio.GpioExpander`; the
 chip-specific classes only pick the register map and the options (the MCP23017 has
@@ -25,7 +25,9 @@ from josev_hal.devices import (
     Contactor,
     ContactorSample,
     DeviceConfig,
+    DigitalInput,
     Driver,
+    InputSample,
     LockSample,
     Rcd,
     RcdSample,
@@ -38,12 +40,15 @@ from .gpio import MCP23017, PCA9555, ExpanderMap, GpioExpander
 
 __all__ = [
     "ExpanderContactor",
+    "ExpanderInput",
     "ExpanderLock",
     "ExpanderRcd",
     "Mcp23017Contactor",
+    "Mcp23017Input",
     "Mcp23017Lock",
     "Mcp23017Rcd",
     "Pca9555Contactor",
+    "Pca9555Input",
     "Pca9555Lock",
     "Pca9555Rcd",
 ]
@@ -496,3 +501,61 @@ class Mcp23017Lock(ExpanderLock):
 class Pca9555Lock(ExpanderLock):
     chip_map = PCA9555
     Options: ClassVar[type[msgspec.Struct]] = LockOptions
+
+
+# =============================================================================================
+# Digital input (grid_limit: the grid operator's control box)
+# =============================================================================================
+
+
+class InputOptions(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """``options`` of ``pca9555-input`` (and base of ``mcp23017-input``)."""
+
+    #: Input pin (0-15).
+    pin: int
+    #: Input level that means "active" (e.g. the control box's relay contact closed to GND
+    #: with a pull-up reads ``low``).
+    active_level: Active = "high"
+
+    def __post_init__(self) -> None:
+        check_pin("pin", self.pin)
+
+
+class Mcp23017InputOptions(InputOptions, kw_only=True):
+    """``options`` of ``mcp23017-input``."""
+
+    #: Enable the 100 kΩ pull-up (a potential-free relay contact to GND).
+    pull_up: bool = False
+
+
+class ExpanderInput(_ExpanderDriver, DigitalInput):
+    """One expander pin as a digital input (role ``grid_limit``). Read on demand (a few ms)."""
+
+    pin_options = ("pin",)
+
+    def __init__(self, config: DeviceConfig[Any]) -> None:
+        super().__init__(config)
+        assert isinstance(self.options, InputOptions)
+        self.opts: InputOptions = self.options
+
+    def setup(self) -> None:
+        gpio = self._attach()
+        gpio.setup_input(self.opts.pin, pull_up=self._pull_up("pull_up"))
+
+    def release(self) -> None:
+        self._detach()
+
+    def read(self) -> InputSample:
+        taken_at, utc = now_reading_times()
+        active = self.gpio.read(self.opts.pin) == (self.opts.active_level == "high")
+        return InputSample(taken_at=taken_at, utc=utc, active=active)
+
+
+class Mcp23017Input(ExpanderInput):
+    chip_map = MCP23017
+    Options: ClassVar[type[msgspec.Struct]] = Mcp23017InputOptions
+
+
+class Pca9555Input(ExpanderInput):
+    chip_map = PCA9555
+    Options: ClassVar[type[msgspec.Struct]] = InputOptions

@@ -57,6 +57,9 @@ _SETUPS: dict[str, tuple[str, int, dict[str, Any]]] = {
     "mcp23017-imd": ("mcp23017", 0x20, _IMD),
     "pca9555-imd": ("pca9555", 0x20, _IMD),
     "pn532-reader": ("mcp23017", 0x24, {}),
+    # a control box's relay contact to GND on a free pin, with the pull-up: active when low
+    "mcp23017-input": ("mcp23017", 0x20, {"pin": 14, "active_level": "low", "pull_up": True}),
+    "pca9555-input": ("pca9555", 0x20, {"pin": 14, "active_level": "low"}),
 }
 
 
@@ -94,6 +97,9 @@ def _factory(name: str) -> Factory:
         board = build_ac_board(gpio_chip=gpio_chip, rcd_test_delay_s=0.01, contactor_delay_s=0.02)
         _controls(env, board, address)
         SimImdModule().wire(board.gpio, ok_pin=11, warning_pin=12, enable_pin=5, test_pin=6, startup_s=0.01)
+        contact = {"closed": False}  # the control box's relay on pin 14 (closed pulls it low)
+        board.gpio.connect_input(14, lambda: not contact["closed"])
+        env.peer.set_input = lambda on: contact.update(closed=on)
         bus = I2cBus("i2c1", I2cBusOptions(bus=1), smbus_factory=board.bus.factory)
         bus.setup()
         cls = DRIVERS[name]
