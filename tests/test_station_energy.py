@@ -552,3 +552,52 @@ def test_an_iso15118_dc_session_stops_when_josev_is_lost_whatever_the_policy() -
         assert sup.episode is not None and "DE*TST*E0002" in sup.episode.stopped()
     finally:
         rig.close()
+
+
+# -- failures of the station-level devices ----------------------------------------------------------
+
+
+def test_an_unreadable_grid_input_counts_as_active(rig: SimEvse, caplog: pytest.LogCaptureFixture) -> None:
+    charging(rig)
+    grid = rig._make("sim-grid-input", broken=True)
+    sup = EnergySupervisor(
+        {rig.evse_id: rig.ctl},
+        EnergySettings(grid_active_limit_w=4200.0, evses={rig.evse_id: EvseEnergy()}),
+        grid_input=grid,
+        clock=rig.clock.now,
+    )
+    with caplog.at_level(logging.WARNING, logger="josev_hal.station.energy"):
+        sup.tick()
+    rig.settle(0.2)
+    assert "treated as active" in caplog.text
+    assert rig.ctl.limits().binding == (LimitSource.GRID_INPUT,)
+    assert offered_a(rig) == pytest.approx(4200.0 / 690.0, abs=0.1)
+
+
+def test_a_silent_mains_meter_pauses_the_evse_after_stale_after_s(rig: SimEvse) -> None:
+    charging(rig)
+    mains = rig._make("sim-mains-meter")
+    sup = EnergySupervisor(
+        {rig.evse_id: rig.ctl},
+        EnergySettings(site_max_current_a=63.0, mains_stale_after_s=3.0, evses={rig.evse_id: EvseEnergy()}),
+        mains_meter=mains,
+        clock=rig.clock.now,
+    )
+    rig.ctl.poll_meter()
+    sup.tick()
+    rig.settle(0.2)
+    assert offered_a(rig) == 32.0  # plenty of headroom
+    rig.world.set_meter_online(False)  # the mains meter and the EVSE meter share this world
+    rig.clock.advance(2.0)
+    sup.tick()
+    rig.settle(0.1)
+    assert offered_a(rig) == 32.0, "a short gap keeps the last shares"
+    rig.clock.advance(1.5)
+    sup.tick()
+    rig.settle(0.2)
+    assert rig.ctl.limits().of(LimitSource.SITE) is not None
+    assert rig.ctl.ac_limit_a() == 0.0  # the fuse must not be guessed
+    rig.world.set_meter_online(True)
+    rig.ctl.poll_meter()
+    sup.tick()
+    assert rig.ctl.ac_limit_a() == 32.0
