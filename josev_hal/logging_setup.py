@@ -48,6 +48,38 @@ _RECORD_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z) ")
 # Handlers installed by setup_logging carry this attribute so a second call replaces them.
 _OWNED = "_josev_hal_owned"
 
+#: Longest log message written (issue #13): hostile input (a 200 kB evse_id) quoted by some log
+#: call must not turn into megabytes of log. The rest is replaced by a note with the length.
+MAX_MESSAGE_CHARS = 8192
+
+
+class BoundedMessages(logging.Filter):
+    """Cuts a record's message to ``limit`` characters (a safety net under the call sites, which
+    excerpt hostile values themselves); tracebacks are left alone."""
+
+    def __init__(self, limit: int = MAX_MESSAGE_CHARS) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "josev_hal_cut", False):
+            return True  # another handler cut it already (the record is shared)
+        if len(str(record.msg)) + sum(len(str(a)) for a in _args(record)) <= self.limit:
+            return True  # cheap bound first: most records are short
+        text = record.getMessage()
+        if len(text) > self.limit:
+            record.msg = f"{text[: self.limit]}...(message cut: {len(text)} chars)"
+            record.args = None
+            record.josev_hal_cut = True
+        return True
+
+
+def _args(record: logging.LogRecord) -> tuple[object, ...]:
+    args = record.args
+    if isinstance(args, tuple):
+        return args
+    return () if args is None else (args,)
+
 
 class UtcFormatter(logging.Formatter):
     """Formats ``asctime`` as UTC RFC 3339 with milliseconds and a ``Z`` suffix."""
@@ -144,6 +176,7 @@ def setup_logging(
 
     def own(logger: logging.Logger, handler: logging.Handler) -> None:
         setattr(handler, _OWNED, True)
+        handler.addFilter(BoundedMessages())
         logger.addHandler(handler)
         files.handlers.append((logger, handler))
 
