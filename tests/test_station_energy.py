@@ -524,6 +524,16 @@ def test_the_daemon_runs_the_energy_supervisor_and_takes_a_local_limit_over_mqtt
                 break
         assert ctl.limits().binding == (LimitSource.LOCAL,)
         assert "DE*JHL*E0002" not in daemon.energy.sharing  # DC takes no part in AC sharing
+        # Josev's service_status updates reach the supervisor (plugin hook hal_josev_update)
+        energy = daemon.energy
+        update = {
+            "id": "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9",
+            "name": "service_status",
+            "type": "update",
+            "data": {"service": "ocpp", "software_version": "1", "api_version": "3.10.0", "status": "error"},
+        }
+        josev_peer.send(update)
+        assert eventually(lambda: "ocpp error" in energy.watch.reason, timeout_s=10.0)
     finally:
         daemon.stop()
     assert daemon.energy is None
