@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import pluggy
 
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from josev_hal.buses import Bus
     from josev_hal.devices import Driver
     from josev_hal.messages import Message, Payload
+    from josev_hal.messages.payloads import UpdateFirmwareRequest
     from josev_hal.profile import Profile
 
 __all__ = [
@@ -44,8 +45,10 @@ __all__ = [
     "FirmwareInstallStatus",
     "HalSpec",
     "KeyStore",
+    "RawSubscriber",
     "ResetAction",
     "ResetActionKind",
+    "StationHandle",
     "hookimpl",
     "hookspec",
 ]
@@ -122,7 +125,7 @@ class DataTransferResult:
     """
 
     status: str
-    data: Any = None
+    data: object = None
 
 
 @runtime_checkable
@@ -153,6 +156,27 @@ class KeyStore(Protocol):
     def private_key_path(self, certificate_type: str) -> Path | None:
         """The file (or TPM handle path) of the current private key, ``None`` when there is none."""
         ...
+
+
+class RawSubscriber(Protocol):
+    """A connection that also delivers MQTT topics outside the Josev API (e.g. ``sim/cs``)."""
+
+    def subscribe_raw(self, topic: str, callback: Callable[[str, bytes], None]) -> None:
+        """``callback(topic, payload)`` for every message on ``topic`` (wildcards allowed)."""
+        ...
+
+
+class StationHandle(Protocol):
+    """What :meth:`HalSpec.hal_startup` / :meth:`HalSpec.hal_shutdown` receive: the station core
+    (:class:`josev_hal.station.Station`) or, on a board whose EVSEs all run under EVerest, the
+    EVerest northbound. Both give the board and a connection for raw topics; anything else a
+    plugin needs comes through a hook, not through this object."""
+
+    @property
+    def board(self) -> Board: ...
+
+    @property
+    def bridge(self) -> RawSubscriber: ...
 
 
 # --------------------------------------------------------------------------------------------
@@ -202,7 +226,7 @@ class HalSpec:
         raise NotImplementedError
 
     @hookspec
-    def hal_startup(self, station: Any) -> None:
+    def hal_startup(self, station: StationHandle) -> None:
         """The station is up: board set up, MQTT bridge connected, controllers running.
 
         When: once, by the station core after :meth:`josev_hal.board.Board.setup`. ``station`` is
@@ -215,7 +239,7 @@ class HalSpec:
         raise NotImplementedError
 
     @hookspec
-    def hal_shutdown(self, station: Any) -> None:
+    def hal_shutdown(self, station: StationHandle) -> None:
         """The station is stopping: contactors are already open, the board is not yet released.
 
         When: once, by the station core before :meth:`josev_hal.board.Board.release`. Stop what
@@ -226,7 +250,7 @@ class HalSpec:
         raise NotImplementedError
 
     @hookspec
-    def hal_josev_update(self, message: Any) -> None:
+    def hal_josev_update(self, message: Message) -> None:
         """Josev published an update on ``josev/cs`` (listen-only messages: display texts,
         transaction and SLAC status, cost updates ...); offered to HMI/display plugins.
 
@@ -278,12 +302,15 @@ class HalSpec:
         raise NotImplementedError
 
     @hookspec(firstresult=True)
-    def hal_install_firmware(self, path: Path, request: Any, state_dir: Path) -> FirmwareInstallResult | None:
+    def hal_install_firmware(
+        self, path: Path, request: UpdateFirmwareRequest | None, state_dir: Path
+    ) -> FirmwareInstallResult | None:
         """Install a downloaded firmware image.
 
         When: after the functions layer downloaded (and, when signed, verified) the image of an
         ``update_firmware`` request to ``path``; ``request`` is that request's payload
-        (``request_id``, ``location``, ``signature`` ...), ``state_dir`` the profile's
+        (``request_id``, ``location``, ``signature`` ...; ``None`` for an update not started by
+        Josev), ``state_dir`` the profile's
         ``[state] dir``. Runs on a worker thread; may take long.
         Calling: firstresult. Default: move the image to ``<state_dir>/firmware/`` and report
         ``installed`` (products with a real update mechanism -- RAUC, swupdate, an MCU
@@ -308,7 +335,7 @@ class HalSpec:
 
     @hookspec(firstresult=True)
     def hal_data_transfer(
-        self, vendor_id: str, message_id: str | None, data: Any
+        self, vendor_id: str, message_id: str | None, data: object
     ) -> DataTransferResult | None:
         """Answer a vendor-specific ``data_transfer`` request from the CSMS.
 

@@ -167,6 +167,7 @@ def _inject(url: str, topic: str) -> None:
     the simplest honest way to put a contract-breaking message where the CS's messages go.
     """
     import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
 
     from josev_hal.bridge import parse_broker_url
 
@@ -176,7 +177,7 @@ def _inject(url: str, topic: str) -> None:
         '"data":{"evse_id":"DE*JHL*E0001","connector_id":1,"state":"X9"}}'
     ).encode()
     client = mqtt.Client(
-        mqtt.CallbackAPIVersion.VERSION2, client_id=f"josev-hal-demo-inject-{uuid.uuid4().hex[:6]}"
+        CallbackAPIVersion.VERSION2, client_id=f"josev-hal-demo-inject-{uuid.uuid4().hex[:6]}"
     )
     if addr.tls:
         client.tls_set()

@@ -19,6 +19,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 from msgspec import UNSET
+from paho.mqtt.enums import CallbackAPIVersion
 
 from josev_hal.bridge.config import parse_broker_url
 from josev_hal.bridge.connection import set_tcp_nodelay
@@ -66,7 +67,7 @@ def summarize(data: Any) -> str:
         for evse in data.evses:
             dc = evse.dc
             extra = ""
-            if dc is not UNSET and dc.present_voltage is not UNSET:
+            if dc is not UNSET:
                 extra = f" {dc.present_voltage:.0f}V/{dc.present_current:.0f}A"
             parts.append(f"{evse.evse_id}:{evse.status_code.value}{extra}")
     if isinstance(data, p.PowerElectronicsSetpointRequest) and data.dc is not UNSET:
@@ -113,7 +114,7 @@ class JosevEmulator:
         self.received: list[Message] = []
         self._connected = threading.Event()
         client_id = f"josev-emulator-{uuid.uuid4().hex[:8]}"
-        self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
+        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
         if username:
             self._client.username_pw_set(username, password)
         if self.address.tls:

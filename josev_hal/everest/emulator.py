@@ -36,6 +36,7 @@ from datetime import datetime
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 
 from josev_hal.bridge.config import parse_broker_url
 from josev_hal.bridge.connection import set_tcp_nodelay
@@ -252,7 +253,7 @@ class EverestEmulator:
         self._subscribed = threading.Event()
         self.t0 = time.monotonic()
         client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2,
+            CallbackAPIVersion.VERSION2,
             client_id=f"everest-emulator-{uuid.uuid4().hex[:8]}",
             clean_session=True,
             protocol=mqtt.MQTTv311,

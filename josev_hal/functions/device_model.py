@@ -24,11 +24,11 @@ log = logging.getLogger(__name__)
 def evse_power_kw(evse: Any) -> float:
     """Rated power of an EVSE from its profile entry [kW]."""
     if evse.max_power_w:
-        return round(evse.max_power_w / 1000.0, 3)
+        return float(round(evse.max_power_w / 1000.0, 3))
     if getattr(evse, "dc", None) is not None:
-        return round(evse.dc.max_power_w / 1000.0, 3)
+        return float(round(evse.dc.max_power_w / 1000.0, 3))
     current = evse.max_current_a or 32.0
-    return round(evse.phases * evse.nominal_voltage_v * current / 1000.0, 3)
+    return float(round(evse.phases * evse.nominal_voltage_v * current / 1000.0, 3))
 
 
 def _password(settings: Any) -> str:

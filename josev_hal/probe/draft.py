@@ -206,7 +206,8 @@ def _evse_for(draft: Draft, kind: str | None, role: str) -> dict[str, Any] | Non
         if kind is not None and evse.get("kind") != kind:
             continue
         if role not in evse.setdefault("devices", {}):
-            return evse
+            found: dict[str, Any] = evse
+            return found
     return None
 
 
@@ -223,7 +224,8 @@ def _evse_using(
                 continue
             if address is not None and device.get("address") != address:
                 continue
-            return evse
+            using: dict[str, Any] = evse
+            return using
     return None
 
 

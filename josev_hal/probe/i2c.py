@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from josev_hal.buses.i2c import I2cBus, I2cBusOptions, I2cDevice
 from josev_hal.devices import DeviceConfig, PpSample
@@ -58,7 +58,7 @@ def _hex(value: int, digits: int = 4) -> str:
 def _adc_reading(bus: I2cBus, dev: I2cDevice, chip: str, front: FrontEnd) -> dict[str, Any]:
     from josev_hal_i2c.ads1x15 import Ads1x15, Ads1x15Pp, Ads1x15PpOptions
 
-    adc_chip = "ads1015" if chip == "ads1015" else "ads1115"
+    adc_chip: Literal["ads1115", "ads1015"] = "ads1015" if chip == "ads1015" else "ads1115"
     adc = Ads1x15(dev, adc_chip, 4.096, None)
     ain = [round(adc.read_volts(ch)[0], 4) for ch in range(4)]
     reading: dict[str, Any] = {"ain_v": ain}

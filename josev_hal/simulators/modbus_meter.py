@@ -204,7 +204,10 @@ class SimulatedMeter:
 
         reg = self.model.registers[quantity]
         with self._lock:
-            return decode_register(reg, self._words, sentinels=self.model.not_available_sentinels)
+            value: float | None = decode_register(
+                reg, self._words, sentinels=self.model.not_available_sentinels
+            )
+        return value
 
     # -- pymodbus glue -----------------------------------------------------------------------
     def sim_device(self) -> Any:
@@ -402,7 +405,8 @@ class _Em580Signer:
         self.meter.set_words(4, self._em.REG.STATE, [state])
 
     def _text(self, address: int, words: int) -> str:
-        return self._em.text_of(self.meter.words(3, address, words))
+        text: str = self._em.text_of(self.meter.words(3, address, words))
+        return text
 
     def on_write(self, address: int, values: list[int]) -> None:
         em = self._em

@@ -136,6 +136,12 @@ def check_reading(reading: Any, cls: type[Reading], before: float, *, pulled: bo
     assert reading.age(now=reading.taken_at + 5.0) == pytest.approx(5.0)
 
 
+def _mode(cp: ControlPilot) -> CpMode:
+    """The output mode, read afresh (a call, so a type checker does not carry an earlier
+    narrowing of ``cp.output.mode`` across the set_* calls that change it)."""
+    return cp.output.mode
+
+
 def check_control_pilot(cp: ControlPilot, peer: PeerControls) -> None:
     before = time.monotonic()
     sample = cp.read()
@@ -148,9 +154,9 @@ def check_control_pilot(cp: ControlPilot, peer: PeerControls) -> None:
         lambda: cp.output.mode is CpMode.PWM and cp.output.duty_percent == pytest.approx(10.0), "PWM 10 %"
     )
     cp.set_state_f()
-    assert cp.output.mode is CpMode.STATE_F, "state F must act immediately"
+    assert _mode(cp) is CpMode.STATE_F, "state F must act immediately"
     cp.set_state_e()
-    assert cp.output.mode is CpMode.STATE_E, "state E must act immediately"
+    assert _mode(cp) is CpMode.STATE_E, "state E must act immediately"
     cp.set_x1()
     eventually(lambda: cp.output.mode is CpMode.X1, "X1")
 
