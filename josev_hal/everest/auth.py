@@ -9,22 +9,18 @@ connector id, so EVerest's Auth module can assign it to this EVSE. The reader's 
 from __future__ import annotations
 
 import logging
-import threading
+from typing import ClassVar
 
 from josev_hal.devices import IdTokenReader
 from josev_hal.errors import DeviceError
 from josev_hal.everest import codec
 from josev_hal.everest import messages as m
 from josev_hal.everest.link import EverestLink
-from josev_hal.liveness import Heartbeat
+from josev_hal.everest.loop import AdapterLoop
 
 __all__ = ["AuthTokenAdapter", "token_type"]
 
 log = logging.getLogger(__name__)
-
-# Stop waits this long for the loop (a bus call in flight); the safe state is applied anyway:
-# the daemon's whole shutdown is bounded.
-_JOIN_S = 1.0
 
 API = codec.ApiType.AUTH_TOKEN_PROVIDER.value
 
@@ -45,7 +41,9 @@ def token_type(name: str) -> m.IdTokenType:
     return _TYPES.get(name.lower(), m.IdTokenType.LOCAL)
 
 
-class AuthTokenAdapter:
+class AuthTokenAdapter(AdapterLoop):
+    thread_kind: ClassVar[str] = "auth"
+
     def __init__(
         self,
         link: EverestLink,
@@ -55,44 +53,19 @@ class AuthTokenAdapter:
         connector_id: int,
         interval_s: float = 0.5,
     ) -> None:
+        super().__init__(module_id, interval_s)
         self.link = link
         self.reader = reader
-        self.module_id = module_id
         self.connector_id = connector_id
         self.interval_s = interval_s
         self.sent = 0
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._failing = False
-        self.heartbeat: Heartbeat | None = None
-        self.loop_period_s = interval_s
 
     def register(self) -> None:
         self.reader.subscribe(self._wake.set)
 
-    def start(self) -> None:
-        if self._thread is None:
-            self._stop.clear()
-            self._thread = threading.Thread(
-                target=self._run, name=f"everest-auth-{self.module_id}", daemon=True
-            )
-            self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        thread, self._thread = self._thread, None
-        if thread is not None:
-            thread.join(_JOIN_S)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            if self.heartbeat is not None:
-                self.heartbeat.beat()
-            self._drain()
-            self._wake.wait(self.interval_s)
-            self._wake.clear()
+    def _step(self) -> None:
+        self._drain()
 
     def _drain(self) -> None:
         while True:

@@ -36,7 +36,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from josev_hal.board import BoardEvse
 from josev_hal.devices import (
@@ -51,8 +51,8 @@ from josev_hal.errors import DeviceError, HalError
 from josev_hal.everest import codec
 from josev_hal.everest import messages as m
 from josev_hal.everest.link import EverestLink
+from josev_hal.everest.loop import AdapterLoop
 from josev_hal.everest.monitor import ErrorRegistry, ModuleMonitor
-from josev_hal.liveness import Heartbeat
 from josev_hal.station.config import EvseSettings
 from josev_hal.station.cp import CpClassifier, CpLetter
 from josev_hal.station.phases import PhaseInputs, PhaseSettings, PhaseSwitcher
@@ -61,10 +61,6 @@ from josev_hal.station.pp import cable_from_sample
 __all__ = ["BoardSupport", "BspState"]
 
 log = logging.getLogger(__name__)
-
-# Stop waits this long for the loop (a bus call in flight); the safe state is applied anyway:
-# the daemon's whole shutdown is bounded.
-_JOIN_S = 1.0
 
 API = codec.ApiType.EVSE_BOARD_SUPPORT.value
 E = m.BspErrorType
@@ -122,8 +118,10 @@ def device(board_evse: BoardEvse, role: Role, cls: type[Any]) -> Any:
     return driver
 
 
-class BoardSupport:
+class BoardSupport(AdapterLoop):
     """The evse_board_support API module ``module_id`` served from one :class:`BoardEvse`."""
+
+    thread_kind: ClassVar[str] = "bsp"
 
     def __init__(
         self,
@@ -133,10 +131,10 @@ class BoardSupport:
         module_id: str,
         monitor: ModuleMonitor,
     ) -> None:
+        super().__init__(module_id, settings.cp_sample_interval_s)
         self.link = link
         self.evse = board_evse
         self.settings = settings
-        self.module_id = module_id
         self.monitor = monitor
         cp: ControlPilot | None = device(board_evse, Role.CONTROL_PILOT, ControlPilot)
         if cp is None:
@@ -156,17 +154,12 @@ class BoardSupport:
         self.errors = ErrorRegistry(link, API, module_id, m.BspError)
         self.state = BspState()
         self.lock = threading.Lock()
-        self._wake = threading.Event()
         self._notified = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._last_rcd_report = 0.0
         self._last_rcd_ma: float | None = None
         self._meter_current: tuple[float, float] | None = None  # (max phase A, monotonic time)
         self._over_since: float | None = None
         self._hold_logged = False
-        self.heartbeat: Heartbeat | None = None  # set by the northbound when a watchdog runs
-        self.loop_period_s = settings.cp_sample_interval_s
         self._unlock_deferred_logged = False
 
     def _phase_switcher(self, board_evse: BoardEvse) -> PhaseSwitcher | None:
@@ -210,21 +203,9 @@ class BoardSupport:
         for device in self.evse.devices.values():
             device.subscribe(self._on_device_change)
 
-    def start(self) -> None:
-        if self._thread is None:
-            self._stop.clear()
-            self._thread = threading.Thread(
-                target=self._run, name=f"everest-bsp-{self.module_id}", daemon=True
-            )
-            self._thread.start()
-
     def stop(self) -> None:
         """Stop supervising; contactor opened and CP at X1 (the safe state without a controller)."""
-        self._stop.set()
-        self._wake.set()
-        thread, self._thread = self._thread, None
-        if thread is not None:
-            thread.join(_JOIN_S)
+        self._halt_loop()
         self._open("stopping")
         try:
             self.cp.set_x1()
@@ -378,18 +359,12 @@ class BoardSupport:
 
     # -- the supervision thread ------------------------------------------------------------------
 
-    def _run(self) -> None:
-        interval = self.settings.cp_sample_interval_s
-        while not self._stop.is_set():
-            if self.heartbeat is not None:
-                self.heartbeat.beat()
-            try:
-                self._cycle()
-            except Exception:  # the loop must keep supervising; open as the fail-safe reaction
-                log.exception("evse %s: everest supervision cycle failed; opening", self.evse.id)
-                self._open("supervision error")
-            self._wake.wait(interval)
-            self._wake.clear()
+    def _step(self) -> None:
+        try:
+            self._cycle()
+        except Exception:  # the loop must keep supervising; open as the fail-safe reaction
+            log.exception("evse %s: everest supervision cycle failed; opening", self.evse.id)
+            self._open("supervision error")
 
     def _cycle(self) -> None:
         notified = self._notified.is_set()

@@ -15,22 +15,19 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import ClassVar
 
 from josev_hal.devices import IsolationMonitor, IsolationStatus
 from josev_hal.errors import DeviceError
 from josev_hal.everest import codec
 from josev_hal.everest import messages as m
 from josev_hal.everest.link import EverestLink
+from josev_hal.everest.loop import AdapterLoop
 from josev_hal.everest.monitor import ErrorRegistry
-from josev_hal.liveness import Heartbeat
 
 __all__ = ["IsolationAdapter"]
 
 log = logging.getLogger(__name__)
-
-# Stop waits this long for the loop (a bus call in flight); the safe state is applied anyway:
-# the daemon's whole shutdown is bounded.
-_JOIN_S = 1.0
 
 API = codec.ApiType.ISOLATION_MONITOR.value
 E = m.ImdErrorType
@@ -39,7 +36,9 @@ E = m.ImdErrorType
 _BAND_OHM_PER_V = {IsolationStatus.VALID: 500.0, IsolationStatus.WARNING: 100.0, IsolationStatus.FAULT: 0.0}
 
 
-class IsolationAdapter:
+class IsolationAdapter(AdapterLoop):
+    thread_kind: ClassVar[str] = "imd"
+
     def __init__(
         self,
         link: EverestLink,
@@ -50,41 +49,24 @@ class IsolationAdapter:
         voltage_source: object | None = None,
         band_voltage_v: float | None = None,
     ) -> None:
+        super().__init__(module_id, interval_s)
         self.link = link
         self.imd = imd
-        self.module_id = module_id
         self.interval_s = interval_s
         self.voltage_source = voltage_source  # a DcPowerModule whose output voltage is reported
         self.band_voltage_v = band_voltage_v
         self.errors = ErrorRegistry(link, API, module_id, m.ImdError)
         self.active = False
         self.published = 0
-        self.heartbeat: Heartbeat | None = None
-        self.loop_period_s = interval_s
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def register(self) -> None:
         self.link.route(API, self.module_id, "start", self._on_start)
         self.link.route(API, self.module_id, "stop", self._on_stop)
         self.link.route(API, self.module_id, "start_self_test", self._on_self_test)
 
-    def start(self) -> None:
-        if self._thread is None:
-            self._stop.clear()
-            self._thread = threading.Thread(
-                target=self._run, name=f"everest-imd-{self.module_id}", daemon=True
-            )
-            self._thread.start()
-
     def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        thread, self._thread = self._thread, None
-        if thread is not None:
-            thread.join(_JOIN_S)
+        self._halt_loop()
         try:
             self.imd.stop()
         except DeviceError as exc:
@@ -127,16 +109,11 @@ class IsolationAdapter:
 
     # -- measurements ------------------------------------------------------------------------------
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            if self.heartbeat is not None:
-                self.heartbeat.beat()
-            with self._lock:
-                active = self.active
-            if active:
-                self._measure()
-            self._wake.wait(self.interval_s)
-            self._wake.clear()
+    def _step(self) -> None:
+        with self._lock:
+            active = self.active
+        if active:
+            self._measure()
 
     def _measure(self) -> None:
         try:

@@ -18,23 +18,20 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from typing import ClassVar
 
 from josev_hal.devices import DcPowerModule
 from josev_hal.errors import DeviceError
 from josev_hal.everest import codec
 from josev_hal.everest import messages as m
 from josev_hal.everest.link import EverestLink
+from josev_hal.everest.loop import AdapterLoop
 from josev_hal.everest.monitor import ErrorRegistry
-from josev_hal.liveness import Heartbeat
 from josev_hal.profile import DcLimits
 
 __all__ = ["PowerSupplyAdapter", "error_for_fault"]
 
 log = logging.getLogger(__name__)
-
-# Stop waits this long for the loop (a bus call in flight); the safe state is applied anyway:
-# the daemon's whole shutdown is bounded.
-_JOIN_S = 1.0
 
 API = codec.ApiType.POWER_SUPPLY_DC.value
 E = m.PsuErrorType
@@ -64,7 +61,9 @@ def error_for_fault(name: str) -> m.PsuErrorType:
     return E.HARDWARE_FAULT
 
 
-class PowerSupplyAdapter:
+class PowerSupplyAdapter(AdapterLoop):
+    thread_kind: ClassVar[str] = "psu"
+
     def __init__(
         self,
         link: EverestLink,
@@ -74,9 +73,9 @@ class PowerSupplyAdapter:
         limits: DcLimits | None = None,
         interval_s: float = 0.25,
     ) -> None:
+        super().__init__(module_id, interval_s)
         self.link = link
         self.module = module
-        self.module_id = module_id
         self.limits = limits
         self.interval_s = interval_s
         self.errors = ErrorRegistry(link, API, module_id, m.PsuError)
@@ -91,31 +90,14 @@ class PowerSupplyAdapter:
         self._offline = False
         self._last_vc: tuple[float, float, float] | None = None  # (V, A, time)
         self._reported_faults: set[str] = set()
-        self.heartbeat: Heartbeat | None = None
-        self.loop_period_s = interval_s
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def register(self) -> None:
         self.link.route(API, self.module_id, "mode", self._on_mode)
         self.link.route(API, self.module_id, "export_voltage_current", self._on_export)
         self.link.route(API, self.module_id, "import_voltage_current", self._on_import)
 
-    def start(self) -> None:
-        if self._thread is None:
-            self._stop.clear()
-            self._thread = threading.Thread(
-                target=self._run, name=f"everest-psu-{self.module_id}", daemon=True
-            )
-            self._thread.start()
-
     def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        thread, self._thread = self._thread, None
-        if thread is not None:
-            thread.join(_JOIN_S)
+        self._halt_loop()
         try:
             self.module.enable(False)
         except DeviceError as exc:
@@ -191,20 +173,15 @@ class PowerSupplyAdapter:
 
     # -- the adapter's thread ----------------------------------------------------------------------
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            if self.heartbeat is not None:
-                self.heartbeat.beat()
+    def _step(self) -> None:
+        try:
+            self._cycle()
+        except Exception:
+            log.exception("everest psu=%s cycle failed; switching off", self.module_id)
             try:
-                self._cycle()
-            except Exception:
-                log.exception("everest psu=%s cycle failed; switching off", self.module_id)
-                try:
-                    self.module.enable(False)
-                except DeviceError:
-                    pass
-            self._wake.wait(self.interval_s)
-            self._wake.clear()
+                self.module.enable(False)
+            except DeviceError:
+                pass
 
     def _cycle(self) -> None:
         with self._lock:

@@ -13,25 +13,20 @@ and other commands must not wait behind it.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, ClassVar
 
 from josev_hal.devices import Meter, MeterReading, SignedMeterValue, TransactionInfo
 from josev_hal.errors import DeviceError
 from josev_hal.everest import codec
 from josev_hal.everest import messages as m
 from josev_hal.everest.link import EverestLink
-from josev_hal.liveness import Heartbeat
+from josev_hal.everest.loop import AdapterLoop
 
 __all__ = ["PowermeterAdapter", "powermeter_values"]
 
 log = logging.getLogger(__name__)
-
-# Stop waits this long for the loop (a bus call in flight); the safe state is applied anyway:
-# the daemon's whole shutdown is bounded.
-_JOIN_S = 1.0
 
 API = codec.ApiType.POWERMETER.value
 
@@ -77,15 +72,17 @@ def _signed(value: SignedMeterValue) -> m.SignedMeterValue:
     )
 
 
-class PowermeterAdapter:
+class PowermeterAdapter(AdapterLoop):
     """The powermeter API module ``module_id`` for one EVSE's meter."""
+
+    thread_kind: ClassVar[str] = "pm"
 
     def __init__(
         self, link: EverestLink, meter: Meter, module_id: str, *, interval_s: float, evse_id: str
     ) -> None:
+        super().__init__(module_id, interval_s)
         self.link = link
         self.meter = meter
-        self.module_id = module_id
         self.interval_s = interval_s
         self.evse_id = evse_id
         self.public_key: str | None = None
@@ -95,29 +92,14 @@ class PowermeterAdapter:
         self._no_energy_logged = False
         #: ``fn(reading)`` after every successful read (the board support's overcurrent rule)
         self.listeners: list[Callable[[MeterReading], None]] = []
-        self.heartbeat: Heartbeat | None = None
-        self.loop_period_s = interval_s
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._tx = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"everest-pm-tx-{module_id}")
 
     def register(self) -> None:
         self.link.route(API, self.module_id, "start_transaction", self._on_start)
         self.link.route(API, self.module_id, "stop_transaction", self._on_stop)
 
-    def start(self) -> None:
-        if self._thread is None:
-            self._stop.clear()
-            self._thread = threading.Thread(
-                target=self._run, name=f"everest-pm-{self.module_id}", daemon=True
-            )
-            self._thread.start()
-
     def stop(self) -> None:
-        self._stop.set()
-        thread, self._thread = self._thread, None
-        if thread is not None:
-            thread.join(_JOIN_S)
+        self._halt_loop()
         self._tx.shutdown(wait=False, cancel_futures=True)
 
     def publish_state(self) -> None:
@@ -126,12 +108,8 @@ class PowermeterAdapter:
 
     # -- polling ---------------------------------------------------------------------------------
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            if self.heartbeat is not None:
-                self.heartbeat.beat()
-            self.poll_once()
-            self._stop.wait(self.interval_s)
+    def _step(self) -> None:
+        self.poll_once()
 
     def poll_once(self) -> None:
         try:
