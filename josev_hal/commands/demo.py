@@ -126,6 +126,8 @@ def run(args: argparse.Namespace) -> int:
             profile = load_profile_text(sim_pv_board_text(), source, pm)
         # A unique client id: several demos (or a daemon) may share one broker.
         profile.mqtt.client_id = f"josev-hal-demo-{uuid.uuid4().hex[:8]}"
+        # Private like the broker: never the station's operations port (a running daemon owns it).
+        profile.operations.listen = "127.0.0.1:0"
         # --- EVerest (#20): the same board under EVerest's API, EVerest's side emulated
         if args.everest:
             from josev_hal.commands.emulate_everest import demo_everest
