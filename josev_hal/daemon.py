@@ -64,6 +64,8 @@ _STATION_STOP_S = 2.0
 
 #: What ``--board`` names in messages when the built-in simulated board is used.
 BUILTIN_BOARD = "<built-in sim board>"
+#: The plugin (entry-point name) whose ``hal_builtin_board`` hook ships that board.
+BUILTIN_BOARD_PLUGIN = "sim"
 
 
 def load_board_profile(board: str | Path | None, pm: HalPluginManager) -> tuple[Profile, str]:
@@ -72,11 +74,16 @@ def load_board_profile(board: str | Path | None, pm: HalPluginManager) -> tuple[
 
     if board is not None:
         return load_profile(board, pm), str(board)
-    try:
-        from josev_hal_sim import sim_board_text
-    except ImportError as exc:  # pragma: no cover - the sim plugin ships with josev-hal
-        raise ConfigError("no --board given and the built-in sim plugin (josev_hal_sim) is missing") from exc
-    return load_profile_text(sim_board_text(), BUILTIN_BOARD, pm), BUILTIN_BOARD
+    # The board ships in the sim plugin: load it (lazy loading deferred it) and ask through the
+    # hook -- the core never imports a plugin module (#18 import boundary).
+    pm.load_plugin(BUILTIN_BOARD_PLUGIN)
+    text: str | None = pm.hook.hal_builtin_board(name="sim")
+    if text is None:
+        raise ConfigError(
+            f"no --board given and no plugin provides the built-in sim board (plugin "
+            f"{BUILTIN_BOARD_PLUGIN!r} missing or disabled: see `josev-hal plugins`)"
+        )
+    return load_profile_text(text, BUILTIN_BOARD, pm), BUILTIN_BOARD
 
 
 class Daemon:

@@ -287,6 +287,17 @@ class HalSpec:
         """
         raise NotImplementedError
 
+    @hookspec(firstresult=True)
+    def hal_builtin_board(self, name: str) -> str | None:
+        """The profile text (TOML) of a board that ships inside a plugin.
+
+        When: ``josev-hal run`` (and the other commands) without ``--board`` ask for ``"sim"``,
+        after loading the plugin that provides it (the sim plugin; ``"sim-pv"`` is its board with
+        a 1p/3p switch). The core asks through this hook instead of importing the plugin.
+        Calling: firstresult; return ``None`` for names you do not ship.
+        """
+        raise NotImplementedError
+
     # -- vendor policies (defaults in josev_hal.builtin.policies) -------------------------------
 
     @hookspec(firstresult=True)

@@ -91,6 +91,16 @@ def hal_register_drivers() -> Mapping[str, type[Driver]]:
 
 
 @hookimpl
+def hal_builtin_board(name: str) -> str | None:
+    """The built-in boards by name: ``sim`` and ``sim-pv`` (with a phase switch)."""
+    if name == "sim":
+        return sim_board_text()
+    if name == "sim-pv":
+        return sim_pv_board_text()
+    return None
+
+
+@hookimpl
 def hal_startup(station: Any) -> None:
     """Listen for EV commands on ``sim/cs`` when the station runs simulated devices."""
     board = getattr(station, "board", None)
