@@ -24,8 +24,9 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from josev_hal.devices import IdTokenReader
 from josev_hal.errors import HalError
-from josev_hal.functions.ports import opt
+from josev_hal.functions.ports import StationEvse, opt
 from josev_hal.messages import Message
 from josev_hal.messages import payloads as p
 
@@ -49,7 +50,7 @@ class TokenAuthorizer:
 
     def __init__(
         self,
-        evses: Sequence[Any],
+        evses: Sequence[StationEvse],
         request: Requester,
         decide_local: LocalDecision,
         *,
@@ -67,10 +68,10 @@ class TokenAuthorizer:
         self.decisions: list[tuple[str | None, str, str]] = []
 
     # -- lifecycle ---------------------------------------------------------------------------
-    def readers(self) -> list[tuple[str, Any]]:
-        out: list[tuple[str, Any]] = []
+    def readers(self) -> list[tuple[str, IdTokenReader]]:
+        out: list[tuple[str, IdTokenReader]] = []
         for evse_id, port in self._evses.items():
-            reader = port.token_reader() if hasattr(port, "token_reader") else None
+            reader = port.token_reader()
             if reader is not None:
                 out.append((evse_id, reader))
         return out
@@ -165,7 +166,7 @@ class TokenAuthorizer:
 
 
 def process_authorized_token(
-    message: Message, evses: Sequence[Any], available: Callable[[str], bool]
+    message: Message, evses: Sequence[StationEvse], available: Callable[[str], bool]
 ) -> p.ProcessAuthorizedTokenResponse:
     """Default answer to ``process_authorized_token`` (see the module docstring)."""
     req: p.ProcessAuthorizedTokenRequest = message.data

@@ -19,10 +19,10 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from typing import Any
 
 from josev_hal.devices import ConnectorLock
 from josev_hal.errors import DeviceError
+from josev_hal.functions.ports import StationEvse
 from josev_hal.messages import Message
 from josev_hal.messages import payloads as p
 
@@ -39,7 +39,7 @@ def _state(lock: ConnectorLock) -> bool:
 class ConnectorService:
     """Handles ``cs_connector`` requests for the EVSEs given (:class:`StationEvse` objects)."""
 
-    def __init__(self, evses: Sequence[Any], *, wait_s: float = 2.0, poll_s: float = 0.05) -> None:
+    def __init__(self, evses: Sequence[StationEvse], *, wait_s: float = 2.0, poll_s: float = 0.05) -> None:
         self._evses = {e.evse_id: e for e in evses}
         self.wait_s = wait_s
         self.poll_s = poll_s

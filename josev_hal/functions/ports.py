@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
 
 import msgspec
 
-from josev_hal.devices import ConnectorLock, IdTokenReader, Role
+from josev_hal.devices import ConnectorLock, Driver, IdTokenReader, Role
+
+if TYPE_CHECKING:
+    from josev_hal.board import BoardEvse
+    from josev_hal.profile import EvseSpec
+    from josev_hal.station.evse import EvseController
 
 __all__ = ["EvsePort", "StationEvse", "opt"]
 
@@ -53,10 +58,12 @@ class EvsePort(Protocol):
 class StationEvse:
     """:class:`EvsePort` and more over an ``EvseController`` and its board entry."""
 
-    def __init__(self, controller: Any, board_evse: Any = None, spec: Any = None) -> None:
+    def __init__(
+        self, controller: EvseController, board_evse: BoardEvse | None = None, spec: EvseSpec | None = None
+    ) -> None:
         self.controller = controller
         self.board_evse = board_evse
-        self.spec = spec if spec is not None else getattr(board_evse, "spec", None)
+        self.spec = spec if spec is not None else (board_evse.spec if board_evse is not None else None)
         self._evse_id: str = controller.evse_id
         if self.spec is not None and self.spec.connectors:
             ids = tuple(c.id for c in self.spec.connectors)
@@ -83,16 +90,14 @@ class StationEvse:
         self.controller.set_authorized(authorized)
 
     def add_transaction_listener(self, fn: Callable[[str, str, str], None]) -> None:
-        adder = getattr(self.controller, "add_transaction_listener", None)
-        if adder is not None:
-            adder(fn)
+        self.controller.add_transaction_listener(fn)
 
     def contactor_closed(self) -> bool:
         """Closed if commanded closed *or* the mirror contact says closed; an unreadable
         contactor counts as closed (refusing an unlock is the safe side)."""
         if bool(self.controller.contactor_closed):
             return True
-        contactor = getattr(getattr(self.controller, "devices", None), "contactor", None)
+        contactor = self.controller.devices.contactor
         if contactor is None:
             return False
         try:
@@ -102,7 +107,7 @@ class StationEvse:
             return True
         return bool(sample.commanded_closed or sample.feedback_closed)
 
-    def _device(self, role: Role) -> Any:
+    def _device(self, role: Role) -> Driver | None:
         if self.board_evse is None:
             return None
         return self.board_evse.devices.get(role)
@@ -121,9 +126,8 @@ class StationEvse:
         When the station core drives this lock (a socket outlet) the request goes through the core,
         which refuses an unlock while the contactor may be closed and keeps its session logic from
         undoing the request; otherwise the lock driver is commanded directly."""
-        if getattr(self.controller, "lock_connector_id", None) == connector_id:
-            result: str | None = self.controller.request_lock(connector_id, locked)
-            return result
+        if self.controller.lock_connector_id == connector_id:
+            return self.controller.request_lock(connector_id, locked)
         lock = self.lock_driver(connector_id)
         if lock is None:
             return "connector has no lock"
@@ -138,9 +142,6 @@ class StationEvse:
         return reader if isinstance(reader, IdTokenReader) else None
 
     def restart(self) -> bool:
-        """Re-initialise only this EVSE when the core supports it."""
-        restart = getattr(self.controller, "restart", None)
-        if restart is None:
-            return False
-        restart()
+        """Re-initialise only this EVSE (the core supports it: always True)."""
+        self.controller.restart()
         return True

@@ -22,11 +22,10 @@ import signal
 import subprocess
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from josev_hal.functions.availability import AvailabilityManager
 from josev_hal.functions.config import ResetMode, ResetSettings
-from josev_hal.functions.ports import opt
+from josev_hal.functions.ports import StationEvse, opt
 from josev_hal.hookspecs import ResetAction, ResetActionKind
 from josev_hal.messages import Message
 from josev_hal.messages import payloads as p
@@ -66,7 +65,7 @@ class ResetManager:
 
     def __init__(
         self,
-        evses: Sequence[Any],
+        evses: Sequence[StationEvse],
         availability: AvailabilityManager,
         settings: ResetSettings,
         decide: Decide,
@@ -147,13 +146,8 @@ class ResetManager:
             if self._cancel.wait(self.settings.delay_s):
                 return
             port = self._evses.get(evse_id) if evse_id is not None else None
-            # Only a core that can re-initialise one EVSE lets a per-EVSE reset stay per-EVSE.
-            per_evse_restart = (
-                port is not None
-                and action.kind is ResetActionKind.RESTART_HAL
-                and callable(getattr(port, "restart", None))
-                and getattr(getattr(port, "controller", None), "restart", None) is not None
-            )
+            # A per-EVSE restart re-initialises only that EVSE's controller (the core supports it).
+            per_evse_restart = port is not None and action.kind is ResetActionKind.RESTART_HAL
             scope = [evse_id] if per_evse_restart and evse_id is not None else list(self._evses)
             if evse_id is not None and action.kind is ResetActionKind.RUN_COMMAND:
                 scope = [evse_id]
@@ -181,7 +175,7 @@ class ResetManager:
             return False
         return True
 
-    def _perform(self, action: ResetAction, evse_id: str | None, per_evse_port: Any) -> None:
+    def _perform(self, action: ResetAction, evse_id: str | None, per_evse_port: StationEvse | None) -> None:
         if action.kind is ResetActionKind.RUN_COMMAND:
             argv = list(action.command)
             if evse_id is not None:
