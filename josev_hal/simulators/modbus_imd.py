@@ -18,14 +18,35 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
+
+from .register_device import RegisterSimulator, Spans
 
 __all__ = ["SimulatedIsoCha", "SimulatedRn5893"]
 
 _SPANS = ((1000, 12), (3000, 30), (8005, 1), (9800, 10), (9820, 6))
 
 
-class SimulatedIsoCha:
+class _SimulatedImd(RegisterSimulator):
+    """What a test sets on either simulated IMD: the insulation it measures, the DC voltage, how
+    long the first result and a self-test take, whether the self-test fails; and what it can
+    inspect: requests served, writes received, ``online`` (the peer answers at all)."""
+
+    def __init__(
+        self, unit: int, *, resistance_ohm: float, voltage_v: float, first_result_s: float, test_s: float
+    ) -> None:
+        self.unit = unit
+        self.online = True
+        self.resistance_ohm = resistance_ohm
+        self.voltage_v = voltage_v
+        self.first_result_s = first_result_s
+        self.test_s = test_s
+        self.test_fails = False
+        self.requests = 0
+        self.writes: list[tuple[int, list[int]]] = []
+        self._lock = threading.RLock()
+
+
+class SimulatedIsoCha(_SimulatedImd):
     """Register image of one isoCHA at unit ``unit`` (see the module docstring)."""
 
     def __init__(
@@ -37,17 +58,14 @@ class SimulatedIsoCha:
         first_result_s: float = 0.05,
         test_s: float = 0.1,
     ) -> None:
-        self.unit = unit
-        self.online = True
-        self.resistance_ohm = resistance_ohm
-        self.voltage_v = voltage_v
-        self.first_result_s = first_result_s
-        self.test_s = test_s
-        self.test_fails = False
+        super().__init__(
+            unit,
+            resistance_ohm=resistance_ohm,
+            voltage_v=voltage_v,
+            first_result_s=first_result_s,
+            test_s=test_s,
+        )
         self.device_error = False
-        self.requests = 0
-        self.writes: list[tuple[int, list[int]]] = []
-        self._lock = threading.RLock()
         self._regs: dict[int, int] = {}
         self._enabled_at: float | None = None
         self._test_until: float | None = None
@@ -104,32 +122,14 @@ class SimulatedIsoCha:
                 self._test_until = time.monotonic() + self.test_s
                 self._test_failed = self.test_fails
 
-    def sim_device(self) -> Any:
-        from pymodbus.simulator import DataType, SimData, SimDevice
+    def holding_spans(self) -> Spans:
+        return _SPANS
 
-        async def action(
-            function_code: int,
-            start_address: int,
-            address: int,
-            count: int,
-            registers: list[int],
-            set_values: list[int] | list[bool] | None,
-        ) -> Any:
-            self.requests += 1
-            if set_values:
-                self.on_write(address, [int(v) for v in set_values])
-                return None
-            offset = address - start_address
-            registers[offset : offset + count] = self.words(address, count)
-            return None
-
-        holding = [SimData(s, values=[0] * c, datatype=DataType.REGISTERS) for s, c in _SPANS]
-        coils = [SimData(0, values=False, datatype=DataType.BITS)]
-        inputs = [SimData(0xFFFE, datatype=DataType.INVALID)]
-        return SimDevice(id=self.unit, simdata=(coils, list(coils), holding, inputs), action=action)
+    def read_words(self, function_code: int, address: int, count: int) -> list[int]:
+        return self.words(address, count)
 
 
-class SimulatedRn5893:
+class SimulatedRn5893(_SimulatedImd):
     """Register image of a Dold RN5893 (the ``rn5893`` model of :mod:`josev_hal_modbus.imd`).
 
     Control word (holding 0): bit 8 set stops measuring (state 5), clear measures -- state 0
@@ -148,17 +148,14 @@ class SimulatedRn5893:
         first_result_s: float = 0.05,
         test_s: float = 0.1,
     ) -> None:
-        self.unit = unit
-        self.online = True
-        self.resistance_ohm = resistance_ohm
-        self.voltage_v = voltage_v
-        self.first_result_s = first_result_s
-        self.test_s = test_s
-        self.test_fails = False
+        super().__init__(
+            unit,
+            resistance_ohm=resistance_ohm,
+            voltage_v=voltage_v,
+            first_result_s=first_result_s,
+            test_s=test_s,
+        )
         self.fault = 0
-        self.requests = 0
-        self.writes: list[tuple[int, list[int]]] = []
-        self._lock = threading.RLock()
         self._holding: dict[int, int] = {0: 1 << 8, 2005: 100, 2006: 300}
         self._measuring_since: float | None = None
         self._test_until: float | None = None
@@ -211,38 +208,14 @@ class SimulatedRn5893:
                 elif self._measuring_since is None:
                     self._measuring_since = time.monotonic()
 
-    def sim_device(self) -> Any:
-        from pymodbus.simulator import DataType, SimData, SimDevice
+    def holding_spans(self) -> Spans:
+        return ((0, 3), (2000, 11))
 
-        async def action(
-            function_code: int,
-            start_address: int,
-            address: int,
-            count: int,
-            registers: list[int],
-            set_values: list[int] | list[bool] | None,
-        ) -> Any:
-            self.requests += 1
-            if set_values:
-                self.on_write(address, [int(v) for v in set_values])
-                return None
-            offset = address - start_address
-            if function_code == 4:
-                registers[offset : offset + count] = self.input_words(address, count)
-            else:
-                with self._lock:
-                    registers[offset : offset + count] = [
-                        self._holding.get(a, 0) for a in range(address, address + count)
-                    ]
-            return None
+    def input_spans(self) -> Spans:
+        return ((0, 2), (2000, 3))
 
-        holding = [
-            SimData(0, values=[0] * 3, datatype=DataType.REGISTERS),
-            SimData(2000, values=[0] * 11, datatype=DataType.REGISTERS),
-        ]
-        inputs = [
-            SimData(0, values=[0] * 2, datatype=DataType.REGISTERS),
-            SimData(2000, values=[0] * 3, datatype=DataType.REGISTERS),
-        ]
-        coils = [SimData(0, values=False, datatype=DataType.BITS)]
-        return SimDevice(id=self.unit, simdata=(coils, list(coils), holding, inputs), action=action)
+    def read_words(self, function_code: int, address: int, count: int) -> list[int]:
+        if function_code == 4:
+            return self.input_words(address, count)
+        with self._lock:
+            return [self._holding.get(a, 0) for a in range(address, address + count)]

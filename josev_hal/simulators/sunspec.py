@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping, Sequence
-from typing import Any
+
+from .register_device import RegisterSimulator, Spans
 
 __all__ = ["SimulatedSunSpecMeter"]
 
@@ -35,7 +36,7 @@ def _text(text: str, words: int) -> list[int]:
     return [int.from_bytes(raw[2 * i : 2 * i + 2], "big") for i in range(words)]
 
 
-class SimulatedSunSpecMeter:
+class SimulatedSunSpecMeter(RegisterSimulator):
     """Register image of one SunSpec meter at unit ``unit`` (see the module docstring)."""
 
     def __init__(
@@ -137,25 +138,9 @@ class SimulatedSunSpecMeter:
         with self._lock:
             return [self._regs.get(a, 0) for a in range(address, address + count)]
 
-    def sim_device(self) -> Any:
-        from pymodbus.simulator import DataType, SimData, SimDevice
+    # Writes are ignored: the map is read-only here (RegisterSimulator.on_write).
+    def holding_spans(self) -> Spans:
+        return ((self.base, self.end - self.base),)
 
-        async def action(
-            function_code: int,
-            start_address: int,
-            address: int,
-            count: int,
-            registers: list[int],
-            set_values: list[int] | list[bool] | None,
-        ) -> Any:
-            self.requests += 1
-            if set_values:
-                return None  # the map is read-only here
-            offset = address - start_address
-            registers[offset : offset + count] = self.words(address, count)
-            return None
-
-        holding = [SimData(self.base, values=[0] * (self.end - self.base), datatype=DataType.REGISTERS)]
-        coils = [SimData(0, values=False, datatype=DataType.BITS)]
-        inputs = [SimData(0xFFFE, datatype=DataType.INVALID)]
-        return SimDevice(id=self.unit, simdata=(coils, list(coils), holding, inputs), action=action)
+    def read_words(self, function_code: int, address: int, count: int) -> list[int]:
+        return self.words(address, count)
