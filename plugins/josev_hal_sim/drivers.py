@@ -269,26 +269,59 @@ class SimContactorOptions(SimOptions, forbid_unknown_fields=True, kw_only=True):
     has_feedback: bool = True
 
 
-class SimContactor(_SimDevice, Contactor):
-    """Main contactor with a mirror contact; can be welded by the ``weld_contactor`` command."""
+class _SimRelay(_SimDevice, Contactor):
+    """A simulated contactor with an optional mirror contact: the main contactor and the phase
+    contactor differ only in which relay of the world they drive, so the Contactor behaviour
+    (commands, sample, safe state on release) is written once here."""
 
     Options = SimContactorOptions
     options: SimContactorOptions
 
-    def _configure(self, world: SimWorld) -> None:
-        world.relay.close_delay_s = self.options.close_delay_ms / 1000.0
-        world.relay.open_delay_s = self.options.open_delay_ms / 1000.0
-        world.relay.has_feedback = self.options.has_feedback
+    def _command(self, world: SimWorld, closed: bool) -> None:
+        """Command this relay of ``world``."""
+        raise NotImplementedError
+
+    def _state(self, world: SimWorld) -> tuple[bool, bool]:
+        """``(commanded closed, mirror contact closed)`` of this relay of ``world``."""
+        raise NotImplementedError
 
     def _make_safe(self, world: SimWorld) -> None:
-        world.command_relay(False)
+        self._command(world, False)
 
     @property
     def has_feedback(self) -> bool:
         return self.options.has_feedback
 
     def close(self) -> None:
-        self.world.command_relay(True)
+        self._command(self.world, True)
+
+    def open(self) -> None:
+        self._command(self.world, False)
+
+    def read(self) -> ContactorSample:
+        commanded, feedback = self._state(self.world)
+        taken_at, utc = now_reading_times()
+        return ContactorSample(
+            taken_at=taken_at,
+            utc=utc,
+            commanded_closed=commanded,
+            feedback_closed=feedback if self.options.has_feedback else None,
+        )
+
+
+class SimContactor(_SimRelay):
+    """Main contactor with a mirror contact; can be welded by the ``weld_contactor`` command."""
+
+    def _configure(self, world: SimWorld) -> None:
+        world.relay.close_delay_s = self.options.close_delay_ms / 1000.0
+        world.relay.open_delay_s = self.options.open_delay_ms / 1000.0
+        world.relay.has_feedback = self.options.has_feedback
+
+    def _command(self, world: SimWorld, closed: bool) -> None:
+        world.command_relay(closed)
+
+    def _state(self, world: SimWorld) -> tuple[bool, bool]:
+        return world.relay_state()
 
     def open(self) -> None:
         # Opening must never fail for a reason we could avoid: without a world there is nothing
@@ -299,50 +332,20 @@ class SimContactor(_SimDevice, Contactor):
             return
         world.command_relay(False)
 
-    def read(self) -> ContactorSample:
-        commanded, feedback = self.world.relay_state()
-        taken_at, utc = now_reading_times()
-        return ContactorSample(
-            taken_at=taken_at,
-            utc=utc,
-            commanded_closed=commanded,
-            feedback_closed=feedback if self.options.has_feedback else None,
-        )
 
-
-class SimPhaseContactor(_SimDevice, Contactor):
+class SimPhaseContactor(_SimRelay):
     """The L2/L3 contactor of a 1p/3p switch (``phase_switch`` device): with it open the sim EV
     charges on one phase and the meter sees one phase. Starts open."""
-
-    Options = SimContactorOptions
-    options: SimContactorOptions
 
     def _configure(self, world: SimWorld) -> None:
         o = self.options
         world.install_phase_switch(o.close_delay_ms / 1000.0, o.open_delay_ms / 1000.0, o.has_feedback)
 
-    def _make_safe(self, world: SimWorld) -> None:
-        world.command_phase_relay(False)
+    def _command(self, world: SimWorld, closed: bool) -> None:
+        world.command_phase_relay(closed)
 
-    @property
-    def has_feedback(self) -> bool:
-        return self.options.has_feedback
-
-    def close(self) -> None:
-        self.world.command_phase_relay(True)
-
-    def open(self) -> None:
-        self.world.command_phase_relay(False)
-
-    def read(self) -> ContactorSample:
-        commanded, feedback = self.world.phase_relay_state()
-        taken_at, utc = now_reading_times()
-        return ContactorSample(
-            taken_at=taken_at,
-            utc=utc,
-            commanded_closed=commanded,
-            feedback_closed=feedback if self.options.has_feedback else None,
-        )
+    def _state(self, world: SimWorld) -> tuple[bool, bool]:
+        return world.phase_relay_state()
 
 
 # ----------------------------------------------------------------------------------------------
