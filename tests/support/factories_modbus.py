@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from josev_hal_modbus.driver import ModbusMeter, ModbusMeterOptions, ModbusTcpMeter
 from josev_hal_modbus.tcp import ModbusTcpBus, ModbusTcpBusOptions
@@ -25,56 +25,76 @@ if TYPE_CHECKING:
 
 __all__ = ["MODBUS_FACTORIES"]
 
+_METER_VALUES = {"voltage_l1": 230.0, "current_l1": 16.0, "energy_import": 12_345.0, "frequency": 50.0}
+_SUNSPEC_VALUES = {"voltage_l1": 230.0, "energy_import": 12_345.0, "frequency": 50.0}
 
-@contextmanager
-def _modbus_meter(env: ContractEnv) -> Iterator[Driver]:
-    sim = SimulatedMeter(
-        "sdm630",
-        unit=1,
-        values={"voltage_l1": 230.0, "current_l1": 16.0, "energy_import": 12_345.0, "frequency": 50.0},
-    )
+
+# Every factory below serves one simulator on a real Modbus peer and runs one driver against it;
+# only the simulator, the transport and the driver differ, so the peer plumbing lives here once.
+
+
+def _wire_disconnect(env: ContractEnv, sim: Any) -> None:
+    """``disconnect``: the simulated device stays silent while the line keeps working."""
 
     def disconnect(off: bool) -> None:
         sim.online = not off
 
     env.peer.disconnect = disconnect
-    with PtyLine(baudrate=9600) as line, ModbusPeer(line.peer_port, [sim]):
-        bus = SerialBus("rs485", SerialBusOptions(port=line.client_port, baudrate=9600, timeout_s=0.25))
-        options = ModbusMeterOptions(model="sdm630", retries=1, backoff_s=0.01, offline_after=2)
-        driver = ModbusMeter(DeviceConfig(device_id="contract.meter", options=options, bus=bus, address=1))
+
+
+@contextmanager
+def _rtu_bus(env: ContractEnv, sim: Any, baudrate: int = 9600) -> Iterator[SerialBus]:
+    """``sim`` behind a pymodbus RTU server on a pty pair; yields the client-side serial bus."""
+    _wire_disconnect(env, sim)
+    with PtyLine(baudrate=baudrate) as line, ModbusPeer(line.peer_port, [sim], baudrate=baudrate):
+        bus = SerialBus("rs485", SerialBusOptions(port=line.client_port, baudrate=baudrate, timeout_s=0.25))
         try:
-            driver.setup()
-            yield driver
+            yield bus
         finally:
-            driver.release()
             bus.release()
+
+
+@contextmanager
+def _tcp_bus(env: ContractEnv, sim: Any) -> Iterator[ModbusTcpBus]:
+    """``sim`` behind a pymodbus TCP server on localhost; yields the client-side TCP bus."""
+    _wire_disconnect(env, sim)
+    with ModbusTcpPeer([sim]) as peer:
+        bus = ModbusTcpBus("lan", ModbusTcpBusOptions(host=peer.host, port=peer.tcp_port, timeout_s=0.25))
+        try:
+            yield bus
+        finally:
+            bus.release()
+
+
+@contextmanager
+def _set_up(driver: Driver) -> Iterator[Driver]:
+    try:
+        driver.setup()
+        yield driver
+    finally:
+        driver.release()
+
+
+@contextmanager
+def _modbus_meter(env: ContractEnv) -> Iterator[Driver]:
+    sim = SimulatedMeter("sdm630", unit=1, values=_METER_VALUES)
+    with _rtu_bus(env, sim) as bus:
+        options = ModbusMeterOptions(model="sdm630", retries=1, backoff_s=0.01, offline_after=2)
+        with _set_up(
+            ModbusMeter(DeviceConfig(device_id="contract.meter", options=options, bus=bus, address=1))
+        ) as driver:
+            yield driver
 
 
 @contextmanager
 def _modbus_tcp_meter(env: ContractEnv) -> Iterator[Driver]:
-    sim = SimulatedMeter(
-        "sdm630",
-        unit=1,
-        values={"voltage_l1": 230.0, "current_l1": 16.0, "energy_import": 12_345.0, "frequency": 50.0},
-    )
-
-    def disconnect(off: bool) -> None:
-        sim.online = not off
-
-    env.peer.disconnect = disconnect
-    with ModbusTcpPeer([sim]) as peer:
-        bus = ModbusTcpBus("lan", ModbusTcpBusOptions(host=peer.host, port=peer.tcp_port, timeout_s=0.25))
+    sim = SimulatedMeter("sdm630", unit=1, values=_METER_VALUES)
+    with _tcp_bus(env, sim) as bus:
         options = ModbusMeterOptions(model="sdm630", retries=1, backoff_s=0.01, offline_after=2)
-        driver = ModbusTcpMeter(DeviceConfig(device_id="contract.meter", options=options, bus=bus, address=1))
-        try:
-            driver.setup()
+        with _set_up(
+            ModbusTcpMeter(DeviceConfig(device_id="contract.meter", options=options, bus=bus, address=1))
+        ) as driver:
             yield driver
-        finally:
-            driver.release()
-            bus.release()
-
-
-MODBUS_FACTORIES = {"modbus-meter": _modbus_meter, "modbus-tcp-meter": _modbus_tcp_meter}
 
 
 @contextmanager
@@ -84,24 +104,12 @@ def _modbus_imd(env: ContractEnv) -> Iterator[Driver]:
     from josev_hal.simulators.modbus_imd import SimulatedIsoCha
 
     sim = SimulatedIsoCha(unit=3, resistance_ohm=2_000_000.0, test_s=0.05)
-
-    def disconnect(off: bool) -> None:
-        sim.online = not off
-
-    env.peer.disconnect = disconnect
-    with PtyLine(baudrate=19200) as line, ModbusPeer(line.peer_port, [sim], baudrate=19200):  # type: ignore[list-item]
-        bus = SerialBus("rs485", SerialBusOptions(port=line.client_port, baudrate=19200, timeout_s=0.25))
+    with _rtu_bus(env, sim, baudrate=19200) as bus:
         options = ModbusImdOptions(retries=1, backoff_s=0.01, poll_s=0.02, self_test_timeout_s=2.0)
-        driver = ModbusImd(DeviceConfig(device_id="contract.imd", options=options, bus=bus, address=3))
-        try:
-            driver.setup()
+        with _set_up(
+            ModbusImd(DeviceConfig(device_id="contract.imd", options=options, bus=bus, address=3))
+        ) as driver:
             yield driver
-        finally:
-            driver.release()
-            bus.release()
-
-
-MODBUS_FACTORIES["modbus-imd"] = _modbus_imd
 
 
 @contextmanager
@@ -110,24 +118,13 @@ def _sunspec_meter(env: ContractEnv) -> Iterator[Driver]:
 
     from josev_hal.simulators.sunspec import SimulatedSunSpecMeter
 
-    sim = SimulatedSunSpecMeter(
-        unit=1, values={"voltage_l1": 230.0, "energy_import": 12_345.0, "frequency": 50.0}
-    )
-
-    def disconnect(off: bool) -> None:
-        sim.online = not off
-
-    env.peer.disconnect = disconnect
-    with ModbusTcpPeer([sim]) as peer:  # type: ignore[list-item]
-        bus = ModbusTcpBus("lan", ModbusTcpBusOptions(host=peer.host, port=peer.tcp_port, timeout_s=0.25))
+    sim = SimulatedSunSpecMeter(unit=1, values=_SUNSPEC_VALUES)
+    with _tcp_bus(env, sim) as bus:
         options = SunSpecOptions(retries=1, backoff_s=0.01, offline_after=2)
-        driver = SunSpecMeter(DeviceConfig(device_id="contract.sunspec", options=options, bus=bus, address=1))
-        try:
-            driver.setup()
+        with _set_up(
+            SunSpecMeter(DeviceConfig(device_id="contract.sunspec", options=options, bus=bus, address=1))
+        ) as driver:
             yield driver
-        finally:
-            driver.release()
-            bus.release()
 
 
 @contextmanager
@@ -136,27 +133,19 @@ def _sunspec_rtu_meter(env: ContractEnv) -> Iterator[Driver]:
 
     from josev_hal.simulators.sunspec import SimulatedSunSpecMeter
 
-    sim = SimulatedSunSpecMeter(
-        unit=2, values={"voltage_l1": 230.0, "energy_import": 12_345.0, "frequency": 50.0}
-    )
-
-    def disconnect(off: bool) -> None:
-        sim.online = not off
-
-    env.peer.disconnect = disconnect
-    with PtyLine(baudrate=9600) as line, ModbusPeer(line.peer_port, [sim]):  # type: ignore[list-item]
-        bus = SerialBus("rs485", SerialBusOptions(port=line.client_port, baudrate=9600, timeout_s=0.25))
+    sim = SimulatedSunSpecMeter(unit=2, values=_SUNSPEC_VALUES)
+    with _rtu_bus(env, sim) as bus:
         options = SunSpecOptions(retries=1, backoff_s=0.01, offline_after=2)
-        driver = SunSpecRtuMeter(
-            DeviceConfig(device_id="contract.sunspec", options=options, bus=bus, address=2)
-        )
-        try:
-            driver.setup()
+        with _set_up(
+            SunSpecRtuMeter(DeviceConfig(device_id="contract.sunspec", options=options, bus=bus, address=2))
+        ) as driver:
             yield driver
-        finally:
-            driver.release()
-            bus.release()
 
 
-MODBUS_FACTORIES["sunspec-meter"] = _sunspec_meter
-MODBUS_FACTORIES["sunspec-rtu-meter"] = _sunspec_rtu_meter
+MODBUS_FACTORIES = {
+    "modbus-meter": _modbus_meter,
+    "modbus-tcp-meter": _modbus_tcp_meter,
+    "modbus-imd": _modbus_imd,
+    "sunspec-meter": _sunspec_meter,
+    "sunspec-rtu-meter": _sunspec_rtu_meter,
+}
