@@ -142,6 +142,7 @@ class Daemon:
             josev_profile, josev_board = self._start_everest(url, wait_s)
             if josev_board is None:
                 self._start_watchdog()  # READY=1 and the loop watchdog under EVerest too
+                self._start_watchdog()  # runtime (#13): READY=1 for Type=notify on this path too
                 log.info("josev-hal running board=%s under EVerest only", self.source or "?")
                 return
             # --- end EVerest
