@@ -179,6 +179,8 @@ class EnergySupervisor:
         self._phase_cmd: dict[str, bool] = {}
         self._phase_note: dict[str, str] = {}
         self._phases_reported: dict[str, int | None] = {}
+        self._offer_seen: dict[str, float] = {}
+        self._offer_mark: dict[str, float] = {}
         self.settings = settings
         #: the EVSEs that share the station-wide AC limits (all, unless the settings name them:
         #: DC EVSEs take no part); the offline policy applies to every EVSE
@@ -296,6 +298,8 @@ class EnergySupervisor:
                     continue
                 self._applied[(eid, source)] = amps
             self.controllers[eid].set_limit(source, amps, detail)
+        for eid in self.sharing:
+            self._note_offer(eid)  # a reading older than an offer change is not taken at face value
         self._offline(now)
 
     def _own_limit_a(self, ctl: LimitedEvse) -> float:
@@ -432,7 +436,7 @@ class EnergySupervisor:
             currents = reading.current_a
             if currents is None:
                 raise DeviceError("mains meter reports no phase currents")
-            evse_a = sum(_evse_current_a(ctl, now) for ctl in (self.controllers[e] for e in self.sharing))
+            evse_a = sum(self._evse_draw_a(eid) for eid in self.sharing)
             headroom = site_headroom_a(site_max, (currents.l1, currents.l2, currents.l3), evse_a)
             self._mains_ok_at = now
         except DeviceError as exc:
@@ -444,6 +448,38 @@ class EnergySupervisor:
         shares = self._share_a(headroom, plugged, own)
         for eid in self.sharing:
             wanted[(eid, LimitSource.SITE)] = (shares[eid], f"site {site_max:g} A, headroom {headroom:.1f} A")
+
+    def _offer_a(self, eid: str) -> float:
+        """What the EVSE's PWM offers now (0 below its minimum current: X1)."""
+        return self.controllers[eid].limits().offer_a(self._info(eid).min_current_a)
+
+    def _note_offer(self, eid: str) -> tuple[float, float | None]:
+        """Track offer changes: remember the EVSE meter reading current at the change, so only
+        readings taken after it count as measurements of the new offer."""
+        offer = self._offer_a(eid)
+        try:
+            taken: float | None = self.controllers[eid].meter_values().taken_at
+        except DeviceError:
+            taken = None
+        if self._offer_seen.get(eid) != offer:
+            self._offer_seen[eid] = offer
+            self._offer_mark[eid] = taken if taken is not None else -math.inf
+        return offer, taken
+
+    def _evse_draw_a(self, eid: str) -> float:
+        """The EVSE's draw for the site balance. The EVSE meters are polled (about once a second)
+        while the mains meter is read every turn: a reading from before the last offer change
+        would make the balance swing (the shares oscillate and the site overshoots), so until a
+        newer reading exists the draw is taken as the offer the EV follows. Without any reading
+        the draw counts as 0 -- it is then part of the 'other load' the mains meter sees, the
+        safe side."""
+        ctl = self.controllers[eid]
+        offer, taken = self._note_offer(eid)
+        if taken is None:
+            return 0.0
+        if taken <= self._offer_mark.get(eid, -math.inf):
+            return offer if ctl.contactor_closed else 0.0
+        return _evse_current_a(ctl, 0.0)
 
     # -- 1p/3p switching ---------------------------------------------------------------------
     def _wanted_phases(self, eid: str) -> int:
