@@ -261,24 +261,22 @@ class BspError(_Open, kw_only=True):
 
 
 class Energy(_Open, kw_only=True):
+    """Wh: ``total`` (DC or AC sum) and the AC phases."""
+
     total: float
     L1: float | UnsetType = UNSET
     L2: float | UnsetType = UNSET
     L3: float | UnsetType = UNSET
 
 
-class Power(_Open, kw_only=True):
-    total: float
-    L1: float | UnsetType = UNSET
-    L2: float | UnsetType = UNSET
-    L3: float | UnsetType = UNSET
+# units/Power and units/ReactivePower have exactly Energy's keys in the spec: one definition
+# serves all three (as SignedEnergy does for the signed ones); the names stay for the codec table.
+class Power(Energy, kw_only=True):
+    """W (negative = exported)."""
 
 
-class ReactivePower(_Open, kw_only=True):
-    total: float
-    L1: float | UnsetType = UNSET
-    L2: float | UnsetType = UNSET
-    L3: float | UnsetType = UNSET
+class ReactivePower(Energy, kw_only=True):
+    """var."""
 
 
 class Voltage(_Open, kw_only=True):
