@@ -13,27 +13,21 @@ with a pull-up reads **high** when the main contacts are closed (the mirror is t
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from typing import Any, ClassVar
 
 import msgspec
 
 from josev_hal.devices import (
     Claim,
-    ConnectorLock,
-    Contactor,
-    ContactorSample,
     DeviceConfig,
     DigitalInput,
     Driver,
     InputSample,
-    LockSample,
-    Rcd,
     RcdSample,
     now_reading_times,
 )
 from josev_hal.errors import DeviceError
+from josev_hal.line_drivers import LineContactor, LineLock, LineRcd
 
 from ._common import Active, check_distinct, check_pin, chip_handle, level_for
 from .gpio import MCP23017, PCA9555, ExpanderMap, GpioExpander
@@ -107,6 +101,30 @@ class _ExpanderDriver(Driver):
     def _pull_up(self, name: str) -> bool:
         return bool(getattr(self.options, name, False))
 
+    # -- the line primitives of josev_hal.line_drivers.LineDriver -----------------------------
+    #: Logical line name -> (option naming its pin, option naming the level that means active).
+    line_options: ClassVar[dict[str, tuple[str, str]]] = {}
+
+    def _pin(self, name: str) -> tuple[int | None, Active]:
+        pin_key, active_key = self.line_options[name]
+        return getattr(self.options, pin_key), getattr(self.options, active_key)
+
+    def _set_line(self, name: str, active: bool) -> None:
+        pin, level = self._pin(name)
+        assert pin is not None, name
+        self.gpio.write(pin, level_for(level, active))
+
+    def _get_line(self, name: str) -> bool:
+        pin, level = self._pin(name)
+        assert pin is not None, name
+        return self.gpio.read(pin) == level_for(level, True)
+
+    def _has_line(self, name: str) -> bool:
+        return self._pin(name)[0] is not None
+
+    def _is_set_up(self) -> bool:
+        return self._gpio is not None
+
 
 # =============================================================================================
 # Contactor
@@ -138,21 +156,20 @@ class Mcp23017ContactorOptions(ContactorOptions, kw_only=True):
     feedback_pull_up: bool = False
 
 
-class ExpanderContactor(_ExpanderDriver, Contactor):
+class ExpanderContactor(_ExpanderDriver, LineContactor):
     """Coil output + mirror-contact input on an expander. :meth:`open` retries once on a bus
     error before raising: opening is the one command that must get through."""
 
     pin_options = ("pin", "feedback_pin")
+    line_options: ClassVar[dict[str, tuple[str, str]]] = {
+        "coil": ("pin", "active"),
+        "feedback": ("feedback_pin", "feedback_closed_level"),
+    }
 
     def __init__(self, config: DeviceConfig[Any]) -> None:
         super().__init__(config)
         assert isinstance(self.options, ContactorOptions)
         self.opts: ContactorOptions = self.options
-        self._commanded = False
-
-    @property
-    def has_feedback(self) -> bool:
-        return self.opts.feedback_pin is not None
 
     def setup(self) -> None:
         gpio = self._attach()
@@ -165,34 +182,8 @@ class ExpanderContactor(_ExpanderDriver, Contactor):
     def release(self) -> None:
         if self._gpio is None:
             return
-        try:
-            self.open()
-        except DeviceError as exc:
-            log.warning("contactor release could not open device=%s error=%s", self.device_id, exc)
+        self._open_for_release()
         self._detach()
-
-    def close(self) -> None:
-        self.gpio.write(self.opts.pin, level_for(self.opts.active, True))
-        self._commanded = True
-
-    def open(self) -> None:
-        level = level_for(self.opts.active, False)
-        self._commanded = False  # from now on the intent is "open", even if the write fails
-        try:
-            self.gpio.write(self.opts.pin, level)
-        except DeviceError as exc:
-            log.warning("contactor open failed, retrying device=%s error=%s", self.device_id, exc)
-            self.gpio.write(self.opts.pin, level)
-
-    def read(self) -> ContactorSample:
-        taken_at, utc = now_reading_times()
-        feedback: bool | None = None
-        if self.opts.feedback_pin is not None:
-            level = self.gpio.read(self.opts.feedback_pin)
-            feedback = level == (self.opts.feedback_closed_level == "high")
-        return ContactorSample(
-            taken_at=taken_at, utc=utc, commanded_closed=self._commanded, feedback_closed=feedback
-        )
 
 
 class Mcp23017Contactor(ExpanderContactor):
@@ -244,16 +235,21 @@ class Mcp23017RcdOptions(RcdOptions, kw_only=True):
     trip_pull_up: bool = False
 
 
-class ExpanderRcd(_ExpanderDriver, Rcd):
+class ExpanderRcd(_ExpanderDriver, LineRcd):
     """RCD module wired to expander pins: trip input, TEST and RESET outputs."""
 
     pin_options = ("trip_pin", "test_pin", "reset_pin")
+    line_options: ClassVar[dict[str, tuple[str, str]]] = {
+        "trip": ("trip_pin", "trip_level"),
+        "test": ("test_pin", "test_active"),
+        "reset": ("reset_pin", "reset_active"),
+    }
+    test_line_option: ClassVar[str] = "test_pin"
 
     def __init__(self, config: DeviceConfig[Any]) -> None:
         super().__init__(config)
         assert isinstance(self.options, RcdOptions)
         self.opts: RcdOptions = self.options
-        self._test_lock = threading.Lock()
 
     def setup(self) -> None:
         gpio = self._attach()
@@ -278,80 +274,9 @@ class ExpanderRcd(_ExpanderDriver, Rcd):
                 log.warning("rcd release could not clear pin=%d device=%s error=%s", pin, self.device_id, exc)
         self._detach()
 
-    def _tripped(self) -> bool:
-        return self.gpio.read(self.opts.trip_pin) == (self.opts.trip_level == "high")
-
     def read(self) -> RcdSample:
         taken_at, utc = now_reading_times()
         return RcdSample(taken_at=taken_at, utc=utc, tripped=self._tripped())
-
-    def _pulse(self, pin: int, active: Active, duration_s: float) -> None:
-        self.gpio.write(pin, level_for(active, True))
-        try:
-            time.sleep(duration_s)
-        finally:
-            self.gpio.write(pin, level_for(active, False))
-
-    def _wait(self, tripped: bool, deadline: float) -> bool:
-        while time.monotonic() < deadline:
-            if self._tripped() == tripped:
-                return True
-            time.sleep(0.005)
-        return self._tripped() == tripped
-
-    @property
-    def supports_self_test(self) -> bool:
-        return self.opts.test_pin is not None
-
-    def self_test(self, timeout_s: float = 2.0) -> bool:
-        """Assert TEST for ``test_pulse_ms``, expect a trip, then expect the release (pulsing
-        RESET if the module latches and a reset pin exists), all within ``timeout_s``.
-
-        Returns False (with a log line saying why) on any deviation; raises only on bus errors.
-        TEST is always released, even when the bus fails mid-test.
-        """
-        if self.opts.test_pin is None:
-            log.warning("rcd self-test impossible: no test_pin device=%s", self.device_id)
-            return False
-        with self._test_lock:
-            deadline = time.monotonic() + timeout_s
-            if self._tripped():
-                log.warning("rcd self-test refused: already tripped device=%s", self.device_id)
-                return False
-            pin, active = self.opts.test_pin, self.opts.test_active
-            seen_trip = False
-            self.gpio.write(pin, level_for(active, True))
-            try:
-                pulse_end = time.monotonic() + self.opts.test_pulse_ms / 1000.0
-                while time.monotonic() < min(pulse_end, deadline):
-                    if not seen_trip and self._tripped():
-                        seen_trip = True
-                    time.sleep(0.005)
-            finally:
-                self.gpio.write(pin, level_for(active, False))
-            if not seen_trip:
-                seen_trip = self._wait(True, deadline)
-            if not seen_trip:
-                log.warning(
-                    "rcd self-test failed: no trip within %.2f s device=%s", timeout_s, self.device_id
-                )
-                return False
-            released = self._wait(False, min(deadline, time.monotonic() + 0.3))
-            if not released and self.opts.reset_pin is not None:
-                self._pulse(self.opts.reset_pin, self.opts.reset_active, self.opts.reset_pulse_ms / 1000.0)
-            if not released:
-                released = self._wait(False, deadline)
-            if not released:
-                log.warning("rcd self-test failed: trip did not release device=%s", self.device_id)
-                return False
-            log.info("rcd self-test passed device=%s", self.device_id)
-            return True
-
-    def reset(self) -> None:
-        if self.opts.reset_pin is None:
-            log.info("rcd reset: module has no reset input device=%s", self.device_id)
-            return
-        self._pulse(self.opts.reset_pin, self.opts.reset_active, self.opts.reset_pulse_ms / 1000.0)
 
 
 class Mcp23017Rcd(ExpanderRcd):
@@ -401,19 +326,21 @@ class Mcp23017LockOptions(LockOptions, kw_only=True):
     feedback_pull_up: bool = False
 
 
-class ExpanderLock(_ExpanderDriver, ConnectorLock):
+class ExpanderLock(_ExpanderDriver, LineLock):
     """Connector lock on expander pins. Motor moves end on a timer thread, so :meth:`lock` and
     :meth:`unlock` return after one bus write and never block the caller for the move."""
 
     pin_options = ("lock_pin", "unlock_pin", "feedback_pin")
+    line_options: ClassVar[dict[str, tuple[str, str]]] = {
+        "lock": ("lock_pin", "active"),
+        "unlock": ("unlock_pin", "active"),
+        "feedback": ("feedback_pin", "feedback_locked_level"),
+    }
 
     def __init__(self, config: DeviceConfig[Any]) -> None:
         super().__init__(config)
         assert isinstance(self.options, LockOptions)
         self.opts: LockOptions = self.options
-        self._commanded = False
-        self._timer: threading.Timer | None = None
-        self._cmd_lock = threading.Lock()
 
     def setup(self) -> None:
         gpio = self._attach()
@@ -436,61 +363,6 @@ class ExpanderLock(_ExpanderDriver, ConnectorLock):
                     "lock release could not stop the actuator device=%s error=%s", self.device_id, exc
                 )
         self._detach()
-
-    def _cancel_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-
-    def _stop_motor(self) -> None:
-        if self.opts.unlock_pin is None:
-            return  # a held actuator keeps its level
-        off = level_for(self.opts.active, False)
-        self.gpio.write(self.opts.lock_pin, off)
-        self.gpio.write(self.opts.unlock_pin, off)
-
-    def _end_move(self, timer: threading.Timer) -> None:
-        with self._cmd_lock:
-            if self._timer is not timer or self._gpio is None:
-                return  # superseded by a newer command
-            self._timer = None
-            try:
-                self._stop_motor()
-            except DeviceError as exc:
-                log.error("lock motor could not be stopped device=%s error=%s", self.device_id, exc)
-
-    def _move(self, locked: bool) -> None:
-        on, off = level_for(self.opts.active, True), level_for(self.opts.active, False)
-        with self._cmd_lock:
-            self._cancel_timer()
-            self._commanded = locked
-            if self.opts.unlock_pin is None:
-                self.gpio.write(self.opts.lock_pin, on if locked else off)
-                return
-            drive, other = (
-                (self.opts.lock_pin, self.opts.unlock_pin)
-                if locked
-                else (self.opts.unlock_pin, self.opts.lock_pin)
-            )
-            self.gpio.write(other, off)  # never both directions at once (H-bridge shoot-through)
-            self.gpio.write(drive, on)
-            timer = threading.Timer(self.opts.motor_pulse_ms / 1000.0, lambda: self._end_move(timer))
-            timer.daemon = True
-            self._timer = timer
-            timer.start()
-
-    def lock(self) -> None:
-        self._move(True)
-
-    def unlock(self) -> None:
-        self._move(False)
-
-    def read(self) -> LockSample:
-        taken_at, utc = now_reading_times()
-        locked: bool | None = None
-        if self.opts.feedback_pin is not None:
-            locked = self.gpio.read(self.opts.feedback_pin) == (self.opts.feedback_locked_level == "high")
-        return LockSample(taken_at=taken_at, utc=utc, commanded_locked=self._commanded, locked=locked)
 
 
 class Mcp23017Lock(ExpanderLock):
