@@ -485,18 +485,14 @@ class ModbusMeter(Meter):
         data = meta.encode("ascii")
         self._write_holding(iskra.REG.METADATA_LEN, [len(data)])
         self._write_holding(iskra.REG.METADATA, iskra.bytes_to_registers(data))
-        record = {
-            "transaction_id": tx.transaction_id,
-            "evse_id": tx.evse_id,
-            "id_token": tx.id_token,
-            "id_token_type": tx.id_token_type,
-            "unit": self.unit,
-            "model": self.model.name,
-        }
-        self._persist({**record, "state": "opening"})
-        self._write_holding(iskra.REG.COMMAND, [iskra.CMD_BEGIN])
-        self._wait_for("begin_transaction", lambda s, st: s in iskra.STATE_ACTIVE and st == iskra.STATUS_OK)
-        self._persist({**record, "state": "open", "started_utc": datetime.now(UTC).isoformat()})
+
+        def begin() -> None:
+            self._write_holding(iskra.REG.COMMAND, [iskra.CMD_BEGIN])
+            self._wait_for(
+                "begin_transaction", lambda s, st: s in iskra.STATE_ACTIVE and st == iskra.STATUS_OK
+            )
+
+        self._begin_persisted(tx, begin)
         self._signed_tx = tx
         log.info("signed transaction started device=%s tx=%s", self.device_id, tx.transaction_id)
 
@@ -562,6 +558,23 @@ class ModbusMeter(Meter):
         )
 
     # -- signed transactions across restarts -----------------------------------------------
+    def _begin_persisted(self, tx: TransactionInfo, begin: Callable[[], None]) -> None:
+        """Run the meter's ``begin`` command between the two store records every signing flow
+        (Iskra, EM580) writes: "opening" before the command, so a crash in between is recovered,
+        and "open" once the meter confirmed. One place for the record, because
+        :meth:`recover_transaction` reads these keys back whatever the flow."""
+        record = {
+            "transaction_id": tx.transaction_id,
+            "evse_id": tx.evse_id,
+            "id_token": tx.id_token,
+            "id_token_type": tx.id_token_type,
+            "unit": self.unit,
+            "model": self.model.name,
+        }
+        self._persist({**record, "state": "opening"})
+        begin()
+        self._persist({**record, "state": "open", "started_utc": datetime.now(UTC).isoformat()})
+
     def _persist(self, record: dict[str, Any]) -> None:
         if self._store is None:
             return
@@ -738,18 +751,12 @@ class ModbusMeter(Meter):
         self._write_holding(em580.REG.CPI, cpi)
         self._write_holding(em580.REG.TARIFF_TEXT, tariff)
         self._write_holding(em580.REG.SESSION_MODALITY, [0])
-        record = {
-            "transaction_id": tx.transaction_id,
-            "evse_id": tx.evse_id,
-            "id_token": tx.id_token,
-            "id_token_type": tx.id_token_type,
-            "unit": self.unit,
-            "model": self.model.name,
-        }
-        self._persist({**record, "state": "opening"})
-        self._write_holding(em580.REG.COMMAND, [em580.CMD_BEGIN])
-        self._em580_wait("begin_transaction", em580.STATE_RUNNING)
-        self._persist({**record, "state": "open", "started_utc": datetime.now(UTC).isoformat()})
+
+        def begin() -> None:
+            self._write_holding(em580.REG.COMMAND, [em580.CMD_BEGIN])
+            self._em580_wait("begin_transaction", em580.STATE_RUNNING)
+
+        self._begin_persisted(tx, begin)
         self._signed_tx = tx
         log.info("signed transaction started device=%s tx=%s", self.device_id, tx.transaction_id)
 
