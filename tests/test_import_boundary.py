@@ -42,7 +42,6 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("josev_hal/probe/serial.py", "josev_hal_modbus"): _PROBE,
     ("josev_hal/commands/probe.py", "josev_hal_linux.probe"): _PROBE,
     ("josev_hal/commands/sim.py", "josev_hal_modbus"): "`sim meter --model` lists the plugin's models",
-    ("josev_hal/simulators/modbus_imd.py", "josev_hal_modbus.imd"): _SIMS,
     ("josev_hal/simulators/modbus_meter.py", "josev_hal_modbus.model"): _SIMS,
     ("josev_hal/simulators/modbus_meter.py", "josev_hal_modbus"): _SIMS,
     ("josev_hal/commands/commission.py", "josev_hal_sim"): _BUILTIN_BOARD,

@@ -100,8 +100,7 @@ def _modbus_tcp_meter(env: ContractEnv) -> Iterator[Driver]:
 @contextmanager
 def _modbus_imd(env: ContractEnv) -> Iterator[Driver]:
     from josev_hal_modbus.imd import ModbusImd, ModbusImdOptions
-
-    from josev_hal.simulators.modbus_imd import SimulatedIsoCha
+    from josev_hal_modbus.sim_imd import SimulatedIsoCha
 
     sim = SimulatedIsoCha(unit=3, resistance_ohm=2_000_000.0, test_s=0.05)
     with _rtu_bus(env, sim, baudrate=19200) as bus:
