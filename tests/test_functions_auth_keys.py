@@ -55,7 +55,7 @@ def _answer_authorization(rig: FunctionsRig, status: str, contract: Contract) ->
 
 
 def _authorized(rig: FunctionsRig, evse_id: str = AC) -> bool:
-    return bool(rig.controller(evse_id)._authorized)
+    return rig.controller(evse_id).authorized
 
 
 @pytest.mark.parametrize("answer", ["accepted", "rejected"])

@@ -834,6 +834,12 @@ class EvseController:
         return self._available
 
     @property
+    def authorized(self) -> bool:
+        """The session may draw energy as far as authorization goes (Josev accepted a token, a
+        local token hook did, or the EVSE charges free)."""
+        return self.session.authorized
+
+    @property
     def rcd_tripped(self) -> bool:
         return self.rcd.tripped
 
