@@ -21,9 +21,15 @@ from abc import abstractmethod
 from datetime import datetime
 from typing import Any, ClassVar
 
-from .devices import ControlPilot, CpMode, CpOutput, DeviceConfig, PpSample
+from .devices import ControlPilot, CpMode, CpOutput, DeviceConfig, PpSample, ProximityPilot
 
-__all__ = ["PwmCpGenerator", "cp_volts", "pull_up_pp_sample", "pull_up_resistance_ohm"]
+__all__ = [
+    "PullUpProximityPilot",
+    "PwmCpGenerator",
+    "cp_volts",
+    "pull_up_pp_sample",
+    "pull_up_resistance_ohm",
+]
 
 
 def cp_volts(adc_v: float, adc_v_per_cp_v: float, adc_offset_v: float) -> float:
@@ -135,3 +141,24 @@ class PwmCpGenerator(ControlPilot):
         with self._out_lock:
             self._e_switch(True)
             self._output = CpOutput(CpMode.STATE_E)
+
+
+class PullUpProximityPilot(ProximityPilot):
+    """PP read through a pull-up divider by an ADC. The driver's options carry ``pull_up_ohm``,
+    ``reference_v``, ``open_above_fraction``, ``short_below_ohm`` and ``adc_v_per_pp_v``; the
+    driver converts and calls :meth:`_sample` with the ADC volts."""
+
+    def resistance_from_volts(self, node_v: float) -> float | None:
+        """Rc for a PP-node voltage, ``None`` when open."""
+        o: Any = self.options
+        return pull_up_resistance_ohm(
+            node_v,
+            pull_up_ohm=o.pull_up_ohm,
+            reference_v=o.reference_v,
+            open_above_fraction=o.open_above_fraction,
+        )
+
+    def _sample(self, adc_v: float, taken_at: float, utc: datetime) -> PpSample:
+        o: Any = self.options
+        resistance = self.resistance_from_volts(adc_v / o.adc_v_per_pp_v)
+        return pull_up_pp_sample(resistance, o.short_below_ohm, taken_at, utc)

@@ -35,11 +35,10 @@ from josev_hal.devices import (
     CpSample,
     DeviceConfig,
     PpSample,
-    ProximityPilot,
     now_reading_times,
 )
 from josev_hal.errors import DeviceError, DeviceTimeout
-from josev_hal.pilots import PwmCpGenerator, cp_volts, pull_up_pp_sample, pull_up_resistance_ohm
+from josev_hal.pilots import PullUpProximityPilot, PwmCpGenerator, cp_volts
 
 from ._common import Active, chip_handle, level_for
 from .pca9685 import DEFAULT_OSCILLATOR_HZ, Pca9685, achieved_frequency_hz, prescale_for
@@ -372,7 +371,7 @@ class Ads1x15PpOptions(msgspec.Struct, forbid_unknown_fields=True, kw_only=True)
             raise ValueError("short_below_ohm: must be >= 0")
 
 
-class Ads1x15Pp(ProximityPilot):
+class Ads1x15Pp(PullUpProximityPilot):
     """PP resistance from a pull-up divider read by an ADS1115/ADS1015."""
 
     Options: ClassVar[type[msgspec.Struct]] = Ads1x15PpOptions
@@ -412,20 +411,9 @@ class Ads1x15Pp(ProximityPilot):
             "reference_v": o.reference_v,
         }
 
-    def resistance_from_volts(self, node_v: float) -> float | None:
-        """Rc for a PP-node voltage, ``None`` when open."""
-        o = self.opts
-        return pull_up_resistance_ohm(
-            node_v,
-            pull_up_ohm=o.pull_up_ohm,
-            reference_v=o.reference_v,
-            open_above_fraction=o.open_above_fraction,
-        )
-
     def read(self) -> PpSample:
         if self._adc is None:
             raise self.error("not set up")
         taken_at, utc = now_reading_times()
         adc_v, _ = self._adc.read_volts(self.opts.channel)
-        resistance = self.resistance_from_volts(adc_v / self.opts.adc_v_per_pp_v)
-        return pull_up_pp_sample(resistance, self.opts.short_below_ohm, taken_at, utc)
+        return self._sample(adc_v, taken_at, utc)

@@ -24,16 +24,9 @@ from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
 
-from josev_hal.devices import (
-    CpMode,
-    CpSample,
-    DeviceConfig,
-    PpSample,
-    ProximityPilot,
-    now_reading_times,
-)
+from josev_hal.devices import CpMode, CpSample, DeviceConfig, PpSample, now_reading_times
 from josev_hal.errors import BusError, DeviceError
-from josev_hal.pilots import PwmCpGenerator, cp_volts, pull_up_pp_sample, pull_up_resistance_ohm
+from josev_hal.pilots import PullUpProximityPilot, PwmCpGenerator, cp_volts
 
 from .gpio import GpioLine, GpioLines, check_distinct_lines, linux_bus, safe_set
 from .sysfs import IioBuffer, IioChannel, SysfsPwm, find_iio_device
@@ -283,7 +276,7 @@ class IioPpOptions(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     short_below_ohm: Annotated[float, msgspec.Meta(ge=0)] = 30.0
 
 
-class IioPp(ProximityPilot):
+class IioPp(PullUpProximityPilot):
     """PP resistance from a pull-up divider on an IIO channel."""
 
     Options: ClassVar[type[msgspec.Struct]] = IioPpOptions
@@ -309,15 +302,6 @@ class IioPp(ProximityPilot):
     def release(self) -> None:
         self._channel = None
 
-    def resistance_from_volts(self, node_v: float) -> float | None:
-        o = self.opts
-        return pull_up_resistance_ohm(
-            node_v,
-            pull_up_ohm=o.pull_up_ohm,
-            reference_v=o.reference_v,
-            open_above_fraction=o.open_above_fraction,
-        )
-
     def read(self) -> PpSample:
         if self._channel is None:
             raise self.error("not set up")
@@ -326,8 +310,7 @@ class IioPp(ProximityPilot):
             mv = self._channel.read_mv()
         except BusError as exc:
             raise self.error(exc.detail, BusError) from exc
-        resistance = self.resistance_from_volts(mv / 1000.0 / self.opts.adc_v_per_pp_v)
-        return pull_up_pp_sample(resistance, self.opts.short_below_ohm, taken_at, utc)
+        return self._sample(mv / 1000.0, taken_at, utc)
 
     def describe(self) -> dict[str, Any]:
         o = self.opts
