@@ -7,7 +7,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from josev_hal_i2c.imd import ExpanderImd
@@ -28,12 +27,13 @@ from josev_hal.messages import payloads as p
 from josev_hal.plugins import get_plugin_manager
 from josev_hal.profile import load_profile_text
 from josev_hal.simulators.can_power_module import InfyPowerGroupSim
-from josev_hal.simulators.i2c import SimAcBoard, SimImdModule, build_ac_board
+from josev_hal.simulators.i2c import SimAcBoard, SimImdModule
 from josev_hal.simulators.modbus_meter import ModbusPeer, PtyLine, SimulatedMeter
 from josev_hal.station.dc import DcPath
+from tests.support.dc_imd_board import DC_IMD_BOARD, build_dc_imd_i2c
 from tests.support.waiting import eventually, ok
 
-BOARD = Path(__file__).resolve().parents[1] / "boards" / "dc-infypower-imd.toml"
+BOARD = DC_IMD_BOARD
 
 
 @dataclass
@@ -74,18 +74,7 @@ def rig() -> Iterator[Rig]:
         profile = load_profile_text(board_text(channel, line.client_port, settle_ms=50), BOARD.name, pm)
         board = Board.build(profile, pm)
         # The IMD wired as the profile's header says: OK relay low = OK, pre-warning high = warning.
-        sim = build_ac_board()
-        imd = SimImdModule().wire(
-            sim.gpio,
-            ok_pin=11,
-            warning_pin=12,
-            enable_pin=5,
-            test_pin=6,
-            ok_level=False,
-            warning_level=True,
-            startup_s=0.02,
-            test_delay_s=0.01,
-        )
+        sim, imd = build_dc_imd_i2c()
         i2c = board.buses["i2c1"]
         assert isinstance(i2c, I2cBus)
         i2c.use_smbus_factory(sim.bus.factory)

@@ -16,13 +16,14 @@ from josev_hal.buses.i2c import I2cBus
 from josev_hal.embedded_broker import EmbeddedBroker
 from josev_hal.everest.emulator import run_scenario
 from josev_hal.simulators.can_power_module import InfyPowerGroupSim
-from josev_hal.simulators.i2c import SimAcBoard, SimImdModule, build_ac_board
+from josev_hal.simulators.i2c import SimAcBoard, build_ac_board
 from josev_hal.simulators.modbus_meter import ModbusPeer, PtyLine, SimulatedMeter
+from tests.support.dc_imd_board import DC_IMD_BOARD, build_dc_imd_i2c
 from tests.support.everest_rig import everest_profile, everest_rig, modules_of
 
 REPO = Path(__file__).resolve().parents[1]
 AC_BOARD = REPO / "boards" / "rpi-ads1115-mcp23017-sdm630.toml"
-DC_BOARD = REPO / "boards" / "dc-infypower-imd.toml"
+DC_BOARD = DC_IMD_BOARD
 
 
 def _swap(text: str, *pairs: tuple[str, str]) -> str:
@@ -109,19 +110,7 @@ def test_rpi_ac_board_runs_the_ac_session_with_signed_ocmf_under_everest(broker:
 
 def test_dc_board_runs_the_dc_session_under_everest(broker: EmbeddedBroker) -> None:
     channel = f"everest-dc-{uuid.uuid4().hex}"
-    sim = build_ac_board()
-    imd = SimImdModule().wire(
-        sim.gpio,
-        ok_pin=11,
-        warning_pin=12,
-        enable_pin=5,
-        test_pin=6,
-        ok_level=False,
-        warning_level=True,
-        startup_s=0.02,
-        test_delay_s=0.01,
-    )
-    assert imd is not None
+    sim, _imd = build_dc_imd_i2c()  # the IMD is reached through the expander pins it drives
     meter = SimulatedMeter(
         "acrel_djsf1352rn", 1, values={"dc_voltage": 0.0, "dc_current": 0.0, "energy_import": 100.0}
     )
