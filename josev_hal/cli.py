@@ -190,7 +190,29 @@ def _plain_formatters(parser: argparse.ArgumentParser) -> None:
                 _plain_formatters(child)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _module_name(command: str) -> str:
+    """``emulate-josev`` -> ``emulate_josev`` (module names cannot carry a dash)."""
+    return command.replace("-", "_")
+
+
+def _chosen_command(argv: Sequence[str]) -> str | None:
+    """The sub-command named on the command line, or ``None`` (no command, top-level help or
+    version, a misspelt name). The top-level parser has no option that takes a value, so the
+    first word not starting with ``-`` is the command."""
+    for word in argv:
+        if word == "--":
+            return None
+        if not word.startswith("-"):
+            return word if "_" not in word and _module_name(word) in COMMANDS else None
+    return None
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole CLI; with ``only`` (a command module name from :data:`COMMANDS`) just that
+    sub-command. Importing a command module pulls in what its ``add_parser`` needs (the emulator
+    for its scenario list, for instance), so ``main`` imports only the chosen one: that keeps
+    ``josev-hal run``'s start-up free of every other command's imports. The full parser (the
+    top-level ``--help``, an unknown command) still imports and lists all of them."""
     parser = _Parser(
         prog="josev-hal",
         description="Hardware abstraction layer for EV charging stations: the CS side of the Josev API.",
@@ -198,7 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMANDS:
+    for name in COMMANDS if only is None else (only,):
         try:
             module = importlib.import_module(f"josev_hal.commands.{name}")
         except ModuleNotFoundError as exc:
@@ -210,13 +232,17 @@ def build_parser() -> argparse.ArgumentParser:
         sub_parser = module.add_parser(sub)
         sub_parser.set_defaults(_run=module.run)
         _plain_formatters(sub_parser)
+    if only is not None and not sub.choices:
+        return build_parser()  # the chosen module is missing: the full parser says what exists
     _plain_formatters(parser)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = sys.argv[1:] if argv is None else list(argv)
+    chosen = _chosen_command(words)
+    parser = build_parser(None if chosen is None else _module_name(chosen))
+    args = parser.parse_args(words)
     run = getattr(args, "_run", None)
     if run is None:
         parser.print_help()

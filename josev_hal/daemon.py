@@ -239,16 +239,19 @@ class Daemon:
         :mod:`josev_hal.everest` (own MQTT connection, client id ``<client_id>-everest`` when Josev
         EVSEs share the process). Returns the profile and board the station core gets: only the
         Josev EVSEs, or ``None`` for the board when every EVSE runs under EVerest."""
+        from josev_hal.profile import NorthboundKind
+
+        assert self.board is not None
+        if all(self.profile.northbound_of(e) is not NorthboundKind.EVEREST for e in self.profile.evse):
+            # No EVerest EVSE: the EVerest modules (~30 ms of imports) stay unloaded (#17 start-up).
+            return self.profile, self.board
         import msgspec
 
         from josev_hal.board import Board
         from josev_hal.everest.config import everest_evses
         from josev_hal.everest.northbound import EverestNorthbound
 
-        assert self.board is not None
         ids = {e.id for e in everest_evses(self.profile)}
-        if not ids:
-            return self.profile, self.board
         josev = [e for e in self.board.evses if e.id not in ids]
         client_id = f"{self.profile.mqtt.client_id}-everest" if josev else None
         self.everest = EverestNorthbound(

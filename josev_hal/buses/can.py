@@ -25,21 +25,25 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import can
 import msgspec
 
 from josev_hal.buses import Bus
 from josev_hal.errors import BusError
 from josev_hal.hookspecs import hookimpl
 
+if TYPE_CHECKING:
+    # python-can costs ~30-40 ms of start-up; this module is a built-in bus kind registered in
+    # every process, so ``can`` is imported only when a CAN bus is actually opened.
+    import can
+
 __all__ = ["STANDARD_BITRATES", "CanBus", "CanBusOptions", "CanListener", "hal_register_bus_kinds"]
 
 log = logging.getLogger(__name__)
 
 #: Called on the bus's receive thread with every frame that passes the listener's filter.
-CanListener = Callable[[can.Message], None]
+CanListener = Callable[["can.Message"], None]
 
 
 #: Classic CAN bit rates (CiA 301 plus the 33.3/83.3/100 kbit/s in common use). Every node on a
@@ -142,6 +146,8 @@ class CanBus(Bus):
         }
         if self.opts.bitrate is not None:
             kwargs["bitrate"] = self.opts.bitrate
+        import can
+
         try:
             self._bus = can.Bus(**kwargs)
         except (can.CanError, OSError, ValueError, ImportError) as exc:
@@ -206,6 +212,8 @@ class CanBus(Bus):
         bus = self._bus
         if bus is None:
             raise BusError(f"CAN bus {self.name} is not open", device=f"bus {self.name}")
+        import can  # already loaded: the bus is open (a dict lookup, not an import)
+
         with self.lock:
             try:
                 bus.send(msg, timeout=self.opts.send_timeout_s)
@@ -219,6 +227,8 @@ class CanBus(Bus):
 
     # -- receive thread ----------------------------------------------------------------------
     def _receive_loop(self) -> None:
+        import can
+
         while not self._stop.is_set():
             bus = self._bus
             if bus is None:
