@@ -22,12 +22,11 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from josev_hal.devices import IdTokenReader
 from josev_hal.errors import HalError
 from josev_hal.functions.ports import StationEvse, opt
-from josev_hal.messages import Message
+from josev_hal.messages import Message, Payload
 from josev_hal.messages import payloads as p
 
 __all__ = ["TokenAuthorizer", "process_authorized_token", "validate_variable"]
@@ -37,7 +36,7 @@ log = logging.getLogger(__name__)
 #: ``decide(id_token, token_type, evse_id) -> True/False/None``: the ``hal_authorize_local_token`` hook.
 LocalDecision = Callable[[str, str, str | None], bool | None]
 #: ``request(payload, timeout) -> Message``: the bridge's CS -> Josev request.
-Requester = Callable[[Any, float | None], Message]
+Requester = Callable[[Payload, float | None], Message]
 
 _REQUEST_TOKEN_TYPES = {t.value for t in p.AuthorizationTokenType}
 

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from josev_hal.functions.ports import EvsePort, opt
-from josev_hal.messages import Message
+from josev_hal.messages import Message, Payload
 from josev_hal.messages import payloads as p
 
 __all__ = ["AvailabilityManager", "AvailabilityState", "load_state", "save_state"]
@@ -130,7 +130,7 @@ class AvailabilityManager:
         self,
         evses: Sequence[EvsePort],
         state_dir: Path,
-        publish: Callable[[Any], Any],
+        publish: Callable[[Payload], object],
         *,
         poll_interval_s: float = 0.5,
     ) -> None:
@@ -247,7 +247,7 @@ class AvailabilityManager:
         status = p.OperationalStatus.OPERATIVE if available else p.OperationalStatus.INOPERATIVE
         self._safe_publish(p.ChangeAvailabilityUpdate(operational_status=status, evse_id=evse_id))
 
-    def _safe_publish(self, payload: Any) -> None:
+    def _safe_publish(self, payload: Payload) -> None:
         try:
             self._publish(payload)
         except Exception:
@@ -400,11 +400,11 @@ class AvailabilityManager:
             update.connector_id = connector_id
         self._safe_publish(update)
 
-    def snapshot(self) -> list[Any]:
+    def snapshot(self) -> list[Payload]:
         """Updates re-announcing every inoperative scope after a (re)connect."""
         with self._lock:
             s = self._state
-            out: list[Any] = []
+            out: list[Payload] = []
             inop = p.OperationalStatus.INOPERATIVE
             if not s.station_operative:
                 out.append(p.ChangeAvailabilityUpdate(operational_status=inop))

@@ -13,7 +13,7 @@ from typing import Any
 
 from josev_hal.functions.ports import opt
 from josev_hal.hookspecs import DataTransferResult
-from josev_hal.messages import Message
+from josev_hal.messages import Message, Payload
 from josev_hal.messages import payloads as p
 
 __all__ = ["DataTransferService"]
@@ -21,8 +21,8 @@ __all__ = ["DataTransferService"]
 log = logging.getLogger(__name__)
 
 #: ``answer(vendor_id, message_id, data) -> DataTransferResult | None``: the hook.
-Answer = Callable[[str, str | None, Any], DataTransferResult | None]
-Requester = Callable[[Any, float | None], Message]
+Answer = Callable[[str, str | None, object], DataTransferResult | None]
+Requester = Callable[[Payload, float | None], Message]
 
 _STATUSES = {s.value for s in p.DataTransferStatus}
 

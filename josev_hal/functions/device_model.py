@@ -10,28 +10,31 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from josev_hal.errors import ConfigError
 from josev_hal.messages import Message
 from josev_hal.messages import payloads as p
+
+if TYPE_CHECKING:
+    from josev_hal.profile import DeviceModelSettings, EvseSpec, Profile
 
 __all__ = ["build_device_model", "evse_power_kw"]
 
 log = logging.getLogger(__name__)
 
 
-def evse_power_kw(evse: Any) -> float:
+def evse_power_kw(evse: EvseSpec) -> float:
     """Rated power of an EVSE from its profile entry [kW]."""
     if evse.max_power_w:
         return float(round(evse.max_power_w / 1000.0, 3))
-    if getattr(evse, "dc", None) is not None:
+    if evse.dc is not None:
         return float(round(evse.dc.max_power_w / 1000.0, 3))
     current = evse.max_current_a or 32.0
     return float(round(evse.phases * evse.nominal_voltage_v * current / 1000.0, 3))
 
 
-def _password(settings: Any) -> str:
+def _password(settings: DeviceModelSettings) -> str:
     path = settings.basic_auth_password_file
     if not path:
         return ""
@@ -44,7 +47,7 @@ def _password(settings: Any) -> str:
         return ""
 
 
-def build_device_model(profile: Any) -> p.DeviceModelResponse:
+def build_device_model(profile: Profile) -> p.DeviceModelResponse:
     """The ``device_model`` response for ``profile``; ConfigError when the profile lacks the CSMS URL."""
     dm = profile.device_model
     station = profile.station
@@ -95,7 +98,7 @@ def build_device_model(profile: Any) -> p.DeviceModelResponse:
 class DeviceModelService:
     """Answers ``device_model`` requests from a profile."""
 
-    def __init__(self, profile: Any) -> None:
+    def __init__(self, profile: Profile) -> None:
         self.profile = profile
 
     def handle_request(self, message: Message) -> p.DeviceModelResponse:

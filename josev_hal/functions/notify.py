@@ -15,16 +15,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
 
 from josev_hal.functions.availability import AvailabilityManager
-from josev_hal.messages import Message, utc_timestamp
+from josev_hal.messages import Message, Payload, utc_timestamp
 from josev_hal.messages import payloads as p
 
 __all__ = ["Notifier"]
 
-Publisher = Callable[[Any], Any]
-Requester = Callable[[Any, float | None], Message]
+Publisher = Callable[[Payload], object]
+Requester = Callable[[Payload, float | None], Message]
 
 
 class Notifier:
