@@ -36,7 +36,7 @@ from pymodbus.pdu.register_message import (
 from josev_hal.buses.serial import SerialBus
 from josev_hal.errors import BusError, CrcError, DeviceError, DeviceTimeout
 
-__all__ = ["EXCEPTION_NAMES", "ModbusExceptionError", "RtuMaster"]
+__all__ = ["EXCEPTION_NAMES", "ModbusExceptionError", "RtuMaster", "exact_registers"]
 
 #: Modbus exception codes (Modbus Application Protocol v1.1b3, section 7).
 EXCEPTION_NAMES = {
@@ -74,6 +74,15 @@ class ModbusExceptionError(DeviceError):
         return self.exception_code in (5, 6)
 
 
+def exact_registers(registers: list[int], unit: int, function: int, address: int, count: int) -> list[int]:
+    """``registers`` if there are exactly ``count``; a short or long answer is a corrupted one
+    (CrcError), never decoded as if it fitted. Shared by the RTU and the TCP master, which must
+    judge an answer alike."""
+    if len(registers) != count:
+        raise CrcError(f"unit {unit} FC{function} 0x{address:04X}: got {len(registers)} of {count} registers")
+    return registers
+
+
 class RtuMaster:
     """The Modbus RTU master of one serial line."""
 
@@ -105,12 +114,7 @@ class RtuMaster:
         """Read ``count`` holding (FC3) or input (FC4) registers from ``address``."""
         req_cls = ReadHoldingRegistersRequest if function == 3 else ReadInputRegistersRequest
         pdu = self.transact(req_cls(address=address, count=count, dev_id=unit), timeout_s=timeout_s)
-        registers = list(pdu.registers)
-        if len(registers) != count:
-            raise CrcError(
-                f"unit {unit} FC{function} 0x{address:04X}: got {len(registers)} of {count} registers"
-            )
-        return registers
+        return exact_registers(list(pdu.registers), unit, function, address, count)
 
     def write_registers(
         self, unit: int, address: int, values: list[int], *, timeout_s: float | None = None

@@ -39,9 +39,9 @@ from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOEx
 from pymodbus.pdu import ExceptionResponse
 
 from josev_hal.buses import Bus
-from josev_hal.errors import BusError, CrcError, DeviceTimeout
+from josev_hal.errors import BusError, DeviceTimeout
 
-from .rtu import EXCEPTION_NAMES, ModbusExceptionError
+from .rtu import EXCEPTION_NAMES, ModbusExceptionError, exact_registers
 
 __all__ = ["ModbusTcpBus", "ModbusTcpBusOptions", "TcpMaster"]
 
@@ -163,12 +163,7 @@ class TcpMaster:
             return client.read_input_registers(address, count=count, device_id=unit)
 
         response = self._transact(unit, function, op, timeout_s)
-        registers = list(response.registers)
-        if len(registers) != count:
-            raise CrcError(
-                f"unit {unit} FC{function} 0x{address:04X}: got {len(registers)} of {count} registers"
-            )
-        return registers
+        return exact_registers(list(response.registers), unit, function, address, count)
 
     def write_registers(
         self, unit: int, address: int, values: list[int], *, timeout_s: float | None = None
