@@ -261,8 +261,6 @@ class BspError(_Open, kw_only=True):
 
 
 class Energy(_Open, kw_only=True):
-    """Wh: ``total`` (DC or AC sum) and the AC phases."""
-
     total: float
     L1: float | UnsetType = UNSET
     L2: float | UnsetType = UNSET
@@ -271,12 +269,13 @@ class Energy(_Open, kw_only=True):
 
 # units/Power and units/ReactivePower have exactly Energy's keys in the spec: one definition
 # serves all three (as SignedEnergy does for the signed ones); the names stay for the codec table.
+# No docstrings: they would become schema descriptions in schemas/everest/.
 class Power(Energy, kw_only=True):
-    """W (negative = exported)."""
+    pass
 
 
 class ReactivePower(Energy, kw_only=True):
-    """var."""
+    pass
 
 
 class Voltage(_Open, kw_only=True):
