@@ -179,25 +179,27 @@ class IioChannel:
         """Check the channel exists and read its (static) scale and offset. Raises BusError."""
         if not self.raw_path.exists():
             raise BusError(f"{self.describe()}: no such channel ({self.raw_path} missing)")
-        kind = self.channel.rstrip("0123456789")  # in_voltage3 -> in_voltage (device-wide files)
-        for candidate in (self.device_dir / f"{self.channel}_scale", self.device_dir / f"{kind}_scale"):
-            try:
-                self._scale = float(read_attr(candidate))
-                break
-            except FileNotFoundError:
-                continue
-            except (OSError, ValueError) as exc:
-                raise BusError(f"{candidate}: unreadable scale: {exc}") from exc
+        scale = self._channel_or_device_attr("scale")
+        if scale is not None:
+            self._scale = scale
         if self._scale is None:
             self._scale = 1.0  # the ABI's default when a device gives no scale: raw is mV
-        for candidate in (self.device_dir / f"{self.channel}_offset", self.device_dir / f"{kind}_offset"):
+        offset = self._channel_or_device_attr("offset")
+        if offset is not None:
+            self._offset = offset
+
+    def _channel_or_device_attr(self, what: str) -> float | None:
+        """``<channel>_<what>`` or else the device-wide ``<kind>_<what>`` (the IIO ABI allows
+        both for scale and offset); ``None`` when neither exists. Raises BusError when unreadable."""
+        kind = self.channel.rstrip("0123456789")  # in_voltage3 -> in_voltage (device-wide files)
+        for candidate in (self.device_dir / f"{self.channel}_{what}", self.device_dir / f"{kind}_{what}"):
             try:
-                self._offset = float(read_attr(candidate))
-                break
+                return float(read_attr(candidate))
             except FileNotFoundError:
                 continue
             except (OSError, ValueError) as exc:
-                raise BusError(f"{candidate}: unreadable offset: {exc}") from exc
+                raise BusError(f"{candidate}: unreadable {what}: {exc}") from exc
+        return None
 
     def to_mv(self, raw: int) -> float:
         """A raw sample of this channel (from a buffer) in millivolts."""
