@@ -11,7 +11,7 @@ from josev_hal_modbus.sunspec import SunSpecMeter, SunSpecOptions, SunSpecRtuMet
 from josev_hal_modbus.tcp import ModbusTcpBus, ModbusTcpBusOptions
 
 from josev_hal.buses.serial import SerialBus, SerialBusOptions
-from josev_hal.devices import DeviceConfig
+from josev_hal.devices import DeviceConfig, MeterReading
 from josev_hal.errors import DeviceError, DeviceOffline
 from josev_hal.simulators.modbus_meter import ModbusPeer, ModbusTcpPeer, PtyLine
 from josev_hal.simulators.sunspec import SimulatedSunSpecMeter
@@ -48,18 +48,23 @@ def make(peer: ModbusTcpPeer, unit: int = 1, **opts: Any) -> tuple[ModbusTcpBus,
     return bus, meter
 
 
+def read_once(sim: SimulatedSunSpecMeter) -> tuple[SunSpecMeter, MeterReading]:
+    """One reading by a fresh driver from ``sim`` served over Modbus TCP (bus released after)."""
+    with ModbusTcpPeer([sim]) as peer:
+        bus, meter = make(peer)
+        try:
+            return meter, meter.read()
+        finally:
+            bus.release()
+
+
 @pytest.mark.parametrize("model", [201, 202, 203, 204])
 @pytest.mark.parametrize("base", [40000, 0, 50000])
 def test_meter_model_is_discovered_and_read(model: int, base: int) -> None:
     sim = SimulatedSunSpecMeter(
         unit=1, model=model, base=base, values=VALUES, extra_models=[(103, 50), (120, 26)]
     )
-    with ModbusTcpPeer([sim]) as peer:
-        bus, meter = make(peer)
-        try:
-            reading = meter.read()
-        finally:
-            bus.release()
+    meter, reading = read_once(sim)
     assert meter.map is not None and meter.map.base == base and meter.map.meter == model
     assert sorted(meter.map.models) == [1, 103, 120, model]
     assert (meter.map.manufacturer, meter.map.model_name, meter.map.serial_number) == (
@@ -83,12 +88,7 @@ def test_meter_model_is_discovered_and_read(model: int, base: int) -> None:
 
 def test_not_implemented_points_read_as_none() -> None:
     sim = SimulatedSunSpecMeter(unit=1, values={"voltage_l1": 230.0})
-    with ModbusTcpPeer([sim]) as peer:
-        bus, meter = make(peer)
-        try:
-            reading = meter.read()
-        finally:
-            bus.release()
+    _, reading = read_once(sim)
     assert reading.voltage_v is not None and reading.voltage_v.l1 == 230.0
     assert reading.power_w is None and reading.frequency_hz is None
     assert reading.energy_import_wh is None, "an acc32 of 0 is 'not implemented'"
@@ -98,12 +98,7 @@ def test_current_takes_the_direction_of_the_phase_power() -> None:
     sim = SimulatedSunSpecMeter(
         unit=1, values={"current_l1": 10.0, "power_l1": -2300.0, "power_total": -2300.0}
     )
-    with ModbusTcpPeer([sim]) as peer:
-        bus, meter = make(peer)
-        try:
-            reading = meter.read()
-        finally:
-            bus.release()
+    _, reading = read_once(sim)
     assert reading.current_a is not None and reading.current_a.l1 == -10.0
 
 
