@@ -114,10 +114,16 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     return parser
 
 
-def _wait_for_signal() -> None:
+def _stop_on_signal() -> threading.Event:
+    """Installed before the peer starts (and before the "serving" line), so that a SIGTERM sent
+    as soon as the line appears is a clean stop, not a kill."""
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
+    return stop
+
+
+def _wait(stop: threading.Event) -> None:
     while not stop.wait(3600.0):
         pass
 
@@ -142,6 +148,7 @@ def _run_meter(args: argparse.Namespace) -> int:
     except ImportError:
         print("josev-hal sim meter: the modbus plugin (josev_hal_modbus) is not installed", file=sys.stderr)
         return EXIT_RUNTIME
+    stop = _stop_on_signal()
     models = available_models()
     if args.model not in models:
         known = ", ".join(sorted(models))
@@ -162,7 +169,7 @@ def _run_meter(args: argparse.Namespace) -> int:
         if args.tcp is not None:
             with ModbusTcpPeer([meter], port=args.tcp) as tcp_peer:
                 print(f"sim meter {args.model} unit {args.unit}: modbus tcp {tcp_peer.port}", flush=True)
-                _wait_for_signal()
+                _wait(stop)
             return EXIT_OK
         line: PtyLine | None = None
         port = args.port
@@ -177,7 +184,7 @@ def _run_meter(args: argparse.Namespace) -> int:
                     f"({args.baudrate} 8{args.parity}1); connect to {client}",
                     flush=True,
                 )
-                _wait_for_signal()
+                _wait(stop)
         finally:
             if line is not None:
                 line.close()
@@ -190,6 +197,7 @@ def _run_meter(args: argparse.Namespace) -> int:
 def _run_can(args: argparse.Namespace) -> int:
     from josev_hal.simulators.can_power_module import InfyPowerGroupSim, WinlineGroupSim
 
+    stop = _stop_on_signal()
     cls = InfyPowerGroupSim if args.family == "infypower" else WinlineGroupSim
     kwargs: dict[str, Any] = {
         "interface": args.interface,
@@ -203,7 +211,7 @@ def _run_can(args: argparse.Namespace) -> int:
         with cls(**kwargs):
             modules = ",".join(str(m) for m in args.modules)
             print(f"sim can {args.family} modules {modules}: on {args.interface} {args.channel}", flush=True)
-            _wait_for_signal()
+            _wait(stop)
     except Exception as exc:  # python-can raises its own tree (no such interface/channel)
         print(f"josev-hal sim can: cannot open {args.interface} {args.channel}: {exc}", file=sys.stderr)
         return EXIT_RUNTIME
