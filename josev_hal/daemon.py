@@ -68,12 +68,15 @@ BUILTIN_BOARD = "<built-in sim board>"
 BUILTIN_BOARD_PLUGIN = "sim"
 
 
-def load_board_profile(board: str | Path | None, pm: HalPluginManager) -> tuple[Profile, str]:
-    """The profile at ``board``, or the built-in simulated board when ``board`` is None."""
+def load_board_profile(
+    board: str | Path | None, pm: HalPluginManager, *, warnings: list[str] | None = None
+) -> tuple[Profile, str]:
+    """The profile at ``board``, or the built-in simulated board when ``board`` is None.
+    ``warnings`` collects what does not stop a board (see :func:`josev_hal.profile.load_profile`)."""
     from josev_hal.profile import load_profile, load_profile_text
 
     if board is not None:
-        return load_profile(board, pm), str(board)
+        return load_profile(board, pm, warnings=warnings), str(board)
     # The board ships in the sim plugin: load it (lazy loading deferred it) and ask through the
     # hook -- the core never imports a plugin module (#18 import boundary).
     pm.load_plugin(BUILTIN_BOARD_PLUGIN)

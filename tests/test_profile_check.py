@@ -271,3 +271,20 @@ def test_the_shipped_boards_pass_strict(tmp_path: Path) -> None:
     proc = _check("--strict", *boards, cwd=REPO)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert all(line.startswith("ok ") for line in proc.stdout.splitlines())
+
+
+def test_run_logs_the_warnings_of_the_profile_it_loads(tmp_path: Path) -> None:
+    from josev_hal.embedded_broker import free_port
+
+    board = tmp_path / "draft.toml"
+    sim = (REPO / "boards" / "sim.toml").read_text()
+    vendor_line = next(line for line in sim.splitlines() if line.startswith("vendor = "))
+    board.write_text(_replace(sim, vendor_line, 'vendor = "CHANGE-ME"'))
+    script = Path(sys.executable).with_name("josev-hal")
+    exe = [str(script)] if script.exists() else [sys.executable, "-m", "josev_hal.cli"]
+    # Nobody listens at that broker: the daemon gives up after logging the warnings.
+    broker = f"mqtt://127.0.0.1:{free_port()}"
+    args = ["run", "--board", str(board), "--state-dir", str(tmp_path / "state"), "--broker", broker]
+    args += ["--wait-broker", "0.5"]
+    proc = subprocess.run([*exe, *args], capture_output=True, text=True, timeout=60)
+    assert "station.vendor: warning: placeholder value 'CHANGE-ME'" in proc.stderr, proc.stderr[-2000:]

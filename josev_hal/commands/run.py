@@ -87,9 +87,10 @@ def run(args: argparse.Namespace) -> int:
     from josev_hal.functions.config import resolve_state_dir
     from josev_hal.plugins import get_plugin_manager
 
+    warnings: list[str] = []
     try:
         pm = get_plugin_manager()
-        profile, source = load_board_profile(args.board, pm)
+        profile, source = load_board_profile(args.board, pm, warnings=warnings)
     except ProfileError as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_PROBLEMS
@@ -108,6 +109,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"josev-hal run: state dir {state_dir}: {exc}", file=sys.stderr)
         return EXIT_RUNTIME
     _setup_logging(args, state_dir)
+    for warning in warnings:  # placeholders, malformed EVSE ids: `josev-hal check --strict` fails on them
+        log.warning("profile %s", warning)
 
     daemon = Daemon(profile, pm, source=source, broker_url=args.broker, state_dir=state_dir,
                     free_charging=args.free_charging)  # fmt: skip
