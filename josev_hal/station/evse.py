@@ -500,12 +500,16 @@ class EvseController:
         self._check_meter(now)
         # 2.-3. decide and actuate, opening first
         decision = self._decide(now)
-        if self.contactor.closed and not decision.may_close and not self._may_stay_closed(decision, now):
+        was_closed = self.contactor.closed
+        if was_closed and not decision.may_close and not self._may_stay_closed(decision, now):
             self.contactor.open(self.withdrawal.reason(decision, now), now)
         if not self.contactor.closed or decision.may_close:
             self.withdrawal.reset()  # over: opened, or the offer is back before the EV left C
-        self._update_output(now)
-        decision = self._decide(now)
+        if self._update_output(now) or self.contactor.closed != was_closed:
+            # Only an opening or a CP output step (new output, CP suffix, a CP link fault) moves
+            # the inputs since the first decision; in the steady state it stands (decide() is a
+            # pure function of the inputs), which halves the decision cost per sample (#17).
+            decision = self._decide(now)
         if not self.contactor.closed and (decision.may_close or self._test_closing(decision)):
             if self.contactor.close(now) and decision.may_close:
                 self.session.energy_delivered = True
@@ -643,15 +647,19 @@ class EvseController:
             pp_ok=self.pilots.pp_valid(),
         )
 
-    def _update_output(self, now: float) -> None:
+    def _update_output(self, now: float) -> bool:
+        """Apply the CP output the state asks for; True when it differed from the applied one
+        (then the inputs of the decision may have moved: output, CP suffix, a CP link fault)."""
         desired = self._desired_output(now)
-        if desired != self._applied:
-            # Announce the state seen under the old output first (A1 -> B1 -> B2, never A1 -> B2:
-            # some consumers mishandle the jump, and every observed state gets its cp_status).
-            self._publish_cp()
-            self._apply_output(desired, now)
-            # The suffix follows the applied output at once (x1 <-> x2); no new sample needed.
-            self.pilots.follow_output({cid: self._output_of(cid) for cid in self.devices.cp})
+        if desired == self._applied:
+            return False
+        # Announce the state seen under the old output first (A1 -> B1 -> B2, never A1 -> B2:
+        # some consumers mishandle the jump, and every observed state gets its cp_status).
+        self._publish_cp()
+        self._apply_output(desired, now)
+        # The suffix follows the applied output at once (x1 <-> x2); no new sample needed.
+        self.pilots.follow_output({cid: self._output_of(cid) for cid in self.devices.cp})
+        return True
 
     def _output_of(self, cid: int) -> CpOutput:
         try:
