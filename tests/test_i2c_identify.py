@@ -118,7 +118,11 @@ def test_driver_on_a_non_i2c_bus_fails_setup_with_device_error(name: str) -> Non
     options = defaults.get(name)
     if options is None:
         options = (
-            {"pin": 0} if "contactor" in name else {"trip_pin": 10} if "rcd" in name else {"lock_pin": 1}
+            {"pin": 0}
+            if "contactor" in name or name.endswith("-input")
+            else {"trip_pin": 10}
+            if "rcd" in name
+            else {"lock_pin": 1}
         )
     cls = DRIVERS[name]
     driver = cls(DeviceConfig("evse[0].x", msgspec.convert(options, cls.Options), bus=object(), address=0x20))
