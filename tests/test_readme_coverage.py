@@ -62,7 +62,7 @@ def test_every_update_and_response_josev_sends_is_listed() -> None:
 @pytest.mark.parametrize("name", INCOMING_REQUESTS)
 def test_the_invalid_and_cannot_answer_columns_match_the_codec(name: str, contract: Contract) -> None:
     _valid, invalid, cannot = _rows()[name]
-    example = json.loads((contract.root / "examples" / f"{name}.request.json").read_text())
+    example = contract.example(name, "request")  # the project's own when the contract is absent
     request = decode(json.dumps(example), strict=True)
     _said(cannot, error_response(request, "handler failed"))
     data = example["data"]

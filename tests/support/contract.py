@@ -10,7 +10,9 @@ Two kinds of tests use it:
 * **Behaviour tests** that also check every message the CS sent (bridge, functions, station):
   the ``contract`` fixture gives them the official schemas when present and otherwise the
   committed ``schemas/*.json`` (generated from the Structs, kept in sync by the schema tests), so
-  they run -- and still validate what was sent -- on a fresh clone without ``../shared``.
+  they run -- and still validate what was sent -- on a fresh clone without ``../shared``. Their
+  input messages come from :meth:`Contract.example`: the official example, or the project's own
+  (``tests/data/josev_examples``) without the contract.
 
 Either way messages are validated with the ``jsonschema`` library (Draft 2020-12, with its format
 checker), never with the project's own decoder.
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
@@ -36,6 +39,11 @@ SKIP_REASON = (
     f"oracle test: needs the official Josev API contract (schemas/ and examples/), not found at {API_DIR}; "
     "set JOSEV_API_DIR (README: 'Tests and the Josev API contract')"
 )
+
+
+#: The project's own example messages (written for josev-hal, each checked against the official
+#: schema by tests/test_project_examples.py): what tests use as input when the contract is absent.
+PROJECT_EXAMPLES = REPO / "tests" / "data" / "josev_examples"
 
 
 def official_contract_present() -> bool:
@@ -91,6 +99,18 @@ class Contract:
         """Assert that ``message`` satisfies the contract (the assertion lists every error)."""
         errors = self.schema_errors(message)
         assert not errors, f"contract violation in {message!r}:\n" + "\n".join(errors)
+
+    def example(self, name: str, type_: str) -> dict[str, Any]:
+        """An example envelope for (name, type) with a fresh id, as input for a test: the official
+        contract's example, or without the contract the project's own (:data:`PROJECT_EXAMPLES`);
+        skips with :data:`SKIP_REASON` when there is neither."""
+        folder = self._root / "examples" if self.official else PROJECT_EXAMPLES
+        path = folder / f"{name}.{type_}.json"
+        if not self.official and not path.exists():
+            pytest.skip(SKIP_REASON)
+        doc = json.loads(path.read_text())
+        doc["id"] = str(uuid.uuid4())
+        return doc
 
     def examples(self) -> Iterator[tuple[Path, dict[str, Any]]]:
         for path in sorted((self.root / "examples").glob("*.json")):  # root skips for the fallback
