@@ -151,13 +151,18 @@ def test_pv_surplus_drives_three_to_one_to_three_phases_never_under_load(
     assert eventually(lambda: switch.phases == 1 and _phases_flowing(world) == 1, timeout_s=15.0)
     amps = world.phase_currents().l1
     assert amps == pytest.approx(3000.0 / 230.0, abs=0.2)  # the whole surplus on one phase
+    ctl = station.controller(EVSE)
+    # what Josev gets in cs_status_and_limits: the offer on L1 only
+    one = ctl.status_and_limits_entry()["ac"].max_current
+    assert (one.l1, one.l2, one.l3) == (pytest.approx(13.0, abs=0.1), 0.0, 0.0)
     sup.set_local_limit(STATION_SCOPE, watts=11040.0, origin="pv")  # 16 A on three phases
     assert eventually(lambda: switch.phases == 3 and _phases_flowing(world) == 3, timeout_s=15.0)
     _never_under_load(world)
+    three = ctl.status_and_limits_entry()["ac"].max_current
+    assert three.l1 == three.l2 == three.l3 == 16.0
     steps = [event.split(":")[0] for _, event in switch.timeline]
     # each switch: withdraw, open, switch, settle, back to idle -- in this order
     assert steps == ["withdraw", "open", "switch", "settle", "idle"] * 3
-    ctl = station.controller(EVSE)
     assert LimitSource.PHASE_SWITCH not in {lim.source for lim in ctl.limits().limits}
 
 

@@ -208,6 +208,8 @@ class EvseController:
         self._derating_a: float | None = None
         # station-wide limits handed down by the energy supervisor (#22): source -> (A, detail)
         self._external_limits: dict[LimitSource, tuple[float, str]] = {}
+        # phases supplied now (1p/3p switching, #22); None: the profile's phases
+        self._active_phases: int | None = None
         self._binding_logged = ""
         self._applied: CpOutput | None = None
         self._applied_at = now
@@ -910,8 +912,9 @@ class EvseController:
                 current_reg_tolerance_a=self.settings.dc_current_reg_tolerance_a,
             )
         else:
+            phases = self._active_phases or self.settings.phases
             entry["ac"] = reporting.ac_limits(
-                self.ac_limit_a(), self.settings.phases, self.settings.nominal_voltage_v, self.rcd.tripped
+                self.ac_limit_a(), phases, self.settings.nominal_voltage_v, self.rcd.tripped
             )
         return entry
 
@@ -1167,6 +1170,11 @@ class EvseController:
         if self.session.pwm_from_josev and kind == "basic" and value is not None:
             entries.append(Limit(LimitSource.JOSEV, value, "cp_pwm"))
         return effective_limit(entries)
+
+    def set_active_phases(self, phases: int | None) -> None:
+        """The phases the EVSE supplies now (the energy supervisor after a 1p/3p switch):
+        cs_status_and_limits offers 0 A on the others. ``None``: the profile's phases."""
+        self.run(lambda now: setattr(self, "_active_phases", phases))
 
     @property
     def hlc_active(self) -> bool:
