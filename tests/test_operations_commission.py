@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -201,6 +202,21 @@ def test_commission_without_out_or_verify_is_a_usage_error() -> None:
     assert done.returncode == 2 and "--out DIR is required" in done.stderr
 
 
+@pytest.fixture
+def private_sim_worlds() -> Iterator[None]:
+    """The in-process commissioning below builds the sim board in this process: give it a registry
+    of its own, so worlds another test left attached under the same EVSE ids (the sim board's
+    ids are everywhere) cannot receive its adapter commands."""
+    from josev_hal_sim.registry import WorldRegistry, set_default_registry
+
+    previous = set_default_registry(WorldRegistry())
+    try:
+        yield
+    finally:
+        set_default_registry(previous)
+
+
+@pytest.mark.usefixtures("private_sim_worlds")
 def test_with_an_operator_the_command_prompts_for_each_adapter_state(tmp_path: Path) -> None:
     """The prompting path a technician sees, answered by someone who sets the (simulated) adapter."""
     import re
