@@ -313,6 +313,23 @@ def test_meter_offline_is_reported_once_and_values_are_never_refreshed(ac: SimEv
     assert ac.ctl.meter_values() is not None
 
 
+def test_a_meter_values_request_before_the_first_poll_reads_the_meter_now(ac: SimEvse) -> None:
+    """Josev may ask right after start-up, before the first scheduled poll: the meter has not been
+    asked yet, so it is read on demand instead of being called "not answering"."""
+    assert not ac.of(p.MeterValuesUpdate)
+    reading = ac.ctl.meter_values()
+    assert reading is not None
+    assert len(ac.of(p.MeterValuesUpdate)) == 1, "the on-demand read is published like a poll"
+    assert "meter" not in ac.ctl.faults
+
+
+def test_a_meter_that_never_answered_is_not_answering_on_request(ac: SimEvse) -> None:
+    ac.world.set_meter_online(False)
+    with pytest.raises(DeviceError, match="no fresh meter reading"):
+        ac.ctl.meter_values()
+    assert not ac.of(p.MeterValuesUpdate)
+
+
 def test_a_failing_publisher_never_stops_the_safety_reaction(rigs: list[SimEvse]) -> None:
     rig = SimEvse("ac", publish_error=True)
     rigs.append(rig)

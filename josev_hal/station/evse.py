@@ -981,6 +981,14 @@ class EvseController:
             reading, ok_at = self._meter_reading, self._meter_ok_at
         if self.devices.meter is None:
             raise DeviceError(f"evse {self.evse_id} has no meter", device=f"{self.evse_id}.meter")
+        if reading is None and ok_at is None and not self._stopping:
+            # No poll has finished yet (the EVSE started moments ago): a meter that has not been
+            # asked is not "not answering". Read it now, on the caller's thread (never under the
+            # lock), instead of leaving Josev's request unanswered until the first scheduled poll.
+            self.poll_meter()
+            with self._locked():
+                t = self._clock() if now is None else now
+                reading, ok_at = self._meter_reading, self._meter_ok_at
         if reading is None or ok_at is None or t - ok_at > self.settings.meter_stale_after_s:
             raise DeviceError(
                 "no fresh meter reading (meter not answering)", device=self.devices.meter.device_id
