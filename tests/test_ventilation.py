@@ -8,6 +8,7 @@ board: the EV switches its 270 ohm resistor in and the CP plateau falls into the
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -62,15 +63,21 @@ def test_the_shipped_boards_state_ventilation_explicitly(pm: HalPluginManager) -
         assert profile.evse[0].ventilation is False
 
 
-def test_state_d_without_ventilation_never_closes_and_reports_why(rig: SimEvse) -> None:
+def test_state_d_without_ventilation_never_closes_and_reports_why(
+    rig: SimEvse, caplog: pytest.LogCaptureFixture
+) -> None:
     rig.plug()
-    rig.world.set_request(EvRequest.VENTILATION)
-    rig.settle(1.0)
+    with caplog.at_level(logging.WARNING, logger="josev_hal.station.evse"):
+        rig.world.set_request(EvRequest.VENTILATION)
+        rig.settle(1.0)
     assert rig.ctl.cp_states[1] == "D2"
     assert not rig.ctl.contactor_closed
     assert rig.world.relay.closings == 0
     decision = rig.ctl.last_decision
     assert decision is not None and Blocker.NO_VENTILATION in decision.blockers
+    refusals = [r.getMessage() for r in caplog.records if "contactor held open" in r.getMessage()]
+    assert len(refusals) == 1, "one log line per change of the reasons, not one per sample"
+    assert "state_d_without_ventilation" in refusals[0]
 
 
 def test_switching_from_c_to_d_without_ventilation_opens_the_contactor(rig: SimEvse) -> None:

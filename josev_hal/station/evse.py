@@ -64,7 +64,7 @@ from josev_hal.station.dc import DcPath, test_may_close
 from josev_hal.station.events import EventKind, EventListener, StationEvent
 from josev_hal.station.faults import Fault, FaultBook, NonBlockingFaults
 from josev_hal.station.inputs import PilotInputs
-from josev_hal.station.interlocks import Decision, InterlockInputs, decide
+from josev_hal.station.interlocks import Blocker, Decision, InterlockInputs, decide
 from josev_hal.station.josev import JosevRequests
 from josev_hal.station.limits import EffectiveLimit, Limit, LimitSource, effective_limit
 from josev_hal.station.outbox import Outbox, TransactionChange, TransactionListener
@@ -214,6 +214,7 @@ class EvseController:
         self._applied: CpOutput | None = None
         self._applied_at = now
         self._last_decision: Decision | None = None
+        self._refusal_logged: tuple[Blocker, ...] = ()
         self._tx_was_active = False
 
         # meter
@@ -521,6 +522,7 @@ class EvseController:
             # after the contactor step: an unlock is only ever commanded with the contactor open
             self._plug_lock.drive(self._want_plug_locked(), self.contactor.may_be_closed(), now)
         self._last_decision = decision
+        self._log_refusal(decision)
         # 4. report
         self._publish_changes()
         self._note_transaction()
@@ -608,6 +610,15 @@ class EvseController:
 
     def _decide(self, now: float) -> Decision:
         return decide(self._inputs(now))
+
+    def _log_refusal(self, decision: Decision) -> None:
+        """While the EV asks for energy (C2/D2) and the interlock says no, log why - once per
+        change of the reasons, not per sample (e.g. D2 without ventilation, a failed RCD test)."""
+        asking = any(s in ("C2", "D2") for s in self.pilots.states.values())
+        blockers = decision.blockers if asking and not decision.may_close else ()
+        if blockers and blockers != self._refusal_logged:
+            log.warning("evse=%s ev asks for energy; contactor held open: %s", self.evse_id, decision.why())
+        self._refusal_logged = blockers
 
     def _cp_states_tuple(self) -> tuple[str, ...]:
         return tuple(s or "E" for s in self.pilots.states.values())
