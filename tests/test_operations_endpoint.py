@@ -109,6 +109,10 @@ def test_metrics_parse_as_prometheus_text_and_count_what_happened(hal: HalProces
     # every switching of the mirror contact lands in the histogram
     closes = m["josev_hal_contactor_switch_seconds_count"][(("direction", "close"), ("evse", AC))]
     assert closes >= 1
+    # every meter poll lands in the poll latency histogram, by result
+    polls = m["josev_hal_meter_poll_seconds_count"][(("evse", AC), ("result", "ok"))]
+    assert polls >= 1
+    assert m["josev_hal_meter_poll_seconds_sum"][(("evse", AC), ("result", "ok"))] >= 0.0
     assert m["josev_hal_cp_state"][(("connector", "1"), ("evse", AC), ("state", "A1"))] == 1.0
     assert "josev_hal_queue_depth" in m
     # a request from Josev lands in the handler latency histogram

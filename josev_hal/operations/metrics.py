@@ -33,6 +33,8 @@ PREFIX = "josev_hal"
 
 #: Contactor switching times: a healthy contactor switches in 10-100 ms; the tail shows wear.
 SWITCH_BUCKETS = (0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5)
+#: Modbus RTU round trips are tens of ms; a timing-out meter retries for seconds
+METER_POLL_BUCKETS = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
 
 CP_STATES = ("A1", "A2", "B1", "B2", "C1", "C2", "D1", "D2", "E", "F")
 
@@ -222,6 +224,13 @@ class Metrics:
             ["evse", "device"],
             registry=self.registry,
         )
+        self._meter_poll = Histogram(
+            f"{PREFIX}_meter_poll_seconds",
+            "Meter read round trip (bus request to decoded reading) per poll",
+            ["evse", "result"],
+            buckets=METER_POLL_BUCKETS,
+            registry=self.registry,
+        )
         self._self_test = Counter(
             f"{PREFIX}_rcd_self_test_results",
             "RCD self-test results since start",
@@ -236,6 +245,9 @@ class Metrics:
             self._switch.labels(event.evse_id, direction).observe(float(d["switch_time_s"]))
         elif event.kind is EventKind.FAULT_SET and str(d.get("key", "")).startswith("link:"):
             self._link.labels(event.evse_id, str(d["key"])[5:]).inc()
+        elif event.kind is EventKind.METER_POLL and isinstance(d.get("duration_s"), int | float):
+            result = "ok" if d.get("ok") else "failed"
+            self._meter_poll.labels(event.evse_id, result).observe(float(d["duration_s"]))
         elif event.kind is EventKind.RCD_SELF_TEST:
             self._self_test.labels(event.evse_id, "passed" if d.get("passed") else "failed").inc()
 

@@ -45,6 +45,8 @@ class EventKind(StrEnum):
     FAULT_CLEARED = "fault_cleared"
     #: availability changed. detail: ``available`` (bool)
     AVAILABILITY = "availability"
+    #: a meter poll finished. detail: ``duration_s`` (float: the read's round trip), ``ok`` (bool)
+    METER_POLL = "meter_poll"
 
 
 @dataclass(frozen=True, slots=True)

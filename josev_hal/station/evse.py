@@ -1017,13 +1017,16 @@ class EvseController:
         meter = self.devices.meter
         if meter is None or self._stopping:
             return
+        started = time.monotonic()
         try:
             reading = meter.read()
             error: DeviceError | None = None
         except DeviceError as exc:
             reading, error = None, exc
+        took_s = time.monotonic() - started  # wall time of the bus round trip, whatever the clock
         with self._lock:
             t = self._clock() if now is None else now
+            self._emit(EventKind.METER_POLL, t, duration_s=took_s, ok=reading is not None)
             if reading is None:
                 self._meter_failures += 1
                 if isinstance(error, DeviceOffline) or self._meter_failures >= 2:
