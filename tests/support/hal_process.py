@@ -38,7 +38,7 @@ def board_text(listen: str = "127.0.0.1:0", extra: str = "", replace: dict[str, 
 
 
 class HalProcess:
-    """One daemon; ``start()`` waits until ``/status`` answers."""
+    """One daemon; ``start()`` waits until ``/status`` answers and says the broker session is up."""
 
     def __init__(self, broker: EmbeddedBroker, state_dir: Path, board: str | None = None) -> None:
         self.broker = broker
@@ -72,7 +72,10 @@ class HalProcess:
             if endpoint.exists():
                 try:
                     self.url = json.loads(endpoint.read_text())["url"]
-                    if self.get("/status")[0] == 200:
+                    code, status = self.get("/status")
+                    # Ready once the MQTT session is up: the HAL subscribes to sim/cs on its
+                    # persistent session, and a command published before that is not for it.
+                    if code == 200 and status.get("bridge", {}).get("connected"):
                         return self
                 except (ValueError, KeyError, OSError):
                     pass
