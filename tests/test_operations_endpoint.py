@@ -84,6 +84,7 @@ def test_status_follows_a_plug_in_and_a_charging_session(hal: HalProcess) -> Non
     conn = plugged["connectors"][0]
     assert conn["cable"]["ampacity_a"] == 20 and conn["pwm_duty_percent"] == pytest.approx(20 / 0.6, abs=0.1)
     assert plugged["limit_a"] == 20
+    assert plugged["current_limit"]["binding"] == ["cable"] and plugged["current_limit"]["amps"] == 20
     hal.sim("charge")
     charging = hal.wait_evse(AC, lambda e: e["contactor"]["status"] == "closed")
     assert charging["connectors"][0]["cp_state"] == "C2" and charging["blockers"] == []

@@ -147,6 +147,8 @@ class StationView:
             "blockers": [str(b.value) for b in decision.blockers] if decision is not None else [],
             "faults": faults,
             "limit_a": round(c.ac_limit_a(), 1),
+            # every limit on the current and which one binds (rating, cable, derating, grid, local, Josev)
+            "current_limit": c.limits().as_dict(),
             "limits": limits,
             "connectors": [connectors[k] for k in sorted(connectors)],
             "meter": self._meter(c),
