@@ -23,6 +23,8 @@ from josev_hal_sim import sim_board_text
 
 from josev_hal.embedded_broker import EmbeddedBroker
 
+#: what the sim plugin logs for every sim/cs command it applied
+_SIM_APPLIED = "sim command applied"
 AC = "DE*JHL*E0001"
 DC = "DE*JHL*E0002"
 
@@ -160,7 +162,16 @@ class HalProcess:
             client.loop_start()
             self._mqtt = client
         command = {"evse_id": evse_id, "action": action, **fields}
+        applied = self.stderr().count(_SIM_APPLIED)
         self._mqtt.publish("sim/cs", json.dumps(command), qos=1).wait_for_publish(5)
+        # The HAL applies sim/cs commands on its own thread, some time after the broker's PUBACK:
+        # wait for its log line, so the next step (an HTTP action, say) sees the changed sim.
+        deadline = time.monotonic() + 10.0
+        while self.stderr().count(_SIM_APPLIED) <= applied:
+            if time.monotonic() > deadline:
+                tail = self.stderr()[-2000:]
+                raise AssertionError(f"sim command {command} not applied within 10 s: {tail}")
+            time.sleep(0.02)
 
     def __enter__(self) -> HalProcess:
         return self
