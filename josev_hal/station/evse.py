@@ -617,7 +617,9 @@ class EvseController:
         asking = any(s in ("C2", "D2") for s in self.pilots.states.values())
         blockers = decision.blockers if asking and not decision.may_close else ()
         if blockers and blockers != self._refusal_logged:
-            log.warning("evse=%s ev asks for energy; contactor held open: %s", self.evse_id, decision.why())
+            # info, not warning: most refusals are normal waits (the lock engaging, the closing
+            # interval); the faults behind the others are logged as warnings where they are raised
+            log.info("evse=%s ev asks for energy; contactor held open: %s", self.evse_id, decision.why())
         self._refusal_logged = blockers
 
     def _cp_states_tuple(self) -> tuple[str, ...]:
