@@ -614,8 +614,9 @@ class EvseController:
     def _log_refusal(self, decision: Decision) -> None:
         """While the EV asks for energy (C2/D2) and the interlock says no, log why - once per
         change of the reasons, not per sample (e.g. D2 without ventilation, a failed RCD test)."""
-        asking = any(s in ("C2", "D2") for s in self.pilots.states.values())
-        blockers = decision.blockers if asking and not decision.may_close else ()
+        blockers = decision.blockers
+        if blockers and not any(s in ("C2", "D2") for s in self.pilots.states.values()):
+            blockers = ()  # the EV does not ask: nothing is being refused (the common idle sample)
         if blockers and blockers != self._refusal_logged:
             # info, not warning: most refusals are normal waits (the lock engaging, the closing
             # interval); the faults behind the others are logged as warnings where they are raised
