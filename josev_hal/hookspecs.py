@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 import pluggy
 
 if TYPE_CHECKING:
+    import argparse
+
     from josev_hal.board import Board
     from josev_hal.buses import Bus
     from josev_hal.devices import Driver
@@ -40,7 +42,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PROJECT",
+    "CliTool",
     "DataTransferResult",
+    "EvSide",
     "FirmwareInstallResult",
     "FirmwareInstallStatus",
     "HalSpec",
@@ -184,6 +188,34 @@ class StationHandle(Protocol):
 # --------------------------------------------------------------------------------------------
 
 
+class CliTool(Protocol):
+    """A sub-command a plugin adds under ``josev-hal sim`` or ``josev-hal probe``.
+
+    The core command builds one sub-parser per tool (``help`` is its one-line help), lets the
+    tool add its options, and calls :meth:`run` with the parsed arguments. ``run`` returns the
+    process exit code (0 ok, 2 usage error, 3 runtime error: see ``josev_hal.cli``) and prints its
+    own errors; it is the tool's job to stop cleanly on SIGINT/SIGTERM when it serves forever.
+    """
+
+    help: str
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None: ...
+
+    def run(self, args: argparse.Namespace, pm: pluggy.PluginManager) -> int: ...
+
+
+@runtime_checkable
+class EvSide(Protocol):
+    """Whoever puts the EV (or a test adapter) into a CP state during commissioning.
+
+    ``simulated`` is ``True`` for a simulated EV (no person is asked to do anything).
+    """
+
+    simulated: bool
+
+    def set_state(self, evse_id: str, connector_id: int, state: str) -> None: ...
+
+
 class HalSpec:
     """Namespace of the hook specifications."""
 
@@ -284,6 +316,41 @@ class HalSpec:
         another component owns, or one a second plugin claimed, fails start-up with an error
         naming both. A request handler returns the response payload, an update handler ``None``.
         Calling: all results; each plugin's mapping is checked on its own.
+        """
+        raise NotImplementedError
+
+    @hookspec
+    def hal_sim_peers(self) -> Mapping[str, CliTool] | None:
+        """Simulated peers a plugin can serve: ``josev-hal sim <name>`` (a Modbus meter, a CAN
+        power-module group ...), keyed by sub-command name.
+
+        When: only when ``josev-hal sim`` is the command being run (never on ``run``'s start-up).
+        Two plugins offering the same name is an error naming both.
+        Calling: all results.
+        """
+        raise NotImplementedError
+
+    @hookspec
+    def hal_probe_tools(self) -> Mapping[str, CliTool] | None:
+        """Bus probes a plugin offers: ``josev-hal probe <name>`` (scan a serial line for Modbus
+        units, an I2C bus for known chips, a CAN channel for power modules ...), keyed by
+        sub-command name. The probe reuses the plugin's own protocol code, so the core never
+        imports it.
+
+        When: only when ``josev-hal probe`` is the command being run.
+        Two plugins offering the same name is an error naming both.
+        Calling: all results.
+        """
+        raise NotImplementedError
+
+    @hookspec(firstresult=True)
+    def hal_ev_side(self, board: Board) -> EvSide | None:
+        """Who plays the EV for ``josev-hal commission`` on this board: the sim plugin drives its
+        simulated EVs; a test-rig plugin can drive a hardware EV simulator.
+
+        When: once per commissioning run, after the board was built.
+        Calling: firstresult; return ``None`` when your side does not cover the board's EVSEs
+        (the default then is a person with the IEC 61851 test adapter, prompted at the console).
         """
         raise NotImplementedError
 
