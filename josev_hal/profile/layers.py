@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,13 +34,11 @@ from typing import Any
 import msgspec
 
 from josev_hal.errors import ProfileError
+from josev_hal.profile.lines import KeyPath, Origins, key_lines
 
-__all__ = ["EXTENDS_KEY", "Layer", "merge_layers", "read_layers"]
+__all__ = ["EXTENDS_KEY", "Layer", "decode_toml", "merge_layers", "read_layers"]
 
 EXTENDS_KEY = "extends"
-
-KeyPath = tuple[str | int, ...]
-Origins = dict[KeyPath, tuple[str, int]]
 
 
 @dataclass
@@ -53,7 +50,8 @@ class Layer:
     raw: dict[str, Any]
 
 
-def _decode(text: str, source: str) -> dict[str, Any]:
+def decode_toml(text: str, source: str) -> dict[str, Any]:
+    """The TOML document ``text``; a syntax error is a :class:`ProfileError` at its line."""
     try:
         raw = msgspec.toml.decode(text.encode())
     except msgspec.DecodeError as exc:
@@ -64,9 +62,7 @@ def _decode(text: str, source: str) -> dict[str, Any]:
     return raw
 
 
-def read_layers(
-    raw: dict[str, Any], text: str, source: str, key_lines: Callable[[str], dict[KeyPath, int]]
-) -> list[Layer]:
+def read_layers(raw: dict[str, Any], text: str, source: str) -> list[Layer]:
     """The chain of files ``source`` extends, first base first (``raw`` is ``source``'s document)."""
     top = Layer(source, text, dict(raw))
     chain = [top]
@@ -88,7 +84,7 @@ def read_layers(
             base_text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise ProfileError([f"{where}: extends: cannot read {path}: {exc}"], path=source) from exc
-        current = Layer(str(path), base_text, _decode(base_text, str(path)))
+        current = Layer(str(path), base_text, decode_toml(base_text, str(path)))
         chain.insert(0, current)
     return chain
 
@@ -138,9 +134,7 @@ def _translate(path: KeyPath, remap: dict[KeyPath, dict[int, int]]) -> KeyPath:
     return out
 
 
-def merge_layers(
-    layers: list[Layer], key_lines: Callable[[str], dict[KeyPath, int]]
-) -> tuple[dict[str, Any], Origins]:
+def merge_layers(layers: list[Layer]) -> tuple[dict[str, Any], Origins]:
     """Merge the chain (first base first) into one document, with the file and line that set
     each key path of the result."""
     merged: dict[str, Any] = {}
