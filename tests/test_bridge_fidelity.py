@@ -120,9 +120,7 @@ def test_invalid_utf8_in_a_key_is_dropped_as_malformed_never_acted_on(
     bridge_factory: BridgeFactory, josev_peer: JosevPeer, contract: Contract, caplog: pytest.LogCaptureFixture
 ) -> None:
     lock = Recorder(
-        p.CsConnectorResponse(
-            evse_id="DE*SEV*E123456789", connector_id=1, status=p.ConnectorLockStatus.LOCKED
-        )
+        p.CsConnectorResponse(evse_id="DE*SEV*E123456789", connector_id=1, status=p.CableLockStatus.LOCKED)
     )
     bridge = bridge_factory({("cs_connector", "request"): lock})
     for bad in (b',"\xc3(x":1', b',"x":"\xc3("'):

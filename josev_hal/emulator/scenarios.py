@@ -165,7 +165,7 @@ def ac_session(ctx: _Ctx) -> None:
         emu.step("no authorization request after the card: authorizing as a CSMS remote start")
         emu.update(
             p.AuthorizationUpdate(
-                evse_id=evse, id_token="remote-start", token_type=p.AuthorizationTokenType2.CENTRAL,
+                evse_id=evse, id_token="remote-start", token_type=p.TokenType.CENTRAL,
                 status=p.AuthorizationStatus.ACCEPTED,
             )
         )  # fmt: skip
@@ -326,7 +326,7 @@ def pv_surplus(ctx: _Ctx) -> None:
     _need(emu.expect_after(mark, _cp_state(evse, "B"), t), "no cp_status B after the EV plugged in")
     emu.update(
         p.AuthorizationUpdate(
-            evse_id=evse, id_token="remote-start", token_type=p.AuthorizationTokenType2.CENTRAL,
+            evse_id=evse, id_token="remote-start", token_type=p.TokenType.CENTRAL,
             status=p.AuthorizationStatus.ACCEPTED,
         )
     )  # fmt: skip

@@ -52,7 +52,7 @@ class ConnectorService:
             int(req.connector_id) if req.connector_id == int(req.connector_id) else req.connector_id
         )
         response = p.CsConnectorResponse(
-            evse_id=req.evse_id, connector_id=echoed, status=p.ConnectorLockStatus(status)
+            evse_id=req.evse_id, connector_id=echoed, status=p.CableLockStatus(status)
         )
         if info:
             response.info = info

@@ -22,6 +22,8 @@ from josev_hal.messages.patterns import DT_SHAPES, DT_TABLE, DateTime, TransferU
 
 
 class AuthorizationTokenType(enum.StrEnum):
+    """The id tokens the CS may read itself and send in an ``authorization`` request."""
+
     ISO14443 = "ISO14443"
     ISO15693 = "ISO15693"
     KEY_CODE = "key_code"
@@ -34,28 +36,6 @@ class AuthorizationStatus(enum.StrEnum):
     ACCEPTED = "accepted"
     REJECTED = "rejected"
     DEAUTHORIZED = "deauthorized"
-
-
-class AuthorizationGroupIdTokenType(enum.StrEnum):
-    CENTRAL = "central"
-    E_MAID = "e_maid"
-    ISO14443 = "ISO14443"
-    ISO15693 = "ISO15693"
-    KEY_CODE = "key_code"
-    LOCAL = "local"
-    NO_AUTHORIZATION = "no_authorization"
-    MAC_ADDRESS = "mac_address"
-
-
-class AuthorizationTokenType2(enum.StrEnum):
-    MAC_ADDRESS = "mac_address"
-    E_MAID = "e_maid"
-    ISO14443 = "ISO14443"
-    ISO15693 = "ISO15693"
-    CENTRAL = "central"
-    KEY_CODE = "key_code"
-    LOCAL = "local"
-    NO_AUTHORIZATION = "no_authorization"
 
 
 class BootStatusStatus(enum.StrEnum):
@@ -75,6 +55,8 @@ class CableCheckStatus(enum.StrEnum):
 
 
 class IsolationLevel(enum.StrEnum):
+    """An insulation measurement's verdict (``cable_check`` response, ``cs_status_and_limits`` DC)."""
+
     VALID = "valid"
     INVALID = "invalid"
     FAULT = "fault"
@@ -89,6 +71,8 @@ class CableConnectionStatus(enum.StrEnum):
 
 
 class CableLockStatus(enum.StrEnum):
+    """A connector's cable lock (``cable_info`` update, ``cs_connector`` response)."""
+
     LOCKED = "locked"
     UNLOCKED = "unlocked"
     UNKNOWN = "unknown"
@@ -158,13 +142,6 @@ class ConnectorAction(enum.StrEnum):
     STATUS = "status"
 
 
-class ConnectorLockStatus(enum.StrEnum):
-    LOCKED = "locked"
-    UNLOCKED = "unlocked"
-    ERROR = "error"
-    UNKNOWN = "unknown"
-
-
 class ContactorStatus(enum.StrEnum):
     CLOSED = "closed"
     OPENED = "opened"
@@ -208,14 +185,6 @@ class EvseStatusCode(enum.StrEnum):
     EVSE_ISOLATION_MONITORING_ACTIVE = "evse_isolation_monitoring_active"
     EVSE_EMERGENCY_SHUTDOWN = "evse_emergency_shutdown"
     EVSE_MALFUNCTION = "evse_malfunction"
-
-
-class IsolationStatus(enum.StrEnum):
-    INVALID = "invalid"
-    VALID = "valid"
-    WARNING = "warning"
-    FAULT = "fault"
-    NO_IMD = "no_imd"
 
 
 class DataTransferStatus(enum.StrEnum):
@@ -444,6 +413,12 @@ class PrivateKeyPathStatus(enum.StrEnum):
 
 
 class TokenType(enum.StrEnum):
+    """The kind of an id token (OCPP IdTokenEnumType in the contract's spelling).
+
+    ``authorization`` update and response, and ``process_authorized_token``, take all of these;
+    an ``authorization`` request from the CS takes the narrower AuthorizationTokenType.
+    """
+
     CENTRAL = "central"
     E_MAID = "e_maid"
     ISO14443 = "ISO14443"
@@ -574,7 +549,7 @@ class AuthorizationResponse(Payload, kw_only=True, forbid_unknown_fields=True):
     status: AuthorizationStatus
     evse_id: str | UnsetType = UNSET
     group_id_token: Annotated[str, Meta(max_length=36, min_length=0)] | UnsetType = UNSET
-    group_id_token_type: AuthorizationGroupIdTokenType | UnsetType = UNSET
+    group_id_token_type: TokenType | UnsetType = UNSET
     cache_expiry_date_time: DateTime | UnsetType = UNSET
 
     def __post_init__(self) -> None:
@@ -589,7 +564,7 @@ class AuthorizationUpdate(Payload, kw_only=True, forbid_unknown_fields=True):
 
     evse_id: str
     id_token: str | UnsetType = UNSET
-    token_type: AuthorizationTokenType2
+    token_type: TokenType
     status: AuthorizationStatus
 
 
@@ -797,7 +772,7 @@ class CsConnectorResponse(Payload, kw_only=True, forbid_unknown_fields=False):
 
     evse_id: str
     connector_id: float
-    status: ConnectorLockStatus
+    status: CableLockStatus
     info: str | UnsetType = UNSET
 
 
@@ -933,14 +908,11 @@ class CsStatusAndLimitsRequest(Payload, kw_only=True, forbid_unknown_fields=Fals
     TYPE: ClassVar[MessageType] = MessageType.REQUEST
 
 
-class CsStatusAndLimitsMaxCurrent(msgspec.Struct, kw_only=True, forbid_unknown_fields=False, gc=False):
-    """maximum current per phase [A]"""
+class PerPhase(msgspec.Struct, kw_only=True, forbid_unknown_fields=False, gc=False):
+    """One value per phase (L1, L2, L3); the field that holds it says which quantity and unit."""
 
-    # [A]
     l1: float
-    # [A]
     l2: float
-    # [A]
     l3: float
 
 
@@ -948,40 +920,20 @@ class CsStatusAndLimitsAc(msgspec.Struct, kw_only=True, forbid_unknown_fields=Tr
     """AC limits (present for AC-capable EVSEs)"""
 
     # maximum current per phase [A]
-    max_current: CsStatusAndLimitsMaxCurrent
+    max_current: PerPhase
     # nominal line-to-neutral voltage [V]
     nominal_voltage: float
     # true when the residual current device has tripped
     rcd_error: bool
 
 
-class CsStatusAndLimitsEvseMaxDischargePower(
-    msgspec.Struct, kw_only=True, forbid_unknown_fields=False, gc=False
-):
-    """maximum discharge power per phase [W]"""
-
-    l1: float
-    l2: float
-    l3: float
-
-
-class CsStatusAndLimitsEvseMinDischargePower(
-    msgspec.Struct, kw_only=True, forbid_unknown_fields=False, gc=False
-):
-    """minimum discharge power per phase [W]"""
-
-    l1: float
-    l2: float
-    l3: float
-
-
 class CsStatusAndLimitsAcBpt(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
     """AC bidirectional (discharge) limits; provide together with ac when BPT is supported"""
 
     # maximum discharge power per phase [W]
-    evse_max_discharge_power: CsStatusAndLimitsEvseMaxDischargePower
+    evse_max_discharge_power: PerPhase
     # minimum discharge power per phase [W]
-    evse_min_discharge_power: CsStatusAndLimitsEvseMinDischargePower
+    evse_min_discharge_power: PerPhase
 
 
 class CsStatusAndLimitsDc(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
@@ -1008,7 +960,7 @@ class CsStatusAndLimitsDc(msgspec.Struct, kw_only=True, forbid_unknown_fields=Tr
     # energy the EVSE can still deliver [Wh per ISO 15118-2; docs comment says W]
     energy_to_be_delivered: float | UnsetType = UNSET
     # result of the last insulation measurement
-    isolation_status: IsolationStatus | UnsetType = UNSET
+    isolation_status: IsolationLevel | UnsetType = UNSET
     # power ramp limitation (ISO 15118-20) [W/s, inferred]
     evse_power_ramp_limit: float | UnsetType = UNSET
 
@@ -1026,8 +978,9 @@ class CsStatusAndLimitsDcBpt(msgspec.Struct, kw_only=True, forbid_unknown_fields
     evse_max_discharge_current: float
 
 
-class CsStatusAndLimitsEvse(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
-    """``CsStatusAndLimitsEvse`` object."""
+class _CsStatusAndLimitsEvseFields(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
+    """Fields of a ``cs_status_and_limits`` EVSE entry (the response and the update differ only in
+    which limits tables must be present)."""
 
     # ISO 15118 EVSE ID string (e.g. DE*SEV*E123456789); identifies the EVSE across all messages
     evse_id: str
@@ -1041,6 +994,10 @@ class CsStatusAndLimitsEvse(msgspec.Struct, kw_only=True, forbid_unknown_fields=
     dc: CsStatusAndLimitsDc | UnsetType = UNSET
     # DC bidirectional (discharge) limits; provide together with dc when BPT is supported
     dc_bpt: CsStatusAndLimitsDcBpt | UnsetType = UNSET
+
+
+class CsStatusAndLimitsEvse(_CsStatusAndLimitsEvseFields, kw_only=True, forbid_unknown_fields=True, gc=False):
+    """``CsStatusAndLimitsEvse`` object."""
 
     def __post_init__(self) -> None:
         rules.at_least_one(self, "ac", "ac_bpt", "dc", "dc_bpt")
@@ -1056,21 +1013,10 @@ class CsStatusAndLimitsResponse(Payload, kw_only=True, forbid_unknown_fields=Tru
     evses: list[CsStatusAndLimitsEvse]
 
 
-class CsStatusAndLimitsUpdateEvse(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
+class CsStatusAndLimitsUpdateEvse(
+    _CsStatusAndLimitsEvseFields, kw_only=True, forbid_unknown_fields=True, gc=False
+):
     """``CsStatusAndLimitsUpdateEvse`` object."""
-
-    # ISO 15118 EVSE ID string (e.g. DE*SEV*E123456789); identifies the EVSE across all messages
-    evse_id: str
-    # ISO 15118 EVSE status code (snake_case of EVSENotReady, EVSE_Ready, ...)
-    status_code: EvseStatusCode
-    # AC limits (present for AC-capable EVSEs)
-    ac: CsStatusAndLimitsAc | UnsetType = UNSET
-    # AC bidirectional (discharge) limits; provide together with ac when BPT is supported
-    ac_bpt: CsStatusAndLimitsAcBpt | UnsetType = UNSET
-    # DC limits and present values (present for DC-capable EVSEs)
-    dc: CsStatusAndLimitsDc | UnsetType = UNSET
-    # DC bidirectional (discharge) limits; provide together with dc when BPT is supported
-    dc_bpt: CsStatusAndLimitsDcBpt | UnsetType = UNSET
 
     def __post_init__(self) -> None:
         rules.at_least_one(self, "ac", "dc")
@@ -1137,8 +1083,8 @@ class DeviceModelEvse(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, 
     connectors: list[DeviceModelConnector]
 
 
-class DeviceModelVariable(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
-    """``DeviceModelVariable`` object."""
+class _DeviceModelVariableFields(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
+    """Fields of a device-model variable in ``device_model`` and ``device_model_update``."""
 
     name: str
     instance: str | UnsetType = UNSET
@@ -1146,18 +1092,28 @@ class DeviceModelVariable(msgspec.Struct, kw_only=True, forbid_unknown_fields=Tr
     unit: str | UnsetType = UNSET
     mutability: Mutability | UnsetType = UNSET
     constant: bool | UnsetType = UNSET
+
+
+class DeviceModelVariable(_DeviceModelVariableFields, kw_only=True, forbid_unknown_fields=True, gc=False):
+    """``DeviceModelVariable`` object (``device_model`` also describes the value's type)."""
+
     data_type: DeviceModelDataType | UnsetType = UNSET
     values_list: str | UnsetType = UNSET
 
 
-class DeviceModelComponent(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
-    """``DeviceModelComponent`` object."""
+class _DeviceModelComponentFields(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
+    """Fields of a device-model component in ``device_model`` and ``device_model_update``."""
 
     name: str
     instance: str | UnsetType = UNSET
     # OCPP evseId (integer) - not the ISO 15118 EVSE ID
     evse_id: int | UnsetType = UNSET
     connector_id: int | UnsetType = UNSET
+
+
+class DeviceModelComponent(_DeviceModelComponentFields, kw_only=True, forbid_unknown_fields=True, gc=False):
+    """``DeviceModelComponent`` object."""
+
     variables: list[DeviceModelVariable] | UnsetType = UNSET
 
 
@@ -1207,25 +1163,17 @@ class DeviceModelResetResponse(Payload, kw_only=True, forbid_unknown_fields=True
     rejected_reason: str | UnsetType = UNSET
 
 
-class DeviceModelUpdateVariable(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
+class DeviceModelUpdateVariable(
+    _DeviceModelVariableFields, kw_only=True, forbid_unknown_fields=True, gc=False
+):
     """``DeviceModelUpdateVariable`` object."""
 
-    name: str
-    instance: str | UnsetType = UNSET
-    value: str
-    unit: str | UnsetType = UNSET
-    mutability: Mutability | UnsetType = UNSET
-    constant: bool | UnsetType = UNSET
 
-
-class DeviceModelUpdateComponent(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
+class DeviceModelUpdateComponent(
+    _DeviceModelComponentFields, kw_only=True, forbid_unknown_fields=True, gc=False
+):
     """``DeviceModelUpdateComponent`` object."""
 
-    name: str
-    instance: str | UnsetType = UNSET
-    # OCPP evseId (integer) - not the ISO 15118 EVSE ID
-    evse_id: int | UnsetType = UNSET
-    connector_id: int | UnsetType = UNSET
     variables: list[DeviceModelUpdateVariable] | UnsetType = UNSET
 
 
@@ -1294,14 +1242,6 @@ class DisplayParamsUpdate(Payload, kw_only=True, forbid_unknown_fields=True):
     inlet_hot: bool | UnsetType = UNSET
 
 
-class EvRatedLimitsMaxChargePower(msgspec.Struct, kw_only=True, forbid_unknown_fields=False, gc=False):
-    """per phase [W]"""
-
-    l1: float
-    l2: float
-    l3: float
-
-
 class EvRatedLimitsAcRatedLimits(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
     """``EvRatedLimitsAcRatedLimits`` object."""
 
@@ -1314,13 +1254,13 @@ class EvRatedLimitsAcRatedLimits(msgspec.Struct, kw_only=True, forbid_unknown_fi
     # [A]
     min_current: float | UnsetType = UNSET
     # per phase [W]
-    max_charge_power: EvRatedLimitsMaxChargePower | UnsetType = UNSET
+    max_charge_power: PerPhase | UnsetType = UNSET
     # per phase [W]
-    min_charge_power: EvRatedLimitsMaxChargePower | UnsetType = UNSET
+    min_charge_power: PerPhase | UnsetType = UNSET
     # per phase [W]
-    max_discharge_power: EvRatedLimitsMaxChargePower | UnsetType = UNSET
+    max_discharge_power: PerPhase | UnsetType = UNSET
     # per phase [W]
-    min_discharge_power: EvRatedLimitsMaxChargePower | UnsetType = UNSET
+    min_discharge_power: PerPhase | UnsetType = UNSET
     # [Wh]
     max_v2x_energy_request: float | UnsetType = UNSET
     # [Wh]
@@ -1497,22 +1437,6 @@ class MeterValuesRequest(Payload, kw_only=True, forbid_unknown_fields=True):
         rules.date_times(self, "timestamp")
 
 
-class MeterValuesVoltage(msgspec.Struct, kw_only=True, forbid_unknown_fields=False, gc=False):
-    """AC voltage per phase [V]"""
-
-    l1: float
-    l2: float
-    l3: float
-
-
-class MeterValuesCurrent(msgspec.Struct, kw_only=True, forbid_unknown_fields=False, gc=False):
-    """AC current per phase [A]"""
-
-    l1: float
-    l2: float
-    l3: float
-
-
 class MeterValuesSignedMeterValue(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
     """``MeterValuesSignedMeterValue`` object."""
 
@@ -1533,9 +1457,9 @@ class _MeterValuesFields(Payload, kw_only=True, forbid_unknown_fields=True):
     # RFC 3339 date-time of the reading (request: time at which the value should be read)
     timestamp: DateTime
     # AC voltage per phase [V]
-    voltage: MeterValuesVoltage
+    voltage: PerPhase
     # AC current per phase [A]
-    current: MeterValuesCurrent
+    current: PerPhase
     # power factor, 0..1
     power_factor: Annotated[float, Meta(ge=0, le=1)]
     # DC current [A]

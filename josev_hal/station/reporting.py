@@ -67,9 +67,7 @@ def ac_limits(
     """AC limits: ``limit_a`` on every phase the EVSE has, 0 on the others."""
     limit = round(limit_a, 1)
     return p.CsStatusAndLimitsAc(
-        max_current=p.CsStatusAndLimitsMaxCurrent(
-            l1=limit, l2=limit if phases >= 2 else 0.0, l3=limit if phases >= 3 else 0.0
-        ),
+        max_current=p.PerPhase(l1=limit, l2=limit if phases >= 2 else 0.0, l3=limit if phases >= 3 else 0.0),
         nominal_voltage=float(nominal_voltage_v),
         rcd_error=rcd_error,
     )
@@ -90,7 +88,7 @@ def dc_limits(
         max_current = min(max_current, derating_a)
     kwargs: dict[str, Any] = {}
     if isolation is not None:
-        kwargs["isolation_status"] = p.IsolationStatus(isolation.value)
+        kwargs["isolation_status"] = p.IsolationLevel(isolation.value)
     if current_reg_tolerance_a is not None:
         kwargs["current_reg_tolerance"] = current_reg_tolerance_a
     return p.CsStatusAndLimitsDc(
@@ -132,8 +130,8 @@ def meter_values(
     kwargs: dict[str, Any] = {
         "evse_id": evse_id,
         "timestamp": utc_timestamp(reading.utc),
-        "voltage": p.MeterValuesVoltage(l1=vv[0], l2=vv[1], l3=vv[2]),
-        "current": p.MeterValuesCurrent(l1=cc[0], l2=cc[1], l3=cc[2]),
+        "voltage": p.PerPhase(l1=vv[0], l2=vv[1], l3=vv[2]),
+        "current": p.PerPhase(l1=cc[0], l2=cc[1], l3=cc[2]),
         "power_factor": round(_power_factor(reading), 3),
         "frequency": reading.frequency_hz if reading.frequency_hz is not None else 0.0,
         "total_active_energy_imported": round(reading.energy_import_wh or 0.0, 3),
