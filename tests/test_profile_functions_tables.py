@@ -4,6 +4,8 @@ and ``[logs]``, defined once in :mod:`josev_hal.profile` and read by
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 import tests.support.loopback as loopback
@@ -83,3 +85,28 @@ def test_bad_function_tables_fail_with_the_key_path(pm: HalPluginManager, edit: 
     with pytest.raises(ProfileError) as info:
         load_profile_text(_with(edit), "boards/x.toml", pm)
     assert any(expected in problem for problem in info.value.problems), info.value.problems
+
+
+def test_the_state_dir_comes_from_the_argument_then_the_environment_then_the_profile(
+    pm: HalPluginManager, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = loopback.AC_PROFILE.replace('dir = "/tmp/josev-hal-test-state"', 'dir = "/srv/from-profile"', 1)
+    profile = load_profile_text(text, "boards/x.toml", pm)
+    monkeypatch.delenv(functions_config.STATE_DIR_ENV, raising=False)
+    assert functions_config.resolve_state_dir(None, profile) == Path("/srv/from-profile")
+    assert settings_from_profile(profile).state_dir == Path("/srv/from-profile")
+    assert functions_config.resolve_state_dir(None, None) == functions_config.DEFAULT_STATE_DIR
+    monkeypatch.setenv(functions_config.STATE_DIR_ENV, "/srv/from-env")
+    assert functions_config.resolve_state_dir(None, profile) == Path("/srv/from-env")
+    assert functions_config.resolve_state_dir("/srv/explicit", profile) == Path("/srv/explicit")
+    assert settings_from_profile(profile, state_dir="/srv/explicit").state_dir == Path("/srv/explicit")
+
+
+def test_a_profile_without_a_state_table_keeps_state_in_the_default_dir(
+    pm: HalPluginManager, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(functions_config.STATE_DIR_ENV, raising=False)
+    text = loopback.AC_PROFILE.replace('[state]\ndir = "/tmp/josev-hal-test-state"\n', "", 1)
+    assert "[state]" not in text
+    profile = load_profile_text(text, "boards/x.toml", pm)
+    assert settings_from_profile(profile).state_dir == functions_config.DEFAULT_STATE_DIR

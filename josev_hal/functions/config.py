@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 import msgspec
 
-from josev_hal.profile import FirmwareSettings, LogsSettings, ResetMode, ResetSettings
+from josev_hal.profile import FirmwareSettings, LogsSettings, Profile, ResetMode, ResetSettings
 
 __all__ = [
     "DEFAULT_STATE_DIR",
@@ -44,43 +43,28 @@ class FunctionsSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True
     logs: LogsSettings = msgspec.field(default_factory=LogsSettings)
 
 
-def resolve_state_dir(explicit: str | os.PathLike[str] | None = None, profile: Any = None) -> Path:
+def resolve_state_dir(explicit: str | os.PathLike[str] | None = None, profile: Profile | None = None) -> Path:
     """The state dir by precedence: argument, ``$JOSEV_HAL_STATE_DIR``, profile ``[state] dir``,
-    default."""
+    default (also the ``[state] dir`` default)."""
     if explicit:
         return Path(explicit)
     env = os.environ.get(STATE_DIR_ENV)
     if env:
         return Path(env)
-    state = getattr(profile, "state", None)
-    from_profile = getattr(state, "dir", None)
-    if from_profile:
-        return Path(from_profile)
+    if profile is not None:
+        return Path(profile.state.dir)
     return DEFAULT_STATE_DIR
 
 
-def _table(profile: Any, name: str, cls: type[Any]) -> Any:
-    value = getattr(profile, name, None)
-    if isinstance(value, cls):
-        return value
-    if isinstance(value, dict):
-        # A profile loader that keeps these tables as dicts: convert with the same strictness.
-        return msgspec.convert(value, cls)
-    return cls()
-
-
 def settings_from_profile(
-    profile: Any, *, state_dir: str | os.PathLike[str] | None = None
+    profile: Profile, *, state_dir: str | os.PathLike[str] | None = None
 ) -> FunctionsSettings:
-    """Build :class:`FunctionsSettings` from a loaded profile.
-
-    The profile's ``[state] dir`` gives the state dir; its ``[reset]``, ``[firmware]`` and
-    ``[logs]`` tables (Structs, or dicts converted with the same strictness) give the rest;
-    missing tables mean the defaults.
-    """
+    """Build :class:`FunctionsSettings` from a loaded profile: its ``[state] dir`` (unless
+    ``state_dir`` or the environment says otherwise) and its ``[reset]``, ``[firmware]`` and
+    ``[logs]`` tables (the loader fills in the defaults of missing tables)."""
     return FunctionsSettings(
         state_dir=resolve_state_dir(state_dir, profile),
-        reset=_table(profile, "reset", ResetSettings),
-        firmware=_table(profile, "firmware", FirmwareSettings),
-        logs=_table(profile, "logs", LogsSettings),
+        reset=profile.reset,
+        firmware=profile.firmware,
+        logs=profile.logs,
     )
