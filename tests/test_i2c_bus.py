@@ -8,10 +8,8 @@ import threading
 import msgspec
 import pytest
 import smbus2
-
-from josev_hal.buses.i2c import I2cBus, I2cBusOptions
-from josev_hal.errors import BusError, DeviceTimeout
-from josev_hal.simulators.i2c import (
+from josev_hal_i2c.pn532_frame import CHIP_TFI, build_frame
+from josev_hal_i2c.sim import (
     SimAds1015,
     SimAds1115,
     SimI2cBus,
@@ -19,8 +17,10 @@ from josev_hal.simulators.i2c import (
     SimPca9555,
     SimPca9685,
     SimPn532,
-    pn532_frame,
 )
+
+from josev_hal.buses.i2c import I2cBus, I2cBusOptions
+from josev_hal.errors import BusError, DeviceTimeout
 
 
 def open_bus(sim: SimI2cBus, **options: object) -> I2cBus:
@@ -228,7 +228,7 @@ def test_pca9685_prescale_is_written_only_while_sleeping() -> None:
 
 
 def test_delayed_line_follows_output_after_its_delay() -> None:
-    from josev_hal.simulators.i2c import DelayedLine
+    from josev_hal_i2c.sim import DelayedLine
 
     clock = ManualClock()
     mcp = SimMcp23017()
@@ -255,7 +255,7 @@ def test_pn532_answers_ack_then_firmware_with_status_byte() -> None:
     assert bytes(ack) == b"\x01" + bytes([0x00, 0x00, 0xFF, 0x00, 0xFF, 0x00])
     reply = smbus2.i2c_msg.read(0x24, 14)
     sim.i2c_rdwr(reply)
-    assert bytes(reply)[1:] == pn532_frame(0xD5, bytes([0x03, 0x32, 0x01, 0x06, 0x07]))
+    assert bytes(reply)[1:] == build_frame(CHIP_TFI, bytes([0x03, 0x32, 0x01, 0x06, 0x07]))
 
 
 def test_pn532_ignores_a_frame_with_a_bad_checksum() -> None:

@@ -13,15 +13,15 @@ from josev_hal_i2c.ads1x15 import Ads1x15Cp, Ads1x15CpOptions, Ads1x15Pp
 from josev_hal_i2c.gpio_drivers import ExpanderContactor, ExpanderLock, ExpanderRcd
 from josev_hal_i2c.pca9685 import achieved_frequency_hz, prescale_for
 from josev_hal_i2c.pn532 import Pn532Reader
-
-from josev_hal.buses.i2c import I2cBus, I2cBusOptions
-from josev_hal.devices import CpMode, DeviceConfig, Driver
-from josev_hal.errors import BusError, DeviceError
-from josev_hal.simulators.i2c import (
+from josev_hal_i2c.sim import (
     REFERENCE_CP_SHIFTER,
     SimAcBoard,
     build_ac_board,
 )
+
+from josev_hal.buses.i2c import I2cBus, I2cBusOptions
+from josev_hal.devices import CpMode, DeviceConfig, Driver
+from josev_hal.errors import BusError, DeviceError
 
 CP_OPTIONS: dict[str, Any] = {
     "positive_channel": 0,

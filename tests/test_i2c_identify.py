@@ -6,11 +6,7 @@ import msgspec
 import pytest
 from josev_hal_i2c import DRIVERS
 from josev_hal_i2c.identify import identify, scan
-
-from josev_hal.buses.i2c import I2cBus, I2cBusOptions
-from josev_hal.devices import DeviceConfig
-from josev_hal.plugins import get_plugin_manager
-from josev_hal.simulators.i2c import (
+from josev_hal_i2c.sim import (
     SimAds1015,
     SimAds1115,
     SimChip,
@@ -21,6 +17,10 @@ from josev_hal.simulators.i2c import (
     SimPn532,
     build_ac_board,
 )
+
+from josev_hal.buses.i2c import I2cBus, I2cBusOptions
+from josev_hal.devices import DeviceConfig
+from josev_hal.plugins import get_plugin_manager
 
 
 def bus_for(sim: SimI2cBus) -> I2cBus:

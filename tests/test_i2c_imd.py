@@ -13,11 +13,11 @@ import msgspec
 import pytest
 from josev_hal_i2c import DRIVERS
 from josev_hal_i2c.imd import ExpanderImd, ImdOptions
+from josev_hal_i2c.sim import SimAcBoard, SimImdModule, build_ac_board
 
 from josev_hal.buses.i2c import I2cBus, I2cBusOptions
 from josev_hal.devices import DeviceConfig, IsolationStatus
 from josev_hal.errors import ConfigError, DeviceError
-from josev_hal.simulators.i2c import SimAcBoard, SimImdModule, build_ac_board
 
 OK_PIN, WARNING_PIN, ENABLE_PIN, TEST_PIN = 11, 12, 5, 6
 

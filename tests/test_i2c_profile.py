@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from josev_hal_i2c.sim import build_ac_board
 
 from josev_hal.board import Board
 from josev_hal.buses.i2c import I2cBus
@@ -12,7 +13,6 @@ from josev_hal.devices import Contactor, ControlPilot, CpMode, ProximityPilot, R
 from josev_hal.errors import BusError
 from josev_hal.plugins import get_plugin_manager
 from josev_hal.profile import load_profile
-from josev_hal.simulators.i2c import build_ac_board
 
 BOARD = Path(__file__).resolve().parents[1] / "boards" / "rpi-ads1115-mcp23017-sdm630.toml"
 

@@ -14,8 +14,9 @@ and turns everything into :class:`~josev_hal.errors.BusError` /
 
 The smbus2 object is created by a factory: production uses ``smbus2.SMBus(bus)``; tests, the
 probe's ``--simulate`` and the demo pass a factory returning a register-level simulator
-(:class:`josev_hal.simulators.i2c.SimI2cBus`), so the whole driver path above the wire runs
-unchanged. The profile cannot select a simulator — that is a deliberate choice.
+(:class:`josev_hal.buses.i2c_sim.SimI2cBus` with chip models such as :mod:`josev_hal_i2c.sim`),
+so the whole driver path above the wire runs unchanged. The profile cannot select a simulator --
+that is a deliberate choice.
 
 Profile example::
 
@@ -131,7 +132,7 @@ class I2cBus(Bus):
 
     def use_smbus_factory(self, factory: SmbusFactory) -> None:
         """Replace the smbus factory before :meth:`setup` — how the probe's simulation mode and
-        the demo put a :class:`~josev_hal.simulators.i2c.SimI2cBus` under a board built from a
+        the demo put a :class:`~josev_hal.buses.i2c_sim.SimI2cBus` under a board built from a
         real profile (``Board.build`` constructs buses without a factory)."""
         with self.lock:
             if self._smbus is not None:

@@ -425,8 +425,9 @@ def _run_serial(args: argparse.Namespace, pm: HalPluginManager) -> int:
 
 def _sim_bus(spec: str) -> Any:
     """A :class:`SimI2cBus` with the chips of ``--sim-chips``. Raises ValueError."""
-    from josev_hal.simulators import i2c as sim
-    from josev_hal.simulators.i2c import REFERENCE_CP_SHIFTER
+    import josev_hal_i2c.sim as sim
+
+    from josev_hal.pilots_sim import REFERENCE_CP_SHIFTER
 
     makers: dict[str, Callable[[], Any]] = {
         "ads1115": sim.SimAds1115,

@@ -36,7 +36,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from josev_hal.simulators.i2c import EV_STATE_LEVEL_V, REFERENCE_CP_SHIFTER, LevelShifter, SimPpLine
+from josev_hal.pilots_sim import EV_STATE_LEVEL_V, REFERENCE_CP_SHIFTER, LevelShifter, SimPpLine
 
 __all__ = [
     "SimGpioChip",

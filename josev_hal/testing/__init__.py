@@ -14,8 +14,9 @@ Every driver the named distribution registers is run through its role's checks w
 a registered driver without a factory fails, and so does a factory for a driver that is not
 registered. Only that distribution's drivers are tested, whatever else is installed.
 
-Simulated peers for factories (they speak the real wire protocols): :mod:`josev_hal.simulators.i2c`
-(``SimI2cBus`` behind the smbus2 API, expanders, ADCs, PWM, NFC), :mod:`josev_hal.simulators.modbus_meter`
+Simulated peers for factories (they speak the real wire protocols): :mod:`josev_hal_i2c.sim`
+(expanders, ADCs, PWM, NFC on :class:`~josev_hal.buses.i2c_sim.SimI2cBus`, the smbus2 API double
+that any plugin's chip model attaches to), :mod:`josev_hal.simulators.modbus_meter`
 (``SimulatedMeter``, ``ModbusPeer`` on a pty, ``ModbusTcpPeer``), :mod:`josev_hal.simulators.can_power_module`
 (module groups on python-can's ``virtual`` interface) and the simulated EV world of the ``sim``
 plugin (``josev_hal_sim.SimWorld``); :func:`virtual_can_channel` names a private CAN channel.

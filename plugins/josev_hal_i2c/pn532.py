@@ -1,6 +1,7 @@
 """``pn532-reader``: a PN532 NFC reader on I2C reading ISO 14443A UIDs (hardware-facts §8).
 
-Frame: ``00 00 FF LEN LCS D4 CMD data DCS 00``; the PN532 answers with an ACK frame, then with
+Frame: ``00 00 FF LEN LCS D4 CMD data DCS 00`` (the codec, shared with the simulated chip, is
+:mod:`josev_hal_i2c.pn532_frame`); the PN532 answers with an ACK frame, then with
 ``D5 CMD+1 ...``. On I2C every read transfer starts with a status byte (0x01 = ready), so the
 driver polls that byte before reading the ACK and again before reading the response.
 
@@ -24,45 +25,17 @@ from josev_hal.devices import DeviceConfig, IdToken, IdTokenReader, now_reading_
 from josev_hal.errors import DeviceError, DeviceTimeout
 
 from ._common import chip_handle
+from .pn532_frame import ACK, CHIP_TFI, command_frame, parse_frame
 
-__all__ = ["ACK", "Pn532Options", "Pn532Reader", "build_frame", "parse_frame", "pn532_command"]
+__all__ = ["Pn532Options", "Pn532Reader", "pn532_command"]
 
 log = logging.getLogger(__name__)
 
-ACK = bytes([0x00, 0x00, 0xFF, 0x00, 0xFF, 0x00])
-HOST_TFI, CHIP_TFI = 0xD4, 0xD5
 CMD_GET_FIRMWARE_VERSION = 0x02
 CMD_SAM_CONFIGURATION = 0x14
 CMD_RF_CONFIGURATION = 0x32
 CMD_IN_LIST_PASSIVE_TARGET = 0x4A
 READ_LENGTH = 40  # status + the longest response we ask for (10-byte UID + ATS would need more)
-
-
-def build_frame(command: int, params: bytes = b"") -> bytes:
-    """A host→PN532 information frame."""
-    body = bytes([HOST_TFI, command]) + params
-    length = len(body)
-    if length > 255:
-        raise ValueError("PN532 normal frames carry at most 255 bytes")
-    return bytes([0x00, 0x00, 0xFF, length, (-length) & 0xFF, *body, (-sum(body)) & 0xFF, 0x00])
-
-
-def parse_frame(data: bytes) -> tuple[int, bytes] | None:
-    """``(command, payload)`` of a PN532→host frame in ``data``, ``None`` if none is valid."""
-    start = data.find(b"\x00\xff")
-    if start < 0 or len(data) < start + 4:
-        return None
-    length, lcs = data[start + 2], data[start + 3]
-    if (length + lcs) & 0xFF or length < 2:
-        return None
-    body = data[start + 4 : start + 4 + length]
-    if len(body) != length or len(data) < start + 5 + length:
-        return None
-    if (sum(body) + data[start + 4 + length]) & 0xFF:
-        return None
-    if body[0] != CHIP_TFI:
-        return None
-    return body[1], bytes(body[2:])
 
 
 def _wait_ready(dev: I2cDevice, deadline: float, poll_s: float) -> None:
@@ -83,7 +56,7 @@ def pn532_command(
     missing ACK or a malformed/unexpected response.
     """
     with dev.lock:
-        dev.write_raw(build_frame(command, params))
+        dev.write_raw(command_frame(command, params))
         deadline = time.monotonic() + timeout_s
         _wait_ready(dev, deadline, poll_s)
         ack = dev.read_raw(1 + len(ACK))[1:]
@@ -93,13 +66,13 @@ def pn532_command(
             )
         _wait_ready(dev, deadline, poll_s)
         frame = parse_frame(dev.read_raw(READ_LENGTH)[1:])
-    if frame is None or frame[0] != command + 1:
+    if frame is None or frame.tfi != CHIP_TFI or frame.command != command + 1:
         raise DeviceError(
             f"PN532 gave no valid response to command 0x{command:02x}",
             device=dev.device_id,
             plugin=dev.plugin,
         )
-    return frame[1]
+    return frame.data
 
 
 class Pn532Options(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from josev_hal.simulators.i2c import SimAcBoard, SimImdModule, build_ac_board
+from josev_hal_i2c.sim import SimAcBoard, SimImdModule, build_ac_board
 
 __all__ = ["DC_IMD_BOARD", "build_dc_imd_i2c"]
 

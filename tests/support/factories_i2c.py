@@ -1,7 +1,7 @@
 """Driver-contract factories for the I2C drivers (``josev_hal_i2c``).
 
 Merged into :data:`tests.support.driver_factories.FACTORIES` (protocol documented there). Peer:
-the simulated AC board of :func:`josev_hal.simulators.i2c.build_ac_board` — ADS1115 @0x48 behind
+the simulated AC board of :func:`josev_hal_i2c.sim.build_ac_board` — ADS1115 @0x48 behind
 the CP peak detectors and the PP divider, PCA9685 @0x40 generating CP, MCP23017 or PCA9555 @0x20
 with the contactor/lock/RCD wired back to inputs, PN532 @0x24 — reached through a real
 :class:`~josev_hal.buses.i2c.I2cBus` whose smbus factory returns the simulator.
@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 from josev_hal_i2c import DRIVERS
+from josev_hal_i2c.sim import REFERENCE_CP_SHIFTER, SimAcBoard, SimImdModule, build_ac_board
 
 from josev_hal.buses.i2c import I2cBus, I2cBusOptions
 from josev_hal.devices import DeviceConfig, Driver
-from josev_hal.simulators.i2c import REFERENCE_CP_SHIFTER, SimAcBoard, SimImdModule, build_ac_board
 
 if TYPE_CHECKING:
     from tests.support.driver_factories import ContractEnv, Factory

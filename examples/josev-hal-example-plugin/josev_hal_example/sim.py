@@ -1,4 +1,4 @@
-"""A PCF8574 at the I2C transfer level, for :class:`josev_hal.simulators.i2c.SimI2cBus`: the
+"""A PCF8574 at the I2C transfer level, for :class:`josev_hal.buses.i2c_sim.SimI2cBus`: the
 bus-level peer of the example driver's tests (and of anyone bringing the module up without
 hardware). Plus :class:`SimRelayContactor`, a relay-driven contactor whose mirror contact follows
 the coil after ``delay_s`` and can be welded or stuck open."""
@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from josev_hal.simulators.i2c import SimChip
+from josev_hal.buses.i2c_sim import SimChip
 
 __all__ = ["SimPcf8574", "SimRelayContactor"]
 

@@ -16,11 +16,11 @@ from josev_hal_example import Pcf8574Contactor, Pcf8574ContactorOptions
 from josev_hal_example.sim import SimPcf8574, SimRelayContactor
 
 from josev_hal.buses.i2c import I2cBus, I2cBusOptions
+from josev_hal.buses.i2c_sim import SimI2cBus
 from josev_hal.devices import DeviceConfig, Driver
 from josev_hal.errors import ProfileError
 from josev_hal.plugins import HalPluginManager
 from josev_hal.profile import load_profile_text
-from josev_hal.simulators.i2c import SimI2cBus
 from josev_hal.testing import ContractEnv, driver_contract_tests
 
 ADDRESS = 0x27
