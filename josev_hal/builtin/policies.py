@@ -25,6 +25,7 @@ from josev_hal.hookspecs import (
 )
 
 if TYPE_CHECKING:
+    from josev_hal.messages.payloads import UpdateFirmwareRequest
     from josev_hal.profile import Profile
 
 log = logging.getLogger(__name__)
@@ -45,9 +46,11 @@ def hal_reset(kind: str, evse_id: str | None, profile: Profile) -> ResetAction:
 
 
 @hookimpl(trylast=True)
-def hal_install_firmware(path: Path, request: Any, state_dir: Path) -> FirmwareInstallResult:
+def hal_install_firmware(
+    path: Path, request: UpdateFirmwareRequest | None, state_dir: Path
+) -> FirmwareInstallResult:
     target_dir = state_dir / FIRMWARE_SUBDIR
-    request_id = getattr(request, "request_id", None)
+    request_id = request.request_id if request is not None else None
     try:
         target_dir.mkdir(parents=True, exist_ok=True)
         target = target_dir / Path(path).name

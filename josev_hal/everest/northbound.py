@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from josev_hal.board import Board, BoardEvse
 from josev_hal.devices import DcPowerModule, IdTokenReader, IsolationMonitor, Meter, Role
@@ -38,6 +38,9 @@ from josev_hal.everest.power_supply import PowerSupplyAdapter
 from josev_hal.everest.powermeter import PowermeterAdapter
 from josev_hal.liveness import Liveness
 from josev_hal.profile import Profile
+
+if TYPE_CHECKING:
+    import pluggy
 
 __all__ = ["EverestNorthbound", "everest_evses", "module_ids"]
 
@@ -159,7 +162,7 @@ class EverestNorthbound:
 
     # -- lifecycle -------------------------------------------------------------------------------
 
-    def start(self, *, wait_s: float | None = None, pm: Any = None) -> None:
+    def start(self, *, wait_s: float | None = None, pm: pluggy.PluginManager | None = None) -> None:
         """Wire and start every adapter, then connect. With ``pm``, plugins get ``hal_startup``
         with this object (``.board``, ``.bridge.subscribe_raw``): the sim plugin subscribes its
         EV commands on ``sim/cs`` through it. Pass it only when no Josev station runs in the
@@ -169,9 +172,7 @@ class EverestNorthbound:
         if pm is not None:
             from josev_hal.plugins import call_each
 
-            for plugin, exc in call_each(pm, "hal_startup", station=self):
-                if isinstance(exc, BaseException):
-                    log.error("plugin %s failed in hal_startup: %s", plugin, exc)
+            call_each(pm, "hal_startup", station=self)  # logs a failing plugin by name
         for adapter in self.adapters():
             if self.liveness is not None and hasattr(adapter, "heartbeat"):
                 # The watchdog sees a hung supervision or polling loop (a wedged bus call).

@@ -67,6 +67,7 @@ from josev_hal.station.phases import PhaseInputs, PhaseSettings, PhaseSwitcher
 
 if TYPE_CHECKING:
     from josev_hal.board import Board
+    from josev_hal.messages import Message
     from josev_hal.profile import Profile
 
 __all__ = [
@@ -558,10 +559,10 @@ class EnergySupervisor:
             self.watch.on_service_status(service, status, self.clock())
 
     @hookimpl
-    def hal_josev_update(self, message: Any) -> None:
+    def hal_josev_update(self, message: Message) -> None:
         """Registered on the plugin manager (``pm.register(supervisor)``): every update Josev
         sends reaches the plugins' hook, service_status among them."""
-        data = getattr(message, "data", None)
+        data = message.data
         if isinstance(data, p.ServiceStatusUpdate):
             self.on_service_status(str(data.service), str(data.status))
 
