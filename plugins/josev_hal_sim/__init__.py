@@ -13,10 +13,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from importlib import resources
-from typing import Any
 
 from josev_hal.devices import Driver
-from josev_hal.hookspecs import hookimpl
+from josev_hal.hookspecs import StationHandle, hookimpl
 from josev_hal_sim.clock import ManualClock, RealClock
 from josev_hal_sim.control import ACTIONS, SimCommand, SimCommandError, SimControl
 from josev_hal_sim.drivers import DRIVERS
@@ -101,17 +100,13 @@ def hal_builtin_board(name: str) -> str | None:
 
 
 @hookimpl
-def hal_startup(station: Any) -> None:
+def hal_startup(station: StationHandle) -> None:
     """Listen for EV commands on ``sim/cs`` when the station runs simulated devices."""
-    board = getattr(station, "board", None)
-    bridge = getattr(station, "bridge", None)
-    if board is None or bridge is None or not hasattr(bridge, "subscribe_raw"):
-        return
     uses_sim = any(
         isinstance(driver, tuple(DRIVERS.values()))
-        for evse in board.evses
+        for evse in station.board.evses
         for driver in evse.devices.values()
     )
     if uses_sim:
-        bridge.subscribe_raw(CONTROL_TOPIC, SimControl().on_message)
+        station.bridge.subscribe_raw(CONTROL_TOPIC, SimControl().on_message)
         log.info("simulated board: EV commands accepted on %s", CONTROL_TOPIC)
