@@ -11,6 +11,7 @@ from typing import Any
 
 import msgspec
 import pytest
+from josev_hal_linux.sim import SimLinuxAcBoard, ntc_celsius_to_ohm
 from josev_hal_linux.temperature import LinuxTemperature, NtcSensor, ntc_celsius, pt1000_celsius
 from josev_hal_sim import DRIVERS as SIM_DRIVERS
 
@@ -20,7 +21,6 @@ from josev_hal.errors import DeviceError, ProfileError
 from josev_hal.messages import payloads as p
 from josev_hal.plugins import get_plugin_manager
 from josev_hal.profile import DeratingSettings, load_profile_text
-from josev_hal.simulators.linux import SimLinuxAcBoard, ntc_celsius_to_ohm
 from tests.support.factories_linux import linux_bus_for
 from tests.support.station import SimEvse
 

@@ -1,6 +1,6 @@
 """The josev_hal_linux drivers on the gpiod API double and a temporary sysfs tree.
 
-Everything below the driver is the bus-level simulation (``josev_hal.simulators.linux``): the
+Everything below the driver is the bus-level simulation (``josev_hal_linux.sim``): the
 GPIO chip applies active-low, bias and debounce and queues edge events like the kernel; the PWM
 chip exports channels after a delay (the udev race); the IIO ADC files follow the CP generator
 and the EV. One test runs against the kernel's ``gpio-sim`` when the machine offers it.
@@ -22,11 +22,11 @@ from josev_hal_linux import DRIVERS, LinuxBus, LinuxBusOptions
 from josev_hal_linux.cp import LinuxCp
 from josev_hal_linux.gpio_drivers import GpioContactor, GpioLock, GpioRcd
 from josev_hal_linux.probe import draft_profile, inventory, inventory_lines
+from josev_hal_linux.sim import SimGpiod, SimLinuxAcBoard
 from josev_hal_linux.sysfs import SysfsPwm
 
 from josev_hal.devices import CpMode, DeviceConfig, Driver
 from josev_hal.errors import BusError, DeviceError
-from josev_hal.simulators.linux import SimGpiod, SimLinuxAcBoard
 from tests.support.factories_linux import OPTIONS, linux_bus_for
 from tests.support.waiting import eventually
 

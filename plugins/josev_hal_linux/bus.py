@@ -5,7 +5,7 @@ devices (``/dev/gpiochipN``, through the libgpiod 2.x Python bindings ``gpiod``)
 subsystem (``/sys/class/pwm``), IIO ADCs (``/sys/bus/iio/devices``) and 1-wire sensors
 (``/sys/bus/w1/devices``). Both roots are options so a board can be tested against a temporary
 tree, and the ``gpiod`` module can be replaced before :meth:`LinuxBus.setup` by an object with
-the same API (:class:`josev_hal.simulators.linux.SimGpiod`), as the I2C bus takes an smbus
+the same API (:class:`josev_hal_linux.sim.SimGpiod`), as the I2C bus takes an smbus
 factory. The profile cannot select a simulator.
 
 Profile::

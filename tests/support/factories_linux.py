@@ -1,6 +1,6 @@
 """Driver-contract factories for the Linux GPIO / PWM / IIO drivers (``josev_hal_linux``).
 
-Peer: :class:`~josev_hal.simulators.linux.SimLinuxAcBoard` -- the gpiod API double with the
+Peer: :class:`~josev_hal_linux.sim.SimLinuxAcBoard` -- the gpiod API double with the
 board's GPIO chip and a temporary sysfs tree with its PWM chip and IIO ADC, under
 ``env.tmp_path``. ``disconnect`` makes the GPIO chip fail every access (ENODEV); for the IIO
 drivers it removes the channel's ``_raw`` file, as when the ADC driver is unbound.
@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 from josev_hal_linux import DRIVERS, LinuxBus, LinuxBusOptions
+from josev_hal_linux.sim import SimLinuxAcBoard
 
 from josev_hal.devices import DeviceConfig, Driver
-from josev_hal.simulators.linux import SimLinuxAcBoard
 
 if TYPE_CHECKING:
     from tests.support.driver_factories import ContractEnv
