@@ -12,8 +12,8 @@ some), arbitration loss / a busy adapter as ``EAGAIN``/``EBUSY`` and a stuck bus
 and turns everything into :class:`~josev_hal.errors.BusError` /
 :class:`~josev_hal.errors.DeviceTimeout` carrying the device id, so a fault names the part.
 
-The smbus2 object is created by a factory: production uses ``smbus2.SMBus(bus)``; tests, the
-probe's ``--simulate`` and the demo pass a factory returning a register-level simulator
+The smbus2 object is created by a factory: production uses ``smbus2.SMBus(bus)``; tests and
+``josev-hal probe i2c --sim-chips`` pass a factory returning a register-level simulator
 (:class:`josev_hal.buses.i2c_sim.SimI2cBus` with chip models such as :mod:`josev_hal_i2c.sim`),
 so the whole driver path above the wire runs unchanged. The profile cannot select a simulator --
 that is a deliberate choice.
@@ -131,9 +131,9 @@ class I2cBus(Bus):
         self.errors = 0
 
     def use_smbus_factory(self, factory: SmbusFactory) -> None:
-        """Replace the smbus factory before :meth:`setup` — how the probe's simulation mode and
-        the demo put a :class:`~josev_hal.buses.i2c_sim.SimI2cBus` under a board built from a
-        real profile (``Board.build`` constructs buses without a factory)."""
+        """Replace the smbus factory before :meth:`setup` -- how a test puts a
+        :class:`~josev_hal.buses.i2c_sim.SimI2cBus` under a board built from a real profile
+        (``Board.build`` constructs buses without a factory)."""
         with self.lock:
             if self._smbus is not None:
                 raise BusError(f"i2c bus {self.name} is already open", device=self.name)
