@@ -13,8 +13,8 @@ and PCA9555/TCA9555 (:mod:`.expanders`, GPIO expanders with pins that can be wir
 through delayed lines, e.g. relay coil -> mirror contact), PCA9685 (:mod:`.pca9685`, PWM) and
 PN532 (:mod:`.pn532`, NFC reader; enough of the frame protocol for identification and a UID
 read, through the driver's frame codec). :func:`build_ac_board` (:mod:`.board`) wires a complete
-AC board (CP/PP/contactor/RCD/lock/reader) used by the tests, the probe's simulation mode and the
-demo.
+AC board (CP/PP/contactor/RCD/lock/reader) for the tests; ``josev-hal probe i2c --sim-chips``
+attaches single chips.
 
 Reset values and register maps follow ``hardware-facts.md`` §6 and the chips' datasheets; where
 a datasheet leaves behaviour undefined the simulator documents the choice it makes.

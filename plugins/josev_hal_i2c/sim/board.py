@@ -1,6 +1,5 @@
 """The wiring around the chips (RCD and IMD modules, the CP generator and line) and a complete
-simulated AC board, :func:`build_ac_board`, used by the tests, the probe's simulation mode and
-the demo."""
+simulated AC board, :func:`build_ac_board`, that the tests drive the I2C drivers against."""
 
 from __future__ import annotations
 
