@@ -29,7 +29,6 @@ PLUGINS = set(
 _PROBE = "probe reuses the plugin's protocol code; to move behind a probe hook (#18 item 3)"
 _SIMS = "bus-level simulator shares the plugin's register codec; moves into the plugin (#18 item 3)"
 _SIM_CHIPS = "`probe i2c --sim-chips` builds the plugin's chip models; moves into the plugin with the probe"
-_BUILTIN_BOARD = "the built-in board: switch to pm.hook.hal_builtin_board like daemon.load_board_profile"
 
 #: (file, imported plugin module) -> why it is still there.
 ALLOWED: dict[tuple[str, str], str] = {
@@ -46,9 +45,6 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("josev_hal/commands/sim.py", "josev_hal_modbus"): "`sim meter --model` lists the plugin's models",
     ("josev_hal/simulators/modbus_meter.py", "josev_hal_modbus.model"): _SIMS,
     ("josev_hal/simulators/modbus_meter.py", "josev_hal_modbus"): _SIMS,
-    ("josev_hal/commands/commission.py", "josev_hal_sim"): _BUILTIN_BOARD,
-    ("josev_hal/commands/demo.py", "josev_hal_sim"): _BUILTIN_BOARD + " (the PV demo board)",
-    ("josev_hal/operations/commission.py", "josev_hal_sim"): "commissioning drives the sim EVs itself",
 }
 
 

@@ -221,8 +221,10 @@ def test_with_an_operator_the_command_prompts_for_each_adapter_state(tmp_path: P
     """The prompting path a technician sees, answered by someone who sets the (simulated) adapter."""
     import re
 
+    from josev_hal_sim import SimulatedEv
+
     from josev_hal.daemon import load_board_profile
-    from josev_hal.operations.commission import Commissioning, OperatorAdapter, SimulatedEv
+    from josev_hal.operations.commission import Commissioning, OperatorAdapter
     from josev_hal.plugins import get_plugin_manager
 
     pm = get_plugin_manager()

@@ -4,7 +4,8 @@ Runs every EVSE of the board step by step through the station core (the daemon m
 RCD self-test, connector lock cycle, CP levels per state, PWM duty at a few currents, contactor
 close/open times and the welding check from the mirror contact, the reaction to CP C->B, meter
 plausibility (AC); IMD self-test and CP levels (DC). On the simulated board the command drives the
-EVs itself; on a real station it prompts for the test adapter ("set the adapter to state C").
+EVs itself (a plugin offers the EV side through the ``hal_ev_side`` hook); on a real station it
+prompts for the test adapter ("set the adapter to state C").
 
 Writes DIR/report.json (signed with the station's Ed25519 key from the keystore in the state
 dir) and DIR/report.html. ``--verify report.json`` checks a report's signature (and with
@@ -121,9 +122,9 @@ def run(args: argparse.Namespace) -> int:
     if args.board is not None:
         profile_bytes = args.board.read_bytes()
     else:
-        from josev_hal_sim import sim_board_text
-
-        profile_bytes = sim_board_text().encode()
+        # The text load_board_profile just built the profile from (it checked that a plugin has it).
+        builtin: str = pm.hook.hal_builtin_board(name="sim")
+        profile_bytes = builtin.encode()
     state_dir = _state_dir(args, profile)
     pid = _daemon_running(state_dir)
     if pid is not None:

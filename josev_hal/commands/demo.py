@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     from josev_hal.embedded_broker import EmbeddedBroker
     from josev_hal.emulator import JosevEmulator, run_scenario
     from josev_hal.emulator.timeline import TimelinePrinter, print_summary
-    from josev_hal.errors import HalError
+    from josev_hal.errors import ConfigError, HalError
     from josev_hal.plugins import get_plugin_manager
 
     stderr_logging(args.log_level, logging.WARNING)
@@ -118,12 +118,13 @@ def run(args: argparse.Namespace) -> int:
         scenario = args.scenario or ("dc" if args.dc else "ac")
         profile, source = load_board_profile(None, pm)
         if scenario == "pv-surplus":  # the built-in board with a 1p/3p switch on its AC EVSE
-            from josev_hal_sim import sim_pv_board_text
-
             from josev_hal.profile import load_profile_text
 
+            pv_board: str | None = pm.hook.hal_builtin_board(name="sim-pv")
+            if pv_board is None:
+                raise ConfigError("no plugin provides the built-in board 'sim-pv' (the sim plugin's)")
             source = "built-in sim board + phase switch"
-            profile = load_profile_text(sim_pv_board_text(), source, pm)
+            profile = load_profile_text(pv_board, source, pm)
         # A unique client id: several demos (or a daemon) may share one broker.
         profile.mqtt.client_id = f"josev-hal-demo-{uuid.uuid4().hex[:8]}"
         # Private like the broker: never the station's operations port (a running daemon owns it).

@@ -12,9 +12,10 @@ DC: IMD self-test, CP levels in A, B, C and E, then an ISO 15118 session the way
 PWM, cable check, pre-charge, current demand): cable check result, contactor close/open times,
 welding check and meter plausibility.
 
-The EV side comes from an :class:`EvSide`: on the sim board the command drives the simulated EV
-itself; on a real station it prompts the operator to set the test adapter ("set the adapter on
-EVSE ... to state C") and measures after Enter.
+The EV side comes from an :class:`~josev_hal.hookspecs.EvSide`: a plugin offers one for the board
+through the ``hal_ev_side`` hook (the sim plugin drives its simulated EVs itself); when none does,
+a person does it: the command prompts the operator to set the test adapter ("set the adapter on
+EVSE ... to state C") and measures after Enter (:class:`OperatorAdapter`).
 """
 
 from __future__ import annotations
@@ -28,20 +29,22 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from josev_hal import __version__
 from josev_hal.errors import HalError
+from josev_hal.hookspecs import EvSide
 from josev_hal.operations.client import operator_name
 from josev_hal.operations.report import FORMAT, Check
 from josev_hal.operations.station_view import StationView
 from josev_hal.station.events import EventKind, StationEvent
 
 if TYPE_CHECKING:
+    from josev_hal.board import Board
     from josev_hal.plugins import HalPluginManager
     from josev_hal.profile import Profile
 
-__all__ = ["Commissioning", "EvSide", "OperatorAdapter", "SimulatedEv"]
+__all__ = ["Commissioning", "OperatorAdapter", "SimCommandTarget", "ev_side_for"]
 
 log = logging.getLogger(__name__)
 
@@ -81,54 +84,13 @@ def _utc() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
-class EvSide(Protocol):
-    """Whoever puts the EV (or the test adapter) into a CP state."""
+@runtime_checkable
+class SimCommandTarget(EvSide, Protocol):
+    """An EV side that also takes sim commands (the JSON of ``sim/cs``): what ``--inject-sim``
+    needs to apply a fault before the run. The sim plugin's EV side is one; a person with a test
+    adapter is not."""
 
-    simulated: bool
-
-    def set_state(self, evse_id: str, connector_id: int, state: str) -> None: ...
-
-
-class SimulatedEv:
-    """Drives the sim board's EVs through the sim control (the same commands as ``sim/cs``)."""
-
-    simulated = True
-
-    def __init__(self) -> None:
-        from josev_hal_sim import SimControl
-
-        self._control = SimControl()
-
-    def covers(self, evse_id: str, connector_id: int = 1) -> bool:
-        return self._control.registry.find(evse_id, connector_id) is not None
-
-    def command(self, payload: str | bytes) -> None:
-        """One sim command (also how ``--inject-sim`` injects faults). Raises SimCommandError."""
-        self._control.handle(payload)
-
-    def set_state(self, evse_id: str, connector_id: int, state: str) -> None:
-        import json
-
-        def do(action: str) -> None:
-            self.command(json.dumps({"evse_id": evse_id, "connector_id": connector_id, "action": action}))
-
-        if state == "A":
-            do("unplug")
-        elif state == "E":
-            do("plug")
-            self.command(
-                json.dumps(
-                    {"evse_id": evse_id, "connector_id": connector_id, "action": "cp_short", "active": True}
-                )
-            )
-        else:
-            do("plug")
-            self.command(
-                json.dumps(
-                    {"evse_id": evse_id, "connector_id": connector_id, "action": "cp_short", "active": False}
-                )
-            )
-            do({"B": "pause", "C": "charge", "D": "ventilation"}[state])
+    def command(self, payload: str | bytes) -> None: ...
 
 
 class OperatorAdapter:
@@ -154,6 +116,14 @@ class OperatorAdapter:
                 "commissioning a real station needs an operator at the terminal with the test adapter "
                 "(standard input is closed)"
             ) from None
+
+
+def ev_side_for(board: Board, pm: HalPluginManager) -> EvSide:
+    """Who plays the EV on ``board``: the side a plugin offers through ``hal_ev_side`` (the sim
+    plugin's simulated EVs, a test rig's EV simulator), else a person with the test adapter."""
+    pm.load_all()  # an EV side may come from any installed plugin, loaded or deferred
+    offered: EvSide | None = pm.hook.hal_ev_side(board=board)
+    return offered if offered is not None else OperatorAdapter()
 
 
 class _Events:
@@ -251,9 +221,9 @@ class Commissioning:
             self.view = StationView(station)
             self.view.add_event_listener(self.events)
             station.start()
-            ev = self._ev if self._ev is not None else self._default_ev()
+            ev = self._ev if self._ev is not None else ev_side_for(board, self.pm)
             for command in self._injections:
-                if not isinstance(ev, SimulatedEv):
+                if not isinstance(ev, SimCommandTarget):
                     raise ValueError("--inject-sim needs the simulated board")
                 ev.command(command)
                 self._out(f"injected: {command}")
@@ -270,21 +240,11 @@ class Commissioning:
             "board": {"source": self.source, "sha256": self.profile_sha256},
             "software": {"name": "josev-hal", "version": __version__, "python": sys.version.split()[0]},
             "operator": operator_name(),
-            "mode": "simulated EV" if getattr(ev, "simulated", False) else "operator with test adapter",
+            "mode": "simulated EV" if ev.simulated else "operator with test adapter",
             "started_at": started,
             "finished_at": _utc(),
             "checks": [c.as_dict() for c in self.checks],
         }
-
-    def _default_ev(self) -> EvSide:
-        try:
-            sim = SimulatedEv()
-        except ImportError:
-            return OperatorAdapter()
-        assert self.view is not None
-        if all(sim.covers(e) for e in self.view.evse_ids()):
-            return sim
-        return OperatorAdapter()
 
     def _record(self, check: Check) -> Check:
         check.at = check.at or _utc()

@@ -13,12 +13,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from importlib import resources
+from typing import TYPE_CHECKING
 
 from josev_hal.devices import Driver
 from josev_hal.hookspecs import StationHandle, hookimpl
 from josev_hal_sim.clock import ManualClock, RealClock
 from josev_hal_sim.control import ACTIONS, SimCommand, SimCommandError, SimControl
 from josev_hal_sim.drivers import DRIVERS
+from josev_hal_sim.ev_side import SimulatedEv
 from josev_hal_sim.physics import EvRequest
 from josev_hal_sim.registry import WorldRegistry, default_registry, set_default_registry, world_key
 from josev_hal_sim.script import ScriptStep, SimEvScript
@@ -39,14 +41,19 @@ __all__ = [
     "SimEv",
     "SimEvScript",
     "SimWorld",
+    "SimulatedEv",
     "WorldRegistry",
     "default_registry",
+    "hal_ev_side",
     "hal_register_drivers",
     "set_default_registry",
     "sim_board_text",
     "sim_pv_board_text",
     "world_key",
 ]
+
+if TYPE_CHECKING:
+    from josev_hal.board import Board
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +104,14 @@ def hal_builtin_board(name: str) -> str | None:
     if name == "sim-pv":
         return sim_pv_board_text()
     return None
+
+
+@hookimpl
+def hal_ev_side(board: Board) -> SimulatedEv | None:
+    """The simulated EVs play the EV for ``josev-hal commission`` when every EVSE of the board
+    has one (connector 1); otherwise ``None`` and someone else (by default a person) does."""
+    ev = SimulatedEv()
+    return ev if all(ev.covers(evse.id) for evse in board.evses) else None
 
 
 @hookimpl
