@@ -3,7 +3,7 @@
     python benchmarks/drivers.py [--section meter] [--polls 20] [--models sdm630,em340]
 
 **meter** -- one ``modbus-meter`` poll (``ModbusMeter.read()``: every read transaction of the
-model's register map) against the pymodbus RTU peer from ``josev_hal.simulators.modbus_meter``,
+model's register map) against the pymodbus RTU peer from ``josev_hal_modbus.sim``,
 at 9600 and 115200 baud, 8N1. The pty between them emulates the wire speed (each character is
 delivered after its transmission time), so the measurement contains the real frame times plus
 everything the software adds: pyserial, the driver, the RTU master, the peer's pymodbus server.
@@ -42,10 +42,11 @@ from dataclasses import dataclass
 import msgspec
 from josev_hal_modbus.driver import ModbusMeter, ModbusMeterOptions
 from josev_hal_modbus.model import builtin_models
+from josev_hal_modbus.sim import ModbusPeer, SimulatedMeter
 
+from josev_hal.buses.pty_line import PtyLine, wire_time_s
 from josev_hal.buses.serial import SerialBus, SerialBusOptions
 from josev_hal.devices import DeviceConfig
-from josev_hal.simulators.modbus_meter import ModbusPeer, PtyLine, SimulatedMeter, wire_time_s
 
 TARGET_RATIO = 1.5
 

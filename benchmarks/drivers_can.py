@@ -39,11 +39,11 @@ from josev_hal_mculink import protocol as mcu_proto
 from josev_hal_mculink.drivers import McuContactor, McuContactorOptions
 
 from josev_hal.buses.can import CanBus, CanBusOptions
+from josev_hal.buses.pty_line import PtyLine, wire_time_s
 from josev_hal.buses.serial import SerialBus, SerialBusOptions
 from josev_hal.devices import DeviceConfig
 from josev_hal.simulators.can_power_module import InfyPowerGroupSim, WinlineGroupSim
 from josev_hal.simulators.mcu import McuSim
-from josev_hal.simulators.modbus_meter import PtyLine, wire_time_s
 
 __all__ = ["SECTIONS", "CanWire", "Row", "can_section", "mculink_section"]
 

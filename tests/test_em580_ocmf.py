@@ -16,11 +16,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from josev_hal_modbus import em580
 from josev_hal_modbus.driver import ModbusMeter, ModbusMeterOptions
 from josev_hal_modbus.ocmf_store import TransactionStore
+from josev_hal_modbus.sim import ModbusPeer, SimulatedMeter
 
+from josev_hal.buses.pty_line import PtyLine
 from josev_hal.buses.serial import SerialBus, SerialBusOptions
 from josev_hal.devices import DeviceConfig, SignedMeterValue, TransactionInfo
 from josev_hal.errors import DeviceError
-from josev_hal.simulators.modbus_meter import ModbusPeer, PtyLine, SimulatedMeter
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.timeout(60)

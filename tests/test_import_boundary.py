@@ -27,7 +27,6 @@ PLUGINS = set(
 )
 
 _PROBE = "probe reuses the plugin's protocol code; to move behind a probe hook (#18 item 3)"
-_SIMS = "bus-level simulator shares the plugin's register codec; moves into the plugin (#18 item 3)"
 _SIM_CHIPS = "`probe i2c --sim-chips` builds the plugin's chip models; moves into the plugin with the probe"
 
 #: (file, imported plugin module) -> why it is still there.
@@ -42,9 +41,6 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("josev_hal/probe/serial.py", "josev_hal_modbus"): _PROBE,
     ("josev_hal/commands/probe.py", "josev_hal_linux.probe"): _PROBE,
     ("josev_hal/commands/probe.py", "josev_hal_i2c.sim"): _SIM_CHIPS,
-    ("josev_hal/commands/sim.py", "josev_hal_modbus"): "`sim meter --model` lists the plugin's models",
-    ("josev_hal/simulators/modbus_meter.py", "josev_hal_modbus.model"): _SIMS,
-    ("josev_hal/simulators/modbus_meter.py", "josev_hal_modbus"): _SIMS,
 }
 
 

@@ -12,12 +12,13 @@ from typing import Any
 import pytest
 from josev_hal_linux import LinuxBus
 from josev_hal_linux.sim import SimLinuxAcBoard
+from josev_hal_modbus.sim import ModbusPeer, SimulatedMeter
 
 from josev_hal.board import Board
+from josev_hal.buses.pty_line import PtyLine
 from josev_hal.embedded_broker import EmbeddedBroker
 from josev_hal.plugins import get_plugin_manager
 from josev_hal.profile import load_profile_text
-from josev_hal.simulators.modbus_meter import ModbusPeer, PtyLine, SimulatedMeter
 from josev_hal.station import Station
 from tests.support.broker import JosevPeer
 from tests.support.contract import Contract

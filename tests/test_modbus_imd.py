@@ -10,13 +10,14 @@ from typing import Any
 import msgspec
 import pytest
 from josev_hal_modbus.imd import ModbusImd, ModbusImdOptions, decode_channel, encode_channel
+from josev_hal_modbus.sim import ModbusPeer
 from josev_hal_modbus.sim_imd import SimulatedIsoCha, SimulatedRn5893
 
+from josev_hal.buses.pty_line import PtyLine
 from josev_hal.buses.serial import SerialBus, SerialBusOptions
 from josev_hal.devices import DeviceConfig, IsolationStatus
 from josev_hal.errors import DeviceError, DeviceOffline, DeviceTimeout
 from josev_hal.messages import payloads as p
-from josev_hal.simulators.modbus_meter import ModbusPeer, PtyLine
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.timeout(60)

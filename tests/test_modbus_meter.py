@@ -1,7 +1,7 @@
 """The modbus-meter driver against a real Modbus RTU peer: a pymodbus server on a pty pair.
 
 Every test talks through pyserial on a pseudo-terminal to pymodbus's RTU server serving the
-model's register map (``josev_hal.simulators.modbus_meter``); nothing of the driver is mocked.
+model's register map (``josev_hal_modbus.sim``); nothing of the driver is mocked.
 """
 
 from __future__ import annotations
@@ -20,11 +20,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from josev_hal_modbus import builtin_models, identify, scan
 from josev_hal_modbus.driver import ModbusMeter, ModbusMeterOptions
 from josev_hal_modbus.rtu import ModbusExceptionError, RtuMaster
+from josev_hal_modbus.sim import ModbusPeer, SimulatedMeter
 
+from josev_hal.buses.pty_line import PtyLine
 from josev_hal.buses.serial import SerialBus, SerialBusOptions
 from josev_hal.devices import DeviceConfig, MeterReading, TransactionInfo
 from josev_hal.errors import CrcError, DeviceError, DeviceOffline, DeviceTimeout
-from josev_hal.simulators.modbus_meter import ModbusPeer, PtyLine, SimulatedMeter
 
 BAUD = 9600
 

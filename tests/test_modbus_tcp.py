@@ -15,15 +15,16 @@ import msgspec
 import pytest
 from josev_hal_modbus import builtin_models
 from josev_hal_modbus.driver import ModbusMeter, ModbusMeterOptions, ModbusTcpMeter
+from josev_hal_modbus.sim import ModbusPeer, ModbusTcpPeer, SimulatedMeter
 from josev_hal_modbus.tcp import ModbusTcpBus, ModbusTcpBusOptions
 
 from josev_hal.board import Board
+from josev_hal.buses.pty_line import PtyLine
 from josev_hal.buses.serial import SerialBus, SerialBusOptions
 from josev_hal.devices import DeviceConfig, MeterReading
 from josev_hal.errors import BusError, ConfigError, DeviceOffline, DeviceTimeout, ProfileError
 from josev_hal.plugins import get_plugin_manager
 from josev_hal.profile import load_profile_text
-from josev_hal.simulators.modbus_meter import ModbusPeer, ModbusTcpPeer, PtyLine, SimulatedMeter
 from tests.test_modbus_meter import assert_reading_matches, served_for
 
 pytestmark = pytest.mark.timeout(60)

@@ -22,10 +22,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from josev_hal_modbus.driver import ModbusMeter, ModbusMeterOptions
 from josev_hal_modbus.ocmf_store import TransactionStore
+from josev_hal_modbus.sim import ModbusPeer, SimulatedMeter
 
+from josev_hal.buses.pty_line import PtyLine
 from josev_hal.buses.serial import SerialBus, SerialBusOptions
 from josev_hal.devices import DeviceConfig, SignedMeterValue, TransactionInfo
-from josev_hal.simulators.modbus_meter import ModbusPeer, PtyLine, SimulatedMeter
 
 pytestmark = pytest.mark.timeout(90)
 

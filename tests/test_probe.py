@@ -16,9 +16,11 @@ from typing import Any
 import msgspec
 import pytest
 from josev_hal_i2c.sim import SimAcBoard, build_ac_board
+from josev_hal_modbus.sim import ModbusPeer, SimulatedMeter
 
 from josev_hal.board import Board
 from josev_hal.buses.can import CanBus, CanBusOptions
+from josev_hal.buses.pty_line import PtyLine
 from josev_hal.errors import BusError, ConfigError, ProfileError
 from josev_hal.plugins import HalPluginManager, get_plugin_manager
 from josev_hal.probe import Found, ProbeRefused
@@ -37,7 +39,6 @@ from josev_hal.probe.relay import probe_relay
 from josev_hal.probe.serial import parse_bauds, parse_ids, probe_serial
 from josev_hal.profile import load_profile, load_profile_text
 from josev_hal.simulators.can_power_module import InfyPowerGroupSim, WinlineGroupSim
-from josev_hal.simulators.modbus_meter import ModbusPeer, PtyLine, SimulatedMeter
 
 REPO = Path(__file__).resolve().parent.parent
 SIM_BOARD = REPO / "boards" / "sim.toml"

@@ -7,14 +7,15 @@ from typing import Any
 
 import msgspec
 import pytest
+from josev_hal_modbus.sim import ModbusPeer, ModbusTcpPeer
+from josev_hal_modbus.sim_sunspec import SimulatedSunSpecMeter
 from josev_hal_modbus.sunspec import SunSpecMeter, SunSpecOptions, SunSpecRtuMeter
 from josev_hal_modbus.tcp import ModbusTcpBus, ModbusTcpBusOptions
 
+from josev_hal.buses.pty_line import PtyLine
 from josev_hal.buses.serial import SerialBus, SerialBusOptions
 from josev_hal.devices import DeviceConfig, MeterReading
 from josev_hal.errors import DeviceError, DeviceOffline
-from josev_hal.simulators.modbus_meter import ModbusPeer, ModbusTcpPeer, PtyLine
-from josev_hal.simulators.sunspec import SimulatedSunSpecMeter
 
 pytestmark = pytest.mark.timeout(60)
 

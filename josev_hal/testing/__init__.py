@@ -16,8 +16,10 @@ registered. Only that distribution's drivers are tested, whatever else is instal
 
 Simulated peers for factories (they speak the real wire protocols): :mod:`josev_hal_i2c.sim`
 (expanders, ADCs, PWM, NFC on :class:`~josev_hal.buses.i2c_sim.SimI2cBus`, the smbus2 API double
-that any plugin's chip model attaches to), :mod:`josev_hal.simulators.modbus_meter`
-(``SimulatedMeter``, ``ModbusPeer`` on a pty, ``ModbusTcpPeer``), :mod:`josev_hal.simulators.can_power_module`
+that any plugin's chip model attaches to),
+:mod:`josev_hal_modbus.sim` (``SimulatedMeter``, ``ModbusPeer`` on a
+:class:`~josev_hal.buses.pty_line.PtyLine`, ``ModbusTcpPeer``),
+:mod:`josev_hal.simulators.can_power_module`
 (module groups on python-can's ``virtual`` interface) and the simulated EV world of the ``sim``
 plugin (``josev_hal_sim.SimWorld``); :func:`virtual_can_channel` names a private CAN channel.
 """

@@ -13,15 +13,24 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from josev_hal.devices import Driver
-from josev_hal.hookspecs import hookimpl
+from josev_hal.hookspecs import CliTool, hookimpl
 
 from .infypower import InfyPowerDc
 from .winline import WinlineDc
 
-__all__ = ["InfyPowerDc", "WinlineDc", "hal_register_drivers"]
+__all__ = ["InfyPowerDc", "WinlineDc", "hal_register_drivers", "hal_sim_peers"]
 
 
 @hookimpl
 def hal_register_drivers() -> Mapping[str, type[Driver]]:
     """Contribute the CAN power-module drivers."""
     return {"infypower-dc": InfyPowerDc, "winline-dc": WinlineDc}
+
+
+@hookimpl
+def hal_sim_peers() -> Mapping[str, CliTool]:
+    """``josev-hal sim can``: a simulated InfyPower or Winline module group on a python-can channel
+    (:class:`josev_hal_can.sim_cli.SimCan`)."""
+    from .sim_cli import SimCan
+
+    return {"can": SimCan()}

@@ -16,7 +16,7 @@ from typing import Any
 
 from josev_hal.buses import Bus
 from josev_hal.devices import Driver
-from josev_hal.hookspecs import hookimpl
+from josev_hal.hookspecs import CliTool, hookimpl
 
 from .driver import ModbusMeter, ModbusMeterOptions, ModbusTcpMeter
 from .identify import ScanResult, identify, scan
@@ -40,6 +40,7 @@ __all__ = [
     "hal_probe_lines",
     "hal_register_bus_kinds",
     "hal_register_drivers",
+    "hal_sim_peers",
     "identify",
     "plugin_models",
     "scan",
@@ -62,6 +63,15 @@ def hal_register_drivers() -> Mapping[str, type[Driver]]:
 def hal_register_bus_kinds() -> Mapping[str, type[Bus]]:
     """Contribute the ``modbus_tcp`` bus kind (one TCP endpoint shared by its unit ids)."""
     return {"modbus_tcp": ModbusTcpBus}
+
+
+@hookimpl
+def hal_sim_peers() -> Mapping[str, CliTool]:
+    """``josev-hal sim meter``: a simulated meter of any known model on a serial port, a pty pair
+    or Modbus TCP (:class:`josev_hal_modbus.sim_cli.SimMeter`)."""
+    from .sim_cli import SimMeter
+
+    return {"meter": SimMeter()}
 
 
 @hookimpl

@@ -1,7 +1,7 @@
 """Simulated insulation monitors at register level (a Bender isoCHA425HV-style one and a Dold
 RN5893, :class:`SimulatedRn5893`), next to the driver whose register codec they share
 (:mod:`josev_hal_modbus.imd`), served by
-:class:`~josev_hal.simulators.modbus_meter.ModbusPeer` (RTU on a pty) or ``ModbusTcpPeer``.
+:class:`~josev_hal_modbus.sim.ModbusPeer` (RTU on a pty) or ``ModbusTcpPeer``.
 
 The register layout is the ``isocha425hv`` model of :mod:`josev_hal_modbus.imd`. Behaviour:
 
@@ -20,7 +20,7 @@ from __future__ import annotations
 import threading
 import time
 
-from josev_hal.simulators.register_device import RegisterSimulator, Spans
+from .sim_registers import RegisterSimulator, Spans
 
 __all__ = ["SimulatedIsoCha", "SimulatedRn5893"]
 

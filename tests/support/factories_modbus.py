@@ -1,7 +1,7 @@
 """Driver-contract factories for the Modbus meter driver.
 
 Merged into :data:`tests.support.driver_factories.FACTORIES` (see the protocol documented there).
-Peer: a pymodbus RTU server (:class:`~josev_hal.simulators.modbus_meter.ModbusPeer`) serving a
+Peer: a pymodbus RTU server (:class:`~josev_hal_modbus.sim.ModbusPeer`) serving a
 simulated SDM630 on a pseudo-terminal pair at 9600 baud; ``disconnect`` makes the meter stay silent
 on the line (as if unpowered) while the line itself keeps working. ``modbus-tcp-meter``: the same
 meter behind a pymodbus TCP server on localhost.
@@ -14,11 +14,12 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from josev_hal_modbus.driver import ModbusMeter, ModbusMeterOptions, ModbusTcpMeter
+from josev_hal_modbus.sim import ModbusPeer, ModbusTcpPeer, SimulatedMeter
 from josev_hal_modbus.tcp import ModbusTcpBus, ModbusTcpBusOptions
 
+from josev_hal.buses.pty_line import PtyLine
 from josev_hal.buses.serial import SerialBus, SerialBusOptions
 from josev_hal.devices import DeviceConfig, Driver
-from josev_hal.simulators.modbus_meter import ModbusPeer, ModbusTcpPeer, PtyLine, SimulatedMeter
 
 if TYPE_CHECKING:
     from tests.support.driver_factories import ContractEnv
@@ -113,9 +114,8 @@ def _modbus_imd(env: ContractEnv) -> Iterator[Driver]:
 
 @contextmanager
 def _sunspec_meter(env: ContractEnv) -> Iterator[Driver]:
+    from josev_hal_modbus.sim_sunspec import SimulatedSunSpecMeter
     from josev_hal_modbus.sunspec import SunSpecMeter, SunSpecOptions
-
-    from josev_hal.simulators.sunspec import SimulatedSunSpecMeter
 
     sim = SimulatedSunSpecMeter(unit=1, values=_SUNSPEC_VALUES)
     with _tcp_bus(env, sim) as bus:
@@ -128,9 +128,8 @@ def _sunspec_meter(env: ContractEnv) -> Iterator[Driver]:
 
 @contextmanager
 def _sunspec_rtu_meter(env: ContractEnv) -> Iterator[Driver]:
+    from josev_hal_modbus.sim_sunspec import SimulatedSunSpecMeter
     from josev_hal_modbus.sunspec import SunSpecOptions, SunSpecRtuMeter
-
-    from josev_hal.simulators.sunspec import SimulatedSunSpecMeter
 
     sim = SimulatedSunSpecMeter(unit=2, values=_SUNSPEC_VALUES)
     with _rtu_bus(env, sim) as bus:

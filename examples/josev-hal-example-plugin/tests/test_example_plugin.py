@@ -171,9 +171,10 @@ def test_josev_hal_plugins_lists_the_example() -> None:
 def test_the_shipped_meter_model_is_read_by_the_modbus_meter_driver() -> None:
     from josev_hal_modbus import available_models
     from josev_hal_modbus.driver import ModbusMeter, ModbusMeterOptions
+    from josev_hal_modbus.sim import ModbusPeer, SimulatedMeter
 
+    from josev_hal.buses.pty_line import PtyLine
     from josev_hal.buses.serial import SerialBus, SerialBusOptions
-    from josev_hal.simulators.modbus_meter import ModbusPeer, PtyLine, SimulatedMeter
 
     assert "example_em1" in available_models()
     sim = SimulatedMeter("example_em1", unit=7, values={"voltage_l1": 231.5, "energy_import": 42_000.0})

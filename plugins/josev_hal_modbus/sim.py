@@ -1,7 +1,10 @@
-"""A simulated Modbus RTU meter line: pymodbus server, register images of meter models, pty wire.
+"""A simulated Modbus meter line: register images of meter models behind a pymodbus server.
 
-Used by the tests, ``josev-hal probe`` demos and ``benchmarks/drivers.py``; nothing here is
-test-only, and the driver cannot tell it from a real line (it talks to a serial device path).
+The peer of this plugin's drivers, next to the register codec it shares with them
+(:mod:`josev_hal_modbus.model` encodes and decodes both sides). Used by the tests,
+``josev-hal sim meter`` (:mod:`josev_hal_modbus.sim_cli`) and ``benchmarks/drivers.py``; nothing
+here is test-only, and the driver cannot tell it from a real line (it talks to a serial device
+path).
 
 * :class:`SimulatedMeter` -- the register image of one meter (a model from
   :mod:`josev_hal_modbus.model`, a unit id, values set by the caller in base units). The WM3M4C
@@ -11,12 +14,9 @@ test-only, and the driver cannot tell it from a real line (it talks to a serial 
   meters (an RS485 line). Unit ids nobody serves stay silent, like on a real line.
 * :class:`ModbusTcpPeer` -- the same meters behind a pymodbus TCP server on localhost (a meter
   with an Ethernet port, or an RTU-to-TCP gateway).
-* :class:`PtyLine` -- two pseudo-terminals joined by forwarding threads: the driver opens
-  :attr:`PtyLine.client_port`, the peer :attr:`PtyLine.peer_port`. It can emulate the wire speed
-  (each frame arrives after its transmission time at the baud rate), flip bits in answers (CRC
-  errors) and cut the cable.
 
-Example::
+The wire on this machine is :class:`josev_hal.buses.pty_line.PtyLine` (two joined
+pseudo-terminals; it knows no protocol, so it lives next to the serial bus). Example::
 
     with PtyLine(baudrate=9600) as line, ModbusPeer(line.peer_port, [meter]) as peer:
         ...  # SerialBus(port=line.client_port) talks to `meter`
@@ -29,30 +29,21 @@ import base64
 import contextlib
 import json
 import logging
-import os
-import select
 import socket
-import termios
 import threading
 import time
-import tty
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from josev_hal.errors import ConfigError
 
+from . import em580, iskra
+from .model import MAX_EXPONENT, MeterModel, available_models, decode_register, encode_register, plan_reads
+
 log = logging.getLogger(__name__)
 
-__all__ = ["ModbusPeer", "ModbusTcpPeer", "PtyLine", "SimulatedMeter", "wire_time_s"]
-
-
-def wire_time_s(
-    n_bytes: int, baudrate: int, *, parity: str = "N", stopbits: int = 1, bytesize: int = 8
-) -> float:
-    """Transmission time of ``n_bytes`` characters: start + data + parity + stop bits each."""
-    bits = 1 + bytesize + (0 if parity == "N" else 1) + stopbits
-    return n_bytes * bits / baudrate
+__all__ = ["ModbusPeer", "ModbusTcpPeer", "SimulatedMeter"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -82,8 +73,6 @@ class SimulatedMeter:
         serial_number: str = "SIM00001",
         sign_delay_s: float = 0.2,
     ) -> None:
-        from josev_hal_modbus.model import MeterModel, available_models, plan_reads
-
         if isinstance(model, str):
             models = available_models()
             if model not in models:
@@ -136,8 +125,6 @@ class SimulatedMeter:
     # -- values ------------------------------------------------------------------------------
     def set_values(self, **values: float) -> None:
         """Serve these quantities (base units) from now on."""
-        from josev_hal_modbus.model import encode_register
-
         unknown = sorted(set(values) - set(self.model.registers))
         if unknown:
             raise ValueError(f"model {self.model.name} has no register for {', '.join(unknown)}")
@@ -156,8 +143,6 @@ class SimulatedMeter:
 
     @staticmethod
     def _auto_ranged(reg: Any, value: float) -> dict[int, int]:
-        from josev_hal_modbus.model import MAX_EXPONENT, encode_register
-
         for exponent in range(0, MAX_EXPONENT - reg.exponent_offset + 1):
             try:
                 return dict(encode_register(reg, value, exponent=exponent))
@@ -169,8 +154,6 @@ class SimulatedMeter:
         """Pin the exponent / decimal-point word served for these quantities (``None`` = back to
         auto-ranging) and re-encode their current values with it. A value that does not fit the
         raw type at that exponent raises :class:`ValueError` (nothing changes)."""
-        from josev_hal_modbus.model import encode_register
-
         bad = sorted(
             q for q in exponents if getattr(self.model.registers.get(q), "exponent_register", None) is None
         )
@@ -200,8 +183,6 @@ class SimulatedMeter:
 
     def value_of(self, quantity: str) -> float | None:
         """What the driver should decode for ``quantity`` right now."""
-        from josev_hal_modbus.model import decode_register
-
         reg = self.model.registers[quantity]
         with self._lock:
             value: float | None = decode_register(
@@ -263,8 +244,6 @@ class _IskraSigner:
         self.transactions = 0
         self._start: tuple[str, float] | None = None
         self._meta: dict[str, Any] = {}
-        from josev_hal_modbus import iskra
-
         self._reg = iskra
         meter.set_words(3, iskra.REG.PUBLIC_KEY, iskra.bytes_to_registers(self.public_xy))
         meter.set_words(3, iskra.REG.STATE, [iskra.STATE_IDLE])
@@ -384,7 +363,6 @@ class _Em580Signer:
     def __init__(self, meter: SimulatedMeter) -> None:
         from cryptography.hazmat.primitives import serialization
         from cryptography.hazmat.primitives.asymmetric import ec
-        from josev_hal_modbus import em580
 
         self.meter = meter
         self._em = em580
@@ -658,153 +636,3 @@ def _free_tcp_port(host: str) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
-
-
-# --------------------------------------------------------------------------------------------
-# The wire
-# --------------------------------------------------------------------------------------------
-
-
-class PtyLine:
-    """Two pseudo-terminals joined like the two ends of an RS485 line.
-
-    ``baudrate``: when ``emulate_wire`` is true each chunk is delivered only after its wire time
-    at this rate (1 start + data + parity + stop bits per character), back to back, so
-    timing measured through the line is realistic. :meth:`corrupt_answers` flips one bit in each
-    of the next *n* chunks going to the client; :meth:`cut` drops everything (cable cut).
-    ``echo``: the client hears its own transmissions, like a 2-wire RS485 adapter without echo
-    suppression. ``strict_baud``: the peer hears the client only while the client's port is set
-    to ``baudrate`` (a meter at another rate receives garbage and stays silent; for baud sweeps).
-    """
-
-    def __init__(
-        self,
-        *,
-        baudrate: int = 9600,
-        parity: str = "N",
-        stopbits: int = 1,
-        bytesize: int = 8,
-        emulate_wire: bool = False,
-        echo: bool = False,
-        strict_baud: bool = False,
-    ) -> None:
-        self.echo = echo
-        self._strict_speed = getattr(termios, f"B{baudrate}", None) if strict_baud else None
-        self.char_time_s = wire_time_s(1, baudrate, parity=parity, stopbits=stopbits, bytesize=bytesize)
-        self.emulate_wire = emulate_wire
-        self._client_master, self._client_slave = os.openpty()
-        self._peer_master, self._peer_slave = os.openpty()
-        for fd in (self._client_slave, self._peer_slave):
-            # Raw until the real user opens it: no echo, no line editing of binary frames.
-            tty.setraw(fd)
-        self.client_port = os.ttyname(self._client_slave)
-        self.peer_port = os.ttyname(self._peer_slave)
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
-        self._corrupt_pending = 0
-        self.corrupted = 0
-        self.cut_off = False
-        self.bytes_to_peer = 0
-        self.bytes_to_client = 0
-        self._threads = [
-            threading.Thread(
-                target=self._pump, args=(self._client_master, self._peer_master, False), daemon=True
-            ),
-            threading.Thread(
-                target=self._pump, args=(self._peer_master, self._client_master, True), daemon=True
-            ),
-        ]
-        for t in self._threads:
-            t.start()
-
-    def corrupt_answers(self, n: int = 1) -> None:
-        """Flip a bit in each of the next ``n`` chunks the peer sends."""
-        with self._lock:
-            self._corrupt_pending += n
-
-    def cut(self, cut: bool = True) -> None:
-        """Drop all traffic in both directions while ``cut``."""
-        self.cut_off = cut
-
-    def flush_peer_input(self) -> None:
-        """Drop requests queued for a peer that was not listening (so a restarted server does
-        not answer stale requests)."""
-        with contextlib.suppress(OSError):
-            termios.tcflush(self._peer_slave, termios.TCIFLUSH)
-
-    def _pump(self, src: int, dst: int, to_client: bool) -> None:
-        busy_until = 0.0
-        while not self._stop.is_set():
-            try:
-                ready, _, _ = select.select([src], [], [], 0.05)
-                if not ready:
-                    continue
-                data = os.read(src, 4096)
-            except OSError:
-                if self._stop.is_set():
-                    return
-                time.sleep(0.01)  # nobody holds the other end open yet
-                continue
-            if not data or self.cut_off:
-                continue
-            if self._strict_speed is not None and not to_client and not self._client_speed_matches():
-                continue
-            if to_client:
-                with self._lock:
-                    flip = self._corrupt_pending > 0
-                    if flip:
-                        self._corrupt_pending -= 1
-                        self.corrupted += 1
-                if flip:
-                    i = len(data) // 2
-                    data = data[:i] + bytes([data[i] ^ 0x10]) + data[i + 1 :]
-            try:
-                if self.echo and not to_client:
-                    # A 2-wire adapter hears its own request on the line.
-                    os.write(src, data)
-                if self.emulate_wire:
-                    busy_until = self._paced_write(dst, data, busy_until)
-                else:
-                    os.write(dst, data)
-            except OSError:
-                continue
-            if to_client:
-                self.bytes_to_client += len(data)
-            else:
-                self.bytes_to_peer += len(data)
-
-    def _client_speed_matches(self) -> bool:
-        try:
-            return bool(termios.tcgetattr(self._client_slave)[5] == self._strict_speed)
-        except (OSError, termios.error):
-            return False
-
-    def _paced_write(self, dst: int, data: bytes, busy_until: float) -> float:
-        """Deliver ``data`` as a UART would: character by character (in pieces of about 2 ms),
-        each piece once its last bit is on the wire. Returns when the line is free again."""
-        piece = max(1, int(0.002 / self.char_time_s))
-        # The first bit leaves when the data was handed over, or when the previous chunk is done.
-        t = max(time.monotonic(), busy_until)
-        for i in range(0, len(data), piece):
-            part = data[i : i + piece]
-            t += len(part) * self.char_time_s
-            delay = t - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            os.write(dst, part)
-        return t
-
-    def close(self) -> None:
-        """Stop forwarding and close every descriptor."""
-        self._stop.set()
-        for t in self._threads:
-            t.join(timeout=1.0)
-        for fd in (self._client_master, self._client_slave, self._peer_master, self._peer_slave):
-            with contextlib.suppress(OSError):
-                os.close(fd)
-
-    def __enter__(self) -> PtyLine:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

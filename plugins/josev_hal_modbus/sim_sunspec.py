@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping, Sequence
 
-from .register_device import RegisterSimulator, Spans
+from .sim_registers import RegisterSimulator, Spans
 
 __all__ = ["SimulatedSunSpecMeter"]
 
