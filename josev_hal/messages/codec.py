@@ -177,14 +177,22 @@ def _decoder(cls: type[Payload]) -> msgspec.json.Decoder[Any]:
 #
 # Josev writes ``{"id":"<36 chars>","name":"<name>","type":"<type>","data":...}`` compactly and
 # in that order. For such a canonical envelope the bytes from offset 53 up to ``","data":`` spell
-# name and type at once, so one slice and one dict lookup pick a decoder typed down to the payload
+# name and type at once, so a slice and a dict lookup pick a decoder typed down to the payload
 # (name as a Literal, type as the enum): one msgspec pass validates everything but the id's format,
 # which is checked on the decoded string (the value msgspec kept, so a repeated "id" key is judged
 # as JSON Schema validators judge it: last one wins). No Python ``re`` runs per message.
+#
+# The slice is first the fixed window of 28 bytes from offset 53 (to _WINDOW_END): for a name of
+# up to 15 characters they hold the name, '","type":"' and at least three letters of the type
+# (req/res/upd), which is enough to tell every pair apart without searching the bytes for
+# '","data":' (search, slice and lookup were the largest per-message cost after msgspec itself).
+# Longer names whose window is shared by two pairs are found by that search. Either way the
+# bytes only *select* a candidate: the typed decoder's verdict on the whole document counts.
 _ID_OPEN = b'{"id":"'
 _NAME_OPEN = b'","name":"'
 _NAME_AT = 53  # len(_ID_OPEN) + 36 + len(_NAME_OPEN)
 _DATA_OPEN = b'","data":'
+_WINDOW_END = _NAME_AT + 28  # shortest name (3) + '","type":"' (10) + "update" (6) + _DATA_OPEN (9)
 
 # bytes.translate table: hex digits -> "x", "-" -> "-", every other byte -> NUL
 _UUID_TABLE = bytes(
@@ -200,8 +208,49 @@ def _is_uuid(ident: object) -> bool:
     return ident.encode("utf-8", "replace").translate(_UUID_TABLE) == _UUID_SHAPE  # type: ignore[attr-defined,unused-ignore]
 
 
-class _FastTable(dict[bytes, "tuple[msgspec.json.Decoder[Any], MessageType] | None"]):
+def _reads_every_byte(info: mi.Type, seen: set[type] | None = None) -> bool:
+    """Whether msgspec, decoding ``info``, reads every string it meets (so it checks their UTF-8
+    itself, see _FastTable). A Struct that tolerates unknown keys skips their values unread;
+    anything this function does not know counts as skipping, to stay on the safe side."""
+    seen = set() if seen is None else seen
+    if isinstance(info, mi.Metadata):
+        return _reads_every_byte(info.type, seen)
+    if isinstance(info, mi.StructType):
+        if info.cls in seen:
+            return True
+        seen.add(info.cls)
+        return info.forbid_unknown_fields and all(_reads_every_byte(f.type, seen) for f in info.fields)
+    if isinstance(info, (mi.ListType, mi.SetType, mi.FrozenSetType, mi.VarTupleType)):
+        return _reads_every_byte(info.item_type, seen)
+    if isinstance(info, mi.DictType):
+        return _reads_every_byte(info.key_type, seen) and _reads_every_byte(info.value_type, seen)
+    if isinstance(info, mi.UnionType):
+        return all(_reads_every_byte(t, seen) for t in info.types)
+    return isinstance(
+        info,
+        (
+            mi.AnyType,
+            mi.NoneType,
+            mi.BoolType,
+            mi.IntType,
+            mi.FloatType,
+            mi.StrType,
+            mi.EnumType,
+            mi.LiteralType,
+        ),
+    )
+
+
+class _FastTable(dict[bytes, "tuple[Any, MessageType, bool] | None"]):
     """Decoders for canonical envelopes by the bytes at _NAME_AT, typed down to the payload.
+
+    An entry is ``(decode, type, utf8_checked)``: the bound ``decode`` of a decoder whose envelope
+    type has the name as a Literal and the payload class as ``data``, the message type to confirm
+    after decoding (a repeated "type" key wins over the one the key was read from), and whether
+    msgspec itself checks the UTF-8 of every byte of such a message (no Struct in the payload
+    tolerates unknown keys, so no value is skipped unread: msgspec checks UTF-8 in every string
+    it decodes and a non-ASCII byte outside a string is a syntax error); only where it does not,
+    decode() checks that the buffer is ASCII before taking the fast path.
 
     Each decoder is built on the first message of its pair (building all 85 up front cost ~14 ms
     on the way to the first answer); a key that is no (name, type) pair of the contract maps to
@@ -210,9 +259,16 @@ class _FastTable(dict[bytes, "tuple[msgspec.json.Decoder[Any], MessageType] | No
 
     def __init__(self) -> None:
         super().__init__()
-        self._specs = {b'%s","type":"%s' % (n.encode(), t.encode()): s for (n, t), s in SPECS.items()}
+        full = {b'%s","type":"%s' % (n.encode(), t.encode()): s for (n, t), s in SPECS.items()}
+        windows: dict[bytes, MessageSpec | None] = {}
+        for key, spec in full.items():
+            window = (key + _DATA_OPEN)[: _WINDOW_END - _NAME_AT]
+            windows[window] = None if window in windows else spec  # shared: search instead
+        # A full key never equals another pair's window (it would have to start with that pair's
+        # name and type), so both kinds of key live in one table.
+        self._specs = {**{w: s for w, s in windows.items() if s is not None}, **full}
 
-    def __missing__(self, key: bytes) -> tuple[msgspec.json.Decoder[Any], MessageType] | None:
+    def __missing__(self, key: bytes) -> tuple[Any, MessageType, bool] | None:
         spec = self._specs.get(key)
         if spec is None:
             return None
@@ -227,8 +283,12 @@ class _FastTable(dict[bytes, "tuple[msgspec.json.Decoder[Any], MessageType] | No
             bases=(Message,),
             kw_only=True,
             forbid_unknown_fields=True,
+            # Not tracked by the cycle collector (cheaper to create and free): it holds two strs,
+            # an enum member and a payload, which is itself untracked (Payload has gc=False).
+            gc=False,
         )
-        entry = self[key] = (msgspec.json.Decoder(typed), spec.type)
+        utf8_checked = _reads_every_byte(mi.type_info(typed))
+        entry = self[key] = (msgspec.json.Decoder(typed).decode, spec.type, utf8_checked)
         return entry
 
 
@@ -248,19 +308,20 @@ def decode(payload: bytes | str, *, strict: bool | None = None) -> Message:
     and reason) or :class:`UnknownMessageError`.
     """
     try:
-        # Fast path (see _NAME_AT). ASCII only: every byte is then valid UTF-8, including bytes
-        # msgspec would skip unread in an ignored key. The bytes at _NAME_AT only *select* a
-        # candidate decoder; its verdict on the whole document is what counts.
-        if payload.__class__ is bytes and payload.isascii():
-            entry = _FAST[payload[_NAME_AT : payload.find(_DATA_OPEN, _NAME_AT)]]
-            if entry is not None:
+        # Fast path (see _NAME_AT). The bytes at _NAME_AT only *select* a candidate decoder; its
+        # verdict on the whole document is what counts.
+        if payload.__class__ is bytes:
+            entry = _FAST[payload[_NAME_AT:_WINDOW_END]]
+            if entry is None:
+                entry = _FAST[payload[_NAME_AT : payload.find(_DATA_OPEN, _NAME_AT)]]
+            if entry is not None and (entry[2] or payload.isascii()):
                 try:
-                    msg: Message = entry[0].decode(payload)
+                    msg: Message = entry[0](payload)
                 except msgspec.DecodeError:  # ValidationError included
                     pass  # the general path below explains what is wrong (or repairs it)
                 else:
-                    # a "type" repeated later in the object; the id's format (msg.id is an
-                    # ASCII str here: the typed decoder made it one from ASCII input)
+                    # a "type" repeated later in the object; the id's format (msg.id is a str
+                    # msgspec decoded: valid UTF-8, so encode() cannot fail)
                     if msg.type is entry[1] and msg.id.encode().translate(_UUID_TABLE) == _UUID_SHAPE:
                         return msg
         return _decode(payload, strict)
