@@ -12,7 +12,7 @@ import itertools
 import re
 from typing import TYPE_CHECKING, Any
 
-from josev_hal.devices import Role
+from josev_hal.devices import Driver, Role
 from josev_hal.profile.convert import suggest
 from josev_hal.profile.format import (
     CableKind,
@@ -242,7 +242,7 @@ class Checks:
             if isinstance(raw_buses, dict)
             else {}
         )
-        used: dict[tuple[str, int], tuple[KeyPath, str]] = {}
+        used: dict[tuple[str, int], tuple[KeyPath, type[Driver]]] = {}
         claimed: dict[tuple[str, int, str, int], tuple[KeyPath, str]] = {}
         for dpath, device in devices:
             driver = self.pm.drivers.get(device.driver)
@@ -261,11 +261,8 @@ class Checks:
             if device.address is not None:
                 other = used.get((device.bus, device.address))
                 if other is None:
-                    used[(device.bus, device.address)] = (dpath, device.driver)
-                elif not (
-                    driver.address_shareable
-                    and getattr(self.pm.drivers.get(other[1]), "address_shareable", False)
-                ):
+                    used[(device.bus, device.address)] = (dpath, driver)
+                elif not (driver.address_shareable and other[1].address_shareable):
                     self.problems.add(
                         (*dpath, "address"),
                         f"address {device.address} on bus {device.bus!r} is already used by "

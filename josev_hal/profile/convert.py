@@ -109,7 +109,7 @@ def convert_struct(
         return FAILED
     special = special or {}
     fields = {f.encode_name: f for f in msgspec.structs.fields(cls)}
-    forbid = getattr(cls.__struct_config__, "forbid_unknown_fields", False)
+    forbid = cls.__struct_config__.forbid_unknown_fields
     ok = True
     if forbid:
         for key in raw:
