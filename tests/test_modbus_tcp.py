@@ -7,7 +7,6 @@ go through the same offline logic as on RTU.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
@@ -93,7 +92,7 @@ def test_tcp_reading_equals_the_rtu_reading_of_the_same_meter() -> None:
             rtu_bus.release()
 
     def strip(r: MeterReading) -> dict[str, Any]:
-        return {k: v for k, v in dataclasses.asdict(r).items() if k not in ("taken_at", "utc")}
+        return {k: v for k, v in msgspec.structs.asdict(r).items() if k not in ("taken_at", "utc")}
 
     assert strip(over_tcp) == strip(over_rtu)
 

@@ -2,7 +2,8 @@
 
 For every device: its driver's :meth:`~josev_hal.devices.Driver.describe`, one reading (the
 role's ``read()``; the RFID reader is not polled, a poll would consume a presented token), and
-for ``modbus-meter`` devices the model the meter's registers match next to the configured one.
+what the plugins note on it through ``hal_probe_device`` (the modbus plugin: the model a
+``modbus-meter``'s registers match next to the configured one).
 Nothing is switched: setting up the board leaves contactors open and the CP at its idle output,
 as the daemon's start-up does.
 """
@@ -14,6 +15,9 @@ import enum
 import logging
 from datetime import datetime
 from typing import Any
+
+import msgspec
+import pluggy
 
 from josev_hal.board import Board
 from josev_hal.devices import Driver, Reading, Role
@@ -34,6 +38,8 @@ def _plain(value: Any) -> Any:
         return round(value, 3)
     if isinstance(value, datetime):
         return value.isoformat()
+    if isinstance(value, msgspec.Struct):  # readings and their value types (josev_hal.devices)
+        return {name: _plain(getattr(value, name)) for name in value.__struct_fields__}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, frozenset | set):
@@ -48,31 +54,25 @@ def _plain(value: Any) -> Any:
 def reading_json(reading: Reading) -> dict[str, Any]:
     """A reading's values, JSON-ready, without its timestamps."""
     return {
-        f.name: _plain(getattr(reading, f.name))
-        for f in dataclasses.fields(reading)
-        if f.name not in ("taken_at", "utc") and getattr(reading, f.name) is not None
+        name: _plain(getattr(reading, name))
+        for name in reading.__struct_fields__
+        if name not in ("taken_at", "utc") and getattr(reading, name) is not None
     }
 
 
-def _meter_check(driver: Driver) -> str | None:
-    """For a ``modbus-meter``: a note when the registers do not match the configured model."""
-    try:
-        from josev_hal_modbus import ModbusMeter, identify
-    except ImportError:  # pragma: no cover - shipped with josev-hal
-        return None
-    if not isinstance(driver, ModbusMeter):
-        return None
-    found = identify(driver.bus, driver.unit)
-    if found is None:
-        return f"unit {driver.unit} is silent or its registers match no shipped model"
-    configured = driver.opts.model
-    if configured is not None and found.name != configured and not configured.startswith(found.name):
-        return f"registers match {found.name}, the profile says {configured}"
-    return None
+def _plugin_notes(pm: pluggy.PluginManager, driver: Driver) -> list[str]:
+    """What the plugins say about ``driver`` (``hal_probe_device``), in plugin order."""
+    from josev_hal.plugins import call_each
+
+    notes: list[str] = []
+    for _plugin, said in call_each(pm, "hal_probe_device", device=driver):
+        notes.extend(said or ())
+    return notes
 
 
-def probe_board(board: Board) -> list[Found]:
-    """One :class:`Found` per device of the set-up ``board`` (``notes`` name every problem)."""
+def probe_board(board: Board, pm: pluggy.PluginManager) -> list[Found]:
+    """One :class:`Found` per device of the set-up ``board`` (``notes`` name every problem: a
+    failed read, and what the plugins of ``pm`` note through ``hal_probe_device``)."""
     found: list[Found] = []
     for evse in board.evses:
         for role, driver in evse.devices.items():
@@ -85,12 +85,7 @@ def probe_board(board: Board) -> list[Found]:
                     reading["read"] = reading_json(driver.read())  # type: ignore[attr-defined]
                 except DeviceError as exc:
                     notes.append(f"read failed: {exc}")
-            try:
-                note = _meter_check(driver)
-            except DeviceError as exc:
-                note = f"identification failed: {exc}"
-            if note:
-                notes.append(note)
+            notes += _plugin_notes(pm, driver)
             found.append(
                 Found(
                     bus=bus.kind if bus is not None else "none",

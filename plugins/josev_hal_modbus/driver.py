@@ -27,7 +27,6 @@ from registers read in that call: nothing is ever cached.
 from __future__ import annotations
 
 import base64
-import dataclasses
 import json
 import logging
 import threading
@@ -325,7 +324,7 @@ class ModbusMeter(Meter):
             recovered = self._recovered
             if recovered is not None:
                 if time.monotonic() < recovered[1]:
-                    reading = dataclasses.replace(reading, signed=reading.signed + recovered[0])
+                    reading = msgspec.structs.replace(reading, signed=reading.signed + recovered[0])
                 else:
                     self._recovered = None
             return reading
@@ -654,7 +653,7 @@ class ModbusMeter(Meter):
                 {
                     **record,
                     "recovered_utc": datetime.now(UTC).isoformat(),
-                    "signed_meter_values": [dataclasses.asdict(v) for v in signed],
+                    "signed_meter_values": [msgspec.structs.asdict(v) for v in signed],
                 },
             )
             self._recovered = (signed, time.monotonic() + self.opts.recovered_hold_s)
@@ -675,7 +674,7 @@ class ModbusMeter(Meter):
             {
                 **record,
                 "recovered_utc": datetime.now(UTC).isoformat(),
-                "signed_meter_values": [dataclasses.asdict(v) for v in signed],
+                "signed_meter_values": [msgspec.structs.asdict(v) for v in signed],
             },
         )
         store.clear()
