@@ -237,7 +237,7 @@ class Checks:
         clashes across devices -- one address used by two devices that cannot share it, one
         pin or channel claimed twice (:meth:`~josev_hal.devices.Driver.claims`)."""
         raw_buses = raw.get("buses")
-        bus_kinds: dict[str, Any] = (
+        bus_kinds: dict[str, object] = (
             {name: t.get("kind") for name, t in raw_buses.items() if isinstance(t, dict)}
             if isinstance(raw_buses, dict)
             else {}
@@ -291,7 +291,7 @@ class Checks:
                         f"{claim.kind} {claim.number} is also this device's {holder[1]}",
                     )
 
-    def placeholders(self, value: Any, path: KeyPath) -> None:
+    def placeholders(self, value: object, path: KeyPath) -> None:
         """Values a draft left for a person to fill in (``CHANGE-ME``, ``XXX``): warnings."""
         if isinstance(value, dict):
             for key, item in value.items():

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
 
 __all__ = ["KeyPath", "Origins", "Problems", "format_path", "format_problems", "key_lines", "show"]
 
@@ -33,7 +32,7 @@ def format_path(path: KeyPath) -> str:
     return out or "(top level)"
 
 
-def show(value: Any) -> str:
+def show(value: object) -> str:
     """How a problem names a wrong value: JSON for scalars, "a table" / "an array" for the rest."""
     if isinstance(value, bool | int | float | str):
         return json.dumps(value)

@@ -24,7 +24,7 @@ def board_json_schema(pm: HalPluginManager | None = None) -> dict[str, Any]:
     installed bus kind's and driver's options (``josev-hal plugins --board-schema FILE``).
     ``load_profile`` validates options either way.
     """
-    option_types: list[Any] = []
+    option_types: list[type[msgspec.Struct]] = []
     if pm is not None:
         option_types = [cls.Options for cls in pm.bus_kinds.values()] + [
             cls.Options for cls in pm.drivers.values()
