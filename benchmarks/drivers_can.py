@@ -34,16 +34,16 @@ from typing import Any
 
 import can
 from josev_hal_can.infypower import InfyPowerDc, InfyPowerOptions
+from josev_hal_can.sim import InfyPowerGroupSim, WinlineGroupSim
 from josev_hal_can.winline import WinlineDc, WinlineOptions
 from josev_hal_mculink import protocol as mcu_proto
 from josev_hal_mculink.drivers import McuContactor, McuContactorOptions
+from josev_hal_mculink.sim import McuSim
 
 from josev_hal.buses.can import CanBus, CanBusOptions
 from josev_hal.buses.pty_line import PtyLine, wire_time_s
 from josev_hal.buses.serial import SerialBus, SerialBusOptions
 from josev_hal.devices import DeviceConfig
-from josev_hal.simulators.can_power_module import InfyPowerGroupSim, WinlineGroupSim
-from josev_hal.simulators.mcu import McuSim
 
 __all__ = ["SECTIONS", "CanWire", "Row", "can_section", "mculink_section"]
 

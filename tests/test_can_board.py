@@ -7,14 +7,14 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+from josev_hal_can.sim import InfyPowerGroupSim
+from josev_hal_mculink.sim import McuSim
 
 from josev_hal.board import Board
 from josev_hal.devices import ContactorSample, CpSample, DcSample, Role
 from josev_hal.errors import ProfileError
 from josev_hal.plugins import get_plugin_manager
 from josev_hal.profile import load_profile_text
-from josev_hal.simulators.can_power_module import InfyPowerGroupSim
-from josev_hal.simulators.mcu import McuSim
 from tests.support.waiting import eventually, ok
 
 PROFILE = """[station]

@@ -1,8 +1,10 @@
 """``infypower-dc`` against the simulated InfyPower module group on python-can ``virtual``.
 
-The simulator (``josev_hal.simulators.can_power_module``) only sees CAN frames and encodes the
-wire format itself, so these tests prove the driver speaks the protocol, not that it agrees with
-its own codec. Timing assertions have generous upper bounds and no lower bounds.
+The simulator (``josev_hal_can.sim``) only sees CAN frames. It shares the codec
+(``infypower_protocol``, the module's side of each frame) with the driver, so every frame both
+sides use is pinned byte for byte to the hardware notes below: a codec mistake fails there, not
+only as a driver/simulator disagreement. Timing assertions have generous upper bounds and no
+lower bounds.
 """
 
 from __future__ import annotations
@@ -18,12 +20,12 @@ import msgspec
 import pytest
 from josev_hal_can import infypower_protocol as proto
 from josev_hal_can.infypower import InfyPowerDc, InfyPowerOptions
+from josev_hal_can.sim import ALARM_NAMES, InfyPowerGroupSim
 
 from josev_hal.buses.can import CanBus, CanBusOptions
 from josev_hal.devices import DeviceConfig
 from josev_hal.errors import BusError, DeviceError, DeviceOffline, DeviceTimeout
 from josev_hal.messages.payloads import HardwareFaultName
-from josev_hal.simulators.can_power_module import ALARM_NAMES, InfyPowerGroupSim
 from josev_hal.station.fault_names import contract_fault_name_of
 from tests.support.waiting import eventually
 
@@ -166,6 +168,29 @@ def test_short_or_non_finite_replies_are_rejected() -> None:
         proto.decode_status(b"\x00\x00")
     with pytest.raises(ValueError):
         proto.decode_output(struct.pack(">ff", float("nan"), 0.0))
+
+
+# -- the module's side of the codec (what the simulator sends and reads) --------------------
+
+
+def test_module_reads_the_set_point_and_on_off_the_controller_sends() -> None:
+    assert proto.decode_set_output(bytes.fromhex("00061a800000639c")) == (400.0, 25.5)
+    assert proto.decode_on_off(bytes(8)) is True
+    assert proto.decode_on_off(bytes([0x01]) + bytes(7)) is False
+
+
+def test_module_replies_are_laid_out_as_the_notes_say() -> None:
+    assert proto.encode_output(400.0, 40.0) == bytes.fromhex("43c8000042200000")  # float32 V, A
+    assert proto.encode_count(3) == bytes([0, 0, 3, 0, 0, 0, 0, 0])  # count in byte 2
+    caps = proto.ModuleCapabilities(1000.0, 150.0, 100.0, 30000.0)
+    assert proto.encode_capabilities(caps) == bytes.fromhex("03e8009603e80bb8")  # 1 V, 1 V, 0.1 A, 10 W
+
+
+def test_module_status_sets_each_named_bit_where_the_notes_put_it() -> None:
+    status = proto.encode_status({"output_short_circuit", "fan_fault", "dc_off", "power_limiting"})
+    assert status == bytes([0, 0, 0, 0, 0, 0x01, 0x09, 0x01])
+    with pytest.raises(ValueError, match="no_such_bit"):
+        proto.encode_status({"no_such_bit"})
 
 
 # -- driver against the simulated group -----------------------------------------------------

@@ -16,13 +16,13 @@ from typing import Any
 import msgspec
 import pytest
 from josev_hal_can import winline_protocol as proto
+from josev_hal_can.sim import WINLINE_ALARM_BITS, WinlineGroupSim
 from josev_hal_can.winline import WinlineDc, WinlineOptions
 
 from josev_hal.buses.can import CanBus, CanBusOptions
 from josev_hal.devices import DeviceConfig
 from josev_hal.errors import DeviceError, DeviceOffline
 from josev_hal.messages.payloads import HardwareFaultName
-from josev_hal.simulators.can_power_module import WINLINE_ALARM_BITS, WinlineGroupSim
 from josev_hal.station.fault_names import contract_fault_name_of
 from tests.support.waiting import eventually
 
@@ -122,8 +122,20 @@ def test_winline_short_circuit_reports_as_overcurrent() -> None:
     assert contract_fault_name_of(faults) is HardwareFaultName.OVERCURRENT_FAULT
 
 
-def test_the_simulator_and_the_driver_name_every_winline_alarm_bit_alike() -> None:
-    assert {name: bit for bit, name in proto.ALARM_BITS.items()} == WINLINE_ALARM_BITS
+def test_module_reads_requests_and_replies_in_the_register_layout() -> None:
+    request = proto.decode_request(proto.set_current(12.5))
+    assert (request.function, request.register) == (0x03, 0x001B)
+    assert proto.current_of_raw(request.as_int()) == 12.5
+    assert proto.decode_request(proto.set_voltage(400.0)).as_float() == 400.0
+    reply = proto.RegisterReply(proto.TYPE_FLOAT, proto.ERROR_OK, 0x0001, proto.float_value(400.0))
+    assert proto.encode_reply(reply) == bytes([0x41, 0xF0, 0x00, 0x01]) + bytes.fromhex("43c80000")
+    assert proto.int_value(0x00010000) == bytes([0, 1, 0, 0])
+
+
+def test_module_status_word_sets_each_named_bit_where_the_notes_put_it() -> None:
+    assert proto.encode_status({"fan_fault", "dc_off", "power_limiting"}) == (1 << 27) | (1 << 22) | (1 << 23)
+    with pytest.raises(ValueError, match="no_such_bit"):
+        proto.encode_status({"no_such_bit"})
 
 
 def test_set_target_reaches_every_module_with_its_share(rig: Rig) -> None:

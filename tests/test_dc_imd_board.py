@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+from josev_hal_can.sim import InfyPowerGroupSim
 from josev_hal_i2c.imd import ExpanderImd
 from josev_hal_i2c.sim import SimAcBoard, SimImdModule
 from josev_hal_modbus.sim import ModbusPeer, SimulatedMeter
@@ -29,7 +30,6 @@ from josev_hal.errors import DeviceError
 from josev_hal.messages import payloads as p
 from josev_hal.plugins import get_plugin_manager
 from josev_hal.profile import load_profile_text
-from josev_hal.simulators.can_power_module import InfyPowerGroupSim
 from josev_hal.station.dc import DcPath
 from tests.support.dc_imd_board import DC_IMD_BOARD, build_dc_imd_i2c
 from tests.support.waiting import eventually, ok

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from josev_hal_can.sim import InfyPowerGroupSim
 from josev_hal_i2c.sim import SimAcBoard, build_ac_board
 from josev_hal_modbus.sim import ModbusPeer, SimulatedMeter
 
@@ -19,7 +20,6 @@ from josev_hal.buses.i2c import I2cBus
 from josev_hal.buses.pty_line import PtyLine
 from josev_hal.embedded_broker import EmbeddedBroker
 from josev_hal.everest.emulator import run_scenario
-from josev_hal.simulators.can_power_module import InfyPowerGroupSim
 from tests.support.dc_imd_board import DC_IMD_BOARD, build_dc_imd_i2c
 from tests.support.everest_rig import everest_profile, everest_rig, modules_of
 

@@ -1,5 +1,6 @@
 """MCU link drivers against the simulated MCU over a real pseudo-terminal (pyserial on the HAL
-side, ``josev_hal.simulators.mcu`` on the other). The simulator has its own COBS/CRC code."""
+side, ``josev_hal_mculink.sim`` on the other). Both sides share the codec in
+``josev_hal_mculink.protocol``, which the protocol tests pin to the spec's check values."""
 
 from __future__ import annotations
 
@@ -17,11 +18,11 @@ from hypothesis import strategies as st
 from josev_hal_mculink import protocol as proto
 from josev_hal_mculink.drivers import McuContactor, McuContactorOptions, McuCp, McuRcd
 from josev_hal_mculink.link import LinkOptions, McuLink
+from josev_hal_mculink.sim import McuSim
 
 from josev_hal.buses.serial import SerialBus, SerialBusOptions
 from josev_hal.devices import CpMode, DeviceConfig
 from josev_hal.errors import DeviceError, DeviceOffline
-from josev_hal.simulators.mcu import McuSim
 from tests.support.waiting import eventually, ok
 
 LINK = {"keepalive_interval_s": 0.05, "mcu_failsafe_timeout_ms": 300, "link_timeout_s": 0.4}
@@ -40,6 +41,20 @@ def test_cobs_round_trip_never_contains_the_delimiter(size: int) -> None:
     encoded = proto.cobs_encode(data)
     assert 0 not in encoded
     assert proto.cobs_decode(encoded) == data
+
+
+@pytest.mark.parametrize(
+    ("data", "stuffed"),
+    [
+        (b"\x00", b"\x01\x01"),
+        (b"\x00\x00", b"\x01\x01\x01"),
+        (b"\x11\x22\x00\x33", b"\x03\x11\x22\x02\x33"),
+        (b"\x11\x00\x00\x00", b"\x02\x11\x01\x01\x01"),
+    ],
+)
+def test_cobs_code_bytes_count_to_the_next_zero(data: bytes, stuffed: bytes) -> None:
+    assert proto.cobs_encode(data) == stuffed
+    assert proto.cobs_decode(stuffed) == data
 
 
 def test_frame_layout_matches_the_spec() -> None:

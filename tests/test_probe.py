@@ -15,6 +15,7 @@ from typing import Any
 
 import msgspec
 import pytest
+from josev_hal_can.sim import InfyPowerGroupSim, WinlineGroupSim
 from josev_hal_i2c.sim import SimAcBoard, build_ac_board
 from josev_hal_modbus.sim import ModbusPeer, SimulatedMeter
 
@@ -38,7 +39,6 @@ from josev_hal.probe.i2c import probe_i2c
 from josev_hal.probe.relay import probe_relay
 from josev_hal.probe.serial import parse_bauds, parse_ids, probe_serial
 from josev_hal.profile import load_profile, load_profile_text
-from josev_hal.simulators.can_power_module import InfyPowerGroupSim, WinlineGroupSim
 
 REPO = Path(__file__).resolve().parent.parent
 SIM_BOARD = REPO / "boards" / "sim.toml"

@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from josev_hal_can.sim import InfyPowerGroupSim
 from josev_hal_modbus.sim import ModbusPeer, SimulatedMeter
 
 from josev_hal.buses.pty_line import PtyLine
 from josev_hal.cli import main
-from josev_hal.simulators.can_power_module import InfyPowerGroupSim
 
 REPO = Path(__file__).resolve().parent.parent
 SIM_BOARD = REPO / "boards" / "sim.toml"

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import struct
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 __all__ = [
@@ -33,11 +34,17 @@ __all__ = [
     "decode_capabilities",
     "decode_count",
     "decode_id",
+    "decode_on_off",
     "decode_output",
+    "decode_set_output",
     "decode_status",
+    "encode_capabilities",
+    "encode_count",
     "encode_id",
     "encode_on_off",
+    "encode_output",
     "encode_set_output",
+    "encode_status",
 ]
 
 DEVICE_MODULE = 0x0A
@@ -105,9 +112,29 @@ def encode_set_output(voltage_v: float, current_a: float) -> bytes:
     return struct.pack(">II", mv, ma)
 
 
+def decode_set_output(data: bytes) -> tuple[float, float]:
+    """``(volts, amperes)`` of a :attr:`Cmd.SET_OUTPUT` payload (the module's side)."""
+    if len(data) < 8:
+        raise ValueError(f"set-point needs 8 bytes, got {len(data)}")
+    mv, ma = struct.unpack(">II", bytes(data[:8]))
+    return mv / 1000.0, ma / 1000.0
+
+
 def encode_on_off(on: bool) -> bytes:
     """Payload of :attr:`Cmd.ON_OFF` (note the inverted sense: 0 means on)."""
     return bytes([0x00 if on else 0x01]) + bytes(7)
+
+
+def decode_on_off(data: bytes) -> bool:
+    """``True`` (switch on) for a :attr:`Cmd.ON_OFF` payload whose byte 0 is 0x00."""
+    if not data:
+        raise ValueError("on/off payload is empty")
+    return data[0] == 0x00
+
+
+def encode_output(voltage_v: float, current_a: float) -> bytes:
+    """A :attr:`Cmd.READ_OUTPUT` reply (the module's side): float32 V + float32 A."""
+    return struct.pack(">ff", voltage_v, current_a)
 
 
 def decode_output(data: bytes) -> tuple[float, float]:
@@ -118,6 +145,13 @@ def decode_output(data: bytes) -> tuple[float, float]:
     if not (math.isfinite(voltage) and math.isfinite(current)):
         raise ValueError(f"output reply is not finite: {voltage} V / {current} A")
     return voltage, current
+
+
+def encode_count(count: int) -> bytes:
+    """A :attr:`Cmd.READ_COUNT` reply (the group's side): the count in byte 2."""
+    if not 0 <= count <= 0xFF:
+        raise ValueError(f"module count {count} does not fit one byte")
+    return bytes([0, 0, count]) + bytes(5)
 
 
 def decode_count(data: bytes) -> int:
@@ -135,6 +169,17 @@ class ModuleCapabilities:
     min_voltage_v: float
     max_current_a: float
     rated_power_w: float
+
+
+def encode_capabilities(caps: ModuleCapabilities) -> bytes:
+    """A :attr:`Cmd.READ_CAPABILITIES` reply (the module's side), in the wire's units."""
+    return struct.pack(
+        ">HHHH",
+        round(caps.max_voltage_v),
+        round(caps.min_voltage_v),
+        round(caps.max_current_a * 10),
+        round(caps.rated_power_w / 10),
+    )
 
 
 def decode_capabilities(data: bytes) -> ModuleCapabilities:
@@ -205,3 +250,21 @@ def decode_status(data: bytes) -> ModuleStatus:
     states = frozenset(name for (byte, bit), name in INFO_BITS.items() if data[byte] & (1 << bit))
     warnings = frozenset(name for (byte, bit), name in WARNING_BITS.items() if data[byte] & (1 << bit))
     return ModuleStatus(faults, states, warnings)
+
+
+_BIT_OF_NAME: dict[str, tuple[int, int]] = {
+    name: position for table in (ALARM_BITS, WARNING_BITS, INFO_BITS) for position, name in table.items()
+}
+
+
+def encode_status(names: Iterable[str]) -> bytes:
+    """A :attr:`Cmd.READ_STATUS` reply (the module's side) with the named bits of
+    :data:`ALARM_BITS`, :data:`WARNING_BITS` and :data:`INFO_BITS` set; raises ``ValueError``
+    for a name none of them has."""
+    status = bytearray(8)
+    for name in names:
+        if name not in _BIT_OF_NAME:
+            raise ValueError(f"no status bit is named {name!r}")
+        byte, bit = _BIT_OF_NAME[name]
+        status[byte] |= 1 << bit
+    return bytes(status)

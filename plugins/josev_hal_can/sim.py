@@ -1,9 +1,11 @@
 """Simulated groups of DC power modules (InfyPower V1.13, Winline) on any python-can bus.
 
 It is a *peer*, not a mock: it only sees CAN frames and answers them as a module group would,
-so the same object serves the tests, ``josev-hal probe`` bring-up on a ``virtual`` bus and the DC
-demo. It encodes the wire format on its own (from the hardware notes, §7.1) instead of reusing the
-driver's codec, so a codec mistake in the driver shows up as a failing test.
+so the same object serves the tests, ``josev-hal probe`` bring-up on a ``virtual`` bus,
+``josev-hal sim can`` and the DC demo. It speaks the wire format through the same codecs as the
+drivers (:mod:`.infypower_protocol`, :mod:`.winline_protocol`, the module's side of each frame):
+one encoder and one decoder per frame, each pinned byte for byte to the hardware notes (§7.1,
+§7.4) by the codec tests.
 
 What it models (InfyPower; Winline the same with its registers, see :class:`WinlineGroupSim`):
 
@@ -26,7 +28,6 @@ from __future__ import annotations
 
 import collections
 import logging
-import struct
 import threading
 import time
 from dataclasses import dataclass, field
@@ -34,6 +35,9 @@ from types import TracebackType
 from typing import Any, Self
 
 import can
+
+from . import infypower_protocol as infy
+from . import winline_protocol as wl
 
 __all__ = [
     "ALARM_NAMES",
@@ -47,30 +51,11 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-_MODULE = 0x0A
-_GROUP = 0x0B
-_BROADCAST = 0x3F
 _ERR_DATA_INVALID = 3
 
-#: Status bit names -> (byte, bit) in the cmd 0x04 reply, as the module sets them.
-ALARM_NAMES: dict[str, tuple[int, int]] = {
-    "output_short_circuit": (7, 0),
-    "discharge_abnormal": (7, 5),
-    "module_fault": (6, 1),
-    "module_protection": (6, 2),
-    "fan_fault": (6, 3),
-    "over_temperature": (6, 4),
-    "output_overvoltage": (6, 5),
-    "communication_interrupted": (6, 7),
-    "address_conflict": (5, 1),
-    "load_sharing_alarm": (5, 2),
-    "input_phase_lost": (5, 3),
-    "input_unbalanced": (5, 4),
-    "input_undervoltage": (5, 5),
-    "input_overvoltage": (5, 6),
-}
-_DC_OFF = (6, 0)
-_POWER_LIMITING = (5, 0)
+#: Status bits an InfyPower module can raise by name (faults and vendor warnings; the states
+#: ``dc_off`` / ``power_limiting`` follow from what the module does, see :meth:`_status`).
+ALARM_NAMES: frozenset[str] = frozenset(infy.ALARM_BITS.values()) | frozenset(infy.WARNING_BITS.values())
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,6 +241,15 @@ class _ModuleGroupSim:
         """Switched on and not held off by a protective alarm."""
         return m.on and not (m.alarms & m.protective)
 
+    def _status(self, m: SimModule) -> set[str]:
+        """The names of the status bits the module reports (its alarms and states)."""
+        names = set(m.alarms)
+        if not self._delivers(m):
+            names.add("dc_off")
+        if m.power_limiting:
+            names.add("power_limiting")
+        return names
+
     def _watchdog_loop(self) -> None:
         while not self._stop.wait(0.05):
             now = time.monotonic()
@@ -288,38 +282,37 @@ class InfyPowerGroupSim(_ModuleGroupSim):
             ]
 
     def _handle(self, msg: can.Message) -> None:
-        aid = msg.arbitration_id
-        device, command = (aid >> 22) & 0xF, (aid >> 16) & 0x3F
-        destination, source = (aid >> 8) & 0xFF, aid & 0xFF
+        fid = infy.decode_id(msg.arbitration_id)
         data = bytes(msg.data).ljust(8, b"\x00")
         now = time.monotonic()
         with self.lock:
-            self.received.append(ReceivedFrame(now, device, command, destination, source, data))
-            if device == _MODULE:
-                targets = [m for a, m in self.modules.items() if destination in (a, _BROADCAST)]
-            elif device == _GROUP and destination in (self.group, _BROADCAST):
+            frame = ReceivedFrame(now, fid.device, fid.command, fid.destination, fid.source, data)
+            self.received.append(frame)
+            if fid.device == infy.DEVICE_MODULE:
+                targets = [m for a, m in self.modules.items() if fid.destination in (a, infy.BROADCAST)]
+            elif fid.device == infy.DEVICE_GROUP and fid.destination in (self.group, infy.BROADCAST):
                 targets = list(self.modules.values())
             else:
                 return
             targets = [m for m in targets if not m.silent]
             for m in targets:
                 m.last_heard = now
-            if device == _GROUP and command == 0x02:
+            if fid.device == infy.DEVICE_GROUP and fid.command == infy.Cmd.READ_COUNT:
                 if targets:
-                    count = bytes([0, 0, len(self.modules), 0, 0, 0, 0, 0])
-                    self._reply(min(m.address for m in targets), source, 0x02, count, device=_GROUP)
+                    count = infy.encode_count(len(self.modules))
+                    address = min(m.address for m in targets)
+                    self._reply(address, fid.source, infy.Cmd.READ_COUNT, count, device=infy.DEVICE_GROUP)
                 return
-            replies = [(m, self._apply(m, command, data)) for m in targets]
+            replies = [(m, self._apply(m, fid.command, data)) for m in targets]
             self._update_outputs()
             for m, (error, payload) in replies:
                 if payload is not None:
-                    self._reply(m.address, source, command, payload, error=error)
+                    self._reply(m.address, fid.source, fid.command, payload, error=error)
 
     def _apply(self, m: SimModule, command: int, data: bytes) -> tuple[int, bytes | None]:
         """Apply one command to one module; returns (error code, reply payload or None)."""
-        if command == 0x1C:
-            mv, ma = struct.unpack(">II", data)
-            v, a = mv / 1000.0, ma / 1000.0
+        if command == infy.Cmd.SET_OUTPUT:
+            v, a = infy.decode_set_output(data)
             in_range = (v == 0 or self.module_min_voltage_v <= v <= self.module_max_voltage_v) and (
                 a <= self.module_max_current_a
             )
@@ -327,29 +320,21 @@ class InfyPowerGroupSim(_ModuleGroupSim):
                 return _ERR_DATA_INVALID, data
             m.setpoint_v, m.setpoint_a = v, a
             return 0, data
-        if command == 0x1A:
-            m.on = data[0] == 0x00
+        if command == infy.Cmd.ON_OFF:
+            m.on = infy.decode_on_off(data)
             return 0, data
-        if command == 0x03:
-            return 0, struct.pack(">ff", m.output_v, m.output_a)
-        if command == 0x04:
-            status = bytearray(8)
-            for name in m.alarms:
-                byte, bit = ALARM_NAMES[name]
-                status[byte] |= 1 << bit
-            if not self._delivers(m):
-                status[_DC_OFF[0]] |= 1 << _DC_OFF[1]
-            if m.power_limiting:
-                status[_POWER_LIMITING[0]] |= 1 << _POWER_LIMITING[1]
-            return 0, bytes(status)
-        if command == 0x0A:
-            return 0, struct.pack(
-                ">HHHH",
-                round(self.module_max_voltage_v),
-                round(self.module_min_voltage_v),
-                round(self.module_max_current_a * 10),
-                round(self.module_rated_power_w / 10),
+        if command == infy.Cmd.READ_OUTPUT:
+            return 0, infy.encode_output(m.output_v, m.output_a)
+        if command == infy.Cmd.READ_STATUS:
+            return 0, infy.encode_status(self._status(m))
+        if command == infy.Cmd.READ_CAPABILITIES:
+            caps = infy.ModuleCapabilities(
+                self.module_max_voltage_v,
+                self.module_min_voltage_v,
+                self.module_max_current_a,
+                self.module_rated_power_w,
             )
+            return 0, infy.encode_capabilities(caps)
         return 0, None  # commands we do not model get no reply, as on a module that ignores them
 
     def _reply(
@@ -360,35 +345,18 @@ class InfyPowerGroupSim(_ModuleGroupSim):
         payload: bytes,
         *,
         error: int = 0,
-        device: int = _MODULE,
+        device: int = infy.DEVICE_MODULE,
     ) -> None:
-        self._send((error << 26) | (device << 22) | (command << 16) | (controller << 8) | address, payload)
+        self._send(
+            infy.encode_id(
+                device=device, command=command, destination=controller, source=address, error=error
+            ),
+            payload,
+        )
 
 
-#: Winline status register (0x0040) alarm names -> bit, as the module sets them.
-WINLINE_ALARM_BITS: dict[str, int] = {
-    "module_fault": 0,
-    "module_protection": 1,
-    "internal_communication_failure": 3,
-    "input_mode_error": 4,
-    "input_mode_mismatch": 5,
-    "output_overvoltage": 7,
-    "pfc_voltage_abnormal": 8,
-    "input_overvoltage": 9,
-    "input_undervoltage": 14,
-    "communication_interrupted": 16,
-    "current_imbalance": 17,
-    "fan_fault": 27,
-    "output_short_circuit": 28,
-    "over_temperature": 30,
-    "output_overvoltage_protection": 31,
-}
-_W_PROTOCOL = 0x060
-_W_DC_OFF, _W_POWER_LIMITING = 22, 23
-_W_OK = 0xF0
-_W_ERR_VALUE = 0xF3
-_W_ERR_REGISTER = 0xF2
-_W_FLOAT, _W_INT = 0x41, 0x42
+#: Winline status bits a module can raise by name (:data:`.winline_protocol.ALARM_BITS`), -> bit.
+WINLINE_ALARM_BITS: dict[str, int] = {name: bit for bit, name in wl.ALARM_BITS.items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -429,73 +397,72 @@ class WinlineGroupSim(_ModuleGroupSim):
             ]
 
     def _handle(self, msg: can.Message) -> None:
-        aid = msg.arbitration_id
-        if (aid >> 20) & 0x1FF != _W_PROTOCOL:
+        wid = wl.decode_id(msg.arbitration_id)
+        if wid.protocol != wl.PROTOCOL:
             return
-        destination, source, group = (aid >> 11) & 0xFF, (aid >> 3) & 0xFF, aid & 0x7
-        data = bytes(msg.data).ljust(8, b"\x00")
-        function, register, value = data[0], int.from_bytes(data[2:4], "big"), data[4:8]
+        request = wl.decode_request(bytes(msg.data).ljust(8, b"\x00"))
         now = time.monotonic()
         with self.lock:
-            self.received.append(WinlineFrame(now, function, register, destination, source, group, value))
+            function, register = request.function, request.register
+            frame = WinlineFrame(now, function, register, wid.destination, wid.source, wid.group, request.raw)
+            self.received.append(frame)
             targets = [
                 m
                 for a, m in self.modules.items()
-                if destination in (a, 0xFF) or (destination == 0xFE and group == self.group)
+                if wid.destination in (a, wl.BROADCAST)
+                or (wid.destination == wl.GROUP_BROADCAST and wid.group == self.group)
             ]
             targets = [m for m in targets if not m.silent]
             for m in targets:
                 m.last_heard = now
-            replies = [(m, self._apply(m, function, register, value)) for m in targets]
+            replies = [(m, self._apply(m, request)) for m in targets]
             self._update_outputs()
-        for m, (dtype, error, payload) in replies:
-            reply_id = (_W_PROTOCOL << 20) | (1 << 19) | (source << 11) | (m.address << 3) | self.group
-            self._send(reply_id, bytes([dtype, error]) + register.to_bytes(2, "big") + payload)
+        for m, reply in replies:
+            reply_id = wl.encode_id(destination=wid.source, source=m.address, group=self.group)
+            self._send(reply_id, wl.encode_reply(reply))
 
-    def _status_word(self, m: SimModule) -> int:
-        word = 0
-        for name in m.alarms:
-            word |= 1 << WINLINE_ALARM_BITS[name]
-        if not self._delivers(m):
-            word |= 1 << _W_DC_OFF
-        if m.power_limiting:
-            word |= 1 << _W_POWER_LIMITING
-        return word
+    def _apply(self, m: SimModule, request: wl.RegisterRequest) -> wl.RegisterReply:
+        """One request to one module -> its reply."""
+        register, value = request.register, request.raw
 
-    def _apply(self, m: SimModule, function: int, register: int, value: bytes) -> tuple[int, int, bytes]:
-        """One request to one module -> (data type, error code, value bytes) of its reply."""
-        if function == 0x10:
+        def reply(data_type: int, error: int, raw: bytes) -> wl.RegisterReply:
+            return wl.RegisterReply(data_type, error, register, raw)
+
+        if request.function == wl.FUNCTION_READ:
             floats = {
-                0x0001: m.output_v,
-                0x0002: m.output_a,
-                0x0004: 35.0,  # DC board temperature
-                0x0005: 400.0,  # input voltage
-                0x0011: self.module_rated_power_w,
-                0x0012: self.module_max_current_a,
+                wl.Reg.VOUT: m.output_v,
+                wl.Reg.IOUT: m.output_a,
+                wl.Reg.TEMPERATURE: 35.0,
+                wl.Reg.INPUT_VOLTAGE: 400.0,
+                wl.Reg.RATED_POWER: self.module_rated_power_w,
+                wl.Reg.RATED_CURRENT: self.module_max_current_a,
             }
             if register in floats:
-                return _W_FLOAT, _W_OK, struct.pack(">f", floats[register])
-            if register == 0x0040:
-                return _W_INT, _W_OK, struct.pack(">I", self._status_word(m))
-            return _W_INT, _W_ERR_REGISTER, bytes(4)
-        if function == 0x03:
-            if register == 0x0021:
-                (volts,) = struct.unpack(">f", value)
+                return reply(wl.TYPE_FLOAT, wl.ERROR_OK, wl.float_value(floats[register]))
+            if register == wl.Reg.STATUS:
+                return reply(wl.TYPE_INT, wl.ERROR_OK, wl.int_value(wl.encode_status(self._status(m))))
+            return reply(wl.TYPE_INT, wl.ERROR_BAD_REGISTER, bytes(4))
+        if request.function == wl.FUNCTION_SET:
+            if register == wl.Reg.SET_VOLTAGE:
+                try:
+                    volts = request.as_float()
+                except ValueError:  # not finite
+                    return reply(wl.TYPE_FLOAT, wl.ERROR_BAD_VALUE, value)
                 if not (volts == 0 or self.module_min_voltage_v <= volts <= self.module_max_voltage_v):
-                    return _W_FLOAT, _W_ERR_VALUE, value
-                m.setpoint_v = float(volts)
-                return _W_FLOAT, _W_OK, value
-            if register == 0x001B:
-                amps = int.from_bytes(value, "big") / 1024.0
+                    return reply(wl.TYPE_FLOAT, wl.ERROR_BAD_VALUE, value)
+                m.setpoint_v = volts
+                return reply(wl.TYPE_FLOAT, wl.ERROR_OK, value)
+            if register == wl.Reg.SET_CURRENT:
+                amps = wl.current_of_raw(request.as_int())
                 if amps > self.module_max_current_a:
-                    return _W_INT, _W_ERR_VALUE, value
+                    return reply(wl.TYPE_INT, wl.ERROR_BAD_VALUE, value)
                 m.setpoint_a = amps
-                return _W_INT, _W_OK, value
-            if register == 0x0030:
-                word = int.from_bytes(value, "big")
-                if word not in (0x00000000, 0x00010000):
-                    return _W_INT, _W_ERR_VALUE, value
-                m.on = word == 0
-                return _W_INT, _W_OK, value
-            return _W_INT, _W_ERR_REGISTER, value
-        return _W_INT, _W_ERR_REGISTER, value
+                return reply(wl.TYPE_INT, wl.ERROR_OK, value)
+            if register == wl.Reg.POWER:
+                word = request.as_int()
+                if word not in (wl.POWER_ON, wl.POWER_OFF):
+                    return reply(wl.TYPE_INT, wl.ERROR_BAD_VALUE, value)
+                m.on = word == wl.POWER_ON
+                return reply(wl.TYPE_INT, wl.ERROR_OK, value)
+            return reply(wl.TYPE_INT, wl.ERROR_BAD_REGISTER, value)
+        return reply(wl.TYPE_INT, wl.ERROR_BAD_REGISTER, value)

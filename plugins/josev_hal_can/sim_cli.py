@@ -51,7 +51,7 @@ class SimCan:
         )
 
     def run(self, args: argparse.Namespace, pm: pluggy.PluginManager) -> int:
-        from josev_hal.simulators.can_power_module import InfyPowerGroupSim, WinlineGroupSim
+        from .sim import InfyPowerGroupSim, WinlineGroupSim
 
         stop = stop_on_signal()
         cls = InfyPowerGroupSim if args.family == "infypower" else WinlineGroupSim

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import struct
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 __all__ = [
@@ -26,11 +27,18 @@ __all__ = [
     "PROTOCOL",
     "Reg",
     "RegisterReply",
+    "RegisterRequest",
     "WinlineId",
+    "current_of_raw",
     "decode_id",
     "decode_reply",
+    "decode_request",
     "decode_status",
     "encode_id",
+    "encode_reply",
+    "encode_status",
+    "float_value",
+    "int_value",
     "read_request",
     "set_current",
     "set_on_off",
@@ -45,6 +53,10 @@ FUNCTION_SET = 0x03
 TYPE_FLOAT = 0x41
 TYPE_INT = 0x42
 ERROR_OK = 0xF0
+#: Error codes a module sets in its reply to a request it refuses (the driver counts every code
+#: but :data:`ERROR_OK` as a refusal).
+ERROR_BAD_REGISTER = 0xF2
+ERROR_BAD_VALUE = 0xF3
 #: Output current set-point scale: the register holds amperes x 1024.
 CURRENT_SCALE = 1024
 POWER_ON = 0x00000000
@@ -114,12 +126,56 @@ def set_current(amps: float) -> bytes:
     return bytes([FUNCTION_SET, 0]) + Reg.SET_CURRENT.to_bytes(2, "big") + raw.to_bytes(4, "big")
 
 
+def current_of_raw(raw: int) -> float:
+    """Amperes of a :attr:`Reg.SET_CURRENT` register value (inverse of the scale in :func:`set_current`)."""
+    return raw / CURRENT_SCALE
+
+
 def set_on_off(on: bool) -> bytes:
     return (
         bytes([FUNCTION_SET, 0])
         + Reg.POWER.to_bytes(2, "big")
         + (POWER_ON if on else POWER_OFF).to_bytes(4, "big")
     )
+
+
+def float_value(value: float) -> bytes:
+    """The 4 value bytes of a float register."""
+    return struct.pack(">f", value)
+
+
+def int_value(value: int) -> bytes:
+    """The 4 value bytes of an integer register."""
+    return (value & 0xFFFFFFFF).to_bytes(4, "big")
+
+
+def _as_float(register: int, raw: bytes) -> float:
+    (value,) = struct.unpack(">f", raw)
+    if not math.isfinite(value):
+        raise ValueError(f"register 0x{register:04X} is not finite: {value}")
+    return float(value)
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterRequest:
+    """A request as the module receives it: function (read/set), register, value bytes."""
+
+    function: int
+    register: int
+    raw: bytes
+
+    def as_float(self) -> float:
+        return _as_float(self.register, self.raw)
+
+    def as_int(self) -> int:
+        return int.from_bytes(self.raw, "big")
+
+
+def decode_request(data: bytes) -> RegisterRequest:
+    """The module's side of :func:`read_request` and the ``set_*`` payloads."""
+    if len(data) < 8:
+        raise ValueError(f"request needs 8 bytes, got {len(data)}")
+    return RegisterRequest(data[0], int.from_bytes(data[2:4], "big"), bytes(data[4:8]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,13 +190,17 @@ class RegisterReply:
         return self.error == ERROR_OK
 
     def as_float(self) -> float:
-        (value,) = struct.unpack(">f", self.raw)
-        if not math.isfinite(value):
-            raise ValueError(f"register 0x{self.register:04X} is not finite: {value}")
-        return float(value)
+        return _as_float(self.register, self.raw)
 
     def as_int(self) -> int:
         return int.from_bytes(self.raw, "big")
+
+
+def encode_reply(reply: RegisterReply) -> bytes:
+    """The module's side of :func:`decode_reply`."""
+    if len(reply.raw) != 4:
+        raise ValueError(f"a register value is 4 bytes, got {len(reply.raw)}")
+    return bytes([reply.data_type, reply.error]) + reply.register.to_bytes(2, "big") + reply.raw
 
 
 def decode_reply(data: bytes) -> RegisterReply:
@@ -189,3 +249,17 @@ def decode_status(word: int) -> tuple[frozenset[str], frozenset[str]]:
     known = set(ALARM_BITS) | set(INFO_BITS)
     states |= {f"bit{bit}" for bit in range(32) if word & (1 << bit) and bit not in known}
     return faults, frozenset(states)
+
+
+_BIT_OF_NAME: dict[str, int] = {name: bit for table in (ALARM_BITS, INFO_BITS) for bit, name in table.items()}
+
+
+def encode_status(names: Iterable[str]) -> int:
+    """The status word (the module's side) with the named bits of :data:`ALARM_BITS` and
+    :data:`INFO_BITS` set; raises ``ValueError`` for a name neither has."""
+    word = 0
+    for name in names:
+        if name not in _BIT_OF_NAME:
+            raise ValueError(f"no status bit is named {name!r}")
+        word |= 1 << _BIT_OF_NAME[name]
+    return word

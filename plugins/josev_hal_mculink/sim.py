@@ -1,7 +1,9 @@
 """A simulated safety MCU speaking the josev-hal MCU link (``docs/mcu-link.md``) on a pty.
 
-It plays the firmware side of the protocol from the spec, with its own COBS/CRC code (not the
-driver's), so tests over a pseudo-terminal prove the wire format rather than a shared codec.
+It plays the firmware side of the protocol from the spec. Framing, CRC and the STATUS layout
+come from :mod:`.protocol`, the codec the driver uses too (one codec; its tests pin it to the
+spec's check values and byte layout), so tests over a pseudo-terminal exercise the link's
+behaviour: keep-alive, failsafe, interlocks, acknowledgements.
 
 Modelled behaviour (what real firmware must do too):
 
@@ -24,72 +26,32 @@ from __future__ import annotations
 import logging
 import os
 import select
-import struct
 import threading
 import time
 import tty
 from collections import deque
 from types import TracebackType
 
+from .protocol import (
+    NOT_MEASURED_MV,
+    VERSION,
+    AckResult,
+    CpModeCode,
+    FrameError,
+    MsgType,
+    Packet,
+    RcdTestResult,
+    Status,
+    StatusFlags,
+    decode_frame,
+    encode_frame,
+)
+
 __all__ = ["McuSim"]
 
 log = logging.getLogger(__name__)
 
-# Message types and codes, from the spec.
-_KEEPALIVE, _SET_CP, _SET_CONTACTOR, _RCD_TEST, _RCD_RESET, _GET_STATUS = 0x01, 0x10, 0x11, 0x12, 0x13, 0x20
-_STATUS, _ACK, _HELLO = 0x81, 0x82, 0x83
-_OK, _REFUSED, _BAD_PAYLOAD, _UNKNOWN = 0, 1, 2, 3
-_X1, _PWM, _E, _F = 0, 1, 2, 3
-_F_COMMANDED, _F_FEEDBACK, _F_RCD, _F_FAILSAFE, _F_TESTING, _F_CP_FAULT, _F_WELDED = (
-    0x01,
-    0x02,
-    0x04,
-    0x08,
-    0x10,
-    0x20,
-    0x40,
-)
-_NOT_MEASURED = -0x8000
 _EV_LEVEL_V = {"A": 12.0, "B": 9.0, "C": 6.0, "D": 3.0, "E": 0.0}
-
-
-def _crc(data: bytes) -> int:
-    crc = 0xFFFF
-    for b in data:
-        crc ^= b << 8
-        for _ in range(8):
-            crc = (crc << 1) ^ 0x1021 if crc & 0x8000 else crc << 1
-            crc &= 0xFFFF
-    return crc
-
-
-def _stuff(data: bytes) -> bytes:
-    """COBS, written as firmware usually does it: a back-patched code byte per block."""
-    out = bytearray([0])
-    code_at, code = 0, 1
-    for b in data:
-        if b:
-            out.append(b)
-            code += 1
-        if not b or code == 255:
-            out[code_at] = code
-            code_at, code = len(out), 1
-            out.append(0)
-    out[code_at] = code
-    return bytes(out)
-
-
-def _unstuff(data: bytes) -> bytes | None:
-    out, i = bytearray(), 0
-    while i < len(data):
-        code = data[i]
-        if code == 0 or i + code > len(data):
-            return None
-        out += data[i + 1 : i + code]
-        i += code
-        if code < 255 and i < len(data):
-            out.append(0)
-    return bytes(out)
 
 
 class McuSim:
@@ -119,7 +81,7 @@ class McuSim:
         self.stick_open = False  # the relay never closes (coil fault)
         self.residual_ma: float | None = 0.0
         # MCU state
-        self.cp_mode = _F
+        self.cp_mode = CpModeCode.STATE_F
         self.cp_duty_centi = 0
         self.relay_commanded = False
         self.feedback_closed = False
@@ -129,7 +91,7 @@ class McuSim:
         self.timeout_ms: int | None = None
         self.last_valid_rx: float | None = None
         self.rcd_test_until: float | None = None
-        self.rcd_test_result = 0
+        self.rcd_test_result = RcdTestResult.NONE
         self.rcd_test_count = 0
         self.refused_closes = 0
         self.received: deque[tuple[int, int, bytes]] = deque(maxlen=2000)  # (type, seq, payload)
@@ -158,7 +120,7 @@ class McuSim:
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="mcu-sim", daemon=True)
         self._thread.start()
-        self._send(_HELLO, 0, bytes([1]) + self.firmware.encode("ascii"))
+        self._hello()
         return self
 
     def stop(self) -> None:
@@ -224,10 +186,10 @@ class McuSim:
     def reboot(self) -> None:
         """Reset to the boot state and announce it with HELLO."""
         with self.lock:
-            self.cp_mode, self.cp_duty_centi = _F, 0
+            self.cp_mode, self.cp_duty_centi = CpModeCode.STATE_F, 0
             self.relay_commanded = self.feedback_closed = self.rcd_tripped = False
             self.failsafe, self.timeout_ms, self.last_valid_rx = True, None, None
-        self._send(_HELLO, 0, bytes([1]) + self.firmware.encode("ascii"))
+        self._hello()
 
     @property
     def contactor_closed(self) -> bool:
@@ -242,47 +204,61 @@ class McuSim:
     def _send(self, msg_type: int, seq: int, payload: bytes) -> None:
         if self._muted:
             return
-        body = bytes([1, msg_type, seq]) + payload
-        frame = _stuff(body + struct.pack(">H", _crc(body))) + b"\x00"
         try:
-            os.write(self._master, frame)
+            os.write(self._master, encode_frame(Packet(msg_type, seq, payload)))
         except OSError:
             pass
 
+    def _hello(self) -> None:
+        """HELLO: protocol version, then the firmware version in ASCII."""
+        self._send(MsgType.HELLO, 0, bytes([VERSION]) + self.firmware.encode("ascii"))
+
     def _cp_levels(self) -> tuple[int, int]:
         """(positive, negative) plateau in mV at the CP pin for the current mode and EV."""
-        if self.cp_mode == _F:
+        if self.cp_mode == CpModeCode.STATE_F:
             return -12000, -12000
-        if self.cp_mode == _E:
+        if self.cp_mode == CpModeCode.STATE_E:
             return 0, 0
         positive = round(_EV_LEVEL_V[self.ev_state] * 1000)
-        if self.cp_mode == _X1:
-            return positive, _NOT_MEASURED
+        if self.cp_mode == CpModeCode.X1:
+            return positive, NOT_MEASURED_MV
         negative = -12000 if self.ev_diode_ok or self.ev_state in ("A", "E") else -positive
         return positive, negative
 
     def _status_payload(self) -> bytes:
-        flags = 0
-        flags |= _F_COMMANDED if self.relay_commanded else 0
-        flags |= _F_FEEDBACK if self.feedback_closed else 0
-        flags |= _F_RCD if self.rcd_tripped else 0
-        flags |= _F_FAILSAFE if self.failsafe else 0
-        flags |= _F_TESTING if self.rcd_test_until is not None else 0
-        flags |= _F_WELDED if self.feedback_closed and not self.relay_commanded else 0
+        flags = StatusFlags(0)
+        if self.relay_commanded:
+            flags |= StatusFlags.CONTACTOR_COMMANDED
+        if self.feedback_closed:
+            flags |= StatusFlags.CONTACTOR_FEEDBACK_CLOSED
+            if not self.relay_commanded:
+                flags |= StatusFlags.WELDED
+        if self.rcd_tripped:
+            flags |= StatusFlags.RCD_TRIPPED
+        if self.failsafe:
+            flags |= StatusFlags.FAILSAFE
+        if self.rcd_test_until is not None:
+            flags |= StatusFlags.RCD_TEST_RUNNING
         pos, neg = self._cp_levels()
-        residual = 0xFFFF if self.residual_ma is None else round(self.residual_ma * 10)
-        duty = self.cp_duty_centi if self.cp_mode == _PWM else 0
-        test = (self.rcd_test_result, self.rcd_test_count)
-        return struct.pack(">BBHhhHBB", flags, self.cp_mode, duty, pos, neg, residual, *test)
+        return Status(
+            flags=flags,
+            cp_mode=self.cp_mode,
+            cp_duty_centi=self.cp_duty_centi if self.cp_mode == CpModeCode.PWM else 0,
+            cp_positive_mv=pos,
+            cp_negative_mv=neg,
+            residual_deci_ma=None if self.residual_ma is None else round(self.residual_ma * 10),
+            rcd_test_result=self.rcd_test_result,
+            rcd_test_count=self.rcd_test_count,
+        ).pack()
 
     def _send_status(self) -> None:
         with self.lock:
             payload = self._status_payload()
-        self._send(_STATUS, 0, payload)
+        self._send(MsgType.STATUS, 0, payload)
 
     def _close_allowed(self) -> bool:
         """CP C or D with PWM on, no RCD trip, HAL present."""
-        ev_requests = self.ev_state in ("C", "D") and self.cp_mode == _PWM
+        ev_requests = self.ev_state in ("C", "D") and self.cp_mode == CpModeCode.PWM
         return ev_requests and not self.rcd_tripped and not self.failsafe
 
     def _interlock(self) -> None:
@@ -295,60 +271,60 @@ class McuSim:
         with self.lock:
             self.failsafe = True
             self.failsafe_entries += 1
-            self.cp_mode, self.cp_duty_centi = _F, 0
+            self.cp_mode, self.cp_duty_centi = CpModeCode.STATE_F, 0
             self._interlock()
         log.info("mcu sim: HAL keep-alive lost, failsafe")
         self._send_status()
 
     def _handle(self, msg_type: int, seq: int, payload: bytes) -> None:
-        ack: int | None = _OK
+        ack: AckResult | None = AckResult.OK
         with self.lock:
             self.received.append((msg_type, seq, payload))
             self.last_valid_rx = time.monotonic()
-            if msg_type == _KEEPALIVE:
+            if msg_type == MsgType.KEEPALIVE:
                 ack = None
                 if len(payload) == 2:
                     self.timeout_ms = int.from_bytes(payload, "big")
                     self.failsafe = False
-            elif msg_type == _GET_STATUS:
+            elif msg_type == MsgType.GET_STATUS:
                 ack = None
-            elif msg_type == _SET_CP:
-                if len(payload) != 3 or payload[0] > _F:
-                    ack = _BAD_PAYLOAD
+            elif msg_type == MsgType.SET_CP:
+                if len(payload) != 3 or payload[0] not in tuple(CpModeCode):
+                    ack = AckResult.BAD_PAYLOAD
                 else:
-                    mode, duty = payload[0], int.from_bytes(payload[1:3], "big")
-                    if mode == _PWM and not 0 < duty < 10000:
-                        ack = _BAD_PAYLOAD
-                    elif self.failsafe and mode != _F:
-                        ack = _REFUSED
+                    mode, duty = CpModeCode(payload[0]), int.from_bytes(payload[1:3], "big")
+                    if mode == CpModeCode.PWM and not 0 < duty < 10000:
+                        ack = AckResult.BAD_PAYLOAD
+                    elif self.failsafe and mode != CpModeCode.STATE_F:
+                        ack = AckResult.REFUSED
                     else:
-                        self.cp_mode, self.cp_duty_centi = mode, duty if mode == _PWM else 0
+                        self.cp_mode, self.cp_duty_centi = mode, duty if mode == CpModeCode.PWM else 0
                         self._interlock()
-            elif msg_type == _SET_CONTACTOR:
+            elif msg_type == MsgType.SET_CONTACTOR:
                 if len(payload) != 1 or payload[0] > 1:
-                    ack = _BAD_PAYLOAD
+                    ack = AckResult.BAD_PAYLOAD
                 elif payload[0] == 0:
                     if self.relay_commanded:
                         self.relay_commanded = False
                         self._relay_changed_at = time.monotonic()
                 else:
                     if not self._close_allowed():
-                        ack = _REFUSED
+                        ack = AckResult.REFUSED
                         self.refused_closes += 1
                     elif not self.relay_commanded:
                         self.relay_commanded = True
                         self._relay_changed_at = time.monotonic()
-            elif msg_type == _RCD_TEST:
+            elif msg_type == MsgType.RCD_TEST:
                 if self.relay_commanded:
-                    ack = _REFUSED  # only with the contactor open
+                    ack = AckResult.REFUSED  # only with the contactor open
                 else:
                     self.rcd_test_until = time.monotonic() + self.rcd_test_duration_s
-            elif msg_type == _RCD_RESET:
+            elif msg_type == MsgType.RCD_RESET:
                 self.rcd_tripped = False
             else:
-                ack = _UNKNOWN
+                ack = AckResult.UNKNOWN_TYPE
         if ack is not None:
-            self._send(_ACK, 0, bytes([seq, ack]))
+            self._send(MsgType.ACK, 0, bytes([seq, ack]))
             # The STATUS reporting the change follows in the next main-loop pass (~1 ms), as in
             # firmware; written together, a wire-speed line would hold the ACK back until the
             # STATUS behind it had been transmitted too.
@@ -357,15 +333,12 @@ class McuSim:
             self._send_status()
 
     def _on_frame(self, frame: bytes) -> None:
-        raw = _unstuff(frame)
-        if raw is None or len(raw) < 5 or raw[0] != 1:
+        try:
+            packet = decode_frame(frame)
+        except FrameError:
             self.bad_frames += 1
             return
-        body, crc = raw[:-2], int.from_bytes(raw[-2:], "big")
-        if _crc(body) != crc:
-            self.bad_frames += 1
-            return
-        self._handle(body[1], body[2], bytes(body[3:]))
+        self._handle(packet.type, packet.seq, packet.payload)
 
     def _tick(self) -> None:
         now = time.monotonic()
@@ -383,7 +356,7 @@ class McuSim:
                 changed = True
             if self.rcd_test_until is not None and now >= self.rcd_test_until:
                 self.rcd_test_until = None
-                self.rcd_test_result = 1 if self.rcd_test_passes else 2
+                self.rcd_test_result = RcdTestResult.PASSED if self.rcd_test_passes else RcdTestResult.FAILED
                 self.rcd_test_count = (self.rcd_test_count + 1) & 0xFF
                 changed = True
         if hal_lost:

@@ -1,8 +1,8 @@
 """Driver-contract factories for the CAN power-module and MCU-link drivers.
 
 Merged into :data:`tests.support.driver_factories.FACTORIES` (see the protocol documented there).
-Peers: the module-group simulators of :mod:`josev_hal.simulators.can_power_module` on a
-python-can ``virtual`` channel, :class:`~josev_hal.simulators.mcu.McuSim` on a pseudo-terminal.
+Peers: the module-group simulators of :mod:`josev_hal_can.sim` on a python-can ``virtual``
+channel, :class:`~josev_hal_mculink.sim.McuSim` on a pseudo-terminal.
 """
 
 from __future__ import annotations
@@ -14,16 +14,16 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from josev_hal_can.infypower import InfyPowerDc, InfyPowerOptions
+from josev_hal_can.sim import InfyPowerGroupSim, WinlineGroupSim
 from josev_hal_can.winline import WinlineDc, WinlineOptions
 from josev_hal_mculink.drivers import McuContactor, McuContactorOptions, McuCp, McuRcd
 from josev_hal_mculink.link import LinkOptions
+from josev_hal_mculink.sim import McuSim
 
 from josev_hal.buses.can import CanBus, CanBusOptions
 from josev_hal.buses.serial import SerialBus, SerialBusOptions
 from josev_hal.devices import DeviceConfig, Driver
 from josev_hal.errors import DeviceError
-from josev_hal.simulators.can_power_module import InfyPowerGroupSim, WinlineGroupSim
-from josev_hal.simulators.mcu import McuSim
 
 if TYPE_CHECKING:
     from tests.support.driver_factories import ContractEnv, Factory
