@@ -38,7 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from josev_hal.functions.config import FirmwareSettings
 from josev_hal.functions.ports import opt
@@ -64,6 +64,8 @@ from josev_hal.logging_setup import SECURITY_LOGGER
 # cryptography (~20 ms to import) is imported when a signed firmware is checked, not at start-up.
 if TYPE_CHECKING:
     from cryptography import x509
+
+    from josev_hal.messages.payloads import UpdateFirmwareRequest
 
 __all__ = [
     "FirmwareImage",
@@ -111,10 +113,10 @@ class FirmwareRequest:
     signing_certificate: str | None = None
     signature: str | None = None
     #: The original request payload, handed to the ``hal_install_firmware`` hook.
-    payload: Any = None
+    payload: UpdateFirmwareRequest | None = None
 
     @classmethod
-    def from_payload(cls, req: Any) -> FirmwareRequest:
+    def from_payload(cls, req: UpdateFirmwareRequest) -> FirmwareRequest:
         """From a ``p.UpdateFirmwareRequest`` (UNSET optional fields become None)."""
         return cls(
             request_id=req.request_id,
@@ -139,7 +141,7 @@ class FirmwareImage:
     size: int
     sha256: str
     signed: bool
-    payload: Any = None
+    payload: UpdateFirmwareRequest | None = None
 
 
 #: Installs an image; the functions layer passes a wrapper around the ``hal_install_firmware`` hook.
