@@ -15,7 +15,15 @@ import pytest
 from josev_hal.errors import MessageError
 from josev_hal.everest import codec
 from josev_hal.everest import messages as m
-from tests.support.everest_spec import FILES, SpecMessage, load_document, messages, require_spec, validator
+from tests.support.everest_spec import (
+    FILES,
+    SKIP_REASON,
+    SpecMessage,
+    load_document,
+    messages,
+    require_spec,
+    validator,
+)
 
 # A valid instance for each message the spec gives no example for (what EVerest sends).
 SAMPLES: dict[tuple[str, str, str], Any] = {
@@ -60,7 +68,7 @@ def _spec_params() -> list[Any]:
     try:
         found = all_messages()
     except pytest.skip.Exception:
-        return [pytest.param(None, marks=pytest.mark.skip(reason="EVerest API spec not found"))]
+        return [pytest.param(None, id="no-spec", marks=pytest.mark.skip(reason=SKIP_REASON))]
     return [pytest.param(msg, id=_ids(msg)) for msg in found]
 
 

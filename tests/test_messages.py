@@ -29,7 +29,7 @@ from josev_hal.messages import (
     payloads as p,
 )
 from tests.strategies import payloads
-from tests.support.contract import API_DIR, Contract
+from tests.support.contract import API_DIR, Contract, oracle_cases
 
 REPO = Path(__file__).resolve().parents[1]
 CS_EXAMPLES = sorted((API_DIR / "examples").glob("*.json")) if (API_DIR / "examples").is_dir() else []
@@ -52,7 +52,9 @@ def test_every_cs_topic_pair_of_the_contract_has_a_struct(contract: Contract) ->
 
 
 @pytest.mark.josev_contract
-@pytest.mark.parametrize("path", [p_ for p_ in CS_EXAMPLES if _is_cs_topic(p_)], ids=lambda p_: p_.stem)
+@pytest.mark.parametrize(
+    "path", oracle_cases(pytest.param(p_, id=p_.stem) for p_ in CS_EXAMPLES if _is_cs_topic(p_))
+)
 def test_contract_example_decodes_and_reencodes_equal_as_data(path: Path, contract: Contract) -> None:
     raw = path.read_bytes()
     msg = decode(raw, strict=True)
@@ -206,7 +208,7 @@ ANSWERED_BY_CS = sorted(
 
 
 @pytest.mark.josev_contract
-@pytest.mark.parametrize("name", ANSWERED_BY_CS)
+@pytest.mark.parametrize("name", oracle_cases(ANSWERED_BY_CS))
 def test_error_response_is_schema_valid_where_the_api_has_one(name: str, contract: Contract) -> None:
     req_cls = SPECS[(name, "request")].payload_cls
     example = contract.root / "examples" / f"{name}.request.json"
