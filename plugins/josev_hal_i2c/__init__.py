@@ -27,7 +27,7 @@ driver                 role                   hardware
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 from josev_hal.buses.i2c import I2cBus
 from josev_hal.devices import Driver
@@ -46,6 +46,9 @@ from .gpio_drivers import (
 )
 from .imd import Mcp23017Imd, Pca9555Imd
 from .pn532 import Pn532Reader
+
+if TYPE_CHECKING:
+    from josev_hal.board import Board
 
 __all__ = ["DRIVERS", "expected_chip", "hal_probe_lines", "hal_register_drivers"]
 
@@ -86,7 +89,7 @@ def expected_chip(driver: Driver) -> str | None:
 
 
 @hookimpl
-def hal_probe_lines(board: Any) -> Sequence[str] | None:
+def hal_probe_lines(board: Board) -> Sequence[str] | None:
     """``josev-hal probe``: every chip answering on each open I2C bus, and whether the chips the
     profile's devices expect are really there."""
     from .identify import scan

@@ -17,7 +17,7 @@ third-party plugin. Bus kind ``linux`` (:mod:`josev_hal_linux.bus`); drivers:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 from josev_hal.buses import Bus
 from josev_hal.devices import Driver
@@ -28,6 +28,9 @@ from .cp import IioPp, LinuxCp
 from .gpio import GpioLine
 from .gpio_drivers import GpioContactor, GpioLock, GpioRcd
 from .temperature import LinuxTemperature
+
+if TYPE_CHECKING:
+    from josev_hal.board import Board
 
 __all__ = [
     "DRIVERS",
@@ -68,7 +71,7 @@ def hal_register_bus_kinds() -> Mapping[str, type[Bus]]:
 
 
 @hookimpl
-def hal_probe_lines(board: Any) -> Sequence[str] | None:
+def hal_probe_lines(board: Board) -> Sequence[str] | None:
     """For every ``linux`` bus of the board: its GPIO chips and lines (with who holds them),
     PWM chips, IIO channels and 1-wire sensors."""
     from josev_hal.errors import BusError
