@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from josev_hal.devices import Driver
     from josev_hal.messages import Message, Payload
     from josev_hal.messages.payloads import UpdateFirmwareRequest
+    from josev_hal.plugins import HalPluginManager
     from josev_hal.profile import Profile
 
 __all__ = [
@@ -201,7 +202,7 @@ class CliTool(Protocol):
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None: ...
 
-    def run(self, args: argparse.Namespace, pm: pluggy.PluginManager) -> int: ...
+    def run(self, args: argparse.Namespace, pm: HalPluginManager) -> int: ...
 
 
 @runtime_checkable
@@ -303,6 +304,20 @@ class HalSpec:
         printed. Lines are printed in plugin order, each plugin's under its name.
         Calling: all results, through :func:`josev_hal.plugins.call_each` (a plugin that raises
         is reported, not fatal).
+        """
+        raise NotImplementedError
+
+    @hookspec
+    def hal_probe_device(self, device: Driver) -> Sequence[str] | None:
+        """Notes on one configured device for ``josev-hal probe board``: what a plugin can check
+        on the hardware beyond the device's own reading (the modbus plugin names a meter whose
+        registers match another model than the profile configured). Return ``None`` for devices
+        that are not yours.
+
+        When: once per device of the set-up board, after its reading. Every note goes into the
+        device's finding (``notes`` in ``--json``) and makes ``probe board`` exit 1.
+        Calling: all results, through :func:`josev_hal.plugins.call_each` (a plugin that raises
+        is logged, not fatal).
         """
         raise NotImplementedError
 

@@ -26,22 +26,9 @@ PLUGINS = set(
     tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["entry-points"]["josev_hal"].values()
 )
 
-_PROBE = "probe reuses the plugin's protocol code; to move behind a probe hook (#18 item 3)"
-_SIM_CHIPS = "`probe i2c --sim-chips` builds the plugin's chip models; moves into the plugin with the probe"
 
 #: (file, imported plugin module) -> why it is still there.
-ALLOWED: dict[tuple[str, str], str] = {
-    ("josev_hal/probe/i2c.py", "josev_hal_i2c.ads1x15"): _PROBE,
-    ("josev_hal/probe/i2c.py", "josev_hal_i2c.pca9685"): _PROBE,
-    ("josev_hal/probe/i2c.py", "josev_hal_i2c.pn532"): _PROBE,
-    ("josev_hal/probe/i2c.py", "josev_hal_i2c.identify"): _PROBE,
-    ("josev_hal/probe/board.py", "josev_hal_modbus"): _PROBE,
-    ("josev_hal/probe/can.py", "josev_hal_can"): _PROBE,
-    ("josev_hal/probe/serial.py", "josev_hal_modbus.driver"): _PROBE,
-    ("josev_hal/probe/serial.py", "josev_hal_modbus"): _PROBE,
-    ("josev_hal/commands/probe.py", "josev_hal_linux.probe"): _PROBE,
-    ("josev_hal/commands/probe.py", "josev_hal_i2c.sim"): _SIM_CHIPS,
-}
+ALLOWED: dict[tuple[str, str], str] = {}
 
 
 def _imports(tree: ast.AST) -> set[str]:

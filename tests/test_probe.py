@@ -1,4 +1,5 @@
-"""``josev_hal.probe``: the probe functions against the real simulated peers, and drafting.
+"""The probe functions (the core's ``josev_hal.probe`` and the plugins' ``probe`` modules)
+against the real simulated peers, and drafting.
 
 Meters are pymodbus RTU servers on a pty pair, I2C chips are the register-level simulators behind
 the smbus2 API, power modules answer on python-can's ``virtual`` interface, the relay probe runs
@@ -15,8 +16,11 @@ from typing import Any
 
 import msgspec
 import pytest
+from josev_hal_can.probe import probe_can
 from josev_hal_can.sim import InfyPowerGroupSim, WinlineGroupSim
+from josev_hal_i2c.probe import probe_i2c
 from josev_hal_i2c.sim import SimAcBoard, build_ac_board
+from josev_hal_modbus.probe import parse_bauds, parse_ids, probe_serial
 from josev_hal_modbus.sim import ModbusPeer, SimulatedMeter
 
 from josev_hal.board import Board
@@ -25,7 +29,6 @@ from josev_hal.buses.pty_line import PtyLine
 from josev_hal.errors import BusError, ConfigError, ProfileError
 from josev_hal.plugins import HalPluginManager, get_plugin_manager
 from josev_hal.probe import Found, ProbeRefused
-from josev_hal.probe.can import probe_can
 from josev_hal.probe.draft import (
     load_draft,
     merge_can,
@@ -35,9 +38,7 @@ from josev_hal.probe.draft import (
     new_draft,
     render_draft,
 )
-from josev_hal.probe.i2c import probe_i2c
 from josev_hal.probe.relay import probe_relay
-from josev_hal.probe.serial import parse_bauds, parse_ids, probe_serial
 from josev_hal.profile import load_profile, load_profile_text
 
 REPO = Path(__file__).resolve().parent.parent

@@ -55,7 +55,7 @@ def findings(result: subprocess.CompletedProcess[str]) -> list[dict[str, Any]]:
     return data
 
 
-@pytest.mark.parametrize("kind", ["serial", "i2c", "can", "relay", "board"])
+@pytest.mark.parametrize("kind", ["serial", "i2c", "can", "relay", "board", "linux"])
 def test_every_probe_kind_has_help_with_exit_codes(kind: str) -> None:
     result = josev_hal("probe", kind, "--help")
     assert result.returncode == 0

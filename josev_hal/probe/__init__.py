@@ -1,17 +1,23 @@
-"""Hardware discovery for ``josev-hal probe``: sweeps, identification, live readings, drafts.
+"""Hardware discovery for ``josev-hal probe``: what a probe found, drafting, the shared CLI helpers.
 
-Each bus has its own module with one function that does the work and returns what it found as
-:class:`Found` records; the CLI (:mod:`josev_hal.commands.probe`) only opens the hardware, shows
-progress and prints. The functions take already-built bus objects (or an smbus-like object for
-I2C), so tests run them against the real simulated peers without any switch in the code:
+A probe is a tool (:class:`~josev_hal.hookspecs.CliTool`) under ``josev-hal probe``. The core's
+need only the board and its device roles:
 
-* :func:`josev_hal.probe.serial.probe_serial` -- Modbus RTU meters over a baud-rate/unit-id sweep;
-* :func:`josev_hal.probe.i2c.probe_i2c` -- chips on an I2C adapter, CP/PP live values;
-* :func:`josev_hal.probe.can.probe_can` -- DC power-module families on a CAN channel;
+* :func:`josev_hal.probe.board.probe_board` -- every device of a set-up board, read-only;
 * :func:`josev_hal.probe.relay.probe_relay` -- contactor feedback time of one EVSE.
 
-:mod:`josev_hal.probe.draft` turns findings into a board profile (merging into an existing
-draft, so ``probe i2c`` then ``probe serial`` build one profile).
+The bus probes live in the plugins whose protocol code they reuse and are offered through the
+``hal_probe_tools`` hook (the core never imports them): ``josev_hal_modbus.probe.probe_serial``
+(Modbus RTU meters over a baud-rate/unit-id sweep), ``josev_hal_i2c.probe.probe_i2c`` (chips on
+an I2C adapter, CP/PP live values), ``josev_hal_can.probe.probe_can`` (DC power-module
+families), ``josev_hal_linux.probe`` (the SoC's GPIO/PWM/IIO). Each function takes already-built
+bus objects (or an smbus-like object for I2C), so tests run them against the real simulated
+peers without any switch in the code, and returns what it found as :class:`Found` records.
+
+What every tool shares is core API: :mod:`josev_hal.probe.draft` turns findings into a board
+profile (merging into an existing draft, so ``probe i2c`` then ``probe serial`` build one
+profile) and :mod:`josev_hal.probe.tool` has the exit codes, progress bar, printing and
+``--draft-profile`` handling.
 """
 
 from __future__ import annotations

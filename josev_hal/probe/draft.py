@@ -34,13 +34,20 @@ from josev_hal.probe import Found
 __all__ = [
     "PLACEHOLDER",
     "REFERENCE_BOARD",
+    "REFERENCE_CP_GAIN",
+    "REFERENCE_CP_OFFSET_V",
+    "draft_bus",
+    "evse_for",
     "load_draft",
     "merge_can",
     "merge_i2c",
     "merge_relay",
     "merge_serial",
+    "new_ac_evse",
+    "new_dc_evse",
     "new_draft",
     "render_draft",
+    "summary_lines",
     "write_draft",
 ]
 
@@ -56,7 +63,7 @@ _REVIEW_PINS = (
     "-- check your schematic"
 )
 
-# Reference wiring (README "Supported I2C chips", josev_hal.simulators.i2c.AC_BOARD_PINS).
+# Reference wiring (README "Supported I2C chips", josev_hal_i2c.sim.AC_BOARD_PINS).
 _CONTACTOR_PINS = {"pin": 0, "feedback_pin": 8, "feedback_closed_level": "high"}
 _RCD_PINS = {"trip_pin": 10, "trip_level": "high", "test_pin": 3, "reset_pin": 4}
 _CP_CHANNELS = {"positive_channel": 0, "negative_channel": 1, "pwm_channel": 0, "state_e_channel": 1}
@@ -124,11 +131,11 @@ def write_draft(path: Path, draft: Draft) -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# Merging
+# Merging (the building blocks are public: plugins' probes merge their findings with them)
 # --------------------------------------------------------------------------------------------
 
 
-def _bus(draft: Draft, kind: str, identity: dict[str, Any], options: dict[str, Any], name: str) -> str:
+def draft_bus(draft: Draft, kind: str, identity: dict[str, Any], options: dict[str, Any], name: str) -> str:
     """The name of the draft's bus of ``kind`` matching ``identity`` (its options updated with
     ``options``), or a new bus named ``name`` (suffixed when taken)."""
     buses: dict[str, dict[str, Any]] = draft["buses"]
@@ -148,7 +155,8 @@ def _next_evse_number(draft: Draft) -> int:
     return max(ids, default=0) + 1
 
 
-def _new_ac_evse(draft: Draft) -> dict[str, Any]:
+def new_ac_evse(draft: Draft) -> dict[str, Any]:
+    """Append a three-phase AC EVSE with placeholder identity and no devices; return it."""
     n = _next_evse_number(draft)
     evse: dict[str, Any] = {
         "id": f"DE*XXX*E{n:04d}",
@@ -174,7 +182,8 @@ def _new_ac_evse(draft: Draft) -> dict[str, Any]:
     return evse
 
 
-def _new_dc_evse(draft: Draft, limits: dict[str, float]) -> dict[str, Any]:
+def new_dc_evse(draft: Draft, limits: dict[str, float]) -> dict[str, Any]:
+    """Append a DC EVSE with ``limits`` (``max_power_w``, ``max_current_a``, ...) and no devices."""
     n = _next_evse_number(draft)
     evse: dict[str, Any] = {
         "id": f"DE*XXX*E{n:04d}",
@@ -200,7 +209,7 @@ def _new_dc_evse(draft: Draft, limits: dict[str, float]) -> dict[str, Any]:
     return evse
 
 
-def _evse_for(draft: Draft, kind: str | None, role: str) -> dict[str, Any] | None:
+def evse_for(draft: Draft, kind: str | None, role: str) -> dict[str, Any] | None:
     """The first EVSE (of ``kind`` when given) without a device for ``role``."""
     for evse in draft["evse"]:
         if kind is not None and evse.get("kind") != kind:
@@ -253,12 +262,12 @@ def merge_serial(draft: Draft, found: Sequence[Found]) -> list[str]:
             f"uses {baud} baud -- reconfigure the other meters"
         )
     parity = meters[0].location.get("parity", "N")
-    bus = _bus(draft, "serial", {"port": port}, {"baudrate": baud, "parity": parity}, "rs485")
+    bus = draft_bus(draft, "serial", {"port": port}, {"baudrate": baud, "parity": parity}, "rs485")
     for meter in sorted(meters, key=lambda m: m.address or 0):
         evse = (
             _evse_using(draft, bus, "meter", meter.address)
-            or _evse_for(draft, None, "meter")
-            or _new_ac_evse(draft)
+            or evse_for(draft, None, "meter")
+            or new_ac_evse(draft)
         )
         evse["devices"]["meter"] = {
             "driver": "modbus-meter",
@@ -302,12 +311,14 @@ def merge_i2c(draft: Draft, found: Sequence[Found], front_end: dict[str, Any] | 
         messages.append("no chip that drives an EVSE role was found (PCA9685 alone cannot)")
         return messages
     adapter = chips[0].location["adapter"]
-    bus = _bus(draft, "i2c", {"bus": adapter}, {}, f"i2c{adapter}" if isinstance(adapter, int) else "i2c")
+    bus = draft_bus(
+        draft, "i2c", {"bus": adapter}, {}, f"i2c{adapter}" if isinstance(adapter, int) else "i2c"
+    )
     evse = (
         _evse_using(draft, bus)
-        or _evse_for(draft, "ac", "contactor")
-        or _evse_for(draft, "ac", "cp")
-        or _new_ac_evse(draft)
+        or evse_for(draft, "ac", "contactor")
+        or evse_for(draft, "ac", "cp")
+        or new_ac_evse(draft)
     )
     devices = evse["devices"]
     if adc is not None:
@@ -395,7 +406,7 @@ def merge_can(draft: Draft, found: Sequence[Found]) -> list[str]:
         families.setdefault(str(module.driver), []).append(module)
     for driver, group in families.items():
         where = group[0].location
-        bus = _bus(
+        bus = draft_bus(
             draft,
             "can",
             {"interface": where["interface"], "channel": where["channel"]},
@@ -432,8 +443,8 @@ def merge_can(draft: Draft, found: Sequence[Found]) -> list[str]:
             options["group"] = group[0].reading["group"]
         evse = (
             _evse_using(draft, bus, "power_module")
-            or _evse_for(draft, "dc", "power_module")
-            or _new_dc_evse(draft, limits)
+            or evse_for(draft, "dc", "power_module")
+            or new_dc_evse(draft, limits)
         )
         evse["devices"]["power_module"] = {"driver": driver, "bus": bus, "options": options}
         messages.append(f"power_module: {driver} modules {options['modules']} -> {evse['id']}")

@@ -18,7 +18,7 @@ from josev_hal.hookspecs import CliTool, hookimpl
 from .infypower import InfyPowerDc
 from .winline import WinlineDc
 
-__all__ = ["InfyPowerDc", "WinlineDc", "hal_register_drivers", "hal_sim_peers"]
+__all__ = ["InfyPowerDc", "WinlineDc", "hal_probe_tools", "hal_register_drivers", "hal_sim_peers"]
 
 
 @hookimpl
@@ -34,3 +34,12 @@ def hal_sim_peers() -> Mapping[str, CliTool]:
     from .sim_cli import SimCan
 
     return {"can": SimCan()}
+
+
+@hookimpl
+def hal_probe_tools() -> Mapping[str, CliTool]:
+    """``josev-hal probe can``: identify the power-module families on a channel
+    (:mod:`josev_hal_can.probe`)."""
+    from .probe import CanProbe
+
+    return {"can": CanProbe()}

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 
 from josev_hal.buses.i2c import I2cBus
 from josev_hal.devices import Driver
-from josev_hal.hookspecs import hookimpl
+from josev_hal.hookspecs import CliTool, hookimpl
 
 from .ads1x15 import Ads1x15Cp, Ads1x15Pp
 from .gpio_drivers import (
@@ -50,7 +50,7 @@ from .pn532 import Pn532Reader
 if TYPE_CHECKING:
     from josev_hal.board import Board
 
-__all__ = ["DRIVERS", "expected_chip", "hal_probe_lines", "hal_register_drivers"]
+__all__ = ["DRIVERS", "expected_chip", "hal_probe_lines", "hal_probe_tools", "hal_register_drivers"]
 
 #: Driver name -> class, as registered.
 DRIVERS: dict[str, type[Driver]] = {
@@ -111,3 +111,11 @@ def hal_probe_lines(board: Board) -> Sequence[str] | None:
             elif want and got and got != want and not (got == "ads1x15" and want.startswith("ads1")):
                 lines.append(f"  {driver.device_id}: expects {want} at 0x{address:02x}, found {got}")
     return lines or None
+
+
+@hookimpl
+def hal_probe_tools() -> Mapping[str, CliTool]:
+    """``josev-hal probe i2c``: scan an adapter and identify the chips (:mod:`josev_hal_i2c.probe`)."""
+    from .probe import I2cProbe
+
+    return {"i2c": I2cProbe()}

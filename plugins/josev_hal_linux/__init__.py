@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from josev_hal.buses import Bus
 from josev_hal.devices import Driver
-from josev_hal.hookspecs import hookimpl
+from josev_hal.hookspecs import CliTool, hookimpl
 
 from .bus import LinuxBus, LinuxBusOptions
 from .cp import IioPp, LinuxCp
@@ -44,6 +44,7 @@ __all__ = [
     "LinuxCp",
     "LinuxTemperature",
     "hal_probe_lines",
+    "hal_probe_tools",
     "hal_register_bus_kinds",
     "hal_register_drivers",
 ]
@@ -91,3 +92,11 @@ def hal_probe_lines(board: Board) -> Sequence[str] | None:
             f"  {line}" for line in inventory_lines(inventory(bus.gpio_dev_dir, bus.sysfs_root, api))
         )
     return lines or None
+
+
+@hookimpl
+def hal_probe_tools() -> Mapping[str, CliTool]:
+    """``josev-hal probe linux``: list this machine's GPIO/PWM/IIO/1-wire (:mod:`josev_hal_linux.probe`)."""
+    from .probe import LinuxProbe
+
+    return {"linux": LinuxProbe()}

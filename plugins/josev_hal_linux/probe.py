@@ -1,5 +1,6 @@
 """What a Linux board offers: GPIO chips and their lines, PWM chips, IIO channels, 1-wire
-sensors -- listed for ``josev-hal probe`` and turned into a draft board profile.
+sensors -- listed for ``josev-hal probe linux`` (:class:`LinuxProbe`, offered through
+``hal_probe_tools``) and turned into a draft board profile.
 
 The draft only names what it found; which line is the contactor coil and which ADC channel
 carries CP is board knowledge, so the draft guesses from line names (``RELAY``, ``CONTACTOR``,
@@ -8,15 +9,27 @@ carries CP is board knowledge, so the draft guesses from line names (``RELAY``, 
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .sysfs import read_attr
 
-__all__ = ["LinuxInventory", "draft_devices", "draft_profile", "inventory", "inventory_lines", "merge_linux"]
+if TYPE_CHECKING:
+    from josev_hal.plugins import HalPluginManager
+
+__all__ = [
+    "LinuxInventory",
+    "LinuxProbe",
+    "draft_devices",
+    "draft_profile",
+    "inventory",
+    "inventory_lines",
+    "merge_linux",
+]
 
 
 @dataclass
@@ -210,15 +223,15 @@ def merge_linux(
 ) -> list[str]:
     """Merge a ``linux`` bus and the devices found into a ``josev-hal probe`` draft (the structure
     of :mod:`josev_hal.probe.draft`): into the first AC EVSE missing those roles, or a new one."""
-    from josev_hal.probe.draft import _bus, _evse_for, _new_ac_evse
+    from josev_hal.probe.draft import draft_bus, evse_for, new_ac_evse
 
-    bus = _bus(draft, "linux", {"gpio_dev_dir": gpio_dev_dir, "sysfs_root": sysfs_root}, {}, "soc")
+    bus = draft_bus(draft, "linux", {"gpio_dev_dir": gpio_dev_dir, "sysfs_root": sysfs_root}, {}, "soc")
     devices, notes = draft_devices(inv, bus)
     if not devices:
         return []
-    evse = _evse_for(draft, "ac", next(iter(devices)))
+    evse = evse_for(draft, "ac", next(iter(devices)))
     if evse is None:
-        evse = _new_ac_evse(draft)
+        evse = new_ac_evse(draft)
     messages = []
     for role, device in devices.items():
         if role in evse.setdefault("devices", {}):
@@ -235,3 +248,45 @@ def draft_profile(inv: LinuxInventory, *, gpio_dev_dir: str = "/dev", sysfs_root
     draft = new_draft()
     merge_linux(draft, inv, gpio_dev_dir=gpio_dev_dir, sysfs_root=sysfs_root)
     return render_draft(draft)
+
+
+class LinuxProbe:
+    """List what the kernel offers for a Linux charge controller: every GPIO chip with its line
+    names and who holds them (libgpiod), the PWM chips, the IIO ADC channels and the 1-wire
+    temperature sensors. Read-only: nothing is requested or exported. With --draft-profile the
+    devices guessed from the line names go into the profile."""
+
+    help = "list GPIO chips and lines, PWM chips, IIO channels and 1-wire sensors of this machine"
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "--gpio-dev-dir", default="/dev", help="where gpiochipN devices are (default /dev)"
+        )
+        parser.add_argument("--sysfs-root", default="/sys", help="root of the sysfs tree (default /sys)")
+
+    def run(self, args: argparse.Namespace, pm: HalPluginManager) -> int:
+        import dataclasses
+        import importlib
+        import json
+
+        from josev_hal.probe.tool import draft, exit_code
+
+        # libgpiod's bindings are optional (without them the probe reads sysfs); imported by name
+        # so the type checker is content with or without them installed.
+        gpiod: Any
+        try:
+            gpiod = importlib.import_module("gpiod")
+        except ImportError:
+            gpiod = None
+        inv = inventory(args.gpio_dev_dir, args.sysfs_root, gpiod)
+        if args.json:
+            print(json.dumps(dataclasses.asdict(inv), indent=2))
+        else:
+            for line in inventory_lines(inv):
+                print(line)
+        drafted = draft(
+            args,
+            pm,
+            lambda data: merge_linux(data, inv, gpio_dev_dir=args.gpio_dev_dir, sysfs_root=args.sysfs_root),
+        )
+        return exit_code(drafted, bool(inv.gpio_chips or inv.pwm_chips or inv.iio_devices or inv.w1_sensors))

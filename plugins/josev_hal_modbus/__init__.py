@@ -37,7 +37,9 @@ __all__ = [
     "SunSpecRtuMeter",
     "available_models",
     "builtin_models",
+    "hal_probe_device",
     "hal_probe_lines",
+    "hal_probe_tools",
     "hal_register_bus_kinds",
     "hal_register_drivers",
     "hal_sim_peers",
@@ -72,6 +74,22 @@ def hal_sim_peers() -> Mapping[str, CliTool]:
     from .sim_cli import SimMeter
 
     return {"meter": SimMeter()}
+
+
+@hookimpl
+def hal_probe_tools() -> Mapping[str, CliTool]:
+    """``josev-hal probe serial``: the Modbus meter sweep (:mod:`josev_hal_modbus.probe`)."""
+    from .probe import SerialProbe
+
+    return {"serial": SerialProbe()}
+
+
+@hookimpl
+def hal_probe_device(device: Driver) -> Sequence[str] | None:
+    """``josev-hal probe board``: whether a ``modbus-meter``'s registers match its configured model."""
+    from .probe import device_notes
+
+    return device_notes(device)
 
 
 @hookimpl

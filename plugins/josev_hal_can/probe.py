@@ -1,5 +1,7 @@
-"""``probe can``: identify the DC power-module families talking on a CAN channel.
+"""``josev-hal probe can``: identify the DC power-module families talking on a CAN channel.
 
+The CAN plugin offers it through ``hal_probe_tools`` (:class:`CanProbe`), so the core never
+imports this module.
 The probe listens to everything on the channel and, unless told to stay silent, sends each
 supported family's **read** requests to its broadcast address (InfyPower V1.13: capabilities,
 status and output to module 0x3F; Winline: rated power/current, status, output voltage/current
@@ -14,19 +16,26 @@ InfyPower ID with device 0x0A/0x0B cannot have), so one frame never matches both
 
 from __future__ import annotations
 
+import argparse
 import logging
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import can
 
 from josev_hal.buses.can import CanBus
 from josev_hal.probe import Found
 
-__all__ = ["PROBE_CONTROLLER", "probe_can"]
+from . import infypower_protocol as ip
+from . import winline_protocol as wp
+
+if TYPE_CHECKING:
+    from josev_hal.plugins import HalPluginManager
+
+__all__ = ["PROBE_CONTROLLER", "CanProbe", "probe_can"]
 
 log = logging.getLogger(__name__)
 
@@ -69,12 +78,10 @@ class _Collector:
             try:
                 if not self._winline(msg.arbitration_id, data):
                     self._infypower(msg.arbitration_id, data)
-            except (ValueError, ImportError) as exc:
+            except ValueError as exc:
                 log.debug("probe can ignored frame id=0x%08X: %s", msg.arbitration_id, exc)
 
     def _infypower(self, arbitration_id: int, data: bytes) -> bool:
-        from josev_hal_can import infypower_protocol as ip
-
         fid = ip.decode_id(arbitration_id)
         # A reply comes *from* a module (source 0x00-0x3E) to a controller (0xF0-0xF8).
         if fid.device not in (ip.DEVICE_MODULE, ip.DEVICE_GROUP) or fid.source > 0x3E:
@@ -106,8 +113,6 @@ class _Collector:
         return True
 
     def _winline(self, arbitration_id: int, data: bytes) -> bool:
-        from josev_hal_can import winline_protocol as wp
-
         wid = wp.decode_id(arbitration_id)
         if wid.protocol != wp.PROTOCOL or wid.source > 0x3F or not 0xF0 <= wid.destination <= 0xF8:
             return False
@@ -139,30 +144,16 @@ class _Collector:
 def _requests(controller: int) -> list[can.Message]:
     """Every family's read-only broadcast requests."""
     messages: list[can.Message] = []
-    try:
-        from josev_hal_can import infypower_protocol as ip
-
-        for command in (ip.Cmd.READ_CAPABILITIES, ip.Cmd.READ_STATUS, ip.Cmd.READ_OUTPUT):
-            arbitration_id = ip.encode_id(
-                device=ip.DEVICE_MODULE, command=command, destination=ip.BROADCAST, source=controller
-            )
-            messages.append(can.Message(arbitration_id=arbitration_id, is_extended_id=True, data=bytes(8)))
-    except ImportError:  # pragma: no cover - shipped with josev-hal
-        log.warning("probe can: InfyPower protocol not installed")
-    try:
-        from josev_hal_can import winline_protocol as wp
-
-        arbitration_id = wp.encode_id(
-            destination=wp.BROADCAST, source=controller, group=0, point_to_point=False
+    for command in (ip.Cmd.READ_CAPABILITIES, ip.Cmd.READ_STATUS, ip.Cmd.READ_OUTPUT):
+        arbitration_id = ip.encode_id(
+            device=ip.DEVICE_MODULE, command=command, destination=ip.BROADCAST, source=controller
         )
-        for register in (wp.Reg.RATED_POWER, wp.Reg.RATED_CURRENT, wp.Reg.STATUS, wp.Reg.VOUT, wp.Reg.IOUT):
-            messages.append(
-                can.Message(
-                    arbitration_id=arbitration_id, is_extended_id=True, data=wp.read_request(register)
-                )
-            )
-    except ImportError:  # pragma: no cover
-        log.warning("probe can: Winline protocol not installed")
+        messages.append(can.Message(arbitration_id=arbitration_id, is_extended_id=True, data=bytes(8)))
+    arbitration_id = wp.encode_id(destination=wp.BROADCAST, source=controller, group=0, point_to_point=False)
+    for register in (wp.Reg.RATED_POWER, wp.Reg.RATED_CURRENT, wp.Reg.STATUS, wp.Reg.VOUT, wp.Reg.IOUT):
+        messages.append(
+            can.Message(arbitration_id=arbitration_id, is_extended_id=True, data=wp.read_request(register))
+        )
     return messages
 
 
@@ -210,3 +201,75 @@ def probe_can(
         )
         for m in modules
     ]
+
+
+# --------------------------------------------------------------------------------------------
+# josev-hal probe can
+# --------------------------------------------------------------------------------------------
+
+
+class CanProbe:
+    """Listen on a CAN channel, send every supported family's read-only status requests
+    (InfyPower V1.13, Winline) to their broadcast addresses and identify the modules that answer,
+    with their reported limits and status."""
+
+    help = "listen on a CAN channel and identify DC power-module families"
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "--channel", required=True, help="CAN channel (can0, PCAN_USBBUS1, any name for virtual)"
+        )
+        parser.add_argument(
+            "--interface", default="socketcan", help="python-can interface (default socketcan)"
+        )
+        parser.add_argument(
+            "--bitrate", type=int, default=None, help="bit rate for USB adapters (socketcan: ip link)"
+        )
+        parser.add_argument(
+            "--listen-s", type=float, default=2.0, help="how long to listen (default %(default)s s)"
+        )
+        parser.add_argument("--listen-only", action="store_true", help="send nothing, only overhear traffic")
+
+    def run(self, args: argparse.Namespace, pm: HalPluginManager) -> int:
+        import msgspec
+
+        from josev_hal.buses.can import CanBusOptions
+        from josev_hal.errors import HalError
+        from josev_hal.probe.draft import merge_can
+        from josev_hal.probe.tool import (
+            EXIT_RUNTIME,
+            EXIT_USAGE,
+            bus_board,
+            draft,
+            emit,
+            error,
+            exit_code,
+            plugin_lines,
+            progress,
+        )
+
+        if args.listen_s <= 0:
+            error("--listen-s must be > 0")
+            return EXIT_USAGE
+        options = {"interface": args.interface, "channel": args.channel, "bitrate": args.bitrate}
+        bus = CanBus(args.channel, msgspec.convert(options, CanBusOptions))
+        try:
+            bus.setup()
+        except HalError as exc:
+            error(str(exc))
+            return EXIT_RUNTIME
+        try:
+            with progress(args, f"can {args.interface}:{args.channel}", args.listen_s) as advance:
+                try:
+                    found = probe_can(
+                        bus, listen_s=args.listen_s, send_requests=not args.listen_only, progress=advance
+                    )
+                except HalError as exc:
+                    error(str(exc))
+                    return EXIT_RUNTIME
+            emit(args, found, f"no supported power module answers on {args.interface}:{args.channel}")
+            if not args.json:
+                plugin_lines(pm, bus_board({bus.name: bus}))
+        finally:
+            bus.release()
+        return exit_code(draft(args, pm, lambda data: merge_can(data, found)), bool(found))
