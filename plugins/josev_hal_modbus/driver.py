@@ -57,7 +57,9 @@ from .model import (
     RegisterDefaults,
     RegisterMap,
     available_models,
+    bytes_to_registers,
     check_exponent_registers,
+    registers_to_bytes,
 )
 from .model import resolve_registers as _resolve
 from .ocmf_store import TransactionStore
@@ -483,7 +485,7 @@ class ModbusMeter(Meter):
         self._write_holding(iskra.REG.TIME_SYNC, [iskra.TIME_SYNCED])
         data = meta.encode("ascii")
         self._write_holding(iskra.REG.METADATA_LEN, [len(data)])
-        self._write_holding(iskra.REG.METADATA, iskra.bytes_to_registers(data))
+        self._write_holding(iskra.REG.METADATA, bytes_to_registers(data))
 
         def begin() -> None:
             self._write_holding(iskra.REG.COMMAND, [iskra.CMD_BEGIN])
@@ -513,12 +515,10 @@ class ModbusMeter(Meter):
         while True:
             self._wait_for("end_transaction", lambda s, st: s == iskra.STATE_IDLE and st == iskra.STATUS_OK)
             data_len, sig_len = self._read_holding(iskra.REG.SIGNED_DATA_LEN, 2)
-            payload = iskra.registers_to_bytes(
+            payload = registers_to_bytes(
                 self._read_holding(iskra.REG.SIGNED_DATA, (data_len + 1) // 2), data_len
             ).decode("ascii", errors="replace")
-            raw_sig = iskra.registers_to_bytes(
-                self._read_holding(iskra.REG.SIGNATURE, (sig_len + 1) // 2), sig_len
-            )
+            raw_sig = registers_to_bytes(self._read_holding(iskra.REG.SIGNATURE, (sig_len + 1) // 2), sig_len)
             # The dataset must be this transaction's -- our EVSE and token, not the previous
             # signature still in the registers while the meter finishes signing.
             if raw_sig != self._last_signature and _payload_matches(payload, tx):
@@ -532,12 +532,8 @@ class ModbusMeter(Meter):
             time.sleep(self.opts.signed_poll_s)
         self._signed_tx = None
         self._last_signature = raw_sig
-        raw_sig = iskra.registers_to_bytes(
-            self._read_holding(iskra.REG.SIGNATURE, (sig_len + 1) // 2), sig_len
-        )
-        pubkey = iskra.registers_to_bytes(
-            self._read_holding(iskra.REG.PUBLIC_KEY, iskra.REG.PUBLIC_KEY_WORDS)
-        )
+        raw_sig = registers_to_bytes(self._read_holding(iskra.REG.SIGNATURE, (sig_len + 1) // 2), sig_len)
+        pubkey = registers_to_bytes(self._read_holding(iskra.REG.PUBLIC_KEY, iskra.REG.PUBLIC_KEY_WORDS))
         try:
             signature = iskra.normalize_der_signature(raw_sig)
         except ValueError as exc:
@@ -620,7 +616,7 @@ class ModbusMeter(Meter):
                 )
                 # The dataset now in the registers is an older one: it must not be taken for this.
                 sig_len = self._read_holding(iskra.REG.SIGNATURE_LEN, 1)[0]
-                self._last_signature = iskra.registers_to_bytes(
+                self._last_signature = registers_to_bytes(
                     self._read_holding(iskra.REG.SIGNATURE, (sig_len + 1) // 2), sig_len
                 )
                 self._signed_tx = tx
@@ -774,7 +770,7 @@ class ModbusMeter(Meter):
         sig_type = self._read_holding(em580.REG.SIGNATURE_TYPE, 1, function=4)[0]
         if sig_type not in em580.DER_WORDS:
             raise self.error(f"end_transaction: the meter has no signature key (type {sig_type})")
-        der = iskra.registers_to_bytes(
+        der = registers_to_bytes(
             self._read_holding(em580.REG.PUBLIC_KEY_DER, em580.DER_WORDS[sig_type], function=4)
         )
         if len(der) >= 2 and der[0] == 0x30:

@@ -29,6 +29,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from .model import bytes_to_registers, registers_to_text
+
 __all__ = [
     "CMD_ABORT",
     "CMD_BEGIN",
@@ -94,15 +96,12 @@ def char_array(text: str, words: int) -> list[int]:
     raw = text.encode("ascii")
     if len(raw) > 2 * words - 1:
         raise ValueError(f"{text!r} is longer than {2 * words - 1} characters")
-    raw += b"\0"
-    if len(raw) % 2:
-        raw += b"\0"
-    return [int.from_bytes(raw[i : i + 2], "big") for i in range(0, len(raw), 2)]
+    return bytes_to_registers(raw + b"\0")
 
 
 def text_of(words: list[int]) -> str:
-    raw = b"".join(w.to_bytes(2, "big") for w in words)
-    return raw.split(b"\0")[0].decode("ascii", errors="replace")
+    """The text of a 0-terminated CHAR array (the OCMF file, the identification fields)."""
+    return registers_to_text(words)
 
 
 def transaction_of(ocmf: str) -> str | None:

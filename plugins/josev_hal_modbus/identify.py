@@ -27,7 +27,7 @@ from typing import Any
 from josev_hal.buses.serial import SerialBus
 from josev_hal.errors import DeviceError, DeviceTimeout
 
-from .model import MeterModel, builtin_models, decode_register
+from .model import MeterModel, builtin_models, decode_register, registers_to_bytes
 from .rtu import ModbusExceptionError, RtuMaster
 
 __all__ = ["ScanResult", "identify", "identify_order", "scan"]
@@ -53,7 +53,7 @@ def _passes(master: Any, unit: int, model: MeterModel, timeout_s: float | None) 
             words = master.read_registers(
                 unit, check.function or 4, check.address, check.count or 8, timeout_s=timeout_s
             )
-            text = b"".join(w.to_bytes(2, "big") for w in words).decode("ascii", errors="replace")
+            text = registers_to_bytes(words).decode("ascii", errors="replace")
             if check.ascii_contains not in text:
                 return False
             continue

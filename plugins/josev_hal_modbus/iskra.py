@@ -5,7 +5,7 @@ Holding-register layout (hardware-facts §5.5, PDU addresses): transaction state
 flag 7053-7055 / 7071, metadata length 7056 with the metadata JSON from 7100, signed-data length
 7057 with the OCMF payload from 7612, signature length 7058 with the DER signature from 8188, the
 raw P-256 public key (64 bytes) at 8124. Text is two ASCII characters per register, high byte
-first.
+first (:func:`josev_hal_modbus.model.bytes_to_registers`).
 
 The flow (as EVerest drives it): set the clock, write the metadata, write ``'B'``, wait until the
 state is active and the signature status OK; at the end write ``'r'``, wait for idle and OK, read
@@ -25,10 +25,8 @@ __all__ = [
     "STATE_IDLE",
     "STATUS_OK",
     "assemble_ocmf",
-    "bytes_to_registers",
     "metadata_json",
     "normalize_der_signature",
-    "registers_to_bytes",
 ]
 
 
@@ -65,19 +63,6 @@ DER_P256_PREFIX = bytes.fromhex("3059301306072A8648CE3D020106082A8648CE3D0301070
 
 #: Room for metadata: 7100 .. 7611 (the signed data starts at 7612).
 METADATA_MAX_BYTES = 2 * (REG.SIGNED_DATA - REG.METADATA)
-
-
-def bytes_to_registers(data: bytes) -> list[int]:
-    """Two bytes per register, high byte first; an odd length is padded with NUL."""
-    if len(data) % 2:
-        data += b"\0"
-    return [int.from_bytes(data[i : i + 2], "big") for i in range(0, len(data), 2)]
-
-
-def registers_to_bytes(words: list[int], length: int | None = None) -> bytes:
-    """Inverse of :func:`bytes_to_registers`, cut to ``length`` bytes."""
-    data = b"".join(w.to_bytes(2, "big") for w in words)
-    return data if length is None else data[:length]
 
 
 def metadata_json(

@@ -62,11 +62,15 @@ __all__ = [
     "RegisterOptions",
     "Unit",
     "builtin_models",
+    "bytes_to_registers",
     "check_exponent_registers",
     "decode_register",
     "encode_register",
     "load_model_file",
     "plan_reads",
+    "registers_to_bytes",
+    "registers_to_text",
+    "text_to_registers",
 ]
 
 DataType = Literal["int16", "uint16", "int32", "uint32", "int64", "uint64", "float32", "float64", "t5", "t6"]
@@ -679,6 +683,32 @@ def encode_register(reg: Register, value: float, *, exponent: int = 0) -> dict[i
     if reg.exponent_register is not None:
         out[reg.exponent_register] = exponent & 0xFFFF
     return out
+
+
+def bytes_to_registers(data: bytes) -> list[int]:
+    """Two bytes per register, high byte first; an odd length is padded with NUL. How Modbus
+    devices carry strings, keys, signatures and OCMF payloads (the meters here, SunSpec)."""
+    if len(data) % 2:
+        data += b"\0"
+    return [int.from_bytes(data[i : i + 2], "big") for i in range(0, len(data), 2)]
+
+
+def registers_to_bytes(words: Iterable[int], length: int | None = None) -> bytes:
+    """Inverse of :func:`bytes_to_registers`, cut to ``length`` bytes."""
+    data = b"".join(w.to_bytes(2, "big") for w in words)
+    return data if length is None else data[:length]
+
+
+def registers_to_text(words: Iterable[int]) -> str:
+    """A NUL-terminated (or NUL-padded) ASCII string field. Bytes that are not ASCII become
+    U+FFFD: a garbled answer is shown as such, it does not raise."""
+    return registers_to_bytes(words).split(b"\0")[0].decode("ascii", errors="replace")
+
+
+def text_to_registers(text: str, count: int) -> list[int]:
+    """``text`` as a fixed-width string field of exactly ``count`` registers: ASCII, cut to fit
+    or padded with NUL (how a device serves its model name or serial number)."""
+    return bytes_to_registers(text.encode("ascii")[: 2 * count].ljust(2 * count, b"\0"))
 
 
 def plan_reads(addresses: Iterable[tuple[int, int]], *, max_count: int, max_gap: int) -> list[Batch]:

@@ -39,7 +39,18 @@ from typing import Any
 from josev_hal.errors import ConfigError
 
 from . import em580, iskra
-from .model import MAX_EXPONENT, MeterModel, available_models, decode_register, encode_register, plan_reads
+from .model import (
+    MAX_EXPONENT,
+    MeterModel,
+    available_models,
+    bytes_to_registers,
+    decode_register,
+    encode_register,
+    plan_reads,
+    registers_to_bytes,
+    text_to_registers,
+)
+from .sim_registers import RegisterSimulator, Spans, merge_spans
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +62,7 @@ __all__ = ["ModbusPeer", "ModbusTcpPeer", "SimulatedMeter"]
 # --------------------------------------------------------------------------------------------
 
 
-class SimulatedMeter:
+class SimulatedMeter(RegisterSimulator):
     """The registers of one meter of a given model, answering as unit ``unit``.
 
     ``set_values(voltage_l1=230.0, energy_import=1234.5, ...)`` stores values in the quantities'
@@ -104,11 +115,8 @@ class SimulatedMeter:
                 text = (
                     model.name.upper() if check.ascii_contains in model.name.upper() else check.ascii_contains
                 )
-                raw = text.encode("ascii")[: 2 * count].ljust(2 * count, b"\0")
-                for i in range(count):
-                    self._words[(check.function or 4, check.address + i)] = int.from_bytes(
-                        raw[2 * i : 2 * i + 2], "big"
-                    )
+                for i, word in enumerate(text_to_registers(text, count)):
+                    self._words[(check.function or 4, check.address + i)] = word
         self.signed: _IskraSigner | _Em580Signer | None = None
         if model.signed == "iskra":
             self.signed = _IskraSigner(self)
@@ -190,45 +198,20 @@ class SimulatedMeter:
             )
         return value
 
-    # -- pymodbus glue -----------------------------------------------------------------------
-    def sim_device(self) -> Any:
-        """A pymodbus :class:`SimDevice` whose reads and writes go through this image."""
-        from pymodbus.simulator import DataType, SimData, SimDevice
+    # -- served through RegisterSimulator.sim_device -----------------------------------------
+    def holding_spans(self) -> Spans:
+        return merge_spans(self.spans[3])
 
-        def block(fc: int) -> list[Any]:
-            spans = sorted(self.spans[fc])
-            merged: list[list[int]] = []
-            for start, count in spans:
-                if merged and start <= merged[-1][0] + merged[-1][1]:
-                    merged[-1][1] = max(merged[-1][1], start + count - merged[-1][0])
-                else:
-                    merged.append([start, count])
-            if not merged:
-                # pymodbus needs one entry per table; a single invalid register at the top.
-                return [SimData(0xFFFE, datatype=DataType.INVALID)]
-            return [SimData(s, values=[0] * c, datatype=DataType.REGISTERS) for s, c in merged]
+    def input_spans(self) -> Spans:
+        return merge_spans(self.spans[4])
 
-        async def action(
-            function_code: int,
-            start_address: int,
-            address: int,
-            count: int,
-            registers: list[int],
-            set_values: list[int] | list[bool] | None,
-        ) -> Any:
-            table = 4 if function_code == 4 else 3
-            self.requests += 1
-            if set_values:
-                self.set_words(table, address, [int(v) for v in set_values])
-                if self.signed is not None:
-                    self.signed.on_write(address, [int(v) for v in set_values])
-                return None
-            offset = address - start_address
-            registers[offset : offset + count] = self.words(table, address, count)
-            return None
+    def read_words(self, function_code: int, address: int, count: int) -> list[int]:
+        return self.words(4 if function_code == 4 else 3, address, count)
 
-        coils = [SimData(0, values=False, datatype=DataType.BITS)]
-        return SimDevice(id=self.unit, simdata=(coils, list(coils), block(3), block(4)), action=action)
+    def on_write(self, address: int, values: list[int]) -> None:
+        self.set_words(3, address, values)
+        if self.signed is not None:
+            self.signed.on_write(address, values)
 
 
 class _IskraSigner:
@@ -245,7 +228,7 @@ class _IskraSigner:
         self._start: tuple[str, float] | None = None
         self._meta: dict[str, Any] = {}
         self._reg = iskra
-        meter.set_words(3, iskra.REG.PUBLIC_KEY, iskra.bytes_to_registers(self.public_xy))
+        meter.set_words(3, iskra.REG.PUBLIC_KEY, bytes_to_registers(self.public_xy))
         meter.set_words(3, iskra.REG.STATE, [iskra.STATE_IDLE])
         meter.set_words(3, iskra.REG.SIGNATURE_STATUS, [1])
 
@@ -271,7 +254,7 @@ class _IskraSigner:
         m = self.meter
         if command == r.CMD_BEGIN:
             length = m.words(3, r.REG.METADATA_LEN, 1)[0]
-            text = r.registers_to_bytes(m.words(3, r.REG.METADATA, (length + 1) // 2), length)
+            text = registers_to_bytes(m.words(3, r.REG.METADATA, (length + 1) // 2), length)
             try:
                 self._meta = json.loads(text.decode("ascii"))
             except (UnicodeDecodeError, json.JSONDecodeError):
@@ -322,8 +305,8 @@ class _IskraSigner:
             def ended() -> None:
                 m.set_words(3, r.REG.SIGNED_DATA_LEN, [len(data), len(signature)])
                 m.set_words(3, r.REG.SIGNATURE_ALGO, [0])
-                m.set_words(3, r.REG.SIGNED_DATA, r.bytes_to_registers(data))
-                m.set_words(3, r.REG.SIGNATURE, r.bytes_to_registers(signature))
+                m.set_words(3, r.REG.SIGNED_DATA, bytes_to_registers(data))
+                m.set_words(3, r.REG.SIGNATURE, bytes_to_registers(signature))
                 m.set_words(3, r.REG.STATE, [r.STATE_IDLE])
                 m.set_words(3, r.REG.SIGNATURE_STATUS, [r.STATUS_OK])
                 self.transactions += 1
@@ -371,7 +354,7 @@ class _Em580Signer:
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         )
         self.public_der = der
-        words = [int.from_bytes(der[i : i + 2].ljust(2, b"\0"), "big") for i in range(0, len(der), 2)]
+        words = bytes_to_registers(der)
         meter.set_words(4, em580.REG.SIGNATURE_TYPE, [0])
         meter.set_words(4, em580.REG.PUBLIC_KEY_DER, words + [0] * (46 - len(words)))
         self.transactions = 0
@@ -450,10 +433,7 @@ class _Em580Signer:
             + "|"
             + json.dumps({"SA": "ECDSA-secp256r1-SHA256", "SD": sig}, separators=(",", ":"))
         )
-        raw = ocmf.encode("ascii") + b"\0"
-        if len(raw) % 2:
-            raw += b"\0"
-        words = [int.from_bytes(raw[i : i + 2], "big") for i in range(0, len(raw), 2)]
+        words = bytes_to_registers(ocmf.encode("ascii") + b"\0")  # 0-terminated, like the meter
         self.meter.set_words(4, em.REG.FILE, words)
         self.meter.set_words(4, em.REG.SIZE, [len(words)])
         self.transactions += 1

@@ -1,6 +1,7 @@
-"""pymodbus glue for the register-level simulators whose whole image is computed on each request.
+"""pymodbus glue for the register-level simulators of this plugin.
 
-The IMD simulators (isoCHA, RN5893) and the SunSpec meter serve their registers the same way: a
+The meter-model images (:class:`josev_hal_modbus.sim.SimulatedMeter`), the IMD simulators
+(isoCHA, RN5893) and the SunSpec meter serve their registers the same way: a
 pymodbus ``SimDevice`` with placeholder blocks over the spans the device answers (requests outside
 them get exception 2, like the device), and one async action that counts the request and hands
 reads and writes to the simulator. That glue is the part tied to the pymodbus simulator API, so it
@@ -12,10 +13,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["RegisterSimulator"]
+__all__ = ["RegisterSimulator", "Spans", "merge_spans"]
 
 #: ``(first address, number of registers)`` of one block the device answers.
 Spans = Sequence[tuple[int, int]]
+
+
+def merge_spans(spans: Spans) -> Spans:
+    """``spans`` sorted, with overlapping or touching blocks joined (pymodbus wants disjoint
+    blocks; a meter's map and its identification string may share registers)."""
+    merged: list[tuple[int, int]] = []
+    for start, count in sorted(spans):
+        if merged and start <= merged[-1][0] + merged[-1][1]:
+            first, length = merged[-1]
+            merged[-1] = (first, max(length, start + count - first))
+        else:
+            merged.append((start, count))
+    return merged
 
 
 class RegisterSimulator:

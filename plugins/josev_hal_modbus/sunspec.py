@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import msgspec
 
@@ -35,11 +35,15 @@ from josev_hal.devices import DeviceConfig, MeterReading, PhaseValues
 from josev_hal.errors import ConfigError, DeviceError
 
 from .driver import ModbusMeter, ModbusMeterOptions
+from .model import registers_to_text
 from .rtu import ModbusExceptionError, RtuMaster
 
 __all__ = [
+    "METER_COUNTERS",
     "METER_MODELS",
+    "METER_POINTS",
     "SUNS",
+    "Point",
     "SunSpecMap",
     "SunSpecMeter",
     "SunSpecOptions",
@@ -54,6 +58,48 @@ BASES = (40000, 0, 50000)
 END = 0xFFFF
 METER_MODELS = {201: "single phase", 202: "split phase", 203: "wye three phase", 204: "delta three phase"}
 NOT_IMPLEMENTED_I16 = 0x8000
+
+
+class Point(NamedTuple):
+    """Where a value of the meter model sits: register offsets after the two-register header."""
+
+    offset: int
+    #: Offset of the scale factor (``value = raw * 10 ** sf``).
+    sf: int
+    #: SunSpec unit of ``raw * 10 ** sf``.
+    unit: str
+
+
+#: The int16 values of models 201-204 (the layout of the module docstring). The driver decodes
+#: from this table and the simulated meter (:mod:`josev_hal_modbus.sim_sunspec`) encodes into it,
+#: so the two cannot disagree on an offset.
+METER_POINTS: dict[str, Point] = {
+    "current_total": Point(0, 4, "A"),
+    "current_l1": Point(1, 4, "A"),
+    "current_l2": Point(2, 4, "A"),
+    "current_l3": Point(3, 4, "A"),
+    "voltage_l1": Point(6, 13, "V"),
+    "voltage_l2": Point(7, 13, "V"),
+    "voltage_l3": Point(8, 13, "V"),
+    "frequency": Point(14, 15, "Hz"),
+    "power_total": Point(16, 20, "W"),
+    "power_l1": Point(17, 20, "W"),
+    "power_l2": Point(18, 20, "W"),
+    "power_l3": Point(19, 20, "W"),
+    "apparent_power_total": Point(21, 25, "VA"),
+    "reactive_power_total": Point(26, 30, "var"),
+    "power_factor": Point(31, 35, "Pct"),
+}
+
+#: The acc32 counters (two registers, high word first) the driver reads.
+METER_COUNTERS: dict[str, Point] = {
+    "energy_export": Point(36, 52, "Wh"),
+    "energy_import": Point(44, 52, "Wh"),
+    "reactive_q1": Point(70, 102, "varh"),  # imported
+    "reactive_q2": Point(78, 102, "varh"),  # imported
+    "reactive_q3": Point(86, 102, "varh"),  # exported
+    "reactive_q4": Point(94, 102, "varh"),  # exported
+}
 
 
 @dataclass(frozen=True)
@@ -112,15 +158,23 @@ def _acc32(words: list[int], offset: int, sf_offset: int) -> float | None:
 def decode_meter_block(words: list[int], taken_at: float, utc: Any) -> MeterReading:
     """A :class:`MeterReading` from the registers of a 201-204 model (after its header)."""
 
-    def phases(start: int, sf: int) -> PhaseValues | None:
-        values = [_scaled(words, start + i, sf) for i in range(3)]
+    def value(name: str) -> float | None:
+        point = METER_POINTS[name]
+        return _scaled(words, point.offset, point.sf)
+
+    def counter(name: str) -> float | None:
+        point = METER_COUNTERS[name]
+        return _acc32(words, point.offset, point.sf)
+
+    def phases(quantity: str) -> PhaseValues | None:
+        values = [value(f"{quantity}_l{i}") for i in (1, 2, 3)]
         if all(v is None for v in values):
             return None
         return PhaseValues(*(v or 0.0 for v in values))
 
-    currents = phases(1, 4)
-    power = _scaled(words, 16, 20)
-    phase_power = [_scaled(words, 17 + i, 20) for i in range(3)]
+    currents = phases("current")
+    power = value("power_total")
+    phase_power = [value(f"power_l{i}") for i in (1, 2, 3)]
     if currents is not None:
         # Currents may come as magnitudes; take the direction from the phase power.
         signed = [
@@ -128,29 +182,28 @@ def decode_meter_block(words: list[int], taken_at: float, utc: Any) -> MeterRead
             for c, pw in zip((currents.l1, currents.l2, currents.l3), phase_power, strict=True)
         ]
         currents = PhaseValues(*signed)
-    pf = _scaled(words, 31, 35)
-    imp_q1, imp_q2 = _acc32(words, 70, 102), _acc32(words, 78, 102)
-    exp_q3, exp_q4 = _acc32(words, 86, 102), _acc32(words, 94, 102)
+    pf = value("power_factor")
+    imp_q1, imp_q2 = counter("reactive_q1"), counter("reactive_q2")
+    exp_q3, exp_q4 = counter("reactive_q3"), counter("reactive_q4")
     reactive_import = None if imp_q1 is None and imp_q2 is None else (imp_q1 or 0.0) + (imp_q2 or 0.0)
     reactive_export = None if exp_q3 is None and exp_q4 is None else (exp_q3 or 0.0) + (exp_q4 or 0.0)
     return MeterReading(
         taken_at=taken_at,
         utc=utc,
-        voltage_v=phases(6, 13),
+        voltage_v=phases("voltage"),
         current_a=currents,
         power_w=power,
-        energy_import_wh=_acc32(words, 44, 52),
-        energy_export_wh=_acc32(words, 36, 52),
+        energy_import_wh=counter("energy_import"),
+        energy_export_wh=counter("energy_export"),
         reactive_import_varh=reactive_import,
         reactive_export_varh=reactive_export,
-        frequency_hz=_scaled(words, 14, 15),
+        frequency_hz=value("frequency"),
         power_factor=None if pf is None else min(abs(pf) / 100.0, 1.0),
     )
 
 
 def _text(words: list[int]) -> str:
-    raw = b"".join(w.to_bytes(2, "big") for w in words)
-    return raw.split(b"\0")[0].decode("ascii", errors="replace").strip()
+    return registers_to_text(words).strip()
 
 
 class SunSpecMeter(ModbusMeter):
