@@ -192,6 +192,21 @@ def test_encode_refuses_an_id_that_is_not_a_uuid() -> None:
         encode(msg)
 
 
+def test_a_hand_built_message_is_matched_to_its_payload_by_value() -> None:
+    # Message.update() carries the payload's own NAME and the MessageType member; a message built
+    # by hand may carry equal strings instead and encodes the same, while a name or type that
+    # does not belong to the payload is refused before anything is encoded.
+    payload = p.CpStatusUpdate(evse_id="E", connector_id=1, state=p.CpState.A1)
+    ident = "6f1c1a52-1111-4a4a-9c9c-111111111111"
+    built = Message(id=ident, name="cp_status", type=MessageType.UPDATE, data=payload)
+    by_hand = Message(id=ident, name="".join(["cp_", "status"]), type="update", data=payload)  # type: ignore[arg-type]
+    assert encode(by_hand) == encode(built)
+    for name, type_ in (("evse_status", MessageType.UPDATE), ("cp_status", MessageType.REQUEST)):
+        wrong = Message(id=ident, name=name, type=type_, data=payload)
+        with pytest.raises(MessageError, match=r"^\$\.data: payload CpStatusUpdate does not match"):
+            encode(wrong)
+
+
 @pytest.mark.josev_contract
 def test_utc_timestamp_matches_the_contract_pattern(contract: Contract) -> None:
     doc = contract.schema_doc("meter_values", "update")

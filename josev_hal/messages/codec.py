@@ -547,19 +547,31 @@ def _unwrap(info: mi.Type) -> mi.Type:
 # --------------------------------------------------------------------------------------------
 
 
-# Per payload class (one class per (name, type)): its strict decoder, the contract's name and type,
-# and the envelope bytes between the id and the payload, built once.
-_ENCODE: dict[type, tuple[msgspec.json.Decoder[Any], str, MessageType, bytes]] = {}
+# Per payload class (one class per (name, type)): the bound ``decode`` of its strict decoder, the
+# contract's name and type, and the envelope bytes between the id and the payload, built once.
+_ENCODE: dict[type, tuple[Any, str, MessageType, bytes]] = {}
+_encode_payload = _encoder.encode
 
 
-def _encode_entry(cls: type) -> tuple[msgspec.json.Decoder[Any], str, MessageType, bytes] | None:
+def _encode_entry(message: Message) -> tuple[Any, str, MessageType, bytes]:
+    """The entry of the message's payload class, or the MessageError saying that the payload
+    does not belong to the message's name and type (checked by equality: a hand-built message
+    may carry the type as a plain string)."""
+    data = message.data
+    cls = data.__class__
     entry = _ENCODE.get(cls)
     if entry is None:
         spec = next((s for s in SPECS.values() if s.payload_cls is cls), None)
-        if spec is None:
-            return None
-        middle = b'","name":"%s","type":"%s","data":' % (spec.name.encode(), spec.type.value.encode())
-        entry = _ENCODE[cls] = (_decoder(cls), spec.name, spec.type, middle)
+        if spec is not None:
+            middle = b'","name":"%s","type":"%s","data":' % (spec.name.encode(), spec.type.value.encode())
+            entry = _ENCODE[cls] = (_decoder(cls).decode, spec.name, spec.type, middle)
+    if entry is None or message.name != entry[1] or message.type != entry[2]:
+        raise MessageError(
+            f"payload {type(data).__name__} does not match name={message.name!r} type={message.type!r}",
+            path="$.data",
+            name=message.name,
+            msg_id=message.id,
+        )
     return entry
 
 
@@ -570,20 +582,19 @@ def encode(message: Message) -> bytes:
     (a bug in the caller: the message is not sent).
     """
     data = message.data
-    entry = _ENCODE.get(data.__class__) or _encode_entry(data.__class__)
-    if entry is None or message.name != entry[1] or message.type != entry[2]:
-        raise MessageError(
-            f"payload {type(data).__name__} does not match name={message.name!r} type={message.type!r}",
-            path="$.data",
-            name=message.name,
-            msg_id=message.id,
-        )
-    body = _encoder.encode(data)
+    entry = _ENCODE.get(data.__class__)
+    # Identity first: messages built by Message.update/request/response_to carry the payload's
+    # own NAME and the MessageType member; anything else is compared by value in _encode_entry.
+    if entry is None or message.name is not entry[1] or message.type is not entry[2]:
+        entry = _encode_entry(message)
+    body = _encode_payload(data)
     try:
         # Validation by the strict decoder of the class: types, ranges, patterns and the
         # cross-field rules exactly as on the receiving side (a Struct built in Python is not
         # type-checked by msgspec, so this is the one place where a wrong value is caught).
-        entry[0].decode(body)
+        # A check in Python of every field was measured slower than this decode (a generated
+        # per-class check of meter_values: 1.8 µs against 1.2 µs; H6-notes.md).
+        entry[0](body)
     except msgspec.ValidationError as exc:
         envelope = _Envelope(message.id, message.name, message.type, msgspec.Raw(body))
         raise _payload_error(type(data), exc, envelope) from None
