@@ -5,8 +5,12 @@ error naming both, and with no plugin offering a peer the command says so."""
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import re
+import subprocess
+import sys
+import textwrap
 from collections.abc import Callable, Iterable, Mapping
 
 import pluggy
@@ -167,3 +171,20 @@ def test_the_conflict_error_is_a_plugin_error_naming_the_later_plugin() -> None:
     with pytest.raises(ToolConflict) as info:
         collect_tools(pm, "hal_sim_peers")
     assert info.value.plugin == "b"
+
+
+def test_building_the_sim_command_loads_no_plugin() -> None:
+    # main() builds the chosen command's parser before running it; the peers (and so every
+    # plugin) are loaded only in run(), so the full CLI parser (top-level --help) does not load
+    # plugins on sim's account either.
+    script = textwrap.dedent(
+        """
+        import json, sys
+        from josev_hal.cli import build_parser
+        build_parser(only="sim")
+        print(json.dumps(sorted(m for m in sys.modules if m.startswith("josev_hal_"))))
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == []
