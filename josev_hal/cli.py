@@ -18,7 +18,8 @@ import re
 import sys
 import typing
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+
+import msgspec
 
 from josev_hal import __version__
 
@@ -53,13 +54,12 @@ LOG_LEVEL_HELP = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class LogLevels:
+class LogLevels(msgspec.Struct, frozen=True):
     """A parsed ``--log-level``: the root level (``None``: the command's default) plus per-logger
     levels."""
 
     root: int | None
-    loggers: dict[str, int] = field(default_factory=dict)
+    loggers: dict[str, int] = msgspec.field(default_factory=dict)
 
     def root_or(self, default: int) -> int:
         return default if self.root is None else self.root

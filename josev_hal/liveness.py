@@ -19,7 +19,8 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+
+import msgspec
 
 __all__ = ["Heartbeat", "Liveness", "Overdue"]
 
@@ -58,8 +59,7 @@ class Heartbeat:
         return f"Heartbeat({self.name!r}, limit_s={self.limit_s:g})"
 
 
-@dataclass(frozen=True)
-class Overdue:
+class Overdue(msgspec.Struct, frozen=True):
     """A loop that missed its limit: how long since it last turned and where its thread is now."""
 
     name: str

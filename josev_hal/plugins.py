@@ -32,10 +32,10 @@ import inspect
 import logging
 import os
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import asdict, dataclass, field
 from types import ModuleType
 from typing import Any
 
+import msgspec
 import pluggy
 
 from josev_hal import __version__
@@ -87,24 +87,22 @@ def autoload_enabled() -> bool:
     return os.environ.get(AUTOLOAD_ENV, "").strip().lower() not in {"1", "true", "yes", "on"}
 
 
-@dataclass(frozen=True, slots=True)
-class PluginInfo:
+class PluginInfo(msgspec.Struct, frozen=True):
     """One registered plugin, as ``josev-hal plugins`` lists it."""
 
     name: str
     distribution: str | None
     version: str | None
     entry_point: str | None
-    hooks: list[str] = field(default_factory=list)
-    drivers: list[str] = field(default_factory=list)
-    bus_kinds: list[str] = field(default_factory=list)
+    hooks: list[str] = msgspec.field(default_factory=list)
+    drivers: list[str] = msgspec.field(default_factory=list)
+    bus_kinds: list[str] = msgspec.field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return msgspec.structs.asdict(self)
 
 
-@dataclass(frozen=True, slots=True)
-class PluginFailure:
+class PluginFailure(msgspec.Struct, frozen=True):
     """An entry-point plugin that could not be loaded and is disabled."""
 
     name: str
@@ -122,18 +120,16 @@ class PluginFailure:
         )
 
 
-@dataclass
-class _Deferred:
+class _Deferred(msgspec.Struct):
     """An entry-point plugin discovered but not imported yet, with what it says it provides."""
 
     entry_point: md.EntryPoint
     origin: _Origin
-    drivers: set[str] = field(default_factory=set)
-    bus_kinds: set[str] = field(default_factory=set)
+    drivers: set[str] = msgspec.field(default_factory=set)
+    bus_kinds: set[str] = msgspec.field(default_factory=set)
 
 
-@dataclass(frozen=True, slots=True)
-class _Origin:
+class _Origin(msgspec.Struct, frozen=True):
     distribution: str | None
     version: str | None
     entry_point: str | None  # "name = module:attr"

@@ -31,8 +31,9 @@ from __future__ import annotations
 import enum
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
+
+import msgspec
 
 from josev_hal.errors import ConfigError, PluginError
 from josev_hal.messages import SPECS, Message, MessageType, Payload
@@ -81,8 +82,7 @@ class RouteKind(enum.StrEnum):
     IGNORED = "ignored"
 
 
-@dataclass(frozen=True, slots=True)
-class Route:
+class Route(msgspec.Struct, frozen=True):
     """One row: ``owner`` is the component name that binds the handler (``station``,
     ``functions.reset``, ``functions.listen``, ``bridge``, or ``-`` when ignored)."""
 

@@ -9,12 +9,12 @@ README's coverage table agrees with it.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from josev_hal.errors import PluginError
@@ -59,12 +59,12 @@ def test_a_table_missing_a_contract_row_or_holding_two_is_refused_naming_the_pai
         RoutingError, match=r"cp_pwm\.request: Josev sends it but the routing table has no row"
     ):
         check_table(without)
-    twice = [*ROUTES, dataclasses.replace(route("reset", "request"), owner="station")]
+    twice = [*ROUTES, msgspec.structs.replace(route("reset", "request"), owner="station")]
     with pytest.raises(RoutingError, match=r"reset\.request: two rows \(functions\.reset, station\)"):
         check_table(twice)
     foreign = [
         *ROUTES,
-        dataclasses.replace(route("reset", "request"), name="cp_status", type=MessageType.UPDATE),
+        msgspec.structs.replace(route("reset", "request"), name="cp_status", type=MessageType.UPDATE),
     ]
     with pytest.raises(RoutingError, match=r"cp_status\.update: Josev never sends it"):
         check_table(foreign)

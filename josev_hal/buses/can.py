@@ -24,7 +24,6 @@ import itertools
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import msgspec
@@ -92,8 +91,7 @@ class CanBusOptions(msgspec.Struct, forbid_unknown_fields=True):
             raise ValueError("interface and channel must not be empty")
 
 
-@dataclass(frozen=True, slots=True)
-class _Subscription:
+class _Subscription(msgspec.Struct, frozen=True):
     handle: int
     callback: CanListener
     can_id: int | None

@@ -38,10 +38,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
+
+import msgspec
 
 from josev_hal.functions.authorization import TokenAuthorizer, process_authorized_token, validate_variable
 from josev_hal.functions.availability import AvailabilityManager
@@ -93,8 +94,7 @@ class FunctionsBridge(Registrar, Protocol):
     def add_snapshot_provider(self, provider: Callable[[], list[Payload]]) -> None: ...
 
 
-@dataclass(frozen=True, slots=True)
-class VendorPolicies:
+class VendorPolicies(msgspec.Struct, frozen=True):
     """The vendor-policy hooks as typed calls: the functions call these, never ``pm.hook``."""
 
     pm: pluggy.PluginManager
@@ -137,8 +137,7 @@ class VendorPolicies:
         return store if store is not None else FileKeyStore(self.state_dir / "keys")
 
 
-@dataclass
-class Functions:
+class Functions(msgspec.Struct):
     """Everything :func:`install` created; :meth:`close` stops their threads."""
 
     settings: FunctionsSettings
@@ -155,8 +154,8 @@ class Functions:
     ocpp_messages: OcppMessageService
     notify: Notifier
     relay: Relay
-    ocpp_connectors: dict[int, Sequence[int]] = field(default_factory=dict)
-    registered: list[str] = field(default_factory=list)
+    ocpp_connectors: dict[int, Sequence[int]] = msgspec.field(default_factory=dict)
+    registered: list[str] = msgspec.field(default_factory=list)
 
     def routes(self) -> dict[str, dict[tuple[str, MessageType], Handler]]:
         """Each function module's handlers, keyed by the module's owner name in the routing table."""

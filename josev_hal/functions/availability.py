@@ -29,9 +29,10 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import msgspec
 
 from josev_hal.functions.ports import EvsePort, opt
 from josev_hal.messages import Message, Payload
@@ -45,13 +46,12 @@ STATE_FILE = "availability.json"
 _FORMAT_VERSION = 1
 
 
-@dataclass
-class AvailabilityState:
+class AvailabilityState(msgspec.Struct):
     """What the operator set (only inoperative scopes are stored; everything else is operative)."""
 
     station_operative: bool = True
-    inoperative_evses: set[str] = field(default_factory=set)
-    inoperative_connectors: set[tuple[str, int]] = field(default_factory=set)
+    inoperative_evses: set[str] = msgspec.field(default_factory=set)
+    inoperative_connectors: set[tuple[str, int]] = msgspec.field(default_factory=set)
 
     def to_json(self) -> dict[str, Any]:
         connectors: dict[str, list[int]] = {}

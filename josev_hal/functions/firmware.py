@@ -35,10 +35,11 @@ import threading
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
+
+import msgspec
 
 from josev_hal.functions.config import FirmwareSettings
 from josev_hal.functions.ports import opt
@@ -100,8 +101,7 @@ class FirmwareStatus(enum.StrEnum):
     INSTALLATION_FAILED = "installation_failed"
 
 
-@dataclass(frozen=True)
-class FirmwareRequest:
+class FirmwareRequest(msgspec.Struct, frozen=True):
     """The fields of an ``update_firmware`` request this module uses (decoupled from msgspec)."""
 
     request_id: int
@@ -131,8 +131,7 @@ class FirmwareRequest:
         )
 
 
-@dataclass(frozen=True)
-class FirmwareImage:
+class FirmwareImage(msgspec.Struct, frozen=True):
     """A downloaded and verified image handed to the installer."""
 
     request_id: int
@@ -242,8 +241,7 @@ def verify_signature(cert: x509.Certificate, signature_b64: str, sha256_digest: 
     return True
 
 
-@dataclass
-class FirmwareJob:
+class FirmwareJob(msgspec.Struct):
     """One accepted update; ``done`` is set when the job thread has finished (any outcome)."""
 
     request: FirmwareRequest

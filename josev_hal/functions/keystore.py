@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -62,8 +61,7 @@ class KeyStoreError(HalError):
     """A key or CSR could not be produced (bad subject, algorithm not allowed, storage failed)."""
 
 
-@dataclass(frozen=True)
-class _Algorithm:
+class _Algorithm(msgspec.Struct, frozen=True):
     kind: str  # "ec" | "rsa"
     curve_name: str | None  # a class name in cryptography's ``ec`` module
     rsa_bits: int
@@ -99,8 +97,7 @@ def default_algorithm(certificate_type: str) -> str:
     return "ECDSA_SHA512" if certificate_type == V2G20 else "ECDSA_SHA256"
 
 
-@dataclass(frozen=True)
-class CsrSubject:
+class CsrSubject(msgspec.Struct, frozen=True):
     """Subject of the CSR as the request gives it."""
 
     common_name: str

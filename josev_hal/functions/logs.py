@@ -23,9 +23,10 @@ import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+
+import msgspec
 
 from josev_hal.functions.config import LogsSettings
 from josev_hal.functions.ports import opt
@@ -59,8 +60,7 @@ log = logging.getLogger(__name__)
 Collector = Callable[[datetime | None, datetime | None, str], Sequence[Path]]
 
 
-@dataclass(frozen=True)
-class LogRequest:
+class LogRequest(msgspec.Struct, frozen=True):
     request_id: int
     log_type: str
     remote_location: str
@@ -135,8 +135,7 @@ def _age_key(path: Path) -> tuple[float, str]:
         return (0.0, path.name)
 
 
-@dataclass
-class _Job:
+class _Job(msgspec.Struct):
     request: LogRequest
     filename: str
     cancel: threading.Event

@@ -15,9 +15,9 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 from msgspec import UNSET
 
 from josev_hal.errors import DeviceError, HalError
@@ -37,8 +37,7 @@ class UnknownEvse(HalError):
     """An action or a query named an EVSE (or connector) this station does not have."""
 
 
-@dataclass(frozen=True, slots=True)
-class ActionResult:
+class ActionResult(msgspec.Struct, frozen=True):
     """What an operator action did: ``ok`` False with ``reason`` when the core refused it."""
 
     ok: bool
