@@ -210,7 +210,7 @@ def _is_uuid(ident: object) -> bool:
 
 def _reads_every_byte(info: mi.Type, seen: set[type] | None = None) -> bool:
     """Whether msgspec, decoding ``info``, reads every string it meets (so it checks their UTF-8
-    itself, see _FastTable). A Struct that tolerates unknown keys skips their values unread;
+    itself, see _FAST). A Struct that tolerates unknown keys skips their values unread;
     anything this function does not know counts as skipping, to stay on the safe side."""
     seen = set() if seen is None else seen
     if isinstance(info, mi.Metadata):
@@ -241,58 +241,69 @@ def _reads_every_byte(info: mi.Type, seen: set[type] | None = None) -> bool:
     )
 
 
-class _FastTable(dict[bytes, "tuple[Any, MessageType, bool] | None"]):
-    """Decoders for canonical envelopes by the bytes at _NAME_AT, typed down to the payload.
+_FastEntry = tuple[Any, MessageType, bool]
 
-    An entry is ``(decode, type, utf8_checked)``: the bound ``decode`` of a decoder whose envelope
-    type has the name as a Literal and the payload class as ``data``, the message type to confirm
-    after decoding (a repeated "type" key wins over the one the key was read from), and whether
-    msgspec itself checks the UTF-8 of every byte of such a message (no Struct in the payload
-    tolerates unknown keys, so no value is skipped unread: msgspec checks UTF-8 in every string
-    it decodes and a non-ASCII byte outside a string is a syntax error); only where it does not,
-    decode() checks that the buffer is ASCII before taking the fast path.
+# Decoders for canonical envelopes by the bytes at _NAME_AT, typed down to the payload. An entry
+# is ``(decode, type, utf8_checked)``: the bound ``decode`` of a decoder whose envelope type has
+# the name as a Literal and the payload class as ``data``; the message type to confirm after
+# decoding (a repeated "type" key wins over the one the key was read from); and whether msgspec
+# itself checks the UTF-8 of every byte of such a message (no Struct in the payload tolerates
+# unknown keys, so no value is skipped unread: msgspec checks UTF-8 in every string it decodes,
+# and a non-ASCII byte outside a string is a syntax error); only where it does not, decode()
+# checks that the buffer is ASCII before taking the fast path. A plain dict (its ``get`` is the
+# cheapest lookup per message); _fast_entry() fills it.
+_FAST: dict[bytes, _FastEntry] = {}
+_fast_get = _FAST.get
 
-    Each decoder is built on the first message of its pair (building all 85 up front cost ~14 ms
-    on the way to the first answer); a key that is no (name, type) pair of the contract maps to
-    None and is not remembered (hostile input must not grow the table).
-    """
 
-    def __init__(self) -> None:
-        super().__init__()
-        full = {b'%s","type":"%s' % (n.encode(), t.encode()): s for (n, t), s in SPECS.items()}
-        windows: dict[bytes, MessageSpec | None] = {}
-        for key, spec in full.items():
-            window = (key + _DATA_OPEN)[: _WINDOW_END - _NAME_AT]
-            windows[window] = None if window in windows else spec  # shared: search instead
-        # A full key never equals another pair's window (it would have to start with that pair's
-        # name and type), so both kinds of key live in one table.
-        self._specs = {**{w: s for w, s in windows.items() if s is not None}, **full}
+def _fast_keys() -> dict[bytes, MessageSpec]:
+    full = {b'%s","type":"%s' % (n.encode(), t.encode()): s for (n, t), s in SPECS.items()}
+    windows: dict[bytes, MessageSpec | None] = {}
+    for key, spec in full.items():
+        window = (key + _DATA_OPEN)[: _WINDOW_END - _NAME_AT]
+        windows[window] = None if window in windows else spec  # shared: search instead
+    # A full key never equals another pair's window (it would have to start with that pair's name
+    # and type), so both kinds of key live in one table.
+    return {**{w: s for w, s in windows.items() if s is not None}, **full}
 
-    def __missing__(self, key: bytes) -> tuple[Any, MessageType, bool] | None:
-        spec = self._specs.get(key)
+
+_FAST_KEYS = _fast_keys()
+
+
+def _fast_entry(payload: bytes) -> _FastEntry | None:
+    """The entry for a canonical envelope whose window is not in _FAST yet: its pair's decoder is
+    built on the first message (building all 85 up front cost ~14 ms on the way to the first
+    answer), or found by searching for '","data":' where two long names share the window. Bytes
+    that name no (name, type) pair of the contract give None and are not remembered (hostile
+    input must not grow the table)."""
+    key = payload[_NAME_AT:_WINDOW_END]
+    spec = _FAST_KEYS.get(key)
+    if spec is None:
+        key = payload[_NAME_AT : payload.find(_DATA_OPEN, _NAME_AT)]
+        entry = _FAST.get(key)
+        if entry is not None:
+            return entry
+        spec = _FAST_KEYS.get(key)
         if spec is None:
             return None
-        typed = msgspec.defstruct(
-            f"{spec.payload_cls.__name__}Envelope",
-            [
-                ("id", str),
-                ("name", Literal[spec.name]),
-                ("type", MessageType),
-                ("data", spec.payload_cls),
-            ],
-            bases=(Message,),
-            kw_only=True,
-            forbid_unknown_fields=True,
-            # Not tracked by the cycle collector (cheaper to create and free): it holds two strs,
-            # an enum member and a payload, which is itself untracked (Payload has gc=False).
-            gc=False,
-        )
-        utf8_checked = _reads_every_byte(mi.type_info(typed))
-        entry = self[key] = (msgspec.json.Decoder(typed).decode, spec.type, utf8_checked)
-        return entry
-
-
-_FAST = _FastTable()
+    typed = msgspec.defstruct(
+        f"{spec.payload_cls.__name__}Envelope",
+        [
+            ("id", str),
+            ("name", Literal[spec.name]),
+            ("type", MessageType),
+            ("data", spec.payload_cls),
+        ],
+        bases=(Message,),
+        kw_only=True,
+        forbid_unknown_fields=True,
+        # Not tracked by the cycle collector (cheaper to create and free): it holds two strs, an
+        # enum member and a payload, which is itself untracked (Payload has gc=False).
+        gc=False,
+    )
+    utf8_checked = _reads_every_byte(mi.type_info(typed))
+    entry = _FAST[key] = (msgspec.json.Decoder(typed).decode, spec.type, utf8_checked)
+    return entry
 
 
 # --------------------------------------------------------------------------------------------
@@ -311,9 +322,7 @@ def decode(payload: bytes | str, *, strict: bool | None = None) -> Message:
         # Fast path (see _NAME_AT). The bytes at _NAME_AT only *select* a candidate decoder; its
         # verdict on the whole document is what counts.
         if payload.__class__ is bytes:
-            entry = _FAST[payload[_NAME_AT:_WINDOW_END]]
-            if entry is None:
-                entry = _FAST[payload[_NAME_AT : payload.find(_DATA_OPEN, _NAME_AT)]]
+            entry = _fast_get(payload[_NAME_AT:_WINDOW_END]) or _fast_entry(payload)
             if entry is not None and (entry[2] or payload.isascii()):
                 try:
                     msg: Message = entry[0](payload)
