@@ -230,6 +230,12 @@ class ContactorSupervisor:
     def since_last_close(self, now: float) -> float | None:
         return None if self.last_close_at is None else now - self.last_close_at
 
+    @property
+    def settled(self) -> bool:
+        """No feedback supervision is under way (no command awaits its confirmation, no mismatch
+        is being timed): only a new reading or command can change this supervisor's state."""
+        return self._mismatch_since is None and not self._awaiting_confirmation
+
     def may_be_closed(self) -> bool:
         """Commanded closed, mirror contact closed (welded), or state unknown."""
         return bool(self.closed or self.feedback or "link:contactor" in self._faults)

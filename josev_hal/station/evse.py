@@ -216,6 +216,10 @@ class EvseController:
         self._last_decision: Decision | None = None
         self._refusal_logged: tuple[Blocker, ...] = ()
         self._tx_was_active = False
+        # steady-state skip (#17): what the reads of the last full evaluation left (None: not
+        # steady) and until when no timer of the decide/actuate/report part can move
+        self._steady_key: tuple[object, ...] | None = None
+        self._steady_until = -math.inf
 
         # meter
         self._meter_reading: MeterReading | None = None
@@ -454,12 +458,20 @@ class EvseController:
         self.run_due_self_tests()
 
     def sample(self, now: float | None = None, *, confirmed: bool = False) -> None:
-        """One control step: read inputs, decide, actuate, publish (never a slow self-test)."""
+        """One control step: read inputs, decide, actuate, publish (never a slow self-test).
+
+        The periodic step: when its reads moved nothing and no timer of the rest can have run
+        out, the rest is skipped (:meth:`_read_state`, :meth:`_quiet_until`). Notifications and
+        requests always evaluate in full."""
         with self._lock:
-            self._dirty = False
+            # a notification nobody evaluated yet (its thread found the lock taken) makes this
+            # sample a full one: it stands in for that evaluation
+            steady_skip, self._dirty = not self._dirty, False
             # a CP push that arrived meanwhile confirms this (later) sample too
             confirmed, self._dirty_confirmed = confirmed or self._dirty_confirmed, False
-            self._evaluate_locked(self._clock() if now is None else now, confirmed=confirmed)
+            self._evaluate_locked(
+                self._clock() if now is None else now, confirmed=confirmed, steady_skip=steady_skip
+            )
         self._after_release()
 
     def run(self, fn: Callable[[float], Any], now: float | None = None) -> Any:
@@ -475,7 +487,7 @@ class EvseController:
         """An evaluation from inside :meth:`run` (the caller holds the lock)."""
         self._evaluate_locked(now)
 
-    def _evaluate_locked(self, now: float, *, confirmed: bool = False) -> None:
+    def _evaluate_locked(self, now: float, *, confirmed: bool = False, steady_skip: bool = False) -> None:
         if self._stopped:
             return  # the drivers may be released: touch nothing
         if self._stopping:
@@ -500,6 +512,12 @@ class EvseController:
             self.dc_path.read()
             if self.dc_path.cable_check_running:
                 self.dc_path.advance(now, contactor_closed=self._contactor_really_closed())
+        if steady_skip and now < self._steady_until and self._steady_key == self._read_state():
+            # Steady state (#17): the reads above moved nothing the rest looks at, nothing else
+            # changed it since the last full evaluation (every other entry evaluates in full), and
+            # none of its timers ran out: deciding, actuating and reporting again would do nothing.
+            return
+        self._steady_key = None
         self._check_meter(now)
         # 2.-3. decide and actuate, opening first
         decision = self._decide(now)
@@ -526,6 +544,52 @@ class EvseController:
         # 4. report
         self._publish_changes()
         self._note_transaction()
+        self._steady_until = self._quiet_until(now)
+        self._steady_key = self._read_state() if now < self._steady_until else None
+
+    def _read_state(self) -> tuple[object, ...]:
+        """What a sample's reads can move that the decide/actuate/report part looks at: the
+        fault set, the accepted CP states and cables, the RCD, the contactor, the lock."""
+        c, lock, rcd = self.contactor, self._plug_lock, self.rcd
+        return (
+            self.fault_book.version,
+            self.pilots.version,
+            rcd.latched,
+            rcd.now_tripped,
+            rcd.testing,
+            c.closed,
+            c.feedback,
+            c.settled,
+            None if lock is None else (lock.commanded, lock.feedback, lock.confirmed, lock.settled),
+        )
+
+    def _quiet_until(self, now: float) -> float:
+        """Until when the decide/actuate/report part, given the same state, would do exactly
+        what it just did (-inf: it may act on the next sample without any change). Its clocks:
+        the minimum closing interval, the meter's staleness, a daily RCD test falling due; a PWM
+        withdrawal, a running self-test, DC (cable check, pre-charge) and a supervision under way
+        never count as steady. The reads' own timers (feedback, lock and PP timeouts) run in the
+        reads, which every sample does; what they raise moves :meth:`_read_state`."""
+        if (
+            self.dc
+            or self._stopping
+            or self.rcd.testing
+            or self.withdrawal.waiting
+            or not self.contactor.settled
+            or (self._plug_lock is not None and not self._plug_lock.settled)
+        ):
+            return -math.inf
+        # 1 us early: at the exact edge a float comparison in the rule may already flip
+        margin = 1e-6
+        until = self.rcd.due_changes_at(self.session.plugged) - margin
+        last_close = self.contactor.last_close_at
+        interval = self.settings.min_close_interval_s
+        if not self.contactor.closed and last_close is not None and interval > 0:
+            until = min(until, last_close + interval - margin)
+        if self.devices.meter is not None:
+            last_ok = self._created_at if self._meter_ok_at is None else self._meter_ok_at
+            until = min(until, last_ok + self.settings.meter_stale_after_s - margin)
+        return until
 
     def _may_stay_closed(self, decision: Decision, now: float) -> bool:
         if self._test_closing(decision):

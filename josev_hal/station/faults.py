@@ -51,6 +51,9 @@ class FaultBook:
         self._emit = emit
         self.link_loss_blocks = link_loss_blocks
         self._faults: dict[str, Fault] = {}
+        #: counts every change of the active set (a fault raised or removed): a sample compares it
+        #: to see that its reads raised or cleared nothing (the steady-state skip, #17)
+        self.version = 0
 
     # -- reporting (the FaultSink protocol of the DC path and the lock) -------------------------
     def set_fault(
@@ -67,6 +70,7 @@ class FaultBook:
         if key in self._faults:
             return
         self._faults[key] = Fault(key, component, name, detail, latched, blocks)
+        self.version += 1
         log.warning(
             "evse=%s hardware_fault component=%s fault=%s latched=%s detail=%s",
             self.evse_id,
@@ -90,6 +94,7 @@ class FaultBook:
         """Remove ``key`` even if it latches (operator action, reset)."""
         fault = self._faults.pop(key, None)
         if fault is not None:
+            self.version += 1
             log.info("evse=%s fault cleared component=%s key=%s", self.evse_id, fault.component, key)
             self._emit(EventKind.FAULT_CLEARED, key=key)
 

@@ -62,6 +62,9 @@ class PilotInputs:
         self.cables: dict[int, CableReading] = {}
         self._pp_readable: dict[int, bool] = {}
         self._pp_invalid_since: dict[int, float] = {}
+        #: counts every change of an accepted CP state, a cable reading or a PP's readability:
+        #: a sample compares it to see that its reads moved none of them (steady-state skip, #17)
+        self.version = 0
         connectors = {c.id: c for c in settings.connectors}
         #: socket connectors whose PP the core reads (a fixed cable's rating comes from the profile)
         self.sockets = tuple(
@@ -83,6 +86,7 @@ class PilotInputs:
         for cid in self.classifiers:
             self.classifiers[cid] = self._classifier()
             self.states[cid] = None
+        self.version += 1
 
     # -- CP ------------------------------------------------------------------------------------
     def read_cp(self, now: float, confirmed: bool) -> tuple[list[CpChange], list[int]]:
@@ -118,8 +122,11 @@ class PilotInputs:
 
     def _set_state(self, cid: int, state: str | None, now: float | None) -> CpChange | None:
         previous = self.states[cid]
+        if state == previous:
+            return None
         self.states[cid] = state
-        if state is None or state == previous:
+        self.version += 1
+        if state is None:
             return None
         self._emit(EventKind.CP_STATE, now, connector_id=cid, state=state, previous=previous)
         return CpChange(cid, previous, state)
@@ -140,12 +147,16 @@ class PilotInputs:
                 sample = pp.read()
             except DeviceError as exc:
                 self._faults.link_fault(f"pp{cid}", exc)
-                self._pp_readable[cid] = False
+                if self._pp_readable.get(cid) is not False:
+                    self._pp_readable[cid] = False
+                    self.version += 1
             else:
                 self._faults.clear_fault(f"link:pp{cid}")
-                self._pp_readable[cid] = True
                 cable = cable_from_sample(sample, self.settings.phases, self.settings.pp_windows)
-                self.cables[cid] = cable
+                if not self._pp_readable.get(cid, False) or cable != self.cables.get(cid):
+                    self._pp_readable[cid] = True
+                    self.cables[cid] = cable
+                    self.version += 1
                 if cable.fault:
                     self._faults.set_fault(f"pp{cid}", "pp", p.HardwareFaultName.OTHER, "PP out of range")
                 else:

@@ -134,6 +134,14 @@ class PlugLock:
         if not locked:
             self.confirmed = False
 
+    @property
+    def settled(self) -> bool:
+        """Readable and nothing timed is under way (no mismatch being timed, no lock without
+        feedback waiting out its settle time): only a new reading or command changes it."""
+        if not self.readable or self._mismatch_since is not None:
+            return False
+        return not (self.feedback is None and self.commanded and not self.confirmed)
+
     def status(self, faulted: bool) -> p.CableLockStatus:
         """The lock state for ``cable_info``."""
         if faulted:

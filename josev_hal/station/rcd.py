@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import math
 
 from josev_hal.devices import Rcd
 from josev_hal.errors import DeviceError
@@ -149,6 +150,14 @@ class RcdGuard:
         if self.policy is RcdSelfTestPolicy.DAILY:
             return self.last_pass_at is None or now - self.last_pass_at >= _DAY_S
         return False
+
+    def due_changes_at(self, session: bool) -> float:
+        """The time at which :meth:`due` may turn true by the clock alone (the daily test falls
+        due); ``inf`` when only a state change can move it."""
+        daily = self.policy is RcdSelfTestPolicy.DAILY and self.supported and session
+        if daily and not self.testing and self.last_pass_at is not None:
+            return self.last_pass_at + _DAY_S
+        return math.inf
 
     def run(self, timeout_s: float = 2.0) -> tuple[bool, str]:
         """Run the driver's test (no lock held; the caller set ``testing`` and keeps the contactor
