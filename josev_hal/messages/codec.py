@@ -203,9 +203,10 @@ _UUID_SHAPE = b"xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx"
 
 def _is_uuid(ident: object) -> bool:
     """Exactly :data:`UUID_PATTERN`'s verdict (ASCII hex, 8-4-4-4-12), without ``re``."""
-    if ident.__class__ is not str:
+    # isascii first: a UUID is ASCII, and encode() of an ASCII str cannot fail (no surrogates).
+    if ident.__class__ is not str or not ident.isascii():  # type: ignore[attr-defined,unused-ignore]
         return False
-    return ident.encode("utf-8", "replace").translate(_UUID_TABLE) == _UUID_SHAPE  # type: ignore[attr-defined,unused-ignore]
+    return ident.encode().translate(_UUID_TABLE) == _UUID_SHAPE  # type: ignore[attr-defined,unused-ignore]
 
 
 def _reads_every_byte(info: mi.Type, seen: set[type] | None = None) -> bool:
