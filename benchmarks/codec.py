@@ -15,6 +15,12 @@ The floor is msgspec without types: ``msgspec.json.decode`` of the same bytes an
 ``msgspec.json.encode`` of the same message as plain dicts. Prints microseconds per message and
 every contender's ratio to that floor (rounds of all contenders interleaved). Needs the ``bench``
 extra and ``../shared/josev-api`` (or ``$JOSEV_API_DIR``).
+
+Below the table, where josev-hal's time goes (same interleaved method, in the decode and encode
+rounds): the payload alone through msgspec, typed and strict (``Decoder(payload class)`` on the
+``data`` bytes; ``Encoder().encode(payload)``). A strict decode cannot cost less than its typed
+msgspec pass, and a validated encode not less than an encode plus that strict decode of the
+result (the Python glue of josev-hal is the rest).
 """
 
 from __future__ import annotations
@@ -37,6 +43,8 @@ REPO = Path(__file__).resolve().parents[1]
 API = Path(os.environ.get("JOSEV_API_DIR", REPO.parent / "shared" / "josev-api"))
 FLOOR = "floor (untyped msgspec)"
 OURS = "josev-hal"
+PART_DEC = "payload: strict msgspec decode"
+PART_ENC = "payload: msgspec encode"
 
 
 def bench(fns: dict[str, Callable[[], object]], seconds: float) -> dict[str, float]:
@@ -192,6 +200,9 @@ def main(argv: list[str] | None = None) -> int:
         # What the daemon encodes: a payload in a message it created (fresh, trusted uuid4 id);
         # "decoded" re-encodes the message decode() returned (its id is checked again).
         fresh = Message.update(msg.data) if type_ == "update" else msg
+        strict_payload = msgspec.json.Decoder(type(msg.data))
+        payload_encoder = msgspec.json.Encoder()
+        data_bytes = payload_encoder.encode(msg.data)
         s = args.seconds
         dec = bench(
             {
@@ -200,6 +211,7 @@ def main(argv: list[str] | None = None) -> int:
                 "json + jsonschema": js_decode,
                 "json + fastjsonschema": fjs_decode,
                 "pydantic v2": lambda raw=raw, model=model: model.model_validate_json(raw),
+                PART_DEC: lambda b=data_bytes, d=strict_payload: d.decode(b),
             },
             s,
         )
@@ -211,6 +223,8 @@ def main(argv: list[str] | None = None) -> int:
                 "json + jsonschema": js_encode,
                 "json + fastjsonschema": fjs_encode,
                 "pydantic v2": lambda obj=obj: obj.model_dump_json(exclude_none=True),
+                PART_ENC: lambda data=msg.data, e=payload_encoder: e.encode(data),
+                PART_DEC: lambda b=data_bytes, d=strict_payload: d.decode(b),
             },
             s,
         )
@@ -223,11 +237,26 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{head} {'validate+encode':>16} {'/floor':>7}")
     for key, dec, enc in rows:
         base_d, base_e = dec[FLOOR], enc[FLOOR]
-        for name in dict.fromkeys([*dec, *enc]):
+        for name in [n for n in dict.fromkeys([*dec, *enc]) if n not in (PART_DEC, PART_ENC)]:
             d = f"{dec[name]:16.2f} {dec[name] / base_d:6.2f}x" if name in dec else f"{'-':>16} {'':>7}"
             e = f"{enc[name]:16.2f} {enc[name] / base_e:6.2f}x" if name in enc else f"{'-':>16} {'':>7}"
             print(f"{key:22} {name:26} {d} {e}")
     print("targets (#17): josev-hal decode+validate <= 1.25x floor, validate+encode <= 2.0x floor")
+    print()
+    print("where josev-hal's time goes (µs, ratio to the floor of the same column):")
+    for key, dec, enc in rows:
+        base_d, base_e = dec[FLOOR], enc[FLOOR]
+        typed, glue_d = dec[PART_DEC], dec[OURS] - dec[PART_DEC]
+        body, check = enc[PART_ENC], enc[PART_DEC]
+        glue_e = enc[OURS] - body - check
+        print(
+            f"{key:22} decode: typed payload {typed:.2f} ({typed / base_d:.2f}x), envelope, id and "
+            f"glue {glue_d:.2f} ({glue_d / base_d:.2f}x)"
+        )
+        print(
+            f"{'':22} encode: payload {body:.2f} ({body / base_e:.2f}x) + strict decode of it "
+            f"{check:.2f} ({check / base_e:.2f}x), envelope and glue {glue_e:.2f} ({glue_e / base_e:.2f}x)"
+        )
     return 0
 
 
