@@ -23,11 +23,11 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+import msgspec
 import pluggy
 
 if TYPE_CHECKING:
@@ -77,8 +77,7 @@ class ResetActionKind(enum.StrEnum):
     REJECT = "reject"  # answer ``rejected`` (e.g. a per-EVSE reset the product cannot do)
 
 
-@dataclass(frozen=True, slots=True)
-class ResetAction:
+class ResetAction(msgspec.Struct, frozen=True):
     """The answer of :meth:`HalSpec.hal_reset`.
 
     The functions layer answers ``accepted`` unless ``kind`` is ``REJECT``, opens the affected
@@ -106,8 +105,7 @@ class FirmwareInstallStatus(enum.StrEnum):
     INVALID_SIGNATURE = "invalid_signature"
 
 
-@dataclass(frozen=True, slots=True)
-class FirmwareInstallResult:
+class FirmwareInstallResult(msgspec.Struct, frozen=True):
     """The answer of :meth:`HalSpec.hal_install_firmware`.
 
     ``installed_path`` is where the image ended up (if it was kept), ``detail`` a log line.
@@ -121,8 +119,7 @@ class FirmwareInstallResult:
     detail: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class DataTransferResult:
+class DataTransferResult(msgspec.Struct, frozen=True):
     """The answer of :meth:`HalSpec.hal_data_transfer`: the ``data_transfer`` response fields.
 
     ``status`` is one of ``accepted``, ``rejected``, ``unknown_message_id``, ``unknown_vendor_id``;

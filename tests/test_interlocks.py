@@ -14,10 +14,10 @@ Invariants checked after every step:
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 from collections.abc import Iterator
 
+import msgspec
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -47,7 +47,7 @@ OK = InterlockInputs(
 
 
 def inputs(**changes: object) -> InterlockInputs:
-    base = {f: getattr(OK, f) for f in InterlockInputs.__dataclass_fields__}
+    base = {f: getattr(OK, f) for f in InterlockInputs.__struct_fields__}
     base.update(changes)
     return InterlockInputs(**base)  # type: ignore[arg-type]
 
@@ -67,7 +67,8 @@ def test_state_d_is_refused_without_ventilation_and_says_why() -> None:
 
 
 def test_the_safe_default_is_no_ventilation() -> None:
-    assert InterlockInputs.__dataclass_fields__["ventilation"].default is False
+    defaults = {f.name: f.default for f in msgspec.structs.fields(InterlockInputs)}
+    assert defaults["ventilation"] is False
     assert Blocker.NO_VENTILATION in decide(inputs(cp_states=("D2",))).blockers
 
 
@@ -282,7 +283,7 @@ def test_closing_implies_every_new_rule(i: InterlockInputs) -> None:
 @given(i=any_inputs())
 def test_each_new_rule_alone_decides(i: InterlockInputs) -> None:
     """Breaking one of the new rules on inputs that may close always forbids closing."""
-    base = dataclasses.replace(
+    base = msgspec.structs.replace(
         i,
         cp_states=("C2",),
         available=True,
@@ -305,21 +306,21 @@ def test_each_new_rule_alone_decides(i: InterlockInputs) -> None:
     )
     assert decide(base).may_close
     broken = [
-        (dataclasses.replace(base, cp_states=("D2",), ventilation=False), Blocker.NO_VENTILATION),
-        (dataclasses.replace(base, pp_required=True, pp_valid=False), Blocker.PP_INVALID),
-        (dataclasses.replace(base, rcd_self_test_failed=True), Blocker.RCD_SELF_TEST_FAILED),
-        (dataclasses.replace(base, rcd_self_test_pending=True), Blocker.RCD_SELF_TEST_PENDING),
-        (dataclasses.replace(base, overcurrent=True), Blocker.OVERCURRENT),
+        (msgspec.structs.replace(base, cp_states=("D2",), ventilation=False), Blocker.NO_VENTILATION),
+        (msgspec.structs.replace(base, pp_required=True, pp_valid=False), Blocker.PP_INVALID),
+        (msgspec.structs.replace(base, rcd_self_test_failed=True), Blocker.RCD_SELF_TEST_FAILED),
+        (msgspec.structs.replace(base, rcd_self_test_pending=True), Blocker.RCD_SELF_TEST_PENDING),
+        (msgspec.structs.replace(base, overcurrent=True), Blocker.OVERCURRENT),
         (
-            dataclasses.replace(
+            msgspec.structs.replace(
                 base, contactor_closed=False, since_last_close_s=1.0, min_close_interval_s=10.0
             ),
             Blocker.CLOSE_INTERVAL,
         ),
     ]
     if i.dc:
-        stale_check = dataclasses.replace(base, cable_check_session=i.hlc_session + 1)
-        stale_precharge = dataclasses.replace(base, precharge_session=i.hlc_session + 1)
+        stale_check = msgspec.structs.replace(base, cable_check_session=i.hlc_session + 1)
+        stale_precharge = msgspec.structs.replace(base, precharge_session=i.hlc_session + 1)
         broken += [(stale_check, Blocker.CABLE_CHECK_PENDING), (stale_precharge, Blocker.NO_PRECHARGE)]
     for bad, blocker in broken:
         assert decide(bad).blockers == (blocker,), (bad, blocker)

@@ -7,10 +7,10 @@ power module and RCD, not only the controller's bookkeeping."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import replace
 
 import pytest
 from josev_hal_sim.physics import EvRequest
+from msgspec.structs import replace
 
 from josev_hal.devices import CpMode
 from josev_hal.messages import payloads as p

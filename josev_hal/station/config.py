@@ -9,7 +9,8 @@ and keeps profile-format changes in one adapter.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+
+import msgspec
 
 from josev_hal.devices import DcCapabilities
 from josev_hal.station.cp import CpThresholds
@@ -47,8 +48,7 @@ class WeldingDetection(enum.StrEnum):
     NONE = "none"
 
 
-@dataclass(frozen=True, slots=True)
-class CableCheckSettings:
+class CableCheckSettings(msgspec.Struct, frozen=True):
     """The profile's ``[cable_check]`` table (timeouts per step, in seconds)."""
 
     current_limit_a: float = 2.0
@@ -61,8 +61,7 @@ class CableCheckSettings:
     measure_timeout_s: float = 20.0
 
 
-@dataclass(frozen=True, slots=True)
-class SafetySettings:
+class SafetySettings(msgspec.Struct, frozen=True):
     """The profile's ``[safety]`` table (the board's safety declaration)."""
 
     rcd_trip: str = "hardware"  # who opens on an RCD trip first: "hardware" or "hal"
@@ -79,16 +78,14 @@ class SafetySettings:
     overcurrent_grace_s: float = 5.0
 
 
-@dataclass(frozen=True, slots=True)
-class ConnectorSettings:
+class ConnectorSettings(msgspec.Struct, frozen=True):
     id: int
     cable: str = "socket"  # "socket": PP measured; "fixed": max_cable_current_a applies
     max_cable_current_a: float | None = None
     iso15118_type: str = "AC_three_phase_core"
 
 
-@dataclass(frozen=True, slots=True)
-class EvseSettings:
+class EvseSettings(msgspec.Struct, frozen=True):
     """Everything one EVSE controller needs (units in the names)."""
 
     evse_id: str
@@ -99,11 +96,11 @@ class EvseSettings:
     #: profile ``[evse] ventilation``: the charging area is ventilated, so CP D2 may be supplied
     ventilation: bool = False
     connectors: tuple[ConnectorSettings, ...] = (ConnectorSettings(1),)
-    safety: SafetySettings = field(default_factory=SafetySettings)
-    cp_thresholds: CpThresholds = field(default_factory=CpThresholds)
+    safety: SafetySettings = msgspec.field(default_factory=SafetySettings)
+    cp_thresholds: CpThresholds = msgspec.field(default_factory=CpThresholds)
     cp_sample_interval_s: float = 0.05
     cp_debounce_samples: int = 2
-    pp_windows: PpWindows = field(default_factory=PpWindows)
+    pp_windows: PpWindows = msgspec.field(default_factory=PpWindows)
     contactor_feedback_timeout_s: float = 0.25
     #: ``[contactor] min_close_interval_s``: a new closing waits this long after the last one
     #: (an EV toggling B/C must not chatter the contactor; chargebyte's Tarragon driver: 10 s)
@@ -134,4 +131,4 @@ class EvseSettings:
     #: power module's capabilities are capped by them.
     dc_limits: DcCapabilities | None = None
     #: DC cable check (IEC 61851-23): current limit, default test voltage, per-step timeouts
-    cable_check: CableCheckSettings = field(default_factory=CableCheckSettings)
+    cable_check: CableCheckSettings = msgspec.field(default_factory=CableCheckSettings)

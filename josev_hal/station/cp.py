@@ -27,7 +27,8 @@ from __future__ import annotations
 
 import enum
 import itertools
-from dataclasses import dataclass
+
+import msgspec
 
 from josev_hal.devices import CpMode, CpOutput, CpSample
 
@@ -51,8 +52,7 @@ _FROM_B_OR_ABOVE = frozenset({CpLetter.A, CpLetter.B})
 _FROM_C_OR_ABOVE = frozenset({CpLetter.A, CpLetter.B, CpLetter.C})
 
 
-@dataclass(frozen=True, slots=True)
-class CpThresholds:
+class CpThresholds(msgspec.Struct, frozen=True):
     """Band edges in volts at the CP pin (+12 V scale). Defaults: hardware-facts §1.3/§1.5."""
 
     a_min_v: float = 11.0
@@ -136,8 +136,7 @@ def state_name(letter: CpLetter, output: CpOutput) -> str:
     return f"{letter.value}{'2' if output.mode is CpMode.PWM else '1'}"
 
 
-@dataclass(frozen=True, slots=True)
-class CpReading:
+class CpReading(msgspec.Struct, frozen=True):
     """The outcome of one classified sample."""
 
     state: str  #: accepted state string (``"B2"``, ``"E"`` ...)

@@ -35,9 +35,9 @@ from __future__ import annotations
 
 import enum
 import logging
-from dataclasses import dataclass
 from typing import Protocol
 
+import msgspec
 from msgspec import UNSET, UnsetType
 
 from josev_hal.devices import DcCapabilities, DcPowerModule, DcSample, IsolationMonitor, IsolationStatus
@@ -112,8 +112,7 @@ class FaultSink(Protocol):
     def link_fault(self, what: str, exc: DeviceError) -> None: ...
 
 
-@dataclass(frozen=True, slots=True)
-class Setpoint:
+class Setpoint(msgspec.Struct, frozen=True):
     """A validated DC set-point: target voltage, current limit, pre-charge or not."""
 
     voltage_v: float

@@ -36,7 +36,6 @@ import math
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
@@ -123,8 +122,7 @@ class MainsMeter(Protocol):
     def read(self) -> MeterReading: ...
 
 
-@dataclass(frozen=True, slots=True)
-class EvseEnergy:
+class EvseEnergy(msgspec.Struct, frozen=True):
     """What the sharing needs to know about one EVSE."""
 
     voltage_v: float = 230.0
@@ -133,8 +131,7 @@ class EvseEnergy:
     priority: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class EnergySettings:
+class EnergySettings(msgspec.Struct, frozen=True):
     """Profile ``[limits]`` / ``[sessions]`` (see README, "Energy")."""
 
     interval_s: float = 0.5
@@ -143,8 +140,8 @@ class EnergySettings:
     #: [limits.site] max_current_a: per phase at the grid connection (mains meter)
     site_max_current_a: float | None = None
     mains_stale_after_s: float = 3.0
-    evses: Mapping[str, EvseEnergy] = field(default_factory=dict)
-    offline: OfflinePolicy = field(default_factory=OfflinePolicy)
+    evses: Mapping[str, EvseEnergy] = msgspec.field(default_factory=dict)
+    offline: OfflinePolicy = msgspec.field(default_factory=OfflinePolicy)
 
 
 class LimitCommand(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

@@ -14,9 +14,10 @@ once; wear counters and switching-time histograms must see every operation.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+
+import msgspec
 
 __all__ = ["EventKind", "EventListener", "StationEvent"]
 
@@ -49,12 +50,11 @@ class EventKind(StrEnum):
     METER_POLL = "meter_poll"
 
 
-@dataclass(frozen=True, slots=True)
-class StationEvent:
+class StationEvent(msgspec.Struct, frozen=True):
     evse_id: str
     kind: EventKind
     at: float  # the station clock (monotonic seconds)
-    detail: dict[str, Any] = field(default_factory=dict)
+    detail: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
 EventListener = Callable[[StationEvent], None]

@@ -41,7 +41,8 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable
-from dataclasses import dataclass
+
+import msgspec
 
 __all__ = ["Blocker", "Decision", "InterlockInputs", "decide"]
 
@@ -72,8 +73,7 @@ class Blocker(enum.StrEnum):
 _CHARGING_STATES = frozenset({"C2", "D2"})
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class InterlockInputs:
+class InterlockInputs(msgspec.Struct, frozen=True, kw_only=True):
     """A snapshot of everything the interlock looks at."""
 
     cp_states: tuple[str, ...]  #: accepted CP state per connector (``"C2"`` ...)
@@ -119,8 +119,7 @@ class InterlockInputs:
     min_close_interval_s: float = 0.0
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(msgspec.Struct, frozen=True):
     """``may_close`` is True exactly when ``blockers`` is empty."""
 
     blockers: tuple[Blocker, ...]

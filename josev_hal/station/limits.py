@@ -34,8 +34,9 @@ import enum
 import math
 import threading
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import TypeGuard
+
+import msgspec
 
 __all__ = [
     "STATION_SCOPE",
@@ -70,8 +71,7 @@ class LimitSource(enum.StrEnum):
     PHASE_SWITCH = "phase_switch"  # 0 A while the phases are being switched
 
 
-@dataclass(frozen=True, slots=True)
-class Limit:
+class Limit(msgspec.Struct, frozen=True):
     """One limit in amperes per phase. ``detail`` says more (``"4200 W"``, ``"expires in 60 s"``)."""
 
     source: LimitSource
@@ -83,8 +83,7 @@ class Limit:
         return isinstance(self.amps, int | float) and math.isfinite(self.amps) and self.amps >= 0
 
 
-@dataclass(frozen=True, slots=True)
-class EffectiveLimit:
+class EffectiveLimit(msgspec.Struct, frozen=True):
     """The minimum of the limits and the sources that bind it."""
 
     amps: float
@@ -226,8 +225,7 @@ def site_headroom_a(site_limit_a: float, site_currents_a: Iterable[float], evse_
 # ------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class LocalLimit:
+class LocalLimit(msgspec.Struct, frozen=True):
     """A local limit: ``amps`` per phase or ``watts`` (exactly one), until ``expires_at``
     (monotonic seconds; None = until cleared). ``origin`` names who set it (logs)."""
 

@@ -38,7 +38,8 @@ from __future__ import annotations
 import enum
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+
+import msgspec
 
 __all__ = [
     "WATCHED_SERVICES",
@@ -74,8 +75,7 @@ class OfflineAction(enum.StrEnum):
     STOP = "stop"
 
 
-@dataclass(frozen=True, slots=True)
-class OfflinePolicy:
+class OfflinePolicy(msgspec.Struct, frozen=True):
     """The profile's ``[sessions]`` policy. ``validate()`` raises ``ValueError`` naming the key."""
 
     on_josev_lost: OnJosevLost = OnJosevLost.CONTINUE
@@ -105,8 +105,7 @@ def decide_offline(policy: OfflinePolicy, lost_for_s: float | None, session: Ses
     return OfflineAction.NONE
 
 
-@dataclass(frozen=True, slots=True)
-class Transition:
+class Transition(msgspec.Struct, frozen=True):
     """Josev was lost (``lost=True``) or came back, at ``at``, and why."""
 
     lost: bool
@@ -194,14 +193,13 @@ class JosevWatch:
         return None
 
 
-@dataclass(slots=True)
-class OfflineEpisode:
+class OfflineEpisode(msgspec.Struct):
     """One period without Josev and what the HAL did in it."""
 
     started_at: float
     reason: str
     ended_at: float | None = None
-    actions: list[tuple[float, str, OfflineAction, str]] = field(default_factory=list)
+    actions: list[tuple[float, str, OfflineAction, str]] = msgspec.field(default_factory=list)
 
     def record(self, at: float, evse_id: str, action: OfflineAction, detail: str) -> None:
         self.actions.append((at, evse_id, action, detail))

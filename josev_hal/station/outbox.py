@@ -21,8 +21,9 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 from josev_hal.station.events import EventListener, StationEvent
 
@@ -34,8 +35,7 @@ log = logging.getLogger(__name__)
 TransactionListener = Callable[[str, str, str], None]
 
 
-@dataclass(frozen=True, slots=True)
-class TransactionChange:
+class TransactionChange(msgspec.Struct, frozen=True):
     """``is_transaction_active`` of an EVSE changed (delivered to transaction listeners)."""
 
     evse_id: str

@@ -31,7 +31,8 @@ from __future__ import annotations
 
 import enum
 import math
-from dataclasses import dataclass, field
+
+import msgspec
 
 __all__ = ["PhaseCommand", "PhaseInputs", "PhaseSettings", "PhaseStep", "PhaseSwitcher"]
 
@@ -47,8 +48,7 @@ class PhaseStep(enum.StrEnum):
     FAULT = "fault"
 
 
-@dataclass(frozen=True, slots=True)
-class PhaseSettings:
+class PhaseSettings(msgspec.Struct, frozen=True):
     """Profile ``[evse.phases]`` (besides the ``switch`` device)."""
 
     min_switch_interval_s: float = 300.0
@@ -73,8 +73,7 @@ class PhaseSettings:
             raise ValueError("pause_timeout_s/contactor_timeout_s: must be > 0")
 
 
-@dataclass(frozen=True, slots=True)
-class PhaseInputs:
+class PhaseInputs(msgspec.Struct, frozen=True):
     """What the core observed at ``now``. ``cp_state``: the accepted CP state (``"C2"``, ``"B1"``,
     None before the first sample); ``current_a``: the highest phase current the meter reads
     (None: no reading -- then nothing counts as "no current"); ``main_closed``: the main
@@ -88,8 +87,7 @@ class PhaseInputs:
     phase_closed: bool | None
 
 
-@dataclass(frozen=True, slots=True)
-class PhaseCommand:
+class PhaseCommand(msgspec.Struct, frozen=True):
     """What the core must do now: ``withdraw_pwm`` (hold X1), ``hold_open`` (the interlock may not
     close the main contactor), ``phase_closed`` (command of the phase contactor: closed = three
     phases)."""
@@ -99,8 +97,7 @@ class PhaseCommand:
     phase_closed: bool
 
 
-@dataclass(slots=True)
-class PhaseSwitcher:
+class PhaseSwitcher(msgspec.Struct):
     """The sequencer of one EVSE. ``phases`` is the phase count in force (None after a stuck
     phase contactor: unknown until cleared)."""
 
@@ -113,7 +110,7 @@ class PhaseSwitcher:
     fault: str | None = None
     last_outcome: str = ""
     #: (time, event) of every step, in order -- the tests assert the sequence from it
-    timeline: list[tuple[float, str]] = field(default_factory=list)
+    timeline: list[tuple[float, str]] = msgspec.field(default_factory=list)
     _phase_command: bool = True
     #: when the phase contactor's command last changed (None: not applied yet)
     _command_since: float | None = None

@@ -9,28 +9,26 @@ use the lower ampacity".
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import msgspec
 
 from josev_hal.devices import PpSample
 
 __all__ = ["CableReading", "PpWindows", "cable_from_sample"]
 
 
-@dataclass(frozen=True, slots=True)
-class PpWindows:
+class PpWindows(msgspec.Struct, frozen=True):
     """Resistance windows (ohm). ``upper_edges`` pairs each window's upper edge with its ampacity,
     in ascending resistance order; the ampacity of the lowest window depends on the phases."""
 
     fault_below_ohm: float = 75.0
     no_cable_above_ohm: float = 2200.0
-    upper_edges: tuple[tuple[float, float], ...] = field(
+    upper_edges: tuple[tuple[float, float], ...] = msgspec.field(
         default=((150.0, 63.0), (330.0, 32.0), (1000.0, 20.0), (2200.0, 13.0))
     )
     single_phase_top_a: float = 70.0  # the 100-ohm cable is rated 70 A on one phase
 
 
-@dataclass(frozen=True, slots=True)
-class CableReading:
+class CableReading(msgspec.Struct, frozen=True):
     """What the PP says about the cable: ``present``; ``ampacity_a`` (None = unknown/none);
     ``fault`` for an electrically invalid PP."""
 

@@ -21,7 +21,8 @@ item 14).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+
+import msgspec
 
 from josev_hal.messages import payloads as p
 
@@ -34,8 +35,7 @@ PwmRequest = tuple[str, float | None]
 PWM_X1: PwmRequest = ("x1", None)
 
 
-@dataclass
-class Session:
+class Session(msgspec.Struct):
     evse_id: str
     free_charging: bool = False
     plugged: bool = False
@@ -55,7 +55,7 @@ class Session:
     hlc_session: int = 0
     #: the contactor closed in this plug-in session (basic charging's "transaction")
     energy_delivered: bool = False
-    transactions: dict[str, str] = field(default_factory=dict)
+    transactions: dict[str, str] = msgspec.field(default_factory=dict)
     last_tx_id: str = ""
 
     def __post_init__(self) -> None:

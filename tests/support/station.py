@@ -8,13 +8,13 @@ exactly as in production. Time only moves in :meth:`SimEvse.tick`."""
 from __future__ import annotations
 
 import threading
-from dataclasses import replace
 from typing import Any, TypeVar
 
 import msgspec
 from josev_hal_sim import DRIVERS, ManualClock, WorldRegistry, set_default_registry
 from josev_hal_sim.physics import EvRequest
 from josev_hal_sim.world import SimWorld
+from msgspec.structs import replace
 
 from josev_hal.devices import DeviceConfig, Driver
 from josev_hal.messages import Message, Payload, encode
