@@ -65,6 +65,9 @@ class PilotInputs:
         #: counts every change of an accepted CP state, a cable reading or a PP's readability:
         #: a sample compares it to see that its reads moved none of them (steady-state skip, #17)
         self.version = 0
+        # fault keys per connector, made once (a sample clears them every time: no formatting)
+        self._cp_keys = {cid: (f"cp{cid}", f"link:cp{cid}", f"diode{cid}") for cid in cp}
+        self._pp_keys = {cid: (f"pp{cid}", f"link:pp{cid}", f"pp_missing{cid}") for cid in pp}
         connectors = {c.id: c for c in settings.connectors}
         #: socket connectors whose PP the core reads (a fixed cable's rating comes from the profile)
         self.sockets = tuple(
@@ -94,19 +97,19 @@ class PilotInputs:
         changes: list[CpChange] = []
         unreadable: list[int] = []
         for cid, cp in self.cp_devices.items():
+            what, link_key, key = self._cp_keys[cid]
             try:
                 sample = cp.read()
                 output = cp.output
             except DeviceError as exc:
-                self._faults.link_fault(f"cp{cid}", exc)
+                self._faults.link_fault(what, exc)
                 unreadable.append(cid)
                 continue
-            self._faults.clear_fault(f"link:cp{cid}")
+            self._faults.clear_fault(link_key)
             reading = self.classifiers[cid].update(sample, output, confirmed=confirmed)
             change = self._set_state(cid, reading.state, now)
             if change is not None and reading.changed:
                 changes.append(change)
-            key = f"diode{cid}"
             if reading.diode_fault:
                 self._faults.set_fault(key, "cp", p.HardwareFaultName.OTHER, "EV diode check failed")
             else:
@@ -143,24 +146,25 @@ class PilotInputs:
     # -- PP ------------------------------------------------------------------------------------
     def read_pp(self, now: float) -> None:
         for cid, pp in self.pp_devices.items():
+            what, link_key, _ = self._pp_keys[cid]
             try:
                 sample = pp.read()
             except DeviceError as exc:
-                self._faults.link_fault(f"pp{cid}", exc)
+                self._faults.link_fault(what, exc)
                 if self._pp_readable.get(cid) is not False:
                     self._pp_readable[cid] = False
                     self.version += 1
             else:
-                self._faults.clear_fault(f"link:pp{cid}")
+                self._faults.clear_fault(link_key)
                 cable = cable_from_sample(sample, self.settings.phases, self.settings.pp_windows)
                 if not self._pp_readable.get(cid, False) or cable != self.cables.get(cid):
                     self._pp_readable[cid] = True
                     self.cables[cid] = cable
                     self.version += 1
                 if cable.fault:
-                    self._faults.set_fault(f"pp{cid}", "pp", p.HardwareFaultName.OTHER, "PP out of range")
+                    self._faults.set_fault(what, "pp", p.HardwareFaultName.OTHER, "PP out of range")
                 else:
-                    self._faults.clear_fault(f"pp{cid}")
+                    self._faults.clear_fault(what)
             if cid in self.sockets:
                 self._supervise_socket(cid, now)
 
@@ -172,7 +176,7 @@ class PilotInputs:
         return classifier is not None and classifier.letter in (CpLetter.B, CpLetter.C, CpLetter.D)
 
     def _supervise_socket(self, cid: int, now: float) -> None:
-        key = f"pp_missing{cid}"
+        key = self._pp_keys[cid][2]
         if not self._ev_at(cid) or self.pp_valid_for(cid):
             self._pp_invalid_since.pop(cid, None)
             self._faults.clear_fault(key)

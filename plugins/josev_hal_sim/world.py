@@ -347,13 +347,21 @@ class SimWorld:
             self._timers.add(handle)
 
     def _advance(self, now: float) -> None:
-        """Apply due transitions in time order, integrating energy up to each of them."""
+        """Apply due transitions in time order, integrating energy up to each of them and to now."""
+        self._apply_due(now)
+        self._integrate(now)
+
+    def _apply_due(self, now: float) -> None:
+        """Apply due transitions in time order, integrating energy up to each of them. A read that
+        does not report energy stops here: the power only changes at a transition or a mutation,
+        and each integrates up to its instant first, so integrating later over the whole span
+        (the meter's next read) gives the same energy. This keeps the CP/relay/lock reads of a
+        20 Hz sampler from integrating three times per sample (#17)."""
         while self._due and self._due[0][0] <= now:
             deadline, _, apply, topics = heapq.heappop(self._due)
             self._integrate(deadline)
             apply(deadline)
             self._unnotified.update(topics)
-        self._integrate(now)
 
     def _external(self, *topics: str) -> None:
         """Announce a change made from outside (SimControl) synchronously."""
@@ -373,7 +381,7 @@ class SimWorld:
     def cp_plateaus(self) -> tuple[float, float | None, float | None]:
         """(positive plateau, negative plateau or None without a low phase, applied duty %)."""
         with self.lock:
-            self._advance(self.clock.now())
+            self._apply_due(self.clock.now())
             ev, gen = self.ev, self.cp
             if ev.plugged and ev.cp_shorted:
                 return 0.0, (0.0 if gen.mode is CpMode.PWM else None), gen.duty_percent
@@ -524,7 +532,7 @@ class SimWorld:
     def relay_state(self) -> tuple[bool, bool]:
         """(commanded closed, feedback closed)."""
         with self.lock:
-            self._advance(self.clock.now())
+            self._apply_due(self.clock.now())
             return self.relay.commanded, self.relay.feedback
 
     def rcd_state(self) -> tuple[bool, float]:
@@ -564,7 +572,7 @@ class SimWorld:
 
     def lock_state(self) -> tuple[bool, bool]:
         with self.lock:
-            self._advance(self.clock.now())
+            self._apply_due(self.clock.now())
             return self.door.commanded, self.door.locked
 
     def pop_token(self) -> str | None:
@@ -837,6 +845,7 @@ class SimWorld:
     def install_phase_switch(self, close_delay_s: float, open_delay_s: float, has_feedback: bool) -> None:
         """A phase contactor for L2/L3 (sim-phase-contactor); it starts open (one phase)."""
         with self.lock:
+            self._mutate()  # L2/L3 leave the energy integration from now on
             self.phase_relay = SimRelay(
                 close_delay_s=close_delay_s, open_delay_s=open_delay_s, has_feedback=has_feedback
             )
