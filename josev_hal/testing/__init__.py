@@ -19,9 +19,9 @@ Simulated peers for factories (they speak the real wire protocols): :mod:`josev_
 that any plugin's chip model attaches to),
 :mod:`josev_hal_modbus.sim` (``SimulatedMeter``, ``ModbusPeer`` on a
 :class:`~josev_hal.buses.pty_line.PtyLine`, ``ModbusTcpPeer``),
-:mod:`josev_hal_can.sim`
-(module groups on python-can's ``virtual`` interface) and the simulated EV world of the ``sim``
-plugin (``josev_hal_sim.SimWorld``); :func:`virtual_can_channel` names a private CAN channel.
+:mod:`josev_hal_can.sim` (module groups on python-can's ``virtual``
+interface) and the simulated EV world of the ``sim`` plugin (``josev_hal_sim.SimWorld``);
+:func:`virtual_can_channel` names a private CAN channel.
 """
 
 from __future__ import annotations
