@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import subprocess
 import threading
 from collections.abc import Callable, Sequence
 
@@ -44,6 +43,8 @@ _HOLD = "reset"
 
 def run_command(argv: Sequence[str], timeout_s: float) -> int:
     """Run ``argv`` without a shell; log its output; return the exit code."""
+    import subprocess  # only when a reset runs a command: kept off the start-up path
+
     result = subprocess.run(
         list(argv), shell=False, capture_output=True, text=True, timeout=timeout_s, check=False
     )
@@ -182,6 +183,8 @@ class ResetManager:
                 argv = [arg.replace("{evse_id}", evse_id) for arg in argv]
             log.warning("reset: running %s", argv)
             self.performed.set()
+            import subprocess  # SubprocessError: only imported when a reset runs a command
+
             try:
                 code = self._run(argv, self.settings.command_timeout_s)
             except (OSError, subprocess.SubprocessError) as exc:

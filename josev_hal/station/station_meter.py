@@ -30,8 +30,8 @@ the request is then not answered (logged), exactly like a stale EVSE meter.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterable, Mapping
-from statistics import fmean
 from typing import TYPE_CHECKING
 
 from msgspec import UNSET
@@ -48,6 +48,12 @@ if TYPE_CHECKING:
 __all__ = ["StationMeter", "aggregate", "station_meter_device"]
 
 log = logging.getLogger(__name__)
+
+
+def _mean(values: list[float]) -> float:
+    """Arithmetic mean of a non-empty list (``statistics.fmean`` without importing ``statistics``,
+    ``fractions`` and ``decimal`` at start-up)."""
+    return math.fsum(values) / len(values)
 
 
 def station_meter_device(board: Board) -> Meter | None:
@@ -87,7 +93,7 @@ def aggregate(readings: list[MeterReading]) -> MeterReading:
     if volts:
         per_phase = [[v.l1 for v in volts], [v.l2 for v in volts], [v.l3 for v in volts]]
         means = [
-            fmean([x for x in phase if x > 0]) if any(x > 0 for x in phase) else 0.0 for phase in per_phase
+            _mean([x for x in phase if x > 0]) if any(x > 0 for x in phase) else 0.0 for phase in per_phase
         ]
         voltage = PhaseValues(l1=means[0], l2=means[1], l3=means[2])
     frequencies = [r.frequency_hz for r in readings if r.frequency_hz is not None]
@@ -102,7 +108,7 @@ def aggregate(readings: list[MeterReading]) -> MeterReading:
         energy_export_wh=_sum(r.energy_export_wh for r in readings),
         reactive_import_varh=_sum(r.reactive_import_varh for r in readings),
         reactive_export_varh=_sum(r.reactive_export_varh for r in readings),
-        frequency_hz=fmean(frequencies) if frequencies else None,
+        frequency_hz=_mean(frequencies) if frequencies else None,
         power_factor=_power_factor(ac),
     )
 
@@ -118,7 +124,7 @@ def _power_factor(ac: list[MeterReading]) -> float | None:
     if apparent > 0:
         return min(1.0, active / apparent)
     own = [r.power_factor for r in ac if r.power_factor is not None]
-    return fmean(own) if own else None
+    return _mean(own) if own else None
 
 
 class StationMeter:
