@@ -11,7 +11,7 @@ from typing import Any
 
 import msgspec
 import pytest
-from hypothesis import HealthCheck, given, settings, target
+from hypothesis import HealthCheck, event, given, settings, target
 from hypothesis import strategies as st
 from msgspec import Meta
 from msgspec import inspect as mi
@@ -390,3 +390,51 @@ def test_invalid_utf8_in_a_payload_that_forbids_unknown_keys_is_a_message_error(
         decode(raw % (ID.encode(), evse_id), strict=True)
     assert info.value.path == "$"
     assert "invalid UTF-8 at byte" in info.value.reason
+
+
+_TAILS = st.sampled_from(
+    [
+        b',"id":"6F1C1A52-2222-4A4A-9C9C-222222222222"',  # a repeated id, valid
+        b',"id":"6f1c1a52-2222-4a4a-9c9c-22222222222"',  # a repeated id, one digit short
+        b',"id":"6f1c1a5222224a4a9c9c222222222222"',  # a repeated id without hyphens
+        b',"type":"request"',
+        b',"type":"update"',
+        b',"name":"meter_values"',
+        b',"name":"cp_status"',
+        b',"data":{}',
+        b',"zz":1',
+    ]
+)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    pair=st.sampled_from(sorted(SPECS)),
+    data=st.data(),
+    at=st.integers(min_value=0, max_value=56),  # from 28 on: the window stays intact
+    byte=st.integers(min_value=0, max_value=255),
+    tail=_TAILS | st.just(b""),
+)
+def test_the_one_pass_path_and_the_general_path_agree_on_damaged_envelopes(
+    pair: tuple[str, str], data: st.DataObject, at: int, byte: int, tail: bytes
+) -> None:
+    # The window after the id only selects a decoder; a damaged name or type, or a key repeated
+    # after "data" (the last one counts), must give the verdict the general path gives. A space
+    # after the opening brace moves every offset, so that copy never takes the one-pass path.
+    name, type_ = pair
+    payload = data.draw(payloads(SPECS[pair].payload_cls))
+    raw = encode(Message(id=ID, name=name, type=MessageType(type_), data=payload))
+    damaged = raw[: 53 + at] + bytes([byte]) + raw[54 + at :] if at < 28 else raw
+    damaged = damaged[:-1] + tail + b"}"
+
+    def outcome(doc: bytes) -> tuple[Any, ...]:
+        try:
+            msg = decode(doc, strict=True)
+        except MessageError as exc:
+            return ("refused", exc.path)
+        return ("accepted", msg.id, msg.name, msg.type, msg.data)
+
+    verdict = outcome(damaged)
+    one_pass = verdict[0] == "accepted" and type(decode(damaged)) is not Message
+    event(f"{verdict[0]}{' in one pass' if one_pass else ''}")
+    assert verdict == outcome(b"{ " + damaged[1:])
