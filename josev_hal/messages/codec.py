@@ -1,9 +1,10 @@
 """Envelope, registry and the fast codec of the Josev API.
 
-Decoding a canonical envelope (Josev's compact ``{"id","name","type","data"}`` order, all ASCII)
-is one msgspec pass: the bytes after the id select a decoder typed down to the payload for that
-``(name, type)`` (see ``_NAME_AT``) and only the id's format is checked in Python, by a byte
-translation instead of a regex. Anything else takes the general path: the envelope decoder reads
+Decoding a canonical envelope (Josev's compact ``{"id","name","type","data"}`` order; all ASCII
+unless msgspec checks the UTF-8 of every byte itself, see ``_FAST``) is one msgspec pass: the
+bytes after the id select a decoder typed down to the payload for that ``(name, type)`` (see
+``_NAME_AT``) and only the id's format is checked in Python, by a byte translation instead of a
+regex. Anything else takes the general path: the envelope decoder reads
 ``id``, ``name`` and ``type`` and keeps ``data`` as a zero-copy ``msgspec.Raw`` slice, then the
 payload decoder chosen by ``(name, type)`` decodes that slice; it also explains every error with
 its JSON path and does the repairs the contract allows (integral floats, unknown keys while
