@@ -438,3 +438,16 @@ def test_the_one_pass_path_and_the_general_path_agree_on_damaged_envelopes(
     one_pass = verdict[0] == "accepted" and type(decode(damaged)) is not Message
     event(f"{verdict[0]}{' in one pass' if one_pass else ''}")
     assert verdict == outcome(b"{ " + damaged[1:])
+
+
+@pytest.mark.parametrize(
+    "bad", [b'{"k":"\xff"}', b'{"\xc3(":1}', b'["\xed\xa0\x80"]'], ids=["value", "key", "cesu"]
+)
+def test_invalid_utf8_in_free_form_data_is_a_message_error(bad: bytes) -> None:
+    # data_transfer's free-form ``data`` (Any) is read in full by msgspec, so here, too, the
+    # one-pass path leaves the UTF-8 check to it.
+    raw = b'{"id":"%s","name":"data_transfer","type":"request","data":{"vendor_id":"v","data":%s}}'
+    with pytest.raises(MessageError) as info:
+        decode(raw % (ID.encode(), bad), strict=True)
+    assert info.value.path == "$"
+    assert "invalid UTF-8 at byte" in info.value.reason
