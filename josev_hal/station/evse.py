@@ -791,6 +791,13 @@ class EvseController:
     # -- self-tests (outside the lock) ---------------------------------------------------------
     def run_due_self_tests(self) -> None:
         """Run a self-test that fell due (seconds: never on the sampling path of other EVSEs)."""
+        # Checked ten times a second per EVSE and nearly always nothing is due: look first without
+        # the lock (a read racing a change only defers the test to the next check; whether it
+        # runs is decided under the lock below).
+        if not (
+            self.rcd.due(self.session.plugged, self._clock()) or (self.dc and self.dc_path.imd_self_test_due)
+        ):
+            return
         with self._lock:
             now = self._clock()
             rcd_due = (
