@@ -187,8 +187,10 @@ def _decoder(cls: type[Payload]) -> msgspec.json.Decoder[Any]:
 # up to 15 characters they hold the name, '","type":"' and at least three letters of the type
 # (req/res/upd), which is enough to tell every pair apart without searching the bytes for
 # '","data":' (search, slice and lookup were the largest per-message cost after msgspec itself).
-# Longer names whose window is shared by two pairs are found by that search. Either way the
-# bytes only *select* a candidate: the typed decoder's verdict on the whole document counts.
+# Where one longer name shares its window between its types, a second slice up to the first three
+# letters of the type tells them apart (_SHARED); the search is left for bytes that fit no key.
+# Either way the bytes only *select* a candidate: the typed decoder's verdict on the whole
+# document counts.
 _ID_OPEN = b'{"id":"'
 _NAME_OPEN = b'","name":"'
 _NAME_AT = 53  # len(_ID_OPEN) + 36 + len(_NAME_OPEN)
@@ -258,28 +260,47 @@ _FAST: dict[bytes, _FastEntry] = {}
 _fast_get = _FAST.get
 
 
-def _fast_keys() -> dict[bytes, MessageSpec]:
+def _fast_keys() -> tuple[dict[bytes, MessageSpec], dict[bytes, int]]:
+    """The keys that name a pair, and where the second key ends for windows two pairs share.
+
+    Keys: each pair's window (where no other pair has the same one); for pairs of one long name
+    that share a window, name + '","type":"' + the type's first three letters (req/res/upd), which
+    _SHARED says how far to slice; and every pair's full name + '","type":"' + type, for the
+    search. None of them equals another pair's key of another kind (different lengths, or it
+    would have to spell that pair's name and type), so they live in one table.
+    """
     full = {b'%s","type":"%s' % (n.encode(), t.encode()): s for (n, t), s in SPECS.items()}
-    windows: dict[bytes, MessageSpec | None] = {}
+    by_window: dict[bytes, list[MessageSpec]] = {}
     for key, spec in full.items():
-        window = (key + _DATA_OPEN)[: _WINDOW_END - _NAME_AT]
-        windows[window] = None if window in windows else spec  # shared: search instead
-    # A full key never equals another pair's window (it would have to start with that pair's name
-    # and type), so both kinds of key live in one table.
-    return {**{w: s for w, s in windows.items() if s is not None}, **full}
+        by_window.setdefault((key + _DATA_OPEN)[: _WINDOW_END - _NAME_AT], []).append(spec)
+    keys = {window: specs[0] for window, specs in by_window.items() if len(specs) == 1}
+    shared: dict[bytes, int] = {}
+    for window, specs in by_window.items():
+        lengths = {len(spec.name) for spec in specs}
+        if len(specs) > 1 and len(lengths) == 1:  # else: found by the search
+            shared[window] = _NAME_AT + lengths.pop() + len('","type":"') + 3
+            for spec in specs:
+                keys[b'%s","type":"%s' % (spec.name.encode(), spec.type.value[:3].encode())] = spec
+    return {**keys, **full}, shared
 
 
-_FAST_KEYS = _fast_keys()
+_FAST_KEYS, _SHARED = _fast_keys()
+_shared_get = _SHARED.get
 
 
 def _fast_entry(payload: bytes) -> _FastEntry | None:
-    """The entry for a canonical envelope whose window is not in _FAST yet: its pair's decoder is
-    built on the first message (building all 85 up front cost ~14 ms on the way to the first
-    answer), or found by searching for '","data":' where two long names share the window. Bytes
+    """The entry for a canonical envelope that decode() did not find in _FAST: its pair's decoder
+    is built on the first message (building all 85 up front cost ~14 ms on the way to the first
+    answer), or the pair is found by searching for '","data":' (bytes that fit no key). Bytes
     that name no (name, type) pair of the contract give None and are not remembered (hostile
     input must not grow the table)."""
     key = payload[_NAME_AT:_WINDOW_END]
     spec = _FAST_KEYS.get(key)
+    if spec is None:
+        end = _SHARED.get(key)
+        if end is not None:
+            key = payload[_NAME_AT:end]
+            spec = _FAST_KEYS.get(key)
     if spec is None:
         key = payload[_NAME_AT : payload.find(_DATA_OPEN, _NAME_AT)]
         entry = _FAST.get(key)
@@ -324,7 +345,11 @@ def decode(payload: bytes | str, *, strict: bool | None = None) -> Message:
         # Fast path (see _NAME_AT). The bytes at _NAME_AT only *select* a candidate decoder; its
         # verdict on the whole document is what counts.
         if payload.__class__ is bytes:
-            entry = _fast_get(payload[_NAME_AT:_WINDOW_END]) or _fast_entry(payload)
+            window = payload[_NAME_AT:_WINDOW_END]
+            entry = _fast_get(window)
+            if entry is None:  # a long name that shares its window (see _SHARED), or not built yet
+                end = _shared_get(window)
+                entry = (end and _fast_get(payload[_NAME_AT:end])) or _fast_entry(payload)
             if entry is not None and (entry[2] or payload.isascii()):
                 try:
                     msg: Message = entry[0](payload)
