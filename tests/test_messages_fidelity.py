@@ -361,8 +361,8 @@ def test_the_regex_free_checks_give_the_patterns_verdicts(value: str) -> None:
 def test_every_pair_in_canonical_form_is_decoded_in_one_pass(
     name: str, type_: str, data: st.DataObject
 ) -> None:
-    # The pair is selected by a fixed window of bytes, or by searching for '","data":' where two
-    # long names share a window; either way the typed envelope decoder (a Message subclass)
+    # The pair is selected by a fixed window of bytes, or by a second slice where the types of
+    # one long name share a window; either way the typed envelope decoder (a Message subclass)
     # answers, not the general path (which builds a plain Message). Non-ASCII text may take the
     # general path (payloads that skip unknown keys need the buffer's UTF-8 checked first).
     payload = data.draw(payloads(SPECS[(name, type_)].payload_cls))
