@@ -495,7 +495,7 @@ class EvseController:
             return
         # 1. inputs; the hard reactions (RCD trip, CP leaving C/D for A/B/E/F, a dead CP) open on
         #    the very sample that shows them
-        if self.rcd.read(now, self.pilots.all_unplugged()):
+        if self.rcd.read(now, self.pilots.all_unplugged):  # asked only for an auto-reset
             self.contactor.open("rcd tripped", now)
         changes, unreadable = self.pilots.read_cp(now, confirmed)
         for change in changes:
@@ -609,7 +609,7 @@ class EvseController:
         return c.feedback if c.feedback is not None else True
 
     def _track_session(self) -> None:
-        change = self.session.track(self.pilots.plugged(), self.pilots.all_unplugged())
+        change = self.session.track(*self.pilots.presence())
         if change == "began":
             self.rcd.session_began()
         elif change == "ended":

@@ -143,6 +143,17 @@ class PilotInputs:
     def all_unplugged(self) -> bool:
         return all(letter is CpLetter.A for letter in self.letters())
 
+    def presence(self) -> tuple[bool, bool]:
+        """``(plugged(), all_unplugged())`` in one pass (every sample asks for both)."""
+        plugged, all_a = False, True
+        for classifier in self.classifiers.values():
+            letter = classifier.letter
+            if letter is not CpLetter.A:
+                all_a = False
+                if letter in (CpLetter.B, CpLetter.C, CpLetter.D):
+                    plugged = True
+        return plugged, all_a
+
     # -- PP ------------------------------------------------------------------------------------
     def read_pp(self, now: float) -> None:
         for cid, pp in self.pp_devices.items():

@@ -29,6 +29,7 @@ from __future__ import annotations
 import enum
 import logging
 import math
+from collections.abc import Callable
 
 from josev_hal.devices import Rcd
 from josev_hal.errors import DeviceError
@@ -88,7 +89,7 @@ class RcdGuard:
         return self.latched or self.now_tripped
 
     # -- trip ----------------------------------------------------------------------------------
-    def read(self, now: float, all_unplugged: bool) -> bool:
+    def read(self, now: float, all_unplugged: Callable[[], bool]) -> bool:
         """Read the module. True when it tripped just now (the caller opens at once)."""
         rcd = self.device
         if rcd is None or self.testing:
@@ -109,7 +110,7 @@ class RcdGuard:
             self._faults.set_fault(
                 "rcd", "rcd", p.HardwareFaultName.GROUND_FAULT, "residual current trip", latched=True
             )
-        if self.latched and not sample.tripped and self.auto_reset and all_unplugged:
+        if self.latched and not sample.tripped and self.auto_reset and all_unplugged():
             self.reset()
         return tripped_now
 
