@@ -377,7 +377,9 @@ WEIGHTED = [*ACTIONS, *["session"] * 6, *["charge"] * 3, *["tick"] * 3, *["plug"
 def make_rig() -> Iterator[list[SimEvse]]:
     rigs: list[SimEvse] = []
     yield rigs
-    for rig in rigs:
+    # Newest first: each rig installed its registry as the process default and restores the one
+    # before it, so closing oldest first would leave a (cleared, manual-clock) registry behind.
+    for rig in reversed(rigs):
         rig.close()
 
 
