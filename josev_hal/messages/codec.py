@@ -350,7 +350,9 @@ def decode(payload: bytes | str, *, strict: bool | None = None) -> Message:
             if entry is None:  # a long name that shares its window (see _SHARED), or not built yet
                 end = _shared_get(window)
                 entry = (end and _fast_get(payload[_NAME_AT:end])) or _fast_entry(payload)
-            if entry is not None and (entry[2] or payload.isascii()):
+                if entry is None:
+                    return _decode(payload, strict)
+            if entry[2] or payload.isascii():
                 try:
                     msg: Message = entry[0](payload)
                 except msgspec.DecodeError:  # ValidationError included
