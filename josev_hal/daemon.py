@@ -177,10 +177,14 @@ class Daemon:
             # --- energy (#22): station-wide limits and the offline policy, once the station runs
             self._start_energy(josev_profile, josev_board)
             # --- end energy
+            # Josev first (#17): the bridge connects on its own thread while the operations
+            # endpoint (HTTP server + prometheus_client, ~20 ms of imports) comes up on this one,
+            # so Josev's first request after a (re)start is answered that much sooner; the
+            # endpoint is for people and follows a moment later.
+            self.bridge.start(wait_s=wait_s)
             # --- operations endpoint (#19): after the station runs; its failure never stops charging
             self._start_operations(settings.state_dir)
             # --- end operations
-            self.bridge.start(wait_s=wait_s)
         except BaseException:
             self.stop()
             raise
