@@ -15,6 +15,7 @@ subscriber down.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import typing
@@ -237,7 +238,14 @@ SimCommand = (
 
 ACTIONS: tuple[str, ...] = tuple(str(cls.__struct_config__.tag) for cls in typing.get_args(SimCommand))
 
-_decoder = msgspec.json.Decoder(SimCommand)
+
+@functools.cache
+def _decoder() -> msgspec.json.Decoder[SimCommand]:
+    """Built at the first sim command, not at import: resolving the 27 command Structs' types
+    costs a few ms of every daemon start, and most starts never see a sim command."""
+    return msgspec.json.Decoder(SimCommand)
+
+
 _AT_PATH = re.compile(r"^(?P<reason>.*) - at `(?P<path>\$[^`]*)`$", re.DOTALL)
 
 
@@ -278,7 +286,7 @@ class SimControl:
         if len(payload) > MAX_PAYLOAD_BYTES:
             raise SimCommandError(f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD_BYTES}")
         try:
-            return _decoder.decode(payload)
+            return _decoder().decode(payload)
         except msgspec.MsgspecError as exc:
             raise _from_msgspec(exc) from None
 
