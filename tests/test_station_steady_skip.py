@@ -48,6 +48,11 @@ ACTIONS = [
     "operative",
     "derate",
     "no_derate",
+    "pwm_basic",
+    "pwm_zero",
+    "pwm_hlc",
+    "josev_lock",
+    "josev_unlock",
     "tick",
     "tick",
     "long_tick",
@@ -117,6 +122,20 @@ def _apply(rig: SimEvse, action: str) -> None:
         ctl.set_derating_limit(8.0)
     elif action == "no_derate":
         ctl.set_derating_limit(None)
+    elif action.startswith("pwm_"):
+        ctl.handle_cp_pwm(
+            p.CpPwmRequest(
+                evse_id=rig.evse_id,
+                hlc=action == "pwm_hlc",
+                current={"pwm_basic": 16.0, "pwm_zero": 0.0, "pwm_hlc": 0.0}[action],
+                error_state=False,
+                fault_state=False,
+            )
+        )
+    elif action == "josev_lock":
+        ctl.request_lock(1, True)
+    elif action == "josev_unlock":
+        ctl.request_lock(1, False)
     elif action == "tick":
         rig.tick()
     elif action == "long_tick":
@@ -139,16 +158,17 @@ def _observable(rig: SimEvse) -> tuple[object, ...]:
         ctl.last_decision,
         ctl.contactor_status(),
         tuple(sorted(ctl.faults)),
+        ctl.withdrawal.waiting,
     )
 
 
 def _never_skipping(rig: SimEvse) -> SimEvse:
     """The same rig with the skip disabled: every sample evaluates in full (the reference)."""
-    rig.ctl._quiet_until = lambda now: -math.inf  # type: ignore[method-assign]
+    rig.ctl._quiet_until = lambda now, decision: -math.inf  # type: ignore[method-assign]
     return rig
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     steps=st.lists(st.sampled_from(ACTIONS), min_size=1, max_size=40),
     free=st.booleans(),
@@ -319,3 +339,48 @@ def test_a_daily_rcd_test_falls_due_by_the_clock_exactly_where_the_skip_stops(ri
     assert not rcd.due(True, at - 1e-3)
     assert rcd.due(True, at)
     assert rcd.due_changes_at(False) == math.inf  # no session: nothing falls due
+
+
+def test_a_second_push_announcing_what_the_first_push_already_read_is_not_evaluated_again(
+    rigs: list[SimEvse],
+) -> None:
+    # A plug-in changes CP and PP at once; both drivers push. The CP push's evaluation reads the
+    # PP too, so the PP push finds nothing new: its reads run, the rest is skipped.
+    rig = SimEvse("ac", free_charging=False)
+    rigs.append(rig)
+    rig.tick(steps=3)
+    full: list[float] = []
+    original = rig.ctl._publish_changes
+
+    def counting() -> None:
+        full.append(rig.clock.now())
+        original()
+
+    rig.ctl._publish_changes = counting  # type: ignore[method-assign]
+    rig.world.plug()
+    assert rig.ctl.cp_states[1] == "B1"
+    assert len(full) == 1
+    assert [m.state.value for m in rig.of(p.CpStatusUpdate)][-1] == "B1"
+
+
+def test_an_offer_withdrawn_while_charging_is_followed_through_on_the_next_samples(
+    rigs: list[SimEvse],
+) -> None:
+    # cp_pwm 0 A while charging: that evaluation steps the CP to X1 with the contactor still
+    # closed; the withdrawal wait starts on the next sample and the contactor opens after it,
+    # with nothing else changing -- exactly as when every sample evaluates in full.
+    skipping = SimEvse("ac", free_charging=True)
+    rigs.append(skipping)
+    full = _never_skipping(SimEvse("ac", free_charging=True))
+    rigs.append(full)
+    for rig in (skipping, full):
+        _steady_charging(rig)
+        rig.ctl.handle_cp_pwm(
+            p.CpPwmRequest(evse_id=rig.evse_id, hlc=False, current=0.0, error_state=False, fault_state=False)
+        )
+    for _ in range(200):  # 10 s
+        for rig in (skipping, full):
+            rig.tick()
+            rig.ctl.poll_meter()
+        assert _observable(skipping) == _observable(full)
+    assert not skipping.ctl.contactor_closed

@@ -446,7 +446,10 @@ class EvseController:
             try:
                 self._dirty = False
                 confirmed, self._dirty_confirmed = self._dirty_confirmed, False
-                self._evaluate_locked(self._clock(), confirmed=confirmed)
+                # A push makes the reads run now (the reaction time); when they show nothing new
+                # (a second driver announcing the change the first push's evaluation already
+                # read, e.g. CP and PP on a plug-in), the rest is skipped as on a periodic sample.
+                self._evaluate_locked(self._clock(), confirmed=confirmed, steady_skip=True)
             finally:
                 self._lock.release()
 
@@ -460,9 +463,9 @@ class EvseController:
     def sample(self, now: float | None = None, *, confirmed: bool = False) -> None:
         """One control step: read inputs, decide, actuate, publish (never a slow self-test).
 
-        The periodic step: when its reads moved nothing and no timer of the rest can have run
-        out, the rest is skipped (:meth:`_read_state`, :meth:`_quiet_until`). Notifications and
-        requests always evaluate in full."""
+        When its reads moved nothing and no timer of the rest can have run out, the rest is
+        skipped (:meth:`_read_state`, :meth:`_quiet_until`); so are a driver push's. Requests and
+        every other change of the state evaluate in full."""
         with self._lock:
             # a notification nobody evaluated yet (its thread found the lock taken) makes this
             # sample a full one: it stands in for that evaluation
@@ -544,7 +547,7 @@ class EvseController:
         # 4. report
         self._publish_changes()
         self._note_transaction()
-        self._steady_until = self._quiet_until(now)
+        self._steady_until = self._quiet_until(now, decision)
         self._steady_key = self._read_state() if now < self._steady_until else None
 
     def _read_state(self) -> tuple[object, ...]:
@@ -563,7 +566,7 @@ class EvseController:
             None if lock is None else (lock.commanded, lock.feedback, lock.confirmed, lock.settled),
         )
 
-    def _quiet_until(self, now: float) -> float:
+    def _quiet_until(self, now: float, decision: Decision) -> float:
         """Until when the decide/actuate/report part, given the same state, would do exactly
         what it just did (-inf: it may act on the next sample without any change). Its clocks:
         the minimum closing interval, the meter's staleness, a daily RCD test falling due; a PWM
@@ -579,6 +582,18 @@ class EvseController:
             or (self._plug_lock is not None and not self._plug_lock.settled)
         ):
             return -math.inf
+        # Not a fixed point yet: the next evaluation would act with nothing else changing -- a
+        # closed contactor the final decision refuses (the withdrawal starts on the next one), an
+        # open one it allows (a closing refused by the driver is retried), a CP output or a lock
+        # command that did not take (retried).
+        if self.contactor.closed != decision.may_close or self._desired_output(now) != self._applied:
+            return -math.inf
+        lock = self._plug_lock
+        if (
+            lock is not None
+            and (self._want_plug_locked() or self.contactor.may_be_closed()) != lock.commanded
+        ):
+            return -math.inf
         # 1 us early: at the exact edge a float comparison in the rule may already flip
         margin = 1e-6
         until = self.rcd.due_changes_at(self.session.plugged) - margin
@@ -588,7 +603,9 @@ class EvseController:
             until = min(until, last_close + interval - margin)
         if self.devices.meter is not None:
             last_ok = self._created_at if self._meter_ok_at is None else self._meter_ok_at
-            until = min(until, last_ok + self.settings.meter_stale_after_s - margin)
+            # the same test as _check_meter: once stale, only a poll (a full evaluation) changes it
+            if not now - last_ok > self.settings.meter_stale_after_s:
+                until = min(until, last_ok + self.settings.meter_stale_after_s - margin)
         return until
 
     def _may_stay_closed(self, decision: Decision, now: float) -> bool:
