@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
+
+import msgspec
 
 from josev_hal.buses import Bus
 from josev_hal.devices import DeviceConfig, Driver, Role
@@ -28,13 +29,12 @@ log = logging.getLogger(__name__)
 D = TypeVar("D", bound=Driver)
 
 
-@dataclass
-class BoardEvse:
+class BoardEvse(msgspec.Struct):
     """One EVSE of the board: its profile entry and its drivers by role."""
 
     index: int
     spec: EvseSpec
-    devices: dict[Role, Driver] = field(default_factory=dict)
+    devices: dict[Role, Driver] = msgspec.field(default_factory=dict)
 
     @property
     def id(self) -> str:

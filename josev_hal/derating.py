@@ -22,8 +22,9 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 from josev_hal.devices import Role, TemperatureSensor
 from josev_hal.errors import DeviceError
@@ -36,8 +37,7 @@ FAULT_HOT = "temperature"
 FAULT_SENSOR = "temperature_sensor"
 
 
-@dataclass(frozen=True, slots=True)
-class DeratingDecision:
+class DeratingDecision(msgspec.Struct, frozen=True):
     """``limit_a``: the current limit (None: no derating); ``stop``: above the stop temperature;
     ``step``: index of the step in force (-1: none)."""
 

@@ -19,10 +19,11 @@ import logging.handlers
 import os
 import re
 import sys
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
+
+import msgspec
 
 __all__ = [
     "DIAGNOSTICS_LOG",
@@ -125,14 +126,13 @@ def log_dir(state_dir: str | os.PathLike[str]) -> Path:
     return Path(state_dir) / "logs"
 
 
-@dataclass
-class LogFiles:
+class LogFiles(msgspec.Struct):
     """What :func:`setup_logging` installed; :meth:`close` removes it again (tests, re-config)."""
 
     directory: Path | None
     diagnostics: Path | None
     security: Path | None
-    handlers: list[tuple[logging.Logger, logging.Handler]] = field(default_factory=list)
+    handlers: list[tuple[logging.Logger, logging.Handler]] = msgspec.field(default_factory=list)
 
     def close(self) -> None:
         for logger, handler in self.handlers:

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import os
 import random
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
+
+import msgspec
 
 from josev_hal.errors import ConfigError
 from josev_hal.mqtt_settings import MqttSettings
@@ -30,8 +31,7 @@ BROKER_ENV = "JOSEV_HAL_BROKER"
 _DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
 
 
-@dataclass(frozen=True)
-class BrokerAddress:
+class BrokerAddress(msgspec.Struct, frozen=True):
     """A parsed broker URL."""
 
     host: str

@@ -31,8 +31,9 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from josev_hal.bridge.config import parse_broker_url, resolve_broker_url
 from josev_hal.bridge.connection import MqttConnection, topic_matches
@@ -92,16 +93,14 @@ def _status_payload(state: str, client_id: str) -> bytes:
     return json.dumps({"state": state, "client_id": client_id}, separators=(",", ":")).encode()
 
 
-@dataclass
-class _Pending:
+class _Pending(msgspec.Struct):
     """A CS -> Josev request waiting for its response."""
 
     name: str
-    future: Future[Message] = field(default_factory=Future)
+    future: Future[Message] = msgspec.field(default_factory=Future)
 
 
-@dataclass
-class _InFlight:
+class _InFlight(msgspec.Struct):
     """A Josev request being handled; whoever takes it out of ``Bridge._inflight`` answers it."""
 
     request: Message

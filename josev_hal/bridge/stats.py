@@ -11,7 +11,8 @@ import bisect
 import itertools
 import threading
 from collections import Counter, deque
-from dataclasses import dataclass, field
+
+import msgspec
 
 __all__ = [
     "LATENCY_BUCKETS_S",
@@ -41,8 +42,7 @@ LATENCY_BUCKETS_S: tuple[float, ...] = (
 )
 
 
-@dataclass(frozen=True)
-class LatencySummary:
+class LatencySummary(msgspec.Struct, frozen=True):
     """Handler latency over the last few thousand requests, in milliseconds."""
 
     count: int = 0
@@ -52,8 +52,7 @@ class LatencySummary:
     max_ms: float = 0.0
 
 
-@dataclass(frozen=True)
-class LatencyHistogram:
+class LatencyHistogram(msgspec.Struct, frozen=True):
     """Every handler latency since start: cumulative counts per upper bound (s), count, sum (s)."""
 
     buckets: tuple[tuple[float, int], ...] = ()
@@ -61,8 +60,7 @@ class LatencyHistogram:
     sum_s: float = 0.0
 
 
-@dataclass(frozen=True)
-class StatsSnapshot:
+class StatsSnapshot(msgspec.Struct, frozen=True):
     """A consistent copy of the bridge counters at one moment.
 
     ``messages_in`` / ``messages_out`` are keyed ``"<name>.<type>"`` (``"cp_pwm.request"``);
@@ -71,9 +69,9 @@ class StatsSnapshot:
     """
 
     connected: bool = False
-    messages_in: dict[str, int] = field(default_factory=dict)
-    messages_out: dict[str, int] = field(default_factory=dict)
-    rejects: dict[str, int] = field(default_factory=dict)
+    messages_in: dict[str, int] = msgspec.field(default_factory=dict)
+    messages_out: dict[str, int] = msgspec.field(default_factory=dict)
+    rejects: dict[str, int] = msgspec.field(default_factory=dict)
     connects: int = 0
     reconnects: int = 0
     connect_failures: int = 0
@@ -84,8 +82,8 @@ class StatsSnapshot:
     handler_timeouts: int = 0
     late_results_dropped: int = 0
     request_timeouts: int = 0
-    handler_latency: LatencySummary = field(default_factory=LatencySummary)
-    handler_latency_histogram: LatencyHistogram = field(default_factory=LatencyHistogram)
+    handler_latency: LatencySummary = msgspec.field(default_factory=LatencySummary)
+    handler_latency_histogram: LatencyHistogram = msgspec.field(default_factory=LatencyHistogram)
 
     @property
     def total_in(self) -> int:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+
+import msgspec
 
 from josev_hal.errors import DeviceError
 from josev_hal.messages import Payload
@@ -26,8 +27,7 @@ log = logging.getLogger(__name__)
 Emit = Callable[..., None]
 
 
-@dataclass(frozen=True, slots=True)
-class Fault:
+class Fault(msgspec.Struct, frozen=True):
     """An active hardware fault. ``latched`` faults stay until an operator clears them
     (:meth:`EvseController.clear_faults`); the others go away when the condition does.
     ``blocks``: forbids closing the contactor."""

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+
+import msgspec
 
 from josev_hal.devices import ControlPilot, CpOutput, ProximityPilot
 from josev_hal.errors import DeviceError
@@ -32,8 +33,7 @@ __all__ = ["CpChange", "PilotInputs"]
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class CpChange:
+class CpChange(msgspec.Struct, frozen=True):
     connector_id: int
     previous: str | None
     state: str

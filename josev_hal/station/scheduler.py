@@ -26,7 +26,8 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+
+import msgspec
 
 from josev_hal.liveness import Heartbeat, Liveness
 
@@ -35,15 +36,14 @@ __all__ = ["Job", "Scheduler"]
 log = logging.getLogger(__name__)
 
 
-@dataclass(eq=False)
-class Job:
+class Job(msgspec.Struct, eq=False):
     name: str
     interval_s: float
     fn: Callable[[], None]
     deadline: float = 0.0
     runs: int = 0
     overruns: int = 0
-    cancelled: bool = field(default=False)
+    cancelled: bool = msgspec.field(default=False)
 
 
 class Scheduler:

@@ -6,16 +6,16 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
+
+import msgspec
 
 from josev_hal_sim.control import SimControl
 
 __all__ = ["ScriptStep", "SimEvScript"]
 
 
-@dataclass(frozen=True)
-class ScriptStep:
+class ScriptStep(msgspec.Struct, frozen=True):
     """Wait ``delay_s`` after the previous step, then send ``command`` (a sim command object)."""
 
     delay_s: float
@@ -25,11 +25,10 @@ class ScriptStep:
         return json.dumps(self.command, separators=(",", ":")).encode()
 
 
-@dataclass
-class SimEvScript:
+class SimEvScript(msgspec.Struct):
     """An ordered list of steps; :meth:`basic_session` builds the usual AC session."""
 
-    steps: list[ScriptStep] = field(default_factory=list)
+    steps: list[ScriptStep] = msgspec.field(default_factory=list)
 
     @classmethod
     def basic_session(

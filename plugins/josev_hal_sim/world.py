@@ -23,7 +23,8 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+
+import msgspec
 
 from josev_hal.devices import CpMode, IsolationStatus, PhaseValues, Role
 from josev_hal_sim.clock import Clock, RealClock, TimerHandle
@@ -58,8 +59,7 @@ ISOLATION_VALID_OHM_PER_V = 500.0
 ISOLATION_FAULT_OHM_PER_V = 100.0
 
 
-@dataclass
-class SimEv:
+class SimEv(msgspec.Struct):
     """The EV side of one connector.
 
     ``request`` says which resistors the EV switches in; the CP voltage follows from
@@ -95,16 +95,14 @@ class SimEv:
         return self.plugged and self.request is not EvRequest.IDLE
 
 
-@dataclass
-class SimCpGenerator:
+class SimCpGenerator(msgspec.Struct):
     """What the EVSE's CP generator outputs (set by ``sim-cp``)."""
 
     mode: CpMode = CpMode.X1
     duty_percent: float | None = None
 
 
-@dataclass
-class SimRelay:
+class SimRelay(msgspec.Struct):
     """Main contactor with a mirror contact.
 
     ``feedback`` follows the coil after ``close_delay_s`` / ``open_delay_s``. A welded contact
@@ -129,8 +127,7 @@ class SimRelay:
         return self.commanded and not self.forced_open and not self.stuck_open
 
 
-@dataclass
-class SimRcd:
+class SimRcd(msgspec.Struct):
     """Residual-current monitor. ``fault`` is the physical residual current; ``latched`` keeps
     the trip output active after the fault is gone until :meth:`SimWorld.rcd_reset` (modules
     with a manual reset)."""
@@ -142,15 +139,14 @@ class SimRcd:
     hardware_cutoff: bool = True
     self_test_passes: bool = True
     #: every self-test run: (world time, contactor mirror contact closed during the test)
-    self_tests: list[tuple[float, bool]] = field(default_factory=list)
+    self_tests: list[tuple[float, bool]] = msgspec.field(default_factory=list)
 
     @property
     def tripped(self) -> bool:
         return self.fault or self.latched
 
 
-@dataclass
-class SimMeterModel:
+class SimMeterModel(msgspec.Struct):
     """Energy meter: integrates V·I over the world clock, per phase for AC."""
 
     kind: str = "ac"  # "ac" | "dc"
@@ -162,16 +158,14 @@ class SimMeterModel:
     last_t: float = 0.0
 
 
-@dataclass
-class SimLock:
+class SimLock(msgspec.Struct):
     delay_s: float = 0.2
     has_feedback: bool = True
     commanded: bool = False
     locked: bool = False
 
 
-@dataclass
-class SimPowerModule:
+class SimPowerModule(msgspec.Struct):
     """DC power module (group): output voltage ramps to the set-point, current ramps to what the
     EV accepts. Values are stored as (value, time) anchors and evaluated linearly, so reads at any
     instant are exact without a simulation thread."""
@@ -186,7 +180,7 @@ class SimPowerModule:
     enabled: bool = False
     target_v: float = 0.0
     target_a: float = 0.0
-    faults: set[str] = field(default_factory=set)
+    faults: set[str] = msgspec.field(default_factory=set)
     v_anchor: tuple[float, float] = (0.0, 0.0)  # (volts, time)
     i_anchor: tuple[float, float] = (0.0, 0.0)  # (amps, time)
     v_goal: float = 0.0
@@ -196,8 +190,7 @@ class SimPowerModule:
     short_ohm: float | None = None
 
 
-@dataclass
-class SimImd:
+class SimImd(msgspec.Struct):
     """Isolation monitor: after :meth:`SimWorld.imd_start` it measures for ``measure_s`` and then
     reports ``isolation_ohm`` with a status judged against ``test_voltage_v``."""
 
