@@ -226,6 +226,7 @@ class EvseController:
         self._meter_ok_at: float | None = None
         self._meter_failures = 0
         self._meter_offline = False
+        self._meter_stamp_sent: str | None = None  # timestamp of the last meter_values update
         self._created_at = now
 
     def _make_plug_lock(self, now: float) -> PlugLock | None:
@@ -1128,11 +1129,24 @@ class EvseController:
             else:
                 self._meter_failures = 0
                 self._meter_offline = False
-                self._meter_reading = reading
-                self._meter_ok_at = t
                 self.fault_book.clear_fault("meter")
-                self._evaluate_locked(t)
-                self._send(self.meter_payload(reading, p.MeterValuesUpdate))
+                last = self._meter_reading
+                if last is not None and reading.taken_at <= last.taken_at:
+                    # Two reads crossed (a caller that found no reading yet read on its own thread
+                    # while the scheduled poll was in the meter): the older one neither replaces
+                    # the newer nor goes out after it - Josev's meter timestamps never go back.
+                    self._evaluate_locked(t)
+                else:
+                    self._meter_reading = reading
+                    self._meter_ok_at = t
+                    self._evaluate_locked(t)
+                    update = self.meter_payload(reading, p.MeterValuesUpdate)
+                    # Two polls back to back (a scheduler catching up) may fall into the same
+                    # millisecond, the timestamp's resolution: one update per stamp, or Josev
+                    # sees time stand still. (A wall clock set back still shows: that is honest.)
+                    if update.timestamp != self._meter_stamp_sent:
+                        self._meter_stamp_sent = update.timestamp
+                        self._send(update)
         self._after_release()
 
     # ==========================================================================================
