@@ -35,7 +35,6 @@ from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, TypeVar
 
 import msgspec
-import smbus2
 
 from josev_hal.buses import Bus
 from josev_hal.errors import BusError, ConfigError, DeviceError, DeviceTimeout
@@ -100,8 +99,16 @@ class I2cBusOptions(msgspec.Struct, forbid_unknown_fields=True):
             raise ValueError("busy_retry_delay_ms: must be >= 0")
 
 
+def _smbus2() -> Any:
+    """smbus2, imported when an I2C bus is used: the bus kind is registered in every process,
+    most boards have no I2C bus, and the daemon's start-up should not pay for the import."""
+    import smbus2
+
+    return smbus2
+
+
 def _open_smbus(bus: int | str) -> Any:
-    return smbus2.SMBus(bus)
+    return _smbus2().SMBus(bus)
 
 
 class I2cBus(Bus):
@@ -304,14 +311,14 @@ class I2cDevice:
     def write_raw(self, data: bytes) -> None:
         """A plain write transfer without a register pointer (PN532 frames)."""
         self._call(
-            f"write {len(data)} raw bytes", lambda s: s.i2c_rdwr(smbus2.i2c_msg.write(self.address, data))
+            f"write {len(data)} raw bytes", lambda s: s.i2c_rdwr(_smbus2().i2c_msg.write(self.address, data))
         )
 
     def read_raw(self, length: int) -> bytes:
         """A plain read transfer of ``length`` bytes (PN532 status + frame)."""
 
         def run(s: Any) -> bytes:
-            msg = smbus2.i2c_msg.read(self.address, length)
+            msg = _smbus2().i2c_msg.read(self.address, length)
             s.i2c_rdwr(msg)
             return bytes(msg)
 
