@@ -93,8 +93,8 @@ def test_sim_board_daemon_loads_neither_python_can_nor_everest(session_broker: o
     assert "can" not in loaded
     assert not {m for m in loaded if m.startswith("josev_hal.everest")}
     assert "josev_hal.buses.can" in loaded  # the bus kind itself is still registered
-    # Imported only where used (a wrong profile key, a reset command, an I2C bus): off start-up
-    lazy = {"difflib", "statistics", "subprocess", "smbus2"}
+    # Imported only where used (a wrong profile key, a reset command, an I2C/serial bus)
+    lazy = {"difflib", "statistics", "subprocess", "smbus2", "serial"}
     assert lazy.isdisjoint(loaded), lazy & loaded
 
 

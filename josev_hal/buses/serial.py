@@ -26,20 +26,20 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Annotated, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
 
 import msgspec
-import serial
 
 from josev_hal.buses import Bus
 from josev_hal.errors import BusError
 from josev_hal.hookspecs import hookimpl
 
+if TYPE_CHECKING:
+    import serial
+
 __all__ = ["STANDARD_BAUDRATES", "SerialBus", "SerialBusOptions", "hal_register_bus_kinds"]
 
 log = logging.getLogger(__name__)
-
-_PARITY = {"N": serial.PARITY_NONE, "E": serial.PARITY_EVEN, "O": serial.PARITY_ODD}
 
 
 #: Baud rates a UART can be set to without a custom divisor (the termios B-constants of Linux).
@@ -137,11 +137,16 @@ class SerialBus(Bus):
         """Open the port. Raises :class:`BusError` naming the port when the OS refuses."""
         if self._port is not None:
             return
+        # pyserial is imported when a serial bus opens: the bus kind is registered in every
+        # process, and most boards' daemons should not pay for the import at start-up.
+        import serial
+
+        parity = {"N": serial.PARITY_NONE, "E": serial.PARITY_EVEN, "O": serial.PARITY_ODD}
         try:
             self._port = serial.serial_for_url(
                 self.opts.port,
                 baudrate=self.opts.baudrate,
-                parity=_PARITY[self.opts.parity],
+                parity=parity[self.opts.parity],
                 stopbits=self.opts.stopbits,
                 bytesize=self.opts.bytesize,
                 timeout=0,
