@@ -21,16 +21,23 @@ Owners (:class:`RouteKind`):
 Updates a component owns may also be heard by others (``Route.also``): the station core relays
 its updates to plugins through :meth:`josev_hal.station.Station.add_update_listener`.
 
-``check_table()`` runs at import (a contract change without a routing decision fails at once);
-``josev-hal plugins --routes`` prints the table; ``docs/architecture.md`` explains it; the README's
-per-message coverage table is checked against it by ``tests/test_routing.py``.
+The publishing side has its table too: :data:`PUBLISHERS` names, for every pair the CS may put on
+``cs/josev`` (``SPECS[...].outgoing``), the component that sends it -- the owner of the request
+for a reply, the sender of the CS's own updates and requests -- or why it is never sent.
+
+``check_table()`` and ``check_publishers()`` run at import (a contract change without a routing
+or publishing decision fails at once); ``josev-hal plugins --routes`` prints ROUTES;
+:func:`coverage_markdown` builds the README's "API coverage" table from the contract and both
+tables (``josev-hal plugins --coverage``); ``docs/architecture.md`` explains them. The tests hold
+the docs to the generated text, and each publisher row to the modules that build its payload.
 """
 
 from __future__ import annotations
 
 import enum
 import logging
-from collections.abc import Callable, Iterable, Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 import msgspec
@@ -42,16 +49,22 @@ if TYPE_CHECKING:
     from josev_hal.plugins import HalPluginManager
 
 __all__ = [
+    "PUBLISHERS",
     "ROUTES",
     "Handler",
+    "PublishKind",
+    "Publisher",
     "Registrar",
     "Route",
     "RouteKind",
     "Router",
     "Routes",
     "RoutingError",
+    "check_publishers",
     "check_table",
+    "coverage_markdown",
     "format_routes",
+    "publisher",
     "route",
 ]
 
@@ -230,6 +243,211 @@ def route(name: str, type_: MessageType | str) -> Route:
         raise RoutingError(f"routing: {name}.{type_} is not a message Josev sends to the CS") from None
 
 
+# -- the publishing side ---------------------------------------------------------------------
+
+
+class PublishKind(enum.StrEnum):
+    """How the CS comes to publish a pair."""
+
+    REPLY = "reply"
+    """The response to a request Josev sent: the bridge publishes what the request's owner in
+    :data:`ROUTES` returns, so ``by`` must be that owner."""
+    SENDS = "sends"
+    """The CS's own update or request (on a change, periodically, or through a Python API)."""
+    NOT_SENT = "not sent"
+    """The contract allows it but the HAL never publishes it (the reason is in the row)."""
+
+
+class Publisher(msgspec.Struct, frozen=True):
+    """One row of :data:`PUBLISHERS`.
+
+    ``by`` is the component that sends the pair (named as in :data:`ROUTES`; ``-`` when it is never
+    sent); ``also`` other components that send it too. ``modules`` are the modules that build the
+    payload: ``tests/test_api_coverage.py`` checks that each names the payload class and that no
+    other module of the HAL constructs it, so a new sender cannot go unlisted.
+    """
+
+    name: str
+    type: MessageType
+    kind: PublishKind
+    by: str
+    what: str
+    modules: tuple[str, ...] = ()
+    also: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> tuple[str, MessageType]:
+        return (self.name, self.type)
+
+
+def _reply(name: str, *modules: str) -> Publisher:
+    # The owner comes from ROUTES: the component that answers a request publishes the response.
+    owner = route(name, REQ).owner
+    return Publisher(name, RSP, PublishKind.REPLY, owner, "the answer, same id", modules)
+
+
+def _sends(
+    by: str, name: str, type_: MessageType, what: str, *modules: str, also: tuple[str, ...] = ()
+) -> Publisher:
+    return Publisher(name, type_, PublishKind.SENDS, by, what, modules, also)
+
+
+_STATION = "josev_hal.station.station"
+_JOSEV = "josev_hal.station.josev"
+_REPORTING = "josev_hal.station.reporting"
+_EVSE = "josev_hal.station.evse"
+_NOTIFY = "josev_hal.functions.notify"
+_INSTALL = "josev_hal.functions"  # install() builds the status updates the firmware/logs jobs report
+
+#: Who publishes each pair the CS may send. ``check_publishers`` holds it to exactly the contract's
+#: outgoing pairs, and a reply's sender to the request's owner in ROUTES.
+PUBLISHERS: tuple[Publisher, ...] = (
+    # -- replies to Josev's requests (the request's owner answers) -------------------------------
+    _reply("cable_check", _JOSEV, "josev_hal.station.dc"),
+    _reply("change_availability", "josev_hal.functions.availability"),
+    _reply("cp_pwm", _STATION, _JOSEV),
+    _reply("cs_connector", "josev_hal.functions.connector"),
+    _reply("cs_contactor_status", _JOSEV),
+    _reply("cs_parameters", _STATION),
+    _reply("cs_status_and_limits", _STATION),
+    _reply("data_transfer", "josev_hal.functions.data_transfer"),
+    _reply("device_model", "josev_hal.functions.device_model"),
+    _reply("generate_csr", "josev_hal.functions.keystore"),
+    _reply("meter_values", _STATION, _REPORTING, "josev_hal.station.station_meter"),
+    _reply("ocpp_message", "josev_hal.functions.ocpp_message"),
+    _reply("power_electronics_setpoint", _STATION, _JOSEV),
+    _reply("private_key_path", "josev_hal.functions.keystore"),
+    _reply("process_authorized_token", "josev_hal.functions.authorization"),
+    _reply("reset", "josev_hal.functions.reset"),
+    _reply("set_variable_validate", "josev_hal.functions.authorization"),
+    _reply("stop_charging", _JOSEV),
+    _reply("update_firmware", _INSTALL),
+    _reply("upload_logs", "josev_hal.functions.logs"),
+    # -- the station core's updates ---------------------------------------------------------------
+    _sends("station", "cp_status", UPD, "on every CP change", _REPORTING),
+    _sends("station", "cable_info", UPD, "detachable cable's state", _REPORTING),
+    _sends("station", "cs_contactor_status", UPD, "on every contactor change", _REPORTING, _EVSE),
+    _sends("station", "cs_status_and_limits", UPD, "on every status or limit change", _REPORTING, _EVSE),
+    _sends("station", "meter_values", UPD, "periodically and on change", _REPORTING, _EVSE),
+    _sends(
+        "station",
+        "hardware_fault",
+        UPD,
+        "on a fault; the daemon's watchdog reports a stuck loop",
+        "josev_hal.station.faults",
+        "josev_hal.daemon",
+        also=("daemon",),
+    ),
+    # -- the station functions' updates and requests ----------------------------------------------
+    _sends(
+        "functions.availability",
+        "change_availability",
+        UPD,
+        "the station's own availability change (functions.notify API)",
+        "josev_hal.functions.availability",
+    ),
+    _sends("functions.firmware", "firmware_status", UPD, "progress of an accepted update_firmware", _INSTALL),
+    _sends("functions.logs", "logs_status", UPD, "progress of an accepted upload_logs", _INSTALL),
+    _sends(
+        "functions.authorization",
+        "authorization",
+        REQ,
+        "a local token (RFID reader)",
+        "josev_hal.functions.authorization",
+    ),
+    _sends(
+        "functions.data_transfer",
+        "data_transfer",
+        REQ,
+        "vendor data to the CSMS",
+        "josev_hal.functions.data_transfer",
+    ),
+    _sends("functions.notify", "notify_event", UPD, "Python API", _NOTIFY),
+    _sends("functions.notify", "parking_bay", UPD, "Python API (parking sensor)", _NOTIFY),
+    _sends("functions.notify", "device_model_update", UPD, "Python API", _NOTIFY),
+    _sends("functions.notify", "device_model_reset", REQ, "Python API", _NOTIFY),
+    _sends("functions.notify", "sdp", REQ, "Python API", _NOTIFY),
+    _sends(
+        "functions.notify",
+        "service_status",
+        REQ,
+        "Python API; the energy supervisor probes Josev with it",
+        _NOTIFY,
+        "josev_hal.station.energy",
+        also=("station",),
+    ),
+    _sends("functions.notify", "set_ocpp_network_connection", REQ, "Python API", _NOTIFY),
+    _sends("functions.notify", "slac_link_status", REQ, "Python API", _NOTIFY),
+    _sends("functions.notify", "slac_network_info", REQ, "Python API", _NOTIFY),
+    _sends("functions.notify", "websocket_status", REQ, "Python API", _NOTIFY),
+    # -- never sent --------------------------------------------------------------------------------
+    Publisher(
+        "connector_and_charging",
+        UPD,
+        PublishKind.NOT_SENT,
+        "-",
+        "deprecated: `change_availability` + `cp_status` instead",
+    ),
+    Publisher(
+        "ocpp_message",
+        REQ,
+        PublishKind.NOT_SENT,
+        "-",
+        "the CS makes no OCPP calls of its own",
+    ),
+)
+
+
+def check_publishers(
+    publishers: Iterable[Publisher] = PUBLISHERS,
+) -> dict[tuple[str, MessageType], Publisher]:
+    """Every pair the CS may publish has exactly one row, and no row is for anything else.
+
+    A reply's sender is the request's owner in :data:`ROUTES`; a row that is sent names the
+    modules that build it, one never sent names none. Returns the table by key; a RoutingError
+    lists every problem.
+    """
+    table: dict[tuple[str, MessageType], Publisher] = {}
+    problems: list[str] = []
+    for row in publishers:
+        pair = f"{row.name}.{row.type.value}"
+        if row.key in table:
+            problems.append(f"{pair}: two rows ({table[row.key].by}, {row.by})")
+            continue
+        table[row.key] = row
+        spec = SPECS.get((row.name, row.type.value))
+        if spec is None:
+            problems.append(f"{pair}: not a message of the Josev API")
+            continue
+        if not spec.outgoing:
+            problems.append(f"{pair}: the CS never publishes it (Josev sends it)")
+        if row.kind is PublishKind.REPLY:
+            request = _TABLE.get((row.name, REQ))
+            if row.type is not RSP or request is None:
+                problems.append(f"{pair}: a reply must be the response to a request Josev sends")
+            elif request.owner != row.by:
+                problems.append(f"{pair}: replied by {row.by}, but {request.owner} owns the request")
+        if (row.kind is PublishKind.NOT_SENT) != (not row.modules):
+            problems.append(f"{pair}: a sent row names the modules that build it, one never sent none")
+    for (name, type_), spec in SPECS.items():
+        if spec.outgoing and (name, MessageType(type_)) not in table:
+            problems.append(f"{name}.{type_}: the CS may publish it but the publisher table has no row")
+    if problems:
+        raise RoutingError("publisher table (josev_hal/routing.py):\n  " + "\n  ".join(sorted(problems)))
+    return table
+
+
+_PUBLISHED = check_publishers()
+
+
+def publisher(name: str, type_: MessageType | str) -> Publisher:
+    """The row of ``(name, type)``; RoutingError when the CS never publishes that pair."""
+    try:
+        return _PUBLISHED[(name, MessageType(type_))]
+    except (KeyError, ValueError):
+        raise RoutingError(f"routing: {name}.{type_} is not a message the CS publishes") from None
+
+
 class Registrar(Protocol):
     """The part of :class:`josev_hal.bridge.Bridge` the router registers handlers with."""
 
@@ -346,3 +564,89 @@ def format_routes() -> str:
         rows.append([r.name, r.type.value, r.owner, r.kind.value, ",".join(r.also) or "-", r.what])
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows)
+
+
+# -- the README's API coverage table -----------------------------------------------------------
+
+_ORDER = {REQ: 0, RSP: 1, UPD: 2}
+
+
+def _direction(incoming: bool, outgoing: bool) -> str:
+    return "J→CS/CS→J" if incoming and outgoing else "J→CS" if incoming else "CS→J"
+
+
+def _obligations(texts: Iterable[str]) -> str:
+    """The obligations without their parenthesised remarks, each once, in contract order."""
+    seen: dict[str, None] = {}
+    for text in texts:
+        for part in re.sub(r"\s*\([^)]*\)", "", text).split(";"):
+            seen.setdefault(part.strip(), None)
+    return "; ".join(seen)
+
+
+def _implemented_by(name: str) -> str:
+    """Who answers, hears and sends each pair of ``name`` (responses to the CS's own requests,
+    which the bridge matches to their request, are left out)."""
+    specs = sorted((s for (n, _), s in SPECS.items() if n == name), key=lambda s: _ORDER[s.type])
+    labels: dict[str, list[str]] = {}  # component -> the pairs it handles, in order
+    also: dict[str, list[str]] = {}
+    ignored: list[str] = []
+    claimable: list[str] = []
+    unsent: list[tuple[str, str]] = []  # (pair, reason)
+
+    def add(component: str, pair: str, extra: Iterable[str]) -> None:
+        if pair not in labels.setdefault(component, []):
+            labels[component].append(pair)
+        for item in extra:
+            if item not in also.setdefault(component, []):
+                also[component].append(item)
+
+    for spec in specs:
+        both = spec.incoming and spec.outgoing  # then the pair's label says which direction
+        if spec.incoming:
+            row = _TABLE[(name, spec.type)]
+            pair = f"{spec.type.value} J→CS" if both else spec.type.value
+            if row.kind is RouteKind.IGNORED:
+                ignored.append(pair)
+                if row.claimable:
+                    claimable.append(pair)
+            elif row.kind is not RouteKind.RESPONSE:
+                add(row.owner, pair, row.also)
+        if spec.outgoing:
+            pub = _PUBLISHED[(name, spec.type)]
+            pair = f"{spec.type.value} CS→J" if both else spec.type.value
+            if pub.kind is PublishKind.NOT_SENT:
+                unsent.append((pair, pub.what))
+            else:
+                add(pub.by, pair, pub.also)
+    several = len(labels) + len(unsent) + bool(ignored) > 1
+    parts: list[str] = []
+    for component, pairs in labels.items():
+        extra = ", ".join(a if a == "plugins" else f"`{a}`" for a in also.get(component, []))
+        inner = "; ".join(
+            x for x in (", ".join(pairs) if several else "", f"+ {extra}" if extra else "") if x
+        )
+        parts.append(f"`{component}` ({inner})" if inner else f"`{component}`")
+    for pair, reason in unsent:
+        parts.append(f"{pair + ': ' if several else ''}not sent ({reason})")
+    if ignored:
+        claim = f" (a plugin may claim the {', '.join(claimable)})" if claimable else ""
+        parts.append(f"{', '.join(ignored) + ': ' if several else ''}ignored by design{claim}")
+    return "; ".join(parts)
+
+
+def coverage_markdown(tests: Mapping[str, Sequence[str]]) -> str:
+    """The README's "API coverage" table: one row per message name of the contract, built from
+    ``SPECS`` (types, directions, obligations), :data:`ROUTES` and :data:`PUBLISHERS`; ``tests``
+    maps each message name to the test files that exercise it (``—`` where it has none)."""
+    lines = [
+        "| Message | Types and direction | CS obligation | Implemented by | Test |",
+        "|---|---|---|---|---|",
+    ]
+    for name in sorted({n for n, _ in SPECS}):
+        specs = sorted((s for (n, _), s in SPECS.items() if n == name), key=lambda s: _ORDER[s.type])
+        types = ", ".join(f"{s.type.value} {_direction(s.incoming, s.outgoing)}" for s in specs)
+        obligation = _obligations(s.obligation for s in specs)
+        files = ", ".join(tests.get(name, ())) or "—"
+        lines.append(f"| `{name}` | {types} | {obligation} | {_implemented_by(name)} | {files} |")
+    return "\n".join(lines)

@@ -10,6 +10,10 @@ from typing import Any
 
 from josev_hal.cli import EXIT_OK, EXIT_PROBLEMS, EXIT_RUNTIME
 
+#: The declared test files per message (the coverage table's Test column): a source-tree file, as
+#: the table is made for the README.
+COVERAGE_TESTS = Path(__file__).resolve().parents[2] / "tests" / "data" / "coverage_tests.toml"
+
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = sub.add_parser(
@@ -30,6 +34,21 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         "(josev_hal/routing.py; plugins may claim only the rows marked 'ignored')",
     )
     parser.add_argument(
+        "--coverage",
+        action="store_true",
+        help="print the README's API coverage table instead (Markdown): every message of the "
+        "contract with its directions, the CS's obligation, the component that answers or sends "
+        "it (the routing and publisher tables of josev_hal/routing.py) and its tests",
+    )
+    parser.add_argument(
+        "--coverage-tests",
+        type=Path,
+        default=COVERAGE_TESTS,
+        metavar="FILE",
+        help="the TOML file naming the test files of each message, for --coverage "
+        "(default: tests/data/coverage_tests.toml of the source tree)",
+    )
+    parser.add_argument(
         "--board-schema",
         type=Path,
         metavar="FILE",
@@ -46,6 +65,22 @@ def _table(rows: list[list[str]]) -> str:
     )
 
 
+def coverage_tests(path: Path) -> dict[str, tuple[str, ...]]:
+    """The TOML ``message name = ["test file", ...]`` as a dict; ValueError says what is wrong."""
+    import tomllib
+
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ValueError(f"{path}: {exc}") from None
+    out: dict[str, tuple[str, ...]] = {}
+    for name, files in doc.items():
+        if not (isinstance(files, list) and all(isinstance(f, str) for f in files)):
+            raise ValueError(f"{path}: {name} must be a list of test file names")
+        out[name] = tuple(files)
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
     from josev_hal.errors import PluginError
     from josev_hal.plugins import get_plugin_manager
@@ -54,6 +89,16 @@ def run(args: argparse.Namespace) -> int:
         from josev_hal.routing import format_routes
 
         print(format_routes())
+        return EXIT_OK
+    if args.coverage:  # static too
+        from josev_hal.routing import coverage_markdown
+
+        try:
+            tests = coverage_tests(args.coverage_tests)
+        except ValueError as exc:
+            print(f"josev-hal plugins: {exc}", file=sys.stderr)
+            return EXIT_RUNTIME
+        print(coverage_markdown(tests))
         return EXIT_OK
     try:
         pm = get_plugin_manager()
