@@ -46,6 +46,7 @@ from josev_hal.errors import ConfigError, PluginError
 from josev_hal.messages import SPECS, Message, MessageType, Payload
 
 if TYPE_CHECKING:
+    from josev_hal.messages import MessageSpec
     from josev_hal.plugins import HalPluginManager
 
 __all__ = [
@@ -571,6 +572,10 @@ def format_routes() -> str:
 _ORDER = {REQ: 0, RSP: 1, UPD: 2}
 
 
+def _specs_of(name: str) -> list[MessageSpec]:
+    return sorted((s for (n, _), s in SPECS.items() if n == name), key=lambda s: _ORDER[s.type])
+
+
 def _direction(incoming: bool, outgoing: bool) -> str:
     return "J→CS/CS→J" if incoming and outgoing else "J→CS" if incoming else "CS→J"
 
@@ -587,7 +592,6 @@ def _obligations(texts: Iterable[str]) -> str:
 def _implemented_by(name: str) -> str:
     """Who answers, hears and sends each pair of ``name`` (responses to the CS's own requests,
     which the bridge matches to their request, are left out)."""
-    specs = sorted((s for (n, _), s in SPECS.items() if n == name), key=lambda s: _ORDER[s.type])
     labels: dict[str, list[str]] = {}  # component -> the pairs it handles, in order
     also: dict[str, list[str]] = {}
     ignored: list[str] = []
@@ -601,7 +605,7 @@ def _implemented_by(name: str) -> str:
             if item not in also.setdefault(component, []):
                 also[component].append(item)
 
-    for spec in specs:
+    for spec in _specs_of(name):
         both = spec.incoming and spec.outgoing  # then the pair's label says which direction
         if spec.incoming:
             row = _TABLE[(name, spec.type)]
@@ -622,11 +626,10 @@ def _implemented_by(name: str) -> str:
     several = len(labels) + len(unsent) + bool(ignored) > 1
     parts: list[str] = []
     for component, pairs in labels.items():
-        extra = ", ".join(a if a == "plugins" else f"`{a}`" for a in also.get(component, []))
-        inner = "; ".join(
-            x for x in (", ".join(pairs) if several else "", f"+ {extra}" if extra else "") if x
-        )
-        parts.append(f"`{component}` ({inner})" if inner else f"`{component}`")
+        notes = [", ".join(pairs)] if several else []
+        if also.get(component):
+            notes.append("+ " + ", ".join(a if a == "plugins" else f"`{a}`" for a in also[component]))
+        parts.append(f"`{component}` ({'; '.join(notes)})" if notes else f"`{component}`")
     for pair, reason in unsent:
         parts.append(f"{pair + ': ' if several else ''}not sent ({reason})")
     if ignored:
@@ -644,7 +647,7 @@ def coverage_markdown(tests: Mapping[str, Sequence[str]]) -> str:
         "|---|---|---|---|---|",
     ]
     for name in sorted({n for n, _ in SPECS}):
-        specs = sorted((s for (n, _), s in SPECS.items() if n == name), key=lambda s: _ORDER[s.type])
+        specs = _specs_of(name)
         types = ", ".join(f"{s.type.value} {_direction(s.incoming, s.outgoing)}" for s in specs)
         obligation = _obligations(s.obligation for s in specs)
         files = ", ".join(tests.get(name, ())) or "—"

@@ -198,10 +198,13 @@ def test_the_table_has_one_row_per_message_with_its_owner_and_publisher() -> Non
     assert "`functions.firmware`" in rows["firmware_status"]
     assert "not sent" in rows["connector_and_charging"]
     assert "ignored by design (a plugin may claim the request)" in rows["reset_ocpp_router_state"]
-    # every component of the routing table appears in its message's row
+    # every component of both tables appears in its message's row
     for row in ROUTES:
         if row.kind not in (RouteKind.RESPONSE, RouteKind.IGNORED):
             assert f"`{row.owner}`" in rows[row.name], row.name
+    for sender in PUBLISHERS:
+        if sender.kind is not PublishKind.NOT_SENT:
+            assert f"`{sender.by}`" in rows[sender.name], sender.name
 
 
 def test_plugins_coverage_prints_the_generated_table(capsys: pytest.CaptureFixture[str]) -> None:
