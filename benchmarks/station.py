@@ -369,6 +369,14 @@ class Peer:
         self.client.disconnect()
 
 
+def _last_cp_state(msgs: list[dict[str, Any]]) -> dict[str, str]:
+    out = {}
+    for m in msgs:
+        if m["name"] == "cp_status" and m["type"] == "update":
+            out[m["data"]["evse_id"]] = m["data"]["state"]
+    return out
+
+
 def _last_contactor(msgs: list[dict[str, Any]]) -> dict[str, str]:
     out = {}
     for m in msgs:
@@ -389,13 +397,22 @@ def bench_daemon(n: int, seconds: float, port: int) -> dict[str, Any]:
                 lambda ms: len({m["data"].get("evse_id") for m in ms if m["name"] == "cp_status"}) >= n, 60
             )
             rss_idle = proc_mem_mb(proc.pid)
-            for evse_id in ids:
-                peer.send("sim/cs", {"evse_id": evse_id, "connector_id": 1, "action": "plug", "cable_a": 32})
-                peer.send("sim/cs", {"evse_id": evse_id, "connector_id": 1, "action": "charge"})
-            try:
-                peer.wait(lambda ms: sum(v == "closed" for v in _last_contactor(ms).values()) >= n, 60)
-            except TimeoutError:
-                pass  # reported in the "closed" column
+            # The first cp_status can leave before the sim plugin listens on sim/cs (a command sent
+            # then is lost): plug in again every EVSE whose CP still reads A, until all charge.
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                states = _last_cp_state([d for _, d in peer.messages])
+                for evse_id in ids:
+                    if states.get(evse_id, "A1").startswith("A"):
+                        peer.send(
+                            "sim/cs", {"evse_id": evse_id, "connector_id": 1, "action": "plug", "cable_a": 32}
+                        )
+                        peer.send("sim/cs", {"evse_id": evse_id, "connector_id": 1, "action": "charge"})
+                try:
+                    peer.wait(lambda ms: sum(v == "closed" for v in _last_contactor(ms).values()) >= n, 3)
+                    break
+                except TimeoutError:
+                    pass  # retry the ones still unplugged; what never closes shows in the "closed" column
             time.sleep(2.0)  # sessions settled
             c0, w0 = proc_cpu_s(proc.pid), time.monotonic()
             time.sleep(seconds)
