@@ -11,7 +11,10 @@ Reported:
   SIGKILLed broker had acknowledged but not yet saved or forwarded - a broker-side loss) and any
   other gap (HAL-side loss; must be 0);
 * **duplicates**: the same id twice - exact byte copies (QoS 1 repeats of a message in flight at a
-  crash) and anything else (must be 0); **reordered**: meter timestamps going backwards;
+  crash) and anything else (must be 0); **reordered**: an EVSE's meter timestamp not after the
+  previous one received (equal counts too), each pair printed with its ids, receive times and the
+  nearest broker kill / HAL restart, and classed: a broker's redelivery (DUP flag) apart from
+  HAL-side ones (must be 0);
 * **reconnect**: time from the broker's return until the HAL answers a request again (max);
 * **RSS** of each HAL process: after warm-up and just before it was killed (growth per minute).
 
@@ -32,6 +35,7 @@ import itertools
 import json
 import os
 import random
+import re
 import signal
 import statistics
 import subprocess
@@ -42,7 +46,7 @@ import time
 import uuid
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import paho.mqtt.client as mqtt
 
@@ -60,11 +64,17 @@ def board_text() -> str:
     return f'{head}[operations]\nlisten = "127.0.0.1:0"\n\n{sep}{tail}'
 
 
+class Received(NamedTuple):
+    at: float  # wall clock when the subscriber's paho handed it over
+    body: bytes
+    dup: bool  # MQTT DUP flag: the broker resent it (it had sent it before)
+
+
 class Client:
     """A Josev-side paho client: records cs/josev, sends requests and sim commands."""
 
     def __init__(self, broker: EmbeddedBroker, client_id: str, *, persistent: bool) -> None:
-        self.received: list[tuple[float, bytes]] = []
+        self.received: list[Received] = []
         self.answered: set[str] = set()
         self.lock = threading.Lock()
         self.client = mqtt.Client(
@@ -79,7 +89,8 @@ class Client:
     def _on_message(self, client: Any, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         body = bytes(msg.payload)
         with self.lock:
-            self.received.append((time.time(), body))
+            # The DUP flag tells a broker's redelivery (after a reconnect) from a first delivery.
+            self.received.append(Received(time.time(), body, bool(msg.dup)))
         if b'"type":"response"' in body.replace(b" ", b""):
             try:
                 self.answered.add(json.loads(body)["id"])
@@ -109,6 +120,7 @@ class Hal:
         self.proc: subprocess.Popen[bytes] | None = None
         self.rss: list[tuple[float, float, float]] = []  # (minutes alive, rss after warm-up, rss at end)
         self._started = 0.0
+        self.started_wall = 0.0
         self._warm_rss: float | None = None
         self.down: list[tuple[float, float]] = []  # wall-clock windows without a HAL process
 
@@ -118,6 +130,7 @@ class Hal:
         log = (self.workdir / "hal.log").open("ab")
         self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=log)
         self._started = time.monotonic()
+        self.started_wall = time.time()
         self._warm_rss = None
 
     def rss_mb(self) -> float:
@@ -170,13 +183,74 @@ def answer_time(probe: Client, timeout: float = 30.0) -> float | None:
     return None
 
 
-def analyse(sub: Client, hal_down: list[tuple[float, float]], kills: list[float]) -> dict[str, Any]:
+class MeterSeen(NamedTuple):
+    """A meter_values update as the subscriber first received it."""
+
+    index: int  # position among everything the subscriber received
+    received_at: float
+    id: str
+    timestamp: str  # data.timestamp as sent (RFC 3339, milliseconds)
+    ts: float
+    energy_wh: float
+    dup: bool
+
+
+def _near(at: float, events: list[float], within_s: float) -> float | None:
+    """Seconds from ``at`` to the nearest of ``events`` (negative: the event came later) when one
+    lies within ``within_s``; None otherwise."""
+    best = min(events, key=lambda e: abs(at - e), default=None)
+    return None if best is None or abs(at - best) > within_s else round(at - best, 3)
+
+
+def describe_reorder(
+    evse: str,
+    a: MeterSeen,
+    b: MeterSeen,
+    hal_down: list[tuple[float, float]],
+    kills: list[float],
+    pauses: list[tuple[float, float]],
+) -> dict[str, Any]:
+    """One offending pair (``b`` received after ``a``, ``b``'s timestamp not after ``a``'s) with
+    what happened around it, and its class:
+
+    * ``broker_redelivery``: ``b`` arrived with the DUP flag, i.e. the broker resent a message
+      it had sent before (restored from its persistence after a crash) after newer ones - the
+      order of a broker's redelivery, which the HAL cannot influence;
+    * ``equal_timestamp``: two distinct readings stamped in the same millisecond (two polls back
+      to back on the HAL side);
+    * ``backwards``: a reading older than one received before it, first delivery (HAL side).
+    """
+    kind = "broker_redelivery" if b.dup else "equal_timestamp" if b.ts == a.ts else "backwards"
+    # Which HAL process sent each (the number of HAL restarts before it was received).
+    process = [sum(1 for lo, _ in hal_down if lo < m.received_at) for m in (a, b)]
+    return {
+        "evse": evse,
+        "class": kind,
+        "previous": a._asdict(),
+        "offending": b._asdict(),
+        "timestamp_step_ms": round((b.ts - a.ts) * 1000, 3),
+        "received_step_ms": round((b.received_at - a.received_at) * 1000, 3),
+        "messages_between": b.index - a.index - 1,
+        "hal_process": process,
+        "broker_kill_within_5s": _near(b.received_at, kills, 5.0),
+        "hal_restart_within_5s": _near(b.received_at, [lo for lo, _ in hal_down], 5.0),
+        "hal_pause_end_within_5s": _near(b.received_at, [hi for _, hi in pauses], 5.0),
+    }
+
+
+def analyse(
+    sub: Client,
+    hal_down: list[tuple[float, float]],
+    kills: list[float],
+    pauses: list[tuple[float, float]] | None = None,
+) -> dict[str, Any]:
+    pauses = pauses or []
     first: dict[str, bytes] = {}
     exact_repeats = foreign_dups = 0
-    meters: dict[str, list[float]] = {AC: [], DC: []}
+    meters: dict[str, list[MeterSeen]] = {AC: [], DC: []}
     with sub.lock:
         received = list(sub.received)
-    for _, body in received:
+    for index, (at, body, dup) in enumerate(received):
         doc = json.loads(body)
         if doc["id"] in first:
             exact_repeats += first[doc["id"]] == body
@@ -184,15 +258,23 @@ def analyse(sub: Client, hal_down: list[tuple[float, float]], kills: list[float]
             continue
         first[doc["id"]] = body
         if doc["name"] == "meter_values" and doc["data"].get("evse_id") in meters:
-            ts = datetime.fromisoformat(doc["data"]["timestamp"].replace("Z", "+00:00")).timestamp()
-            meters[doc["data"]["evse_id"]].append(ts)
-    reordered = 0
+            data = doc["data"]
+            ts = datetime.fromisoformat(data["timestamp"].replace("Z", "+00:00")).timestamp()
+            seen = MeterSeen(
+                index, at, doc["id"], data["timestamp"], ts, data["total_active_energy_imported"], dup
+            )
+            meters[data["evse_id"]].append(seen)
+    reordered = {"broker_redelivery": 0, "equal_timestamp": 0, "backwards": 0}
+    reordered_pairs: list[dict[str, Any]] = []
     lost = {"hal_down": 0, "broker_crash": 0, "unexplained": 0}
     unexplained_at: list[float] = []
-    for stamps in meters.values():
-        for a, b in itertools.pairwise(stamps):
+    for evse, seen in meters.items():
+        for ma, mb in itertools.pairwise(seen):
+            a, b = ma.ts, mb.ts
             if b <= a:
-                reordered += 1
+                pair = describe_reorder(evse, ma, mb, hal_down, kills, pauses)
+                reordered[pair["class"]] += 1
+                reordered_pairs.append(pair)
                 continue
             missing = round((b - a) / METER_INTERVAL_S) - 1
             if missing <= 0 or b - a < 2.5 * METER_INTERVAL_S:
@@ -210,13 +292,17 @@ def analyse(sub: Client, hal_down: list[tuple[float, float]], kills: list[float]
         "exact_repeats": exact_repeats,
         "foreign_duplicates": foreign_dups,
         "reordered": reordered,
+        "reordered_pairs": reordered_pairs[:20],
         "lost": lost,
         "unexplained_at": unexplained_at[:10],
     }
 
 
-def phase1(minutes: float, broker_kills: int, hal_kills: int, seed: int) -> dict[str, Any]:
+def phase1(
+    minutes: float, broker_kills: int, hal_kills: int, seed: int, hal_pauses: int = 0
+) -> dict[str, Any]:
     rng = random.Random(seed)
+    pause_rng = random.Random(seed + 1)  # its own: without pauses, a seed gives the same run as before
     workdir = Path(tempfile.mkdtemp(prefix="josev-chaos-"))
     broker = EmbeddedBroker().start()
     sub = Client(broker, f"chaos-sub-{uuid.uuid4().hex[:6]}", persistent=True)
@@ -241,6 +327,8 @@ def phase1(minutes: float, broker_kills: int, hal_kills: int, seed: int) -> dict
     cycles = max(broker_kills, 1)
     hal_kill_at = set(rng.sample(range(cycles), min(hal_kills, cycles)))
     period = duration / cycles
+    pause_at = set(pause_rng.sample(sorted(set(range(cycles)) - hal_kill_at), min(hal_pauses, cycles)))
+    pauses: list[tuple[float, float]] = []
     kill_times: list[float] = []
     reconnects: list[float] = []
     no_answer = 0
@@ -250,9 +338,19 @@ def phase1(minutes: float, broker_kills: int, hal_kills: int, seed: int) -> dict
         # sessions themselves, which is not what is measured here.
         up = max(1.2, rng.uniform(0.3, 1.7) * period - 0.4)
         deadline = time.monotonic() + up
+        pause_when = deadline - pause_rng.uniform(0.2, 0.8) * up if cycle in pause_at else None
         while time.monotonic() < deadline:
             hal.sample()
-            time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+            if pause_when is not None and time.monotonic() >= pause_when and hal.proc is not None:
+                # The whole HAL process held up (a loaded machine, a VM's stolen time): every
+                # thread's deadlines pass at once, and the schedulers catch up on SIGCONT.
+                pause_when = None
+                held_from = time.time()
+                hal.proc.send_signal(signal.SIGSTOP)
+                time.sleep(pause_rng.uniform(0.15, 0.6))
+                hal.proc.send_signal(signal.SIGCONT)
+                pauses.append((held_from, time.time()))
+            time.sleep(min(0.1 if pause_when is not None else 0.5, max(0.0, deadline - time.monotonic())))
         if probe.client.is_connected():
             probe.sim(rng.choice(["pause", "charge"]))
         if cycle in hal_kill_at:
@@ -283,9 +381,12 @@ def phase1(minutes: float, broker_kills: int, hal_kills: int, seed: int) -> dict
     print()
     stop_req.set()
     time.sleep(2.0)
+    last_start, stopped_at = hal.started_wall, time.time()
     code = hal.stop()
     time.sleep(1.0)
-    result = analyse(sub, hal.down, kill_times)
+    result = analyse(sub, hal.down, kill_times, pauses)
+    # The last HAL process's own total against what the subscriber got from it.
+    result["shutdown_accounting"] = shutdown_accounting(workdir / "hal.log", sub, stopped_at, last_start)
     for c in (sub, probe, *requesters):
         c.close()
     broker.close()
@@ -294,6 +395,7 @@ def phase1(minutes: float, broker_kills: int, hal_kills: int, seed: int) -> dict
         {
             "broker_kills": len(kill_times),
             "hal_kills": len(hal.down),
+            "hal_pauses": len(pauses),
             "reconnect_max_s": max(reconnects) if reconnects else None,
             "reconnect_median_s": statistics.median(reconnects) if reconnects else None,
             "no_answer_after_return": no_answer,
@@ -368,10 +470,56 @@ def phase2(rounds: int) -> dict[str, Any]:
     }
 
 
-def phase3(rounds: int) -> dict[str, list[float]]:
+_FINAL = re.compile(r"final mqtt .* out=(\d+) .* dropped=(\d+)")
+
+
+def shutdown_accounting(hal_log: Path, sub: Client, stopped_at: float, since: float = 0.0) -> dict[str, Any]:
+    """What the HAL's last ``final`` log line says it published (``out`` - ``dropped``) against
+    the distinct messages ``sub`` got since ``since`` (the last HAL process's start); with the
+    evidence when they differ: the last messages received (name, type, id, ms before/after
+    SIGTERM) and the HAL's log from its stop on."""
+    lines = hal_log.read_text(errors="replace").splitlines()
+    found = [m for m in map(_FINAL.search, lines) if m]
+    with sub.lock:
+        received = list(sub.received)
+    distinct: dict[str, Received] = {}
+    for r in received:
+        if r.at >= since:
+            distinct.setdefault(json.loads(r.body)["id"], r)
+    if not found:
+        return {"final_line": False, "received": len(distinct)}
+    out, dropped = int(found[-1].group(1)), int(found[-1].group(2))
+    result: dict[str, Any] = {
+        "out": out,
+        "dropped": dropped,
+        "received": len(distinct),
+        "missing": out - dropped - len(distinct),
+    }
+    if result["missing"]:
+        tail = sorted(distinct.values(), key=lambda r: r.at)[-12:]
+        result["last_received"] = [
+            (
+                json.loads(r.body)["name"],
+                json.loads(r.body)["type"],
+                json.loads(r.body)["id"][:8],
+                round((r.at - stopped_at) * 1000, 1),
+            )
+            for r in tail
+        ]
+        stop_line = max((i for i, line in enumerate(lines) if "stopping:" in line), default=len(lines) - 20)
+        result["hal_log_from_stop"] = lines[stop_line:][:40]
+    return result
+
+
+def phase3(
+    rounds: int, modes: str = "up,down,black-hole"
+) -> tuple[dict[str, list[float]], list[dict[str, Any]]]:
+    """SIGTERM -> exit times per broker mode; with the broker up, also the shutdown accounting
+    (:func:`shutdown_accounting`) of every round."""
     import socket
 
-    out: dict[str, list[float]] = {"up": [], "down": [], "black-hole": []}
+    out: dict[str, list[float]] = {mode: [] for mode in modes.split(",")}
+    accounting: list[dict[str, Any]] = []
     for mode in out:
         for _ in range(rounds):
             workdir = Path(tempfile.mkdtemp(prefix="josev-chaos-p3-"))
@@ -392,17 +540,31 @@ def phase3(rounds: int) -> dict[str, list[float]]:
                     time.sleep(1.0)  # the HAL reconnects into it
             assert hal.proc is not None
             t0 = time.monotonic()
+            stopped_at = time.time()
             hal.proc.send_signal(signal.SIGTERM)
             code = hal.proc.wait(30)
             out[mode].append(time.monotonic() - t0)
             hal.proc = None
             if code != 0:
                 print(f"phase 3: {mode}: exit code {code}")
+            if mode == "up":
+                time.sleep(1.0)  # what the broker still forwards
+                accounting.append(shutdown_accounting(workdir / "hal.log", probe, stopped_at))
             if hole is not None:
                 hole.close()
             probe.close()
             broker.close()
-    return out
+    return out, accounting
+
+
+def print_phase3(r3: dict[str, list[float]], accounting: list[dict[str, Any]]) -> None:
+    for mode, times in r3.items():
+        print(f"  SIGTERM -> exit, broker {mode:10s} max {max(times):.2f} s  ({len(times)} runs)")
+    missing = [a.get("missing") for a in accounting]
+    print(f"  SIGTERM, broker up: HAL's final out-dropped minus received per run: {missing}")
+    for a in accounting:
+        if a.get("missing"):
+            print(f"    {json.dumps(a)}")
 
 
 def main() -> int:
@@ -412,23 +574,35 @@ def main() -> int:
     ap.add_argument("--hal-kills", type=int, default=20)
     ap.add_argument("--cp-rounds", type=int, default=40)
     ap.add_argument("--seed", type=int, default=13)
+    ap.add_argument(
+        "--hal-pauses",
+        type=int,
+        default=0,
+        help="phase 1: hold the HAL process (SIGSTOP) for 0.15-0.6 s this many times",
+    )
     ap.add_argument("--shutdown-rounds", type=int, default=3)
     ap.add_argument("--only-shutdown", action="store_true", help="phase 3 only")
+    ap.add_argument("--shutdown-modes", default="up,down,black-hole", help="broker modes of phase 3")
+    ap.add_argument("--only-soak", action="store_true", help="phase 1 only (its figures, then exit)")
     args = ap.parse_args()
     if args.only_shutdown:
-        r3 = phase3(args.shutdown_rounds)
-        for mode, times in r3.items():
-            print(f"  SIGTERM -> exit, broker {mode:10s} max {max(times):.2f} s  ({len(times)} runs)")
+        r3, accounting = phase3(args.shutdown_rounds, args.shutdown_modes)
+        print_phase3(r3, accounting)
         return 0
     os.environ.setdefault("JOSEV_HAL_DISABLE_PLUGIN_AUTOLOAD", "")
     t0 = time.monotonic()
-    r1 = phase1(args.minutes, args.broker_kills, args.hal_kills, args.seed)
+    r1 = phase1(args.minutes, args.broker_kills, args.hal_kills, args.seed, args.hal_pauses)
     print(json.dumps({k: v for k, v in r1.items() if k != "rss"}, default=str), flush=True)
+    if args.only_soak:
+        hal_side = r1["reordered"]["backwards"] + r1["reordered"]["equal_timestamp"]
+        bad = r1["lost"]["unexplained"] or r1["foreign_duplicates"] or hal_side
+        return 1 if bad else 0
     r2 = phase2(args.cp_rounds)
     print(json.dumps(r2), flush=True)
     print(f"\nchaos soak: {args.minutes:g} min, {time.monotonic() - t0:.0f} s wall")
     print(f"  broker kills            {r1['broker_kills']}")
     print(f"  HAL SIGKILL/restarts    {r1['hal_kills']}")
+    print(f"  HAL held (SIGSTOP)      {r1['hal_pauses']}")
     print(f"  messages received       {r1['messages']} ({r1['meter_updates']} meter updates)")
     lost = r1["lost"]
     print(
@@ -438,8 +612,20 @@ def main() -> int:
     print(
         f"  duplicates              {r1['foreign_duplicates']} (+ {r1['exact_repeats']} exact QoS 1 repeats)"
     )
-    print(f"  reordered               {r1['reordered']}")
+    reordered = r1["reordered"]
+    print(
+        f"  reordered meter stamps  HAL-side {reordered['backwards'] + reordered['equal_timestamp']} "
+        f"(backwards {reordered['backwards']}, equal {reordered['equal_timestamp']}); "
+        f"broker redelivery {reordered['broker_redelivery']}"
+    )
+    for pair in r1["reordered_pairs"]:
+        print(f"    {json.dumps(pair)}")
     print(f"  no answer after return  {r1['no_answer_after_return']}")
+    acc = r1["shutdown_accounting"]
+    print(
+        f"  last HAL process        final out-dropped {acc.get('out', 0) - acc.get('dropped', 0)}, "
+        f"subscriber got {acc['received']} (missing {acc.get('missing')})"
+    )
     print(
         f"  reconnect (answer)      max {r1['reconnect_max_s']:.3f} s  "
         f"median {r1['reconnect_median_s']:.3f} s"
@@ -456,13 +642,13 @@ def main() -> int:
         f"  CP/RCD reaction, broker down ({r2['cp_reaction_rounds']} rounds): "
         f"max {r2['cp_reaction_max_ms']:.1f} ms  median {r2['cp_reaction_median_ms']:.1f} ms (mirror contact)"
     )
-    r3 = phase3(args.shutdown_rounds)
-    for mode, times in r3.items():
-        print(f"  SIGTERM -> exit, broker {mode:10s} max {max(times):.2f} s  ({len(times)} runs)")
+    r3, accounting = phase3(args.shutdown_rounds)
+    print_phase3(r3, accounting)
     print(f"  final SIGTERM exit code {r1['final_exit_code']}; logs in {r1['workdir']}")
     if r1["unexplained_at"]:
         print(f"  HAL-side gaps at (epoch s): {r1['unexplained_at']}")
-    return 0 if lost["unexplained"] == 0 and r1["foreign_duplicates"] == 0 and r1["reordered"] == 0 else 1
+    hal_side = reordered["backwards"] + reordered["equal_timestamp"]
+    return 0 if lost["unexplained"] == 0 and r1["foreign_duplicates"] == 0 and hal_side == 0 else 1
 
 
 if __name__ == "__main__":
