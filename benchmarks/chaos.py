@@ -54,6 +54,7 @@ from josev_hal.embedded_broker import EmbeddedBroker
 
 AC, DC = "DE*JHL*E0001", "DE*JHL*E0002"
 METER_INTERVAL_S = 0.1
+HAL_CLIENT_ID = "josev-hal-sim"  # the sim board's [mqtt] client_id
 
 
 def board_text() -> str:
@@ -266,7 +267,7 @@ def analyse(
             meters[data["evse_id"]].append(seen)
     reordered = {"broker_redelivery": 0, "equal_timestamp": 0, "backwards": 0}
     reordered_pairs: list[dict[str, Any]] = []
-    lost = {"hal_down": 0, "broker_crash": 0, "unexplained": 0}
+    lost = {"hal_down": 0, "hal_held": 0, "broker_crash": 0, "unexplained": 0}
     unexplained_at: list[float] = []
     for evse, seen in meters.items():
         for ma, mb in itertools.pairwise(seen):
@@ -281,6 +282,8 @@ def analyse(
                 continue  # scheduling jitter, not a lost update
             if any(lo - 1 <= a <= hi + 1 or lo - 1 <= b <= hi + 1 for lo, hi in hal_down):
                 lost["hal_down"] += missing
+            elif any(lo - 0.5 <= b and a <= hi + 0.5 for lo, hi in pauses):
+                lost["hal_held"] += missing  # no reading while the process was stopped
             elif any(k - 2.0 <= a <= k + 2.0 for k in kills):
                 lost["broker_crash"] += missing
             else:
@@ -473,7 +476,9 @@ def phase2(rounds: int) -> dict[str, Any]:
 _FINAL = re.compile(r"final mqtt .* out=(\d+) .* dropped=(\d+)")
 
 
-def shutdown_accounting(hal_log: Path, sub: Client, stopped_at: float, since: float = 0.0) -> dict[str, Any]:
+def shutdown_accounting(
+    hal_log: Path, sub: Client, stopped_at: float, since: float = 0.0, broker: EmbeddedBroker | None = None
+) -> dict[str, Any]:
     """What the HAL's last ``final`` log line says it published (``out`` - ``dropped``) against
     the distinct messages ``sub`` got since ``since`` (the last HAL process's start); with the
     evidence when they differ: the last messages received (name, type, id, ms before/after
@@ -495,6 +500,17 @@ def shutdown_accounting(hal_log: Path, sub: Client, stopped_at: float, since: fl
         "received": len(distinct),
         "missing": out - dropped - len(distinct),
     }
+    if broker is not None:
+        # A verbose broker's own log tells which side lost a message: the PUBLISHes on cs/josev it
+        # received from the HAL (first sends, d0) and those it sent the subscriber.
+        text = (broker.workdir / "mosquitto.log").read_text(errors="replace")
+        result["broker_received_from_hal"] = len(
+            re.findall(rf"Received PUBLISH from {HAL_CLIENT_ID} \(d0, q1, r0, m\d+, 'cs/josev'", text)
+        )
+        to_sub = re.escape(sub.client._client_id.decode())
+        result["broker_sent_to_subscriber"] = len(
+            re.findall(rf"Sending PUBLISH to {to_sub} \(d0, q1, r0, m\d+, 'cs/josev'", text)
+        )
     if result["missing"]:
         tail = sorted(distinct.values(), key=lambda r: r.at)[-12:]
         result["last_received"] = [
@@ -523,7 +539,7 @@ def phase3(
     for mode in out:
         for _ in range(rounds):
             workdir = Path(tempfile.mkdtemp(prefix="josev-chaos-p3-"))
-            broker = EmbeddedBroker().start()
+            broker = EmbeddedBroker(verbose=mode == "up").start()
             probe = Client(broker, f"chaos-p3-{uuid.uuid4().hex[:6]}", persistent=False)
             hal = Hal(broker, workdir)
             hal.start()
@@ -549,7 +565,7 @@ def phase3(
                 print(f"phase 3: {mode}: exit code {code}")
             if mode == "up":
                 time.sleep(1.0)  # what the broker still forwards
-                accounting.append(shutdown_accounting(workdir / "hal.log", probe, stopped_at))
+                accounting.append(shutdown_accounting(workdir / "hal.log", probe, stopped_at, broker=broker))
             if hole is not None:
                 hole.close()
             probe.close()
@@ -560,8 +576,16 @@ def phase3(
 def print_phase3(r3: dict[str, list[float]], accounting: list[dict[str, Any]]) -> None:
     for mode, times in r3.items():
         print(f"  SIGTERM -> exit, broker {mode:10s} max {max(times):.2f} s  ({len(times)} runs)")
-    missing = [a.get("missing") for a in accounting]
-    print(f"  SIGTERM, broker up: HAL's final out-dropped minus received per run: {missing}")
+    rows = [
+        (
+            a.get("out", 0) - a.get("dropped", 0),
+            a.get("broker_received_from_hal"),
+            a.get("broker_sent_to_subscriber"),
+            a["received"],
+        )
+        for a in accounting
+    ]
+    print(f"  SIGTERM, broker up: (HAL out-dropped, broker got, broker sent, subscriber got) per run: {rows}")
     for a in accounting:
         if a.get("missing"):
             print(f"    {json.dumps(a)}")
@@ -607,7 +631,8 @@ def main() -> int:
     lost = r1["lost"]
     print(
         f"  lost meter updates      HAL-side {lost['unexplained']}  "
-        f"(while the HAL was down {lost['hal_down']}, at a crashed broker {lost['broker_crash']})"
+        f"(while the HAL was down {lost['hal_down']}, held {lost['hal_held']}, "
+        f"at a crashed broker {lost['broker_crash']})"
     )
     print(
         f"  duplicates              {r1['foreign_duplicates']} (+ {r1['exact_repeats']} exact QoS 1 repeats)"
