@@ -233,8 +233,12 @@ class ContactorSupervisor:
     @property
     def settled(self) -> bool:
         """No feedback supervision is under way (no command awaits its confirmation, no mismatch
-        is being timed): only a new reading or command can change this supervisor's state."""
-        return self._mismatch_since is None and not self._awaiting_confirmation
+        is being timed): only a new reading or command can change this supervisor's state. A
+        contactor without a mirror contact has nothing to await (its command stays unconfirmed)."""
+        if self._mismatch_since is not None:
+            return False
+        awaiting = self._awaiting_confirmation and self.device is not None and self.device.has_feedback
+        return not awaiting
 
     def may_be_closed(self) -> bool:
         """Commanded closed, mirror contact closed (welded), or state unknown."""
