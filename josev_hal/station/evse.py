@@ -16,6 +16,13 @@ orders them in :meth:`EvseController.evaluate`:
 The sampling thread is a thin loop around it; a driver's ``notify()`` calls it at once on the
 driver's own thread, so a safety reaction never waits for the next sample and never waits on MQTT.
 
+Steady state (#17): a sample or a push always does step 1 with its hard reactions (RCD trip, CP
+leaving C/D, an unreadable CP open at once). Steps 2-4 are skipped when step 1 moved nothing they
+look at (:meth:`EvseController._read_state`), no request changed the state since the last full
+evaluation (every other entry evaluates in full), that evaluation left a fixed point, and none of
+the clocks of steps 2-4 can have run out (:meth:`EvseController._quiet_until`): then they would do
+exactly what they did last time, i.e. nothing. A 32-EVSE board spends most of its CPU here.
+
 Concurrency: one non-reentrant lock guards the state. A notification that finds the lock taken
 sets a flag instead of waiting, and whoever holds the lock evaluates again before releasing it
 (drivers that notify from inside their own locks stay deadlock-free, and the reaction is still
