@@ -182,13 +182,16 @@ class Daemon:
             # so Josev's first request after a (re)start is answered that much sooner; the
             # endpoint is for people and follows a moment later.
             self.bridge.start(wait_s=wait_s)
+            # Plugins start with the bridge, before anything slower: the sim plugin's sim/cs
+            # subscription must be up by the time the first cp_status tells a client the station
+            # is there. call_each logs a failing plugin by name and goes on.
+            call_each(self.pm, "hal_startup", station=self.station)
             # --- operations endpoint (#19): after the station runs; its failure never stops charging
             self._start_operations(settings.state_dir)
             # --- end operations
         except BaseException:
             self.stop()
             raise
-        call_each(self.pm, "hal_startup", station=self.station)  # logs a failing plugin by name
         self._start_watchdog()
         log.info("josev-hal running board=%s broker=%s", self.source or "?", self.bridge.address.url)
 
