@@ -3,18 +3,23 @@
 Phase 1 - ``josev-hal run`` (a child process, sim board, meters at 10 Hz, the EV switching between
 charging and pausing over ``sim/cs``, three clients sending ``cs_status_and_limits`` requests) while
 the broker is SIGKILLed and restarted at random points and the HAL itself is SIGKILLed and
-restarted now and then. A persistent-session subscriber records everything on ``cs/josev``.
-Reported:
+restarted now and then; with ``--hal-pauses N`` the HAL process is also held N times (SIGSTOP for
+0.15-0.6 s, then SIGCONT: a loaded machine, a VM's stolen time). A persistent-session subscriber
+records everything on ``cs/josev``. Reported:
 
 * **lost** meter updates: gaps in each EVSE's 10 Hz ``meter_values`` sequence, split into gaps
-  while the HAL process was down (nothing to send - expected), gaps around a broker crash (what a
+  while the HAL process was down or held (nothing to send - expected), gaps around a broker crash (what a
   SIGKILLed broker had acknowledged but not yet saved or forwarded - a broker-side loss) and any
   other gap (HAL-side loss; must be 0);
 * **duplicates**: the same id twice - exact byte copies (QoS 1 repeats of a message in flight at a
   crash) and anything else (must be 0); **reordered**: an EVSE's meter timestamp not after the
   previous one received (equal counts too), each pair printed with its ids, receive times and the
-  nearest broker kill / HAL restart, and classed: a broker's redelivery (DUP flag) apart from
-  HAL-side ones (must be 0);
+  nearest broker kill / HAL restart / hold, and classed: a broker's redelivery (DUP flag) apart
+  from HAL-side ones, equal or backwards (must be 0);
+* **shutdown accounting**: the last HAL process's ``final`` log line (``out`` - ``dropped``)
+  against the distinct messages the subscriber got from it; with ``--verbose-broker`` also the
+  PUBLISHes in the broker's own log (received from the HAL, sent to the subscriber), which tells
+  a broker-side loss at a crash from a HAL-side one;
 * **reconnect**: time from the broker's return until the HAL answers a request again (max);
 * **RSS** of each HAL process: after warm-up and just before it was killed (growth per minute).
 
@@ -22,10 +27,15 @@ Phase 2 - the daemon in this process (so the sim's mirror contact is visible): c
 killed, then an unplug or an RCD trip; the time until the mirror contact opens (max, median).
 
 Phase 3 - SIGTERM to a charging ``josev-hal run`` with the broker up, down (killed) and replaced
-by a TCP listener that accepts and never answers: time until the process has exited.
+by a TCP listener that accepts and never answers: time until the process has exited. With the
+broker up, each round's accounting as above, from a verbose broker (``--shutdown-requests-hz``:
+requests keep coming through the stop).
 
     /work/venv/bin/python benchmarks/chaos.py --minutes 60 --broker-kills 200 --hal-kills 20
     /work/venv/bin/python benchmarks/chaos.py --minutes 5 --broker-kills 40 --hal-kills 4   # short
+    # the meter-timestamp finding (#13): holds make the meter scheduler catch up
+    python benchmarks/chaos.py --minutes 3 --broker-kills 30 --hal-kills 0 --hal-pauses 30 --only-soak
+    python benchmarks/chaos.py --only-shutdown --shutdown-modes up --shutdown-rounds 20
 """
 
 from __future__ import annotations
@@ -302,12 +312,17 @@ def analyse(
 
 
 def phase1(
-    minutes: float, broker_kills: int, hal_kills: int, seed: int, hal_pauses: int = 0
+    minutes: float,
+    broker_kills: int,
+    hal_kills: int,
+    seed: int,
+    hal_pauses: int = 0,
+    verbose_broker: bool = False,
 ) -> dict[str, Any]:
     rng = random.Random(seed)
     pause_rng = random.Random(seed + 1)  # its own: without pauses, a seed gives the same run as before
     workdir = Path(tempfile.mkdtemp(prefix="josev-chaos-"))
-    broker = EmbeddedBroker().start()
+    broker = EmbeddedBroker(verbose=verbose_broker).start()
     sub = Client(broker, f"chaos-sub-{uuid.uuid4().hex[:6]}", persistent=True)
     probe = Client(broker, f"chaos-probe-{uuid.uuid4().hex[:6]}", persistent=False)
     requesters = [Client(broker, f"chaos-req-{i}-{uuid.uuid4().hex[:6]}", persistent=False) for i in range(3)]
@@ -389,7 +404,9 @@ def phase1(
     time.sleep(1.0)
     result = analyse(sub, hal.down, kill_times, pauses)
     # The last HAL process's own total against what the subscriber got from it.
-    result["shutdown_accounting"] = shutdown_accounting(workdir / "hal.log", sub, stopped_at, last_start)
+    result["shutdown_accounting"] = shutdown_accounting(
+        workdir / "hal.log", sub, stopped_at, last_start, broker if verbose_broker else None
+    )
     for c in (sub, probe, *requesters):
         c.close()
     broker.close()
@@ -501,16 +518,21 @@ def shutdown_accounting(
         "missing": out - dropped - len(distinct),
     }
     if broker is not None:
-        # A verbose broker's own log tells which side lost a message: the PUBLISHes on cs/josev it
-        # received from the HAL (first sends, d0) and those it sent the subscriber.
+        # A verbose broker's own log tells on which side a message went missing: from the last HAL
+        # process's first (clean-session) connect on, the PUBLISHes on cs/josev it received from
+        # the HAL (first sends d0, resends d1) and those it sent the subscriber.
         text = (broker.workdir / "mosquitto.log").read_text(errors="replace")
-        result["broker_received_from_hal"] = len(
-            re.findall(rf"Received PUBLISH from {HAL_CLIENT_ID} \(d0, q1, r0, m\d+, 'cs/josev'", text)
-        )
+        segment = text[text.rfind(f"as {HAL_CLIENT_ID} (p2, c1") :]
         to_sub = re.escape(sub.client._client_id.decode())
-        result["broker_sent_to_subscriber"] = len(
-            re.findall(rf"Sending PUBLISH to {to_sub} \(d0, q1, r0, m\d+, 'cs/josev'", text)
-        )
+        tail = r", q1, r0, m\d+, 'cs/josev'"
+        for key, pattern in {
+            "broker_received_from_hal": rf"Received PUBLISH from {HAL_CLIENT_ID} \(d0{tail}",
+            "broker_received_resends": rf"Received PUBLISH from {HAL_CLIENT_ID} \(d1{tail}",
+            "broker_sent_to_subscriber": rf"Sending PUBLISH to {to_sub} \(d0{tail}",
+            "broker_resent_to_subscriber": rf"Sending PUBLISH to {to_sub} \(d1{tail}",
+            "broker_starts": r"mosquitto version \S+ starting",
+        }.items():
+            result[key] = len(re.findall(pattern, segment))
     if result["missing"]:
         tail = sorted(distinct.values(), key=lambda r: r.at)[-12:]
         result["last_received"] = [
@@ -528,10 +550,11 @@ def shutdown_accounting(
 
 
 def phase3(
-    rounds: int, modes: str = "up,down,black-hole"
+    rounds: int, modes: str = "up,down,black-hole", requests_hz: float = 0.0
 ) -> tuple[dict[str, list[float]], list[dict[str, Any]]]:
     """SIGTERM -> exit times per broker mode; with the broker up, also the shutdown accounting
-    (:func:`shutdown_accounting`) of every round."""
+    (:func:`shutdown_accounting`) of every round. ``requests_hz``: the probe keeps sending
+    ``cs_status_and_limits`` requests at this rate through the stop (answers race the bridge's)."""
     import socket
 
     out: dict[str, list[float]] = {mode: [] for mode in modes.split(",")}
@@ -546,6 +569,16 @@ def phase3(
             answer_time(probe, 60)
             probe.sim("plug", cable_a=32)
             probe.sim("charge")
+            asking = threading.Event()
+            if requests_hz > 0:
+                asking.set()
+
+                def ask_loop(c: Client = probe, asking: threading.Event = asking) -> None:
+                    while asking.is_set():
+                        c.ask()
+                        time.sleep(1 / requests_hz)
+
+                threading.Thread(target=ask_loop, daemon=True).start()
             time.sleep(1.5)
             hole = None
             if mode != "up":
@@ -563,6 +596,7 @@ def phase3(
             hal.proc = None
             if code != 0:
                 print(f"phase 3: {mode}: exit code {code}")
+            asking.clear()
             if mode == "up":
                 time.sleep(1.0)  # what the broker still forwards
                 accounting.append(shutdown_accounting(workdir / "hal.log", probe, stopped_at, broker=broker))
@@ -607,15 +641,23 @@ def main() -> int:
     ap.add_argument("--shutdown-rounds", type=int, default=3)
     ap.add_argument("--only-shutdown", action="store_true", help="phase 3 only")
     ap.add_argument("--shutdown-modes", default="up,down,black-hole", help="broker modes of phase 3")
+    ap.add_argument(
+        "--shutdown-requests-hz", type=float, default=0.0, help="phase 3: requests through the stop"
+    )
+    ap.add_argument(
+        "--verbose-broker", action="store_true", help="phase 1: log every PUBLISH (for the accounting)"
+    )
     ap.add_argument("--only-soak", action="store_true", help="phase 1 only (its figures, then exit)")
     args = ap.parse_args()
     if args.only_shutdown:
-        r3, accounting = phase3(args.shutdown_rounds, args.shutdown_modes)
+        r3, accounting = phase3(args.shutdown_rounds, args.shutdown_modes, args.shutdown_requests_hz)
         print_phase3(r3, accounting)
         return 0
     os.environ.setdefault("JOSEV_HAL_DISABLE_PLUGIN_AUTOLOAD", "")
     t0 = time.monotonic()
-    r1 = phase1(args.minutes, args.broker_kills, args.hal_kills, args.seed, args.hal_pauses)
+    r1 = phase1(
+        args.minutes, args.broker_kills, args.hal_kills, args.seed, args.hal_pauses, args.verbose_broker
+    )
     print(json.dumps({k: v for k, v in r1.items() if k != "rss"}, default=str), flush=True)
     if args.only_soak:
         hal_side = r1["reordered"]["backwards"] + r1["reordered"]["equal_timestamp"]
