@@ -232,6 +232,7 @@ def test_notify_api_refuses_unknown_evses_before_sending(rig: FunctionsRig) -> N
         rig.functions.notify.change_availability(False, "DE*XXX*E9999")
 
 
+@pytest.mark.josev_contract  # answers with the official contract's example responses
 def test_may_send_requests_return_josevs_answer(rig: FunctionsRig, contract: Contract) -> None:
     """Every CS -> Josev request of the Python API goes out schema-valid; Josev's answer (the
     contract's example response) comes back decoded."""
@@ -275,6 +276,7 @@ def test_may_send_requests_return_josevs_answer(rig: FunctionsRig, contract: Con
             assert msgspec.to_builtins(result) == answer, name
 
 
+@pytest.mark.josev_contract  # sends the official contract's example updates
 def test_every_listen_only_update_is_offered_to_plugins(
     rig: FunctionsRig, recorder: UpdateRecorder, contract: Contract
 ) -> None:

@@ -20,7 +20,6 @@ from cryptography.x509.oid import NameOID
 
 from josev_hal.embedded_broker import EmbeddedBroker
 from josev_hal.functions.config import FirmwareSettings
-from josev_hal.functions.firmware import FirmwareStatus
 from josev_hal.messages import utc_timestamp
 from tests.support.contract import Contract
 from tests.support.ftp_server import LocalFtpServer
@@ -356,9 +355,3 @@ def test_bad_requests_are_answered_without_starting_a_job(
     contract.validate(response)
     assert response["data"]["status"] == expected
     assert rig.functions.firmware.job is None
-
-
-def test_published_statuses_are_all_values_of_the_schema_enum(contract: Contract) -> None:
-    schema = contract.schema_doc("firmware_status", "update")
-    allowed = set(schema["properties"]["data"]["properties"]["status"]["enum"])
-    assert {s.value for s in FirmwareStatus} <= allowed

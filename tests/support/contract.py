@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -120,15 +120,6 @@ class Contract:
         """The official schema document (its layout, enums, patterns): oracle-only, like
         :attr:`root` (the generated schemas are shaped differently, with ``$defs``)."""
         return json.loads((self.root / "schemas" / f"{name}.{type_}.json").read_text())
-
-
-def oracle_cases(values: Iterable[Any]) -> list[Any]:
-    """Parameters of a parametrised oracle test: ``values`` with the official contract, else one
-    case skipped with :data:`SKIP_REASON` (not one skip per message, and never pytest's
-    "got empty parameter set")."""
-    if official_contract_present():
-        return list(values)
-    return [pytest.param(None, id="no-contract", marks=pytest.mark.skip(reason=SKIP_REASON))]
 
 
 def contract_or_skip() -> Contract:
