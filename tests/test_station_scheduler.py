@@ -94,6 +94,24 @@ def test_an_overrunning_job_is_not_run_in_a_burst_afterwards(scheduler: Schedule
     assert all(g > 0.002 for g in gaps[:2])
 
 
+def test_a_late_job_goes_on_at_its_next_grid_point_not_straight_again() -> None:
+    # The thread was held up for 2.5 periods: the late run is followed by the next point of the
+    # job's own grid (0.5 period later), not by an immediate second run.
+    now = [100.0]
+    s = Scheduler("late", clock=lambda: now[0])
+    job = s.every(1.0, lambda: None, name="meter")
+    assert s._next_due() is job and job.deadline == 100.0
+    now[0] = 102.5
+    s._reschedule(job)
+    assert job.overruns == 1
+    assert [d for d, _, j in s._heap if j is job] == [103.0]
+    now[0] = 103.0
+    assert s._next_due() is job and job.deadline == 103.0
+    now[0] = 103.01  # on time again: one period on, no overrun counted
+    s._reschedule(job)
+    assert job.overruns == 1 and [d for d, _, j in s._heap if j is job] == [104.0]
+
+
 def test_a_stuck_job_shows_in_the_watchdog_with_its_stack() -> None:
     fake = [0.0]
     liveness = Liveness(clock=lambda: fake[0])

@@ -162,7 +162,11 @@ class Scheduler:
     def _reschedule(self, job: Job) -> None:
         now = self._clock()
         nxt = job.deadline + job.interval_s
-        if nxt < now:  # overran (a slow device): no burst to catch up
+        if nxt <= now:
+            # Overran (a slow device, or this thread held up): go on at the job's first grid
+            # point after now. Neither a burst to catch up nor a second run straight after the
+            # late one -- two meter readings in one millisecond, published with one timestamp
+            # (#13 soak, a held-up process).
             job.overruns += 1
-            nxt = now
+            nxt = job.deadline + (math.floor((now - job.deadline) / job.interval_s) + 1) * job.interval_s
         heapq.heappush(self._heap, (nxt, next(self._seq), job))
