@@ -293,3 +293,24 @@ def test_bridge_survives_exceptions_in_every_kind_of_callback(
     assert response["id"] == request["id"]
     assert wait_until(lambda: bridge.stats().handler_errors == 2, 5)
     assert bridge.connected
+
+
+def test_an_update_published_while_the_bridge_stops_is_counted_dropped_exactly_once(
+    broker: EmbeddedBroker, bridge_factory: BridgeFactory, contract: Contract
+) -> None:
+    # A publisher that passed the "stopped?" check just before stop() cleared the outbox for the
+    # last time would leave its message in an outbox nothing drains: neither sent nor dropped.
+    bridge = bridge_factory()
+    broker.stop()
+    assert wait_until(lambda: not bridge.connected, 5)
+    submit = bridge._conn.submit
+
+    def stop_in_between(item: Any) -> bool:
+        bridge.stop()  # runs between the publisher's check and its submit
+        return submit(item)
+
+    bridge._conn.submit = stop_in_between  # type: ignore[method-assign]
+    bridge.publish_update(meter_update(contract, 0))
+    stats = bridge.stats()
+    assert len(bridge._outbox) == 0
+    assert stats.queue_dropped == 1

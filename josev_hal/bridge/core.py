@@ -391,7 +391,13 @@ class Bridge:
             self._stats.add("queue_dropped")
             log.info("message to %s published after the bridge stopped; dropped", topic)
             return
-        if self._conn.submit(Outgoing(topic, body)):
+        full = self._conn.submit(Outgoing(topic, body))
+        if self._closed:
+            # stop() ran between the check above and the submit: its last clear() may have come
+            # before this message, and nothing drains the outbox any more. clear() hands each
+            # message to exactly one caller, so it is counted as dropped once (by stop or here).
+            self._stats.add("queue_dropped", self._outbox.clear())
+        if full:
             self._stats.add("queue_dropped")
             dropped = self._outbox.dropped
             if dropped == 1 or dropped % 1000 == 0:  # a full queue must not flood the log as well
