@@ -355,8 +355,10 @@ def decode(payload: bytes | str, *, strict: bool | None = None) -> Message:
             if entry[2] or payload.isascii():
                 try:
                     msg: Message = entry[0](payload)
-                except msgspec.DecodeError:  # ValidationError included
-                    pass  # the general path below explains what is wrong (or repairs it)
+                except (msgspec.DecodeError, UnicodeDecodeError):  # ValidationError included
+                    # the general path below explains what is wrong (or repairs it). msgspec
+                    # 0.19 (our lowest) raises UnicodeDecodeError for invalid UTF-8 in a string.
+                    pass
                 else:
                     # a "type" repeated later in the object; the id's format (msg.id is a str
                     # msgspec decoded: valid UTF-8, so encode() cannot fail)
