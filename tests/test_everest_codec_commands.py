@@ -18,6 +18,10 @@ def test_a_bad_command_is_a_message_error_with_the_json_path() -> None:
     assert "<= 100" in info.value.reason
     with pytest.raises(MessageError, match="invalid JSON"):
         codec.decode(("evse_board_support", "e2m", "enable"), b"tru")
+    with pytest.raises(MessageError, match="invalid JSON"):  # invalid UTF-8 inside a string
+        codec.decode(
+            ("evse_board_support", "e2m", "allow_power_on"), b'{"allow_power_on": true, "reason": "\xff"}'
+        )
 
 
 def test_topics_round_trip() -> None:

@@ -157,6 +157,8 @@ def test_bad_action_bodies_name_the_json_path_and_unknown_evses_are_404(hal: Hal
     assert code == 400 and answer["reason"] == "$.typo: unknown field"
     code, answer = hal.request("POST", "/actions/reset-rcd", raw=b"{not json")[:2]
     assert code == 400 and answer["reason"].startswith("$: invalid JSON")
+    code, answer = hal.request("POST", "/actions/reset-rcd", raw=b'{"evse_id": "\xff"}')[:2]
+    assert code == 400 and answer["reason"].startswith("$: invalid JSON")  # invalid UTF-8
     code, answer = hal.post("/actions/reset-rcd", {"evse_id": "DE*XXX*E9"})
     assert code == 404 and "DE*JHL*E0001" in answer["reason"]
     code, answer = hal.post("/actions/explode", {"evse_id": AC})

@@ -91,6 +91,7 @@ def test_valid_commands_parse_into_their_struct(payload: bytes, expected: object
         (b"not json", "$", "invalid JSON: JSON is malformed"),
         (b"", "$", "invalid JSON"),
         (b"\xff\xfe", "$", "invalid JSON"),
+        (b'{"action": "plug", "evse_id": "\xff"}', "$", "invalid JSON"),  # invalid UTF-8 in a string
         (b"[]", "$", "Expected `object`, got `array`"),
         (json.dumps({"evse_id": EVSE}).encode(), "$.action", "missing required field"),
         (cmd("fly"), "$.action", "Invalid value 'fly' (known actions: plug, unplug"),

@@ -185,6 +185,8 @@ def decode_as(tp: Any, payload: bytes, *, name: str = "") -> Any:
         return _raise(text, "$", name)
     except msgspec.DecodeError as exc:
         return _raise(f"invalid JSON: {exc}", "$", name)
+    except UnicodeDecodeError as exc:  # msgspec 0.19 raises this for invalid UTF-8 in a string
+        return _raise(f"invalid JSON: invalid UTF-8 at byte {exc.start}", "$", name)
 
 
 def _raise(reason: str, path: str, name: str) -> Any:
