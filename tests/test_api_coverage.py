@@ -214,6 +214,20 @@ def test_plugins_coverage_prints_the_generated_table(capsys: pytest.CaptureFixtu
     assert capsys.readouterr().out == coverage_markdown(coverage_tests(COVERAGE_TESTS)) + "\n"
 
 
+def test_plugins_coverage_outside_a_checkout_says_what_it_needs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # An installed wheel has no tests/ beside the package, and the current directory none either.
+    from josev_hal.cli import main
+    from josev_hal.commands import plugins
+
+    monkeypatch.setattr(plugins, "COVERAGE_TESTS", tmp_path / "absent.toml")
+    monkeypatch.chdir(tmp_path)
+    assert main(["plugins", "--coverage"]) == 3
+    err = capsys.readouterr().err
+    assert "part of a josev-hal checkout" in err and "--coverage-tests FILE" in err
+
+
 def _readme_table() -> str:
     section = README.read_text(encoding="utf-8").split("\n### API coverage\n", 1)[1].split("\n#", 1)[0]
     lines = section.splitlines()

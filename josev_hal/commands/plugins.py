@@ -43,10 +43,11 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--coverage-tests",
         type=Path,
-        default=COVERAGE_TESTS,
+        default=None,
         metavar="FILE",
         help="the TOML file naming the test files of each message, for --coverage "
-        "(default: tests/data/coverage_tests.toml of the source tree)",
+        "(default: tests/data/coverage_tests.toml of the josev-hal checkout, or of the current "
+        "directory)",
     )
     parser.add_argument(
         "--board-schema",
@@ -63,6 +64,15 @@ def _table(rows: list[list[str]]) -> str:
     return "\n".join(
         "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows
     )
+
+
+def _default_coverage_tests() -> Path | None:
+    """The checkout's mapping: next to the package when run from a checkout (editable install),
+    else in the current directory; ``None`` when neither has one (an installed wheel)."""
+    for candidate in (COVERAGE_TESTS, Path.cwd() / "tests" / "data" / "coverage_tests.toml"):
+        if candidate.is_file():
+            return candidate
+    return None
 
 
 def coverage_tests(path: Path) -> dict[str, tuple[str, ...]]:
@@ -93,8 +103,17 @@ def run(args: argparse.Namespace) -> int:
     if args.coverage:  # static too
         from josev_hal.routing import coverage_markdown
 
+        path = args.coverage_tests or _default_coverage_tests()
+        if path is None:
+            print(
+                "josev-hal plugins: --coverage needs tests/data/coverage_tests.toml, which is part "
+                "of a josev-hal checkout, not of the installed package: run it in a checkout or "
+                "pass --coverage-tests FILE",
+                file=sys.stderr,
+            )
+            return EXIT_RUNTIME
         try:
-            tests = coverage_tests(args.coverage_tests)
+            tests = coverage_tests(path)
         except ValueError as exc:
             print(f"josev-hal plugins: {exc}", file=sys.stderr)
             return EXIT_RUNTIME
