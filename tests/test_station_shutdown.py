@@ -62,10 +62,10 @@ def wedge_publisher(rig: SimEvse, gate: threading.Event) -> threading.Thread:
     return worker
 
 
-def advance_clock_while(rig: SimEvse, busy: threading.Thread) -> None:
+def advance_clock_while(rig: SimEvse, busy: threading.Thread, step_s: float = 0.005) -> None:
     """Let simulated time run (the relay's mirror contact follows it) while ``busy`` works."""
     while busy.is_alive():
-        rig.clock.advance(0.005)
+        rig.clock.advance(step_s)
         time.sleep(0.001)
 
 
@@ -128,7 +128,10 @@ def test_stop_while_charging_never_closes_again_and_publishes_opened_last(rig: S
     time.sleep(0.2)
     stopper = threading.Thread(target=rig.ctl.stop, daemon=True)
     stopper.start()
-    advance_clock_while(rig, stopper)
+    # stop() waits up to 1 s of wall time for the mirror contact, which opens after 20 ms of
+    # simulated time: one 20 ms step per turn, so a starved test thread (the request loop above
+    # competes for the GIL on a loaded machine) still lets it open in time.
+    advance_clock_while(rig, stopper, step_s=0.02)
     keep_going.set()
     worker.join(5)
 
