@@ -20,7 +20,7 @@ import inspect
 import logging
 import signal
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pluggy
@@ -125,18 +125,26 @@ def add_tool_parsers(
     tools: Mapping[str, OfferedTool],
     *,
     formatter_class: argparse._FormatterClass = argparse.RawDescriptionHelpFormatter,
+    parents: Sequence[argparse.ArgumentParser] = (),
+    epilog: str | None = None,
+    own: str | None = None,
 ) -> None:
     """One sub-parser per tool: ``help`` is the tool's one-line help, the description its class
-    docstring (or the help) and the plugin that offers it; the tool adds its own options. The
-    parsed namespace carries the tool as ``_tool`` (an :class:`OfferedTool`)."""
+    docstring (or the help) and the plugin that offers it (not said for tools offered by ``own``,
+    the host's own name); ``parents`` give options every tool shares. The tool adds its own
+    options; the parsed namespace carries it as ``_tool`` (an :class:`OfferedTool`)."""
     from josev_hal.cli import plain_text
 
     for name, offered in tools.items():
-        doc = inspect.getdoc(type(offered.tool)) or offered.tool.help
+        description = plain_text(inspect.getdoc(type(offered.tool)) or offered.tool.help)
+        if offered.plugin != own:
+            description += f"\n\n(offered by plugin {offered.plugin!r})"
         parser = sub.add_parser(
             name,
+            parents=list(parents),
             help=offered.tool.help,
-            description=f"{plain_text(doc)}\n\n(offered by plugin {offered.plugin!r})",
+            description=description,
+            epilog=epilog,
             formatter_class=formatter_class,
         )
         offered.tool.add_arguments(parser)

@@ -24,12 +24,11 @@ that honour them.
 from __future__ import annotations
 
 import argparse
-import inspect
 import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
-from josev_hal.cli import plain_text, stderr_logging
+from josev_hal.cli import stderr_logging
 from josev_hal.probe.tool import EXIT_CODES, EXIT_RUNTIME, EXIT_USAGE, common_options, error
 
 if TYPE_CHECKING:
@@ -133,29 +132,18 @@ def kinds_parser(
     parser_class: type[argparse.ArgumentParser] = argparse.ArgumentParser,
     formatter_class: type[argparse.HelpFormatter] = argparse.RawDescriptionHelpFormatter,
 ) -> argparse.ArgumentParser:
-    """The ``probe`` parser with one sub-command per tool: the tool's help, its class docstring
-    as description, the shared options (:func:`~josev_hal.probe.tool.common_options`) and the
-    exit codes, then the tool's own options. The parsed namespace carries the tool as
-    ``_probe_tool``."""
+    """The ``probe`` parser with one sub-command per tool
+    (:func:`~josev_hal.cli_tools.add_tool_parsers`), each with the shared options
+    (:func:`~josev_hal.probe.tool.common_options`) and the exit codes before its own options."""
+    from josev_hal.cli_tools import add_tool_parsers
+
     parser = parser_class(
         prog=prog, description=DESCRIPTION, epilog=EXIT_CODES, formatter_class=formatter_class
     )
     kinds = parser.add_subparsers(dest="probe_kind", metavar="KIND")
-    common = common_options()
-    for name, offered in tools.items():
-        description = plain_text(inspect.getdoc(type(offered.tool)) or offered.tool.help)
-        if offered.plugin != CORE:
-            description += f"\n\n(offered by plugin {offered.plugin!r})"
-        sub = kinds.add_parser(
-            name,
-            parents=[common],
-            help=offered.tool.help,
-            description=description,
-            epilog=EXIT_CODES,
-            formatter_class=formatter_class,
-        )
-        offered.tool.add_arguments(sub)
-        sub.set_defaults(_probe_tool=offered.tool)
+    add_tool_parsers(
+        kinds, tools, formatter_class=formatter_class, parents=[common_options()], epilog=EXIT_CODES, own=CORE
+    )
     return parser
 
 
@@ -185,8 +173,8 @@ def probe(parser: argparse.ArgumentParser, words: Sequence[str], pm: HalPluginMa
         return EXIT_USAGE
     args = parser.parse_args(list(words))
     stderr_logging(args.log_level, logging.WARNING)
-    tool: CliTool = args._probe_tool
-    return int(tool.run(args, pm))
+    offered: OfferedTool = args._tool
+    return int(offered.tool.run(args, pm))
 
 
 def run(args: argparse.Namespace) -> int:
