@@ -26,7 +26,7 @@ from josev_hal_sim.physics import EvRequest
 from josev_hal.messages import payloads as p
 from josev_hal.station.ac import POLITE, WITHDRAW_TIMEOUT_S
 from josev_hal.station.interlocks import Blocker, InterlockInputs, decide
-from tests.support.station import SimEvse
+from tests.support.station import SimEvse, sim_evses
 
 # ------------------------------------------------------------------------------------------------
 # the pure decision
@@ -375,12 +375,8 @@ WEIGHTED = [*ACTIONS, *["session"] * 6, *["charge"] * 3, *["tick"] * 3, *["plug"
 
 @pytest.fixture
 def make_rig() -> Iterator[list[SimEvse]]:
-    rigs: list[SimEvse] = []
-    yield rigs
-    # Newest first: each rig installed its registry as the process default and restores the one
-    # before it, so closing oldest first would leave a (cleared, manual-clock) registry behind.
-    for rig in reversed(rigs):
-        rig.close()
+    with sim_evses() as rigs:
+        yield rigs
 
 
 def apply(rig: SimEvse, action: str, amps: float) -> None:

@@ -16,15 +16,13 @@ from josev_hal.messages import payloads as p
 from josev_hal.station.config import RcdResetPolicy, SafetySettings
 from josev_hal.station.interlocks import Blocker
 from tests.support.contract import Contract
-from tests.support.station import SimEvse
+from tests.support.station import SimEvse, sim_evses
 
 
 @pytest.fixture
 def rigs() -> Iterator[list[SimEvse]]:
-    made: list[SimEvse] = []
-    yield made
-    for rig in made:
-        rig.close()
+    with sim_evses() as made:
+        yield made
 
 
 @pytest.fixture

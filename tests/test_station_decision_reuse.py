@@ -17,7 +17,7 @@ from josev_hal_sim.physics import EvRequest
 
 from josev_hal.messages import payloads as p
 from josev_hal.station.interlocks import decide
-from tests.support.station import SimEvse
+from tests.support.station import SimEvse, sim_evses
 
 AC_ACTIONS = [
     "plug",
@@ -42,10 +42,8 @@ AC_ACTIONS = [
 
 @pytest.fixture
 def rigs() -> Iterator[list[SimEvse]]:
-    made: list[SimEvse] = []
-    yield made
-    for rig in made:
-        rig.close()
+    with sim_evses() as made:
+        yield made
 
 
 def _apply(rig: SimEvse, action: str) -> None:

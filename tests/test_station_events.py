@@ -9,17 +9,15 @@ from collections.abc import Iterator
 import pytest
 
 from josev_hal.station.events import EventKind, StationEvent
-from tests.support.station import SimEvse
+from tests.support.station import SimEvse, sim_evses
 
 pytestmark = pytest.mark.timeout(30)  # a listener called under the lock would deadlock here
 
 
 @pytest.fixture
 def rigs() -> Iterator[list[SimEvse]]:
-    made: list[SimEvse] = []
-    yield made
-    for rig in made:
-        rig.close()
+    with sim_evses() as made:
+        yield made
 
 
 @pytest.fixture

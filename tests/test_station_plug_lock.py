@@ -14,15 +14,13 @@ import pytest
 from josev_hal.messages import payloads as p
 from josev_hal.station.config import ConnectorSettings
 from josev_hal.station.interlocks import Blocker
-from tests.support.station import SimEvse
+from tests.support.station import SimEvse, sim_evses
 
 
 @pytest.fixture
 def rigs() -> Iterator[list[SimEvse]]:
-    made: list[SimEvse] = []
-    yield made
-    for rig in made:
-        rig.close()
+    with sim_evses() as made:
+        yield made
 
 
 def locked_rig(rigs: list[SimEvse], **lock: object) -> SimEvse:

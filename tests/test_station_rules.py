@@ -18,15 +18,13 @@ from josev_hal.station.config import CableCheckSettings, SafetySettings, Welding
 from josev_hal.station.dc import CableCheckStep
 from josev_hal.station.events import EventKind
 from josev_hal.station.interlocks import Blocker
-from tests.support.station import SimEvse
+from tests.support.station import SimEvse, sim_evses
 
 
 @pytest.fixture
 def rigs() -> Iterator[list[SimEvse]]:
-    made: list[SimEvse] = []
-    yield made
-    for rig in made:
-        rig.close()
+    with sim_evses() as made:
+        yield made
 
 
 def make(rigs: list[SimEvse], kind: str = "ac", **kwargs: object) -> SimEvse:

@@ -22,7 +22,7 @@ from josev_hal_sim.physics import EvRequest
 from josev_hal.messages import payloads as p
 from josev_hal.station.config import SafetySettings
 from josev_hal.station.events import EventKind
-from tests.support.station import SimEvse
+from tests.support.station import SimEvse, sim_evses
 
 ACTIONS = [
     "plug",
@@ -62,10 +62,8 @@ ACTIONS = [
 
 @pytest.fixture
 def rigs() -> Iterator[list[SimEvse]]:
-    made: list[SimEvse] = []
-    yield made
-    for rig in reversed(made):  # each restores the sim registry the one before it replaced
-        rig.close()
+    with sim_evses() as made:
+        yield made
 
 
 def _polled_only(rig: SimEvse) -> None:

@@ -7,7 +7,9 @@ exactly as in production. Time only moves in :meth:`SimEvse.tick`."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterator
 from typing import Any, TypeVar
 
 import msgspec
@@ -152,3 +154,16 @@ class SimEvse:
             driver.release()
         set_default_registry(self._previous)
         self.registry.clear()
+
+
+@contextlib.contextmanager
+def sim_evses() -> Iterator[list[SimEvse]]:
+    """A list to put :class:`SimEvse` rigs in; they are closed newest first on exit. Each rig
+    installed its registry as the process default and restores the one before it, so closing
+    oldest first would leave a cleared, manual-clock registry behind for the next test."""
+    made: list[SimEvse] = []
+    try:
+        yield made
+    finally:
+        for rig in reversed(made):
+            rig.close()
