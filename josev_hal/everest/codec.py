@@ -185,7 +185,7 @@ def decode_as(tp: Any, payload: bytes, *, name: str = "") -> Any:
         return _raise(text, "$", name)
     except msgspec.DecodeError as exc:
         return _raise(f"invalid JSON: {exc}", "$", name)
-    except UnicodeDecodeError as exc:  # msgspec 0.19 raises this for invalid UTF-8 in a string
+    except UnicodeDecodeError as exc:  # msgspec before 0.23 raises this for invalid UTF-8 in a string
         return _raise(f"invalid JSON: invalid UTF-8 at byte {exc.start}", "$", name)
 
 

@@ -357,7 +357,7 @@ def decode(payload: bytes | str, *, strict: bool | None = None) -> Message:
                     msg: Message = entry[0](payload)
                 except (msgspec.DecodeError, UnicodeDecodeError):  # ValidationError included
                     # the general path below explains what is wrong (or repairs it). msgspec
-                    # 0.19 (our lowest) raises UnicodeDecodeError for invalid UTF-8 in a string.
+                    # before 0.23 (0.19 is our lowest) raises UnicodeDecodeError for invalid UTF-8.
                     pass
                 else:
                     # a "type" repeated later in the object; the id's format (msg.id is a str

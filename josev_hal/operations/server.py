@@ -313,7 +313,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         except msgspec.DecodeError as exc:
             self._error(400, f"$: invalid JSON: {exc}")
             return
-        except UnicodeDecodeError as exc:  # msgspec 0.19 raises this for invalid UTF-8 in a string
+        except UnicodeDecodeError as exc:  # msgspec before 0.23 raises this for invalid UTF-8 in a string
             self._error(400, f"$: invalid JSON: invalid UTF-8 at byte {exc.start}")
             return
         try:

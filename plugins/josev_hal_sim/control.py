@@ -289,7 +289,7 @@ class SimControl:
             return _decoder().decode(payload)
         except msgspec.MsgspecError as exc:
             raise _from_msgspec(exc) from None
-        except UnicodeDecodeError as exc:  # msgspec 0.19 raises this for invalid UTF-8 in a string
+        except UnicodeDecodeError as exc:  # msgspec before 0.23 raises this for invalid UTF-8 in a string
             raise SimCommandError(f"invalid JSON: invalid UTF-8 at byte {exc.start}") from None
 
     def resolve(self, command: SimCommand) -> SimWorld:
