@@ -5,6 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import itertools
+import logging
+import socket
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -198,6 +201,46 @@ def test_plain_mqtt_url_to_a_tls_listener_fails_with_a_clear_error(tls_broker: E
             bridge.start(wait_s=1.0)
     finally:
         bridge.stop()
+
+
+def test_a_broker_that_once_answered_and_now_drops_connections_is_not_called_a_tls_mismatch(
+    broker: EmbeddedBroker, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A restarting broker accepts TCP and closes before CONNACK, just as a TLS listener does to a
+    # plain client; after a successful CONNECT to the same address the TLS hint would mislead.
+    bridge = _bridge(broker.url)
+    listener: socket.socket | None = None
+    stop = threading.Event()
+    try:
+        bridge.start(wait_s=10)
+        broker.stop()
+        listener = socket.create_server(("127.0.0.1", broker.port), reuse_port=False)
+        listener.settimeout(0.05)
+
+        def accept_and_close() -> None:
+            while not stop.is_set():
+                try:
+                    conn, _ = listener.accept()  # type: ignore[union-attr]
+                except OSError:
+                    continue
+                conn.close()
+
+        threading.Thread(target=accept_and_close, daemon=True).start()
+        caplog.set_level(logging.ERROR, logger="josev_hal.bridge.connection")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            hits = [r.getMessage() for r in caplog.records if "before answering CONNECT" in r.getMessage()]
+            if hits:
+                break
+            time.sleep(0.02)
+        assert hits, "the dropped CONNECT was not reported"
+        assert "restarting" in hits[0]
+        assert "TLS" not in hits[0]
+    finally:
+        stop.set()
+        bridge.stop()
+        if listener is not None:
+            listener.close()
 
 
 def test_bridge_presents_its_client_certificate_to_a_broker_that_requires_one(

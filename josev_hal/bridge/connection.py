@@ -127,6 +127,8 @@ class MqttConnection:
         self._session_ready_pending = False
         self._connack_failed: BridgeError | None = None
         self._connected = False
+        #: The broker has accepted a CONNECT from this process before (see _closed_hint).
+        self._answered_before = False
         self._may_publish = False
         self._disconnect_reported = True
         self._stale_session_cleared = False
@@ -479,6 +481,10 @@ class MqttConnection:
             )
 
     def _closed_hint(self) -> str:
+        if self._answered_before:
+            # Same address, same settings, and it accepted them before: not a TLS mismatch but a
+            # broker that is going down or coming up (a restart closes half-open connections).
+            return " (it accepted this client before: is the broker restarting or overloaded?)"
         if self.address.tls:
             return (
                 " (the broker closed the TLS connection: does it require a client certificate "
@@ -532,6 +538,7 @@ class MqttConnection:
             return
         self._backoff.reset()
         self._connected = True
+        self._answered_before = True
         self._disconnect_reported = False
         offline = ""
         if self.last_disconnect_monotonic is not None:
