@@ -80,6 +80,22 @@ def set_tcp_nodelay(client: mqtt.Client, userdata: Any, sock: Any) -> None:
         pass
 
 
+def disconnect_reason(flags: Any, reason_code: Any) -> str:
+    """What an operator should read for paho's ``on_disconnect``: paho reports a socket that
+    closed without a DISCONNECT packet (a killed or restarting broker, a cut network) as
+    "Unspecified error", which reads like a broker-side error code."""
+    text = str(reason_code)
+    if getattr(flags, "is_disconnect_packet_from_server", False):
+        return f"broker sent DISCONNECT: {text}"
+    if text == "Unspecified error":
+        return "connection lost (closed without a DISCONNECT)"
+    if text == "Keep alive timeout":
+        return "keep-alive timeout (no answer from the broker)"
+    if text in ("Success", "Normal disconnection"):  # paho names code 0 of DISCONNECT so
+        return "disconnected by the HAL"
+    return text
+
+
 class MqttConnection:
     """A paho client with QoS 1, a clean-then-persistent session and a self-driven network thread.
 
@@ -556,10 +572,11 @@ class MqttConnection:
     def _on_disconnect(
         self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any, properties: Any
     ) -> None:
+        reason = disconnect_reason(flags, reason_code)
         if self._connected:
             level = logging.INFO if self._stopping.is_set() else logging.WARNING
-            log.log(level, "mqtt disconnected broker=%s reason=%s", self.address.url, reason_code)
-        self._mark_disconnected(str(reason_code))
+            log.log(level, "mqtt disconnected broker=%s reason=%s", self.address.url, reason)
+        self._mark_disconnected(reason)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         self._guard("on_message", self._on_message_cb, message.topic, message.payload)
