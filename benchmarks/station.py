@@ -18,7 +18,12 @@ Prints, in one run (each figure next to a baseline measured in the same run):
     The daemon runs with a bytecode cache as an installed package does (a private temporary
     ``PYTHONPYCACHEPREFIX``; the first start, not measured, fills it).
 
-Usage: ``python benchmarks/station.py [--seconds 30] [--samples 300] [--sizes 1,8,32,64,128]``.
+With ``--stages``, (a) runs a second pass with stamps at each point the change passes (driver
+notify, bridge publish, outbox, paho publish, socket write) and prints the median of each stage;
+the figures of the first pass are taken without them.
+
+Usage: ``python benchmarks/station.py [--seconds 30] [--samples 300] [--sizes 1,8,32,64,128]
+[--sections abcd] [--stages]``.
 """
 
 from __future__ import annotations
@@ -161,7 +166,106 @@ class Acks:
         self.client.disconnect()
 
 
-def bench_cp_to_subscriber(port: int, samples: int) -> tuple[list[float], list[float]]:
+#: (a)'s stages, in the order a CP change passes them (``--stages``): each stamp is the first time
+#: the change reaches that point; the arrival is the subscriber's.
+STAGES = (
+    ("notify", "world changed -> the CP driver's notify()"),
+    ("publish", "notify -> bridge.publish_update(cp_status)"),
+    ("queued", "publish_update -> encoded, in the bridge outbox"),
+    ("returned", "in the outbox -> the driver call returned"),
+    ("paho", "in the outbox -> network thread in paho publish"),
+    ("sent", "paho publish (socket write) returned"),
+    ("arrived", "socket write -> subscriber received"),
+)
+
+
+class StageStamps:
+    """Wrappers that stamp (``time.monotonic_ns``) the first passage of each sample's CP change
+    through the path; installed on the objects of one instrumented pass only (``--stages``), so
+    the measured pass above runs without them."""
+
+    def __init__(self) -> None:
+        self.current: dict[str, int] = {}
+        self.rows: list[dict[str, int]] = []
+        self._restore: Callable[[], None] = lambda: None
+
+    def stamp(self, key: str) -> None:
+        self.current.setdefault(key, time.monotonic_ns())
+
+    def install_driver_stamp(self) -> None:
+        from josev_hal.devices import Driver
+
+        notify = Driver.notify
+
+        def stamped_notify(driver: Any) -> None:
+            self.stamp("notify")
+            notify(driver)
+
+        Driver.notify = stamped_notify  # type: ignore[method-assign]
+        self._restore = lambda: setattr(Driver, "notify", notify)
+
+    def install(self, bridge: Any) -> None:
+        conn = bridge._conn
+        outbox_put, publish_now, publish_update = conn.outbox.put, conn.publish_now, bridge.publish_update
+
+        def stamped_publish_update(payload: Any) -> Any:
+            if payload.NAME == "cp_status":
+                self.stamp("publish")
+            return publish_update(payload)
+
+        def stamped_put(item: Any) -> bool:
+            full = outbox_put(item)
+            if b'"cp_status"' in item.body:
+                self.stamp("queued")
+            return full
+
+        def stamped_publish_now(item: Any) -> Any:
+            cp = b'"cp_status"' in item.body
+            if cp:
+                self.stamp("paho")
+            info = publish_now(item)
+            if cp:
+                self.stamp("sent")
+            return info
+
+        bridge.publish_update = stamped_publish_update
+        conn.outbox.put = stamped_put
+        conn.publish_now = stamped_publish_now
+
+    def uninstall(self) -> None:
+        self._restore()
+
+    def begin(self) -> None:
+        self.current = {}  # whatever another thread stamped between two changes
+
+    def finish(self, t0: int, returned: int, arrived: int) -> None:
+        row, self.current = self.current, {}
+        row.update(t0=t0, returned=returned, arrived=arrived)
+        if all(k in row for k in ("notify", "publish", "queued", "paho", "sent")):
+            self.rows.append(row)
+
+    def report(self) -> list[tuple[str, float]]:
+        """p50 of each stage in ms, from the stamp before it (``paho`` and ``returned`` both
+        count from ``queued``: the network thread runs while or after the driver call returns)."""
+        before = {
+            "notify": "t0",
+            "publish": "notify",
+            "queued": "publish",
+            "returned": "queued",
+            "paho": "queued",
+            "sent": "paho",
+            "arrived": "sent",
+        }
+        out = []
+        for key, label in STAGES:
+            deltas = [(r[key] - r[before[key]]) / 1e9 for r in self.rows]
+            out.append((label, statistics.median(deltas)))
+        return out
+
+
+def bench_cp_to_subscriber(
+    port: int, samples: int, stages: StageStamps | None = None
+) -> tuple[list[float], list[float]]:
     from josev_hal.bridge import Bridge
     from josev_hal.mqtt_settings import MqttSettings
 
@@ -180,8 +284,14 @@ def bench_cp_to_subscriber(port: int, samples: int) -> tuple[list[float], list[f
     pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-bare")
     pub.connect("127.0.0.1", port)
     pub.loop_start()
+    if stages is not None:  # before the EVSE is built: it keeps the bound methods
+        stages.install_driver_stamp()
+        stages.install(bridge)
     # free=False: plugging in gives exactly one change (A1 -> B1), unplugging one (B1 -> A1)
-    ctl, world = make_evse("DE*BEN*E0001", bridge.publish_update, free=False)
+    # Each pass its own EVSE and simulated world (the sim registry finds worlds by EVSE id).
+    ctl, world = make_evse(
+        "DE*BEN*E0002" if stages is not None else "DE*BEN*E0001", bridge.publish_update, free=False
+    )
     ctl.subscribe_notifications()
     ctl.evaluate()
     time.sleep(0.5)
@@ -191,12 +301,17 @@ def bench_cp_to_subscriber(port: int, samples: int) -> tuple[list[float], list[f
         for i in range(samples):  # interleaved: one station sample, one bare sample
             want = b'"state":"B1"' if i % 2 == 0 else b'"state":"A1"'
             mark = len(acks.seen)
+            if stages is not None:
+                stages.begin()
             t0 = time.monotonic_ns()
             world.plug() if i % 2 == 0 else world.unplug()
+            returned = time.monotonic_ns()
             t1 = acks.wait_for(
                 lambda t, raw, w=want: t == "cs/josev" and b'"cp_status"' in raw and w in raw, mark
             )
             station.append((t1 - t0) / 1e9)
+            if stages is not None:
+                stages.finish(t0, returned, t1)
             mark = len(acks.seen)
             token = f"{i}".encode()
             t0 = time.monotonic_ns()
@@ -204,6 +319,9 @@ def bench_cp_to_subscriber(port: int, samples: int) -> tuple[list[float], list[f
             t1 = acks.wait_for(lambda t, raw, tk=token: t == "bench/bare" and raw == tk, mark)
             bare.append((t1 - t0) / 1e9)
     finally:
+        ctl.stop(timeout=1.0)
+        if stages is not None:
+            stages.uninstall()
         pub.loop_stop()
         pub.disconnect()
         acks.close()
@@ -491,6 +609,11 @@ def main() -> int:
     parser.add_argument("--samples", type=int, default=300, help="samples for (a) and (b)")
     parser.add_argument("--sizes", default="1,8,32,64,128", help="EVSE counts for (c)")
     parser.add_argument("--sections", default="abcd", help="which sections to run (default abcd)")
+    parser.add_argument(
+        "--stages",
+        action="store_true",
+        help="(a): a second, instrumented pass that prints where the station path's time goes",
+    )
     parser.add_argument("--subscriber", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -504,11 +627,14 @@ def main() -> int:
     from josev_hal.embedded_broker import EmbeddedBroker
 
     broker = EmbeddedBroker().start()
-    station = bare = rows = startup = None
+    station = bare = rows = startup = stamps = None
     opens: dict[str, list[float]] | None = None
     try:
         if "a" in args.sections:
             station, bare = bench_cp_to_subscriber(broker.port, args.samples)
+            if args.stages:
+                stamps = StageStamps()
+                bench_cp_to_subscriber(broker.port, args.samples, stamps)
         if "b" in args.sections:
             opens = bench_open_latency(args.samples)
         if "c" in args.sections:
@@ -534,6 +660,13 @@ def main() -> int:
             f"    {'ratio station / bare (p50)':<38} {pct(station, 0.5) / pct(bare, 0.5):9.2f}x"
             "   (target <= 1.5x)"
         )
+    if stamps is not None:
+        print(
+            f"    where the station path's time goes (second pass with stamps, {len(stamps.rows)} changes,"
+            " p50 of each stage):"
+        )
+        for label, value in stamps.report():
+            print(f"      {label:<52} {ms(value)}")
     if opens is not None:
         print()
         print(f"(b) fault at the driver -> Contactor.open() called, no broker ({args.samples} samples each)")
