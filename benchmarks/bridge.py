@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import socket
 import statistics
 import sys
@@ -33,7 +34,11 @@ from josev_hal.messages import Message, decode
 from josev_hal.mqtt_settings import MqttSettings
 
 REPO = Path(__file__).resolve().parents[1]
-EXAMPLES = REPO.parent / "shared" / "josev-api" / "examples"
+# The response the handler answers with: the official contract's example when it is there
+# ($JOSEV_API_DIR, default ../shared/josev-api), else the project's own (tests/data): the
+# benchmark measures the bridge, not the contract, so it runs on a fresh clone too.
+_OFFICIAL = Path(os.environ.get("JOSEV_API_DIR", REPO.parent / "shared" / "josev-api")) / "examples"
+EXAMPLES = _OFFICIAL if _OFFICIAL.is_dir() else REPO / "tests" / "data" / "josev_examples"
 
 # Targets from issue 4.
 TARGET_ADDED_P50_MS = 0.3
