@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -17,17 +16,13 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from josev_hal.embedded_broker import EmbeddedBroker
+from tests.support.cli import josev_hal_command
 from tests.support.contract import Contract
-
-
-def console_script() -> str:
-    script = Path(sys.executable).with_name("josev-hal")
-    return str(script) if script.exists() else "josev-hal"
 
 
 def run_cli(*args: str, timeout: float = 120.0, **kwargs: Any) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [console_script(), *args], capture_output=True, text=True, timeout=timeout, **kwargs
+        [*josev_hal_command(), *args], capture_output=True, text=True, timeout=timeout, **kwargs
     )
 
 
@@ -136,7 +131,7 @@ def test_run_answers_the_emulator_and_every_message_satisfies_the_contract(
     env = {**os.environ, "JOSEV_HAL_BROKER": broker.url}
     hal = subprocess.Popen(
         [
-            console_script(),
+            *josev_hal_command(),
             "run",
             "--state-dir",
             str(tmp_path / "state"),

@@ -7,18 +7,15 @@ import argparse
 import logging
 import re
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from josev_hal.cli import build_parser, parse_log_levels, plain_text, stderr_logging
+from tests.support.cli import josev_hal_command
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    script = Path(sys.executable).with_name("josev-hal")
-    exe = [str(script)] if script.exists() else [sys.executable, "-m", "josev_hal.cli"]
-    return subprocess.run([*exe, *args], capture_output=True, text=True, timeout=60)
+    return subprocess.run([*josev_hal_command(), *args], capture_output=True, text=True, timeout=60)
 
 
 @pytest.mark.parametrize(

@@ -8,29 +8,23 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 from josev_hal_modbus.driver import ModbusMeter, ModbusMeterOptions
 
 from josev_hal.buses.serial import SerialBus, SerialBusOptions
 from josev_hal.devices import DeviceConfig
-
-
-def _exe() -> list[str]:
-    script = Path(sys.executable).with_name("josev-hal")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "josev_hal.cli"]
+from tests.support.cli import josev_hal_command
 
 
 @contextmanager
 def _running(*args: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
     """Start ``josev-hal sim ...`` and yield it with its first output line."""
     proc = subprocess.Popen(
-        [*_exe(), "sim", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [*josev_hal_command(), "sim", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     try:
         assert proc.stdout is not None
@@ -89,7 +83,7 @@ def test_sim_can_starts_a_module_group_and_stops_cleanly() -> None:
     ],
 )
 def test_bad_sim_arguments_are_usage_errors(args: tuple[str, ...], message: str) -> None:
-    proc = subprocess.run([*_exe(), "sim", *args], capture_output=True, text=True, timeout=30)
+    proc = subprocess.run([*josev_hal_command(), "sim", *args], capture_output=True, text=True, timeout=30)
     assert proc.returncode == 2, proc.stderr
     assert message in proc.stderr and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import msgspec
@@ -28,6 +27,7 @@ from josev_hal.messages import (
     payloads as p,
 )
 from tests.strategies import payloads
+from tests.support.cli import josev_hal_command
 from tests.support.contract import Contract
 
 REPO = Path(__file__).resolve().parents[1]
@@ -208,11 +208,6 @@ def test_committed_schemas_match_a_fresh_generation() -> None:
     )
 
 
-def _console_script() -> str:
-    script = Path(sys.executable).with_name("josev-hal")
-    return str(script) if script.exists() else "josev-hal"
-
-
 def test_validate_command_prints_one_verdict_per_line_and_fails_on_any_error(tmp_path: Path) -> None:
     good = json.dumps(
         {
@@ -226,7 +221,7 @@ def test_validate_command_prints_one_verdict_per_line_and_fails_on_any_error(tmp
     src = tmp_path / "in.jsonl"
     src.write_text(f"{good}\n\n{bad}\n{{broken\n")
     proc = subprocess.run(
-        [_console_script(), "validate", "--jsonl", str(src)], capture_output=True, text=True
+        [*josev_hal_command(), "validate", "--jsonl", str(src)], capture_output=True, text=True
     )
     assert proc.returncode == 1, proc.stderr
     assert proc.stdout.splitlines() == [
@@ -236,7 +231,7 @@ def test_validate_command_prints_one_verdict_per_line_and_fails_on_any_error(tmp
     ]
     assert proc.stdout.splitlines()[2].startswith("error $: malformed JSON")
     ok = subprocess.run(
-        [_console_script(), "validate", "--jsonl", "-"], input=good + "\n", capture_output=True, text=True
+        [*josev_hal_command(), "validate", "--jsonl", "-"], input=good + "\n", capture_output=True, text=True
     )
     assert ok.returncode == 0 and ok.stdout == "ok cp_status.update\n"
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from josev_hal.messages import SPECS, Message, decode, encode, error_response, utc_timestamp
+from tests.support.cli import josev_hal_command
 from tests.support.contract import (
     API_DIR,
     PROJECT_EXAMPLES,
@@ -42,11 +42,6 @@ EXAMPLES = sorted(PROJECT_EXAMPLES.glob("*.json"))
 def _is_cs_topic(path: Path) -> bool:
     doc = json.loads(path.read_text())
     return (doc["name"], doc["type"]) in SPECS
-
-
-def _console_script() -> str:
-    script = Path(sys.executable).with_name("josev-hal")
-    return str(script) if script.exists() else "josev-hal"
 
 
 def test_every_cs_topic_pair_of_the_contract_has_a_struct(contract: Contract) -> None:
@@ -101,7 +96,7 @@ def test_error_response_is_schema_valid_where_the_api_has_one(name: str, contrac
 
 def test_validate_command_checks_whole_message_files(contract: Contract) -> None:
     files = [str(p_) for p_ in CS_EXAMPLES if _is_cs_topic(p_)]
-    proc = subprocess.run([_console_script(), "validate", *files], capture_output=True, text=True)
+    proc = subprocess.run([*josev_hal_command(), "validate", *files], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout
     assert len(proc.stdout.splitlines()) == len(files)
 

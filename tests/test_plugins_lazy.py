@@ -28,6 +28,7 @@ from josev_hal.plugins import (
     get_plugin_manager,
 )
 from josev_hal.profile import load_profile_text
+from tests.support.cli import josev_hal_command
 from tests.support.distributions import make_distribution
 
 REPO = Path(__file__).resolve().parents[1]
@@ -239,10 +240,8 @@ def test_check_passes_for_a_board_beside_a_broken_plugin_and_warns_with_the_vari
     make_distribution(plugin_site, "broken-hal", "0.0.1", "broken_hal_cli", "1/0\n", "broken")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(plugin_site), str(REPO)])}
     env.pop(AUTOLOAD_ENV, None)
-    script = Path(sys.executable).with_name("josev-hal")
-    exe = [str(script)] if script.exists() else [sys.executable, "-m", "josev_hal.cli"]
     proc = subprocess.run(
-        [*exe, "check", "boards/sim.toml"], capture_output=True, text=True, env=env, cwd=REPO
+        [*josev_hal_command(), "check", "boards/sim.toml"], capture_output=True, text=True, env=env, cwd=REPO
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "ok boards/sim.toml" in proc.stdout

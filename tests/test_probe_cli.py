@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from josev_hal_modbus.sim import ModbusPeer, SimulatedMeter
 
 from josev_hal.buses.pty_line import PtyLine
 from josev_hal.cli import main
+from tests.support.cli import josev_hal_command
 
 REPO = Path(__file__).resolve().parent.parent
 SIM_BOARD = REPO / "boards" / "sim.toml"
@@ -35,14 +35,14 @@ METER = {
 }
 
 
-def script() -> str:
-    path = Path(sys.executable).with_name("josev-hal")
-    return str(path) if path.exists() else "josev-hal"
-
-
 def josev_hal(*args: str | Path, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [script(), *map(str, args)], capture_output=True, text=True, timeout=timeout, cwd=REPO, check=False
+        [*josev_hal_command(), *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO,
+        check=False,
     )
 
 

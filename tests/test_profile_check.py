@@ -9,7 +9,6 @@ The broken profiles are the shipped reference board with one mistake each.
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ from josev_hal.devices import DeviceConfig
 from josev_hal.errors import ConfigError, ProfileError
 from josev_hal.plugins import HalPluginManager, get_plugin_manager
 from josev_hal.profile import ISO15118_EVSE_ID, load_profile_text
+from tests.support.cli import josev_hal_command
 
 REPO = Path(__file__).resolve().parents[1]
 BOARD = (REPO / "boards" / "rpi-ads1115-mcp23017-sdm630.toml").read_text()
@@ -249,9 +249,9 @@ def test_malformed_evse_ids_are_refused(evse_id: str) -> None:
 
 
 def _check(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    script = Path(sys.executable).with_name("josev-hal")
-    exe = [str(script)] if script.exists() else [sys.executable, "-m", "josev_hal.cli"]
-    return subprocess.run([*exe, "check", *args], capture_output=True, text=True, cwd=cwd, timeout=60)
+    return subprocess.run(
+        [*josev_hal_command(), "check", *args], capture_output=True, text=True, cwd=cwd, timeout=60
+    )
 
 
 def test_check_passes_with_warnings_and_strict_fails_on_them(tmp_path: Path) -> None:
@@ -280,11 +280,9 @@ def test_run_logs_the_warnings_of_the_profile_it_loads(tmp_path: Path) -> None:
     sim = (REPO / "boards" / "sim.toml").read_text()
     vendor_line = next(line for line in sim.splitlines() if line.startswith("vendor = "))
     board.write_text(_replace(sim, vendor_line, 'vendor = "CHANGE-ME"'))
-    script = Path(sys.executable).with_name("josev-hal")
-    exe = [str(script)] if script.exists() else [sys.executable, "-m", "josev_hal.cli"]
     # Nobody listens at that broker: the daemon gives up after logging the warnings.
     broker = f"mqtt://127.0.0.1:{free_port()}"
     args = ["run", "--board", str(board), "--state-dir", str(tmp_path / "state"), "--broker", broker]
     args += ["--wait-broker", "0.5"]
-    proc = subprocess.run([*exe, *args], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run([*josev_hal_command(), *args], capture_output=True, text=True, timeout=60)
     assert "station.vendor: warning: placeholder value 'CHANGE-ME'" in proc.stderr, proc.stderr[-2000:]

@@ -4,7 +4,6 @@ the result is validated as one profile and every problem names the file and line
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,7 @@ import pytest
 from josev_hal.errors import ProfileError
 from josev_hal.plugins import HalPluginManager, get_plugin_manager
 from josev_hal.profile import load_profile
+from tests.support.cli import josev_hal_command
 
 REPO = Path(__file__).resolve().parents[1]
 BASE = (REPO / "boards" / "rpi-ads1115-mcp23017-sdm630.toml").read_text()
@@ -135,10 +135,8 @@ def test_chains_work_and_cycles_and_missing_bases_are_reported_at_the_extends_li
 def test_check_accepts_a_variant_from_the_command_line(tmp_path: Path) -> None:
     _write(tmp_path, "base.toml", BASE)
     variant = _write(tmp_path, "variant.toml", VARIANT)
-    script = Path(sys.executable).with_name("josev-hal")
-    exe = [str(script)] if script.exists() else [sys.executable, "-m", "josev_hal.cli"]
     proc = subprocess.run(
-        [*exe, "check", "--strict", str(variant)], capture_output=True, text=True, timeout=60
+        [*josev_hal_command(), "check", "--strict", str(variant)], capture_output=True, text=True, timeout=60
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.strip() == f"ok {variant}"
