@@ -47,7 +47,7 @@ EVEREST_DIR_PRESENT = (EVEREST_DIR / "evse_board_support_API.yaml").exists()
 
 
 def require_spec() -> Path:
-    if not (EVEREST_DIR / "evse_board_support_API.yaml").exists():
+    if not EVEREST_DIR_PRESENT:
         pytest.skip(SKIP_REASON)
     return EVEREST_DIR
 
