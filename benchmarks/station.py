@@ -166,16 +166,18 @@ class Acks:
         self.client.disconnect()
 
 
-#: (a)'s stages, in the order a CP change passes them (``--stages``): each stamp is the first time
-#: the change reaches that point; the arrival is the subscriber's.
+#: (a)'s stages, in the order a CP change passes them (``--stages``): (stamp, the stamp it is
+#: measured from, label). Each stamp is the first time the change reaches that point; the
+#: arrival is the subscriber's. ``paho`` and ``returned`` both count from ``queued``: the network
+#: thread runs while or after the driver call returns.
 STAGES = (
-    ("notify", "world changed -> the CP driver's notify()"),
-    ("publish", "notify -> bridge.publish_update(cp_status)"),
-    ("queued", "publish_update -> encoded, in the bridge outbox"),
-    ("returned", "in the outbox -> the driver call returned"),
-    ("paho", "in the outbox -> network thread in paho publish"),
-    ("sent", "paho publish (socket write) returned"),
-    ("arrived", "socket write -> subscriber received"),
+    ("notify", "t0", "world changed -> the CP driver's notify()"),
+    ("publish", "notify", "notify -> bridge.publish_update(cp_status)"),
+    ("queued", "publish", "publish_update -> encoded, in the bridge outbox"),
+    ("returned", "queued", "in the outbox -> the driver call returned"),
+    ("paho", "queued", "in the outbox -> network thread in paho publish"),
+    ("sent", "paho", "paho publish (socket write) returned"),
+    ("arrived", "sent", "socket write -> subscriber received"),
 )
 
 
@@ -192,7 +194,9 @@ class StageStamps:
     def stamp(self, key: str) -> None:
         self.current.setdefault(key, time.monotonic_ns())
 
-    def install_driver_stamp(self) -> None:
+    def install(self, bridge: Any) -> None:
+        """Before the EVSE is built: it keeps the bound methods it is given (the driver's
+        ``notify`` in the sim world, the bridge's ``publish_update`` in its outbox)."""
         from josev_hal.devices import Driver
 
         notify = Driver.notify
@@ -203,8 +207,6 @@ class StageStamps:
 
         Driver.notify = stamped_notify  # type: ignore[method-assign]
         self._restore = lambda: setattr(Driver, "notify", notify)
-
-    def install(self, bridge: Any) -> None:
         conn = bridge._conn
         outbox_put, publish_now, publish_update = conn.outbox.put, conn.publish_now, bridge.publish_update
 
@@ -241,26 +243,15 @@ class StageStamps:
     def finish(self, t0: int, returned: int, arrived: int) -> None:
         row, self.current = self.current, {}
         row.update(t0=t0, returned=returned, arrived=arrived)
-        if all(k in row for k in ("notify", "publish", "queued", "paho", "sent")):
+        if all(key in row for key, _since, _label in STAGES):
             self.rows.append(row)
 
     def report(self) -> list[tuple[str, float]]:
-        """p50 of each stage in ms, from the stamp before it (``paho`` and ``returned`` both
-        count from ``queued``: the network thread runs while or after the driver call returns)."""
-        before = {
-            "notify": "t0",
-            "publish": "notify",
-            "queued": "publish",
-            "returned": "queued",
-            "paho": "queued",
-            "sent": "paho",
-            "arrived": "sent",
-        }
-        out = []
-        for key, label in STAGES:
-            deltas = [(r[key] - r[before[key]]) / 1e9 for r in self.rows]
-            out.append((label, statistics.median(deltas)))
-        return out
+        """p50 of each stage in seconds, from the stamp it is measured from (:data:`STAGES`)."""
+        return [
+            (label, statistics.median((r[key] - r[since]) / 1e9 for r in self.rows))
+            for key, since, label in STAGES
+        ]
 
 
 def bench_cp_to_subscriber(
@@ -284,8 +275,7 @@ def bench_cp_to_subscriber(
     pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-bare")
     pub.connect("127.0.0.1", port)
     pub.loop_start()
-    if stages is not None:  # before the EVSE is built: it keeps the bound methods
-        stages.install_driver_stamp()
+    if stages is not None:
         stages.install(bridge)
     # free=False: plugging in gives exactly one change (A1 -> B1), unplugging one (B1 -> A1)
     # Each pass its own EVSE and simulated world (the sim registry finds worlds by EVSE id).
